@@ -1,0 +1,1 @@
+"""How onething runs: the embedded one-machine default and its settings."""

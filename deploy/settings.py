@@ -1,0 +1,52 @@
+"""Settings from the environment, so the same code runs embedded and in a cluster.
+
+Every agency endpoint is a setting: pointing ONETHING_AGENCY_<ID>_URL at a real agency
+replaces its simulator without a code change.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+AGENCIES = ("public-security", "hrss", "civil-affairs", "social-insurance", "ecert")
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    state_dir: Path
+    temporal_address: str
+    temporal_namespace: str
+    temporal_ui_port: int
+    gateway_host: str
+    gateway_port: int
+    agency_sim_port: int
+    agency_urls: dict[str, str]
+    friction_db: Path
+    pseudonym_key: bytes  # HMAC key for referring to people without personal values
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        e = dict(os.environ if env is None else env)
+        state = Path(e.get("ONETHING_STATE_DIR", ".state")).resolve()
+        sim_port = int(e.get("ONETHING_AGENCY_SIM_PORT", "8301"))
+        urls = {
+            a: e.get(
+                f"ONETHING_AGENCY_{a.upper().replace('-', '_')}_URL",
+                f"http://127.0.0.1:{sim_port}/{a}",
+            )
+            for a in AGENCIES
+        }
+        return cls(
+            state_dir=state,
+            temporal_address=e.get("ONETHING_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+            temporal_namespace=e.get("ONETHING_TEMPORAL_NAMESPACE", "default"),
+            temporal_ui_port=int(e.get("ONETHING_TEMPORAL_UI_PORT", "8233")),
+            gateway_host=e.get("ONETHING_GATEWAY_HOST", "127.0.0.1"),
+            gateway_port=int(e.get("ONETHING_GATEWAY_PORT", "8300")),
+            agency_sim_port=sim_port,
+            agency_urls=urls,
+            friction_db=Path(e.get("ONETHING_FRICTION_DB", str(state / "friction.db"))),
+            pseudonym_key=e.get("ONETHING_PSEUDONYM_KEY", "onething-dev-key").encode(),
+        )

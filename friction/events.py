@@ -1,0 +1,187 @@
+"""The friction event schema: one tagged union for every producer.
+
+Workflows emit these through an activity, other channels post them over HTTP; both land
+in the same ingest path. No field ever holds a personal value: people are referred to by
+case number, values by the name of the field or material that holds them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+import msgspec
+
+SCHEMA_VERSION = 1
+
+SourceKind = Literal["agency", "ecert", "step", "clerk"]
+
+
+class Provenance(msgspec.Struct, kw_only=True, frozen=True):
+    """Where a value or document was already held: an agency record, an e-certificate,
+    an earlier step's form or agency decision, or a clerk's entry."""
+
+    kind: SourceKind
+    source: str  # agency id, e-certificate type, step id or "clerk"
+    step: str | None = None  # the step whose form or decision produced it, if any
+
+
+class _Event(msgspec.Struct, kw_only=True, frozen=True, tag_field="kind"):
+    event_id: str  # "<case id>/<sequence>" from a workflow; producer-unique otherwise
+    schema_version: int = SCHEMA_VERSION
+    occurred_at: datetime
+    case_id: str | None = None
+    bundle: str | None = None
+    bundle_version: int | None = None
+    step: str | None = None
+    centre: str | None = None
+    channel: str = "window"
+    trace_id: str | None = None
+
+
+class ManualReentry(_Event, tag="manual_reentry"):
+    """A value typed by hand although the case already knew it."""
+
+    field: str
+    known_from: Provenance
+    typed_seconds: float | None = None  # measured by the console when it can
+
+
+class SearchOnlyEntry(_Event, tag="search_only_entry"):
+    """A citizen reached a service by search although it should have a direct entry."""
+
+    service: str
+    entry_path: str
+
+
+class ExtraWait(_Event, tag="extra_wait"):
+    """A step, an agency call or a queue took longer than its SLA."""
+
+    scope: Literal["step", "agency_call", "queue"]
+    agency: str | None = None
+    sla_working_days: int | None = None
+    sla_seconds: float | None = None
+    actual_seconds: float | None = None
+    due_at: datetime | None = None
+    calendar: str | None = None
+
+
+class PhysicalMaterialRequested(_Event, tag="physical_material"):
+    """A paper document was asked for although an e-certificate or shared data held it."""
+
+    material: str
+    held_by: Provenance
+
+
+class RepeatTrip(_Event, tag="repeat_trip"):
+    """The citizen had to come back."""
+
+    trip_number: int
+    reasons: tuple[str, ...]
+    could_have_been_told: tuple[str, ...]  # outstanding items already known at the last trip
+
+
+class PiecemealRejection(_Event, tag="piecemeal_rejection"):
+    """A rejection named a deficiency already detectable at an earlier rejection."""
+
+    rule: str
+    first_rejection_round: int
+    later_rejection_round: int
+
+
+CantGetItDoneCause = Literal[
+    "policy",
+    "system",
+    "materials",
+    "service_attitude",
+    "acceptance",
+    "consultation",
+    "approval_procedure",
+]
+
+
+class CantGetItDone(_Event, tag="cant_get_it_done"):
+    """A case failed or stalled with no way forward (办不成事)."""
+
+    cause: CantGetItDoneCause
+    department: str
+    deadline: date | None = None
+    resolution: str | None = None
+
+
+class ClerkNote(_Event, tag="clerk_note"):
+    """A stuck point a clerk logged by hand in the notebook; text is masked before storage."""
+
+    category: str
+    text: str
+    subject: str | None = None  # field, material or service the note is about
+
+
+FrictionEvent = (
+    ManualReentry
+    | SearchOnlyEntry
+    | ExtraWait
+    | PhysicalMaterialRequested
+    | RepeatTrip
+    | PiecemealRejection
+    | CantGetItDone
+    | ClerkNote
+)
+
+FRICTION_KINDS: tuple[str, ...] = (
+    "manual_reentry",
+    "search_only_entry",
+    "extra_wait",
+    "physical_material",
+    "repeat_trip",
+    "piecemeal_rejection",
+    "cant_get_it_done",
+    "clerk_note",
+)
+
+
+class CaseRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """One case as the notebook counts it: the denominator of every rate.
+
+    Upserted when a case opens and again when it closes; never carries a person."""
+
+    case_id: str
+    bundle: str
+    bundle_version: int
+    centre: str
+    channel: str
+    status: Literal["open", "completed", "failed"]
+    opened_at: datetime
+    closed_at: datetime | None = None
+    trips: int = 1
+    fields_total: int = 0
+    fields_prefilled: int = 0
+
+
+def subject_of(event: FrictionEvent) -> str:
+    """The field, material, service or rule an event is about: the last part of its
+    stuck-point fingerprint."""
+    match event:
+        case ManualReentry(field=f):
+            return f
+        case SearchOnlyEntry(service=s):
+            return s
+        case ExtraWait(scope=scope, agency=agency):
+            return f"{scope}:{agency}" if agency else scope
+        case PhysicalMaterialRequested(material=m):
+            return m
+        case RepeatTrip():
+            return "trip"
+        case PiecemealRejection(rule=r):
+            return r
+        case CantGetItDone(cause=c):
+            return c
+        case ClerkNote(subject=s, category=c):
+            return s or c
+    raise TypeError(f"not a friction event: {type(event).__name__}")
+
+
+def fingerprint(event: FrictionEvent) -> str:
+    """Events with the same fingerprint are the same stuck point."""
+    kind = type(event).__struct_config__.tag
+    return "|".join((str(kind), event.bundle or "-", event.step or "-", subject_of(event)))

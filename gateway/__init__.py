@@ -1,0 +1,1 @@
+"""The HTTP face of onething: translates requests into workflow calls and store reads."""

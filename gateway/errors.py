@@ -1,0 +1,38 @@
+"""Temporal's answers turned into RFC 9457 problem details that name what is wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.plugins.problem_details import ProblemDetailsException
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+# The workflow's ApplicationError types and what they are over HTTP.
+_STATUS_OF = {"InvalidField": 422, "NotCurrentStep": 409, "CaseClosed": 409}
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> ProblemDetailsException:
+    return ProblemDetailsException(
+        status_code=status, title=title, detail=detail, extra=extra or None
+    )
+
+
+def invalid_field(field: str, detail: str) -> ProblemDetailsException:
+    return problem(422, "Invalid field", f"{field}: {detail}", field=field)
+
+
+def from_temporal(case_id: str, exc: Exception) -> ProblemDetailsException:
+    if isinstance(exc, WorkflowUpdateFailedError) and isinstance(exc.cause, ApplicationError):
+        cause = exc.cause
+        details = cause.details[0] if cause.details else {}
+        field = details.get("field") if isinstance(details, dict) else None
+        status = _STATUS_OF.get(cause.type or "", 422)
+        title = "Invalid field" if status == 422 else "Not possible now"
+        return problem(status, title, cause.message, field=field, case_id=case_id)
+    if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
+        if "completed" in exc.message:
+            return problem(409, "Case closed", f"case {case_id} is closed", case_id=case_id)
+        return problem(404, "No such case", f"no case {case_id}", case_id=case_id)
+    raise exc

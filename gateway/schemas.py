@@ -1,0 +1,39 @@
+"""Request and response bodies of the gateway that are not the case's own Structs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from friction.stuck_points import StuckPoint
+
+
+class OpenCase(msgspec.Struct, kw_only=True, frozen=True):
+    bundle: str
+    citizen_id_number: str
+    centre: str
+    channel: str = "window"
+
+
+class CaseOpened(msgspec.Struct, kw_only=True, frozen=True):
+    case_id: str
+    bundle: str
+    bundle_version: int
+
+
+class WorklistItem(msgspec.Struct, kw_only=True, frozen=True):
+    case_id: str
+    bundle: str | None
+    centre: str | None
+    awaiting: str | None
+    step: str | None
+    opened_at: datetime | None
+
+
+class Worklist(msgspec.Struct, kw_only=True, frozen=True):
+    cases: tuple[WorklistItem, ...]
+
+
+class Backlog(msgspec.Struct, kw_only=True, frozen=True):
+    stuck_points: tuple[StuckPoint, ...]

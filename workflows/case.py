@@ -1,0 +1,140 @@
+"""What crosses the boundary of a case: its start, the clerk's inputs and its progress.
+
+The gateway and the tests speak to a BundleWorkflow only in these Structs.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+import msgspec
+
+from friction.events import Provenance
+from workflows.calendar import WorkingCalendar
+from workflows.definition import BundleDefinition
+
+# Update, query and search-attribute names, shared by the workflow and its callers.
+SUBMIT_FIELDS = "submit_fields"
+RECORD_MATERIAL = "record_material"
+RECORD_TRIP = "record_trip"
+PROGRESS = "progress"
+
+SA_BUNDLE = "OtBundle"
+SA_CENTRE = "OtCentre"
+SA_AWAITING = "OtAwaiting"
+SA_STEP = "OtStep"
+SEARCH_ATTRIBUTES = (SA_BUNDLE, SA_CENTRE, SA_AWAITING, SA_STEP)  # all Keyword
+
+TASK_QUEUE = "onething-bundles"
+
+Awaiting = Literal["lookup", "clerk", "agency", "nobody"]
+
+
+class CaseStart(msgspec.Struct, kw_only=True, frozen=True):
+    case_id: str
+    bundle: BundleDefinition
+    calendar: WorkingCalendar
+    citizen_id_number: str  # the key agencies know the citizen by; never leaves the case
+    centre: str
+    channel: str = "window"
+
+
+class FieldEntry(msgspec.Struct, kw_only=True, frozen=True):
+    """Values a clerk typed for the current step; typed_seconds is measured by the console."""
+
+    step: str
+    values: dict[str, str]
+    typed_seconds: dict[str, float] = {}
+
+
+class MaterialEntry(msgspec.Struct, kw_only=True, frozen=True):
+    """A clerk requested or received a material: on paper, or confirmed from an e-certificate."""
+
+    step: str
+    material: str
+    form: Literal["paper", "ecert"]
+
+
+class TripEntry(msgspec.Struct, kw_only=True, frozen=True):
+    """The citizen came back; reasons name outstanding items ("material:<step>.<name>")."""
+
+    reasons: tuple[str, ...] = ()
+
+
+class DossierEntry(msgspec.Struct, kw_only=True, frozen=True):
+    value: str
+    source: Provenance
+    at: datetime
+
+
+class Rejection(msgspec.Struct, kw_only=True, frozen=True):
+    code: str
+    message_zh: str
+    message_en: str
+    field: str | None = None
+    material: str | None = None
+
+
+class FieldView(msgspec.Struct, kw_only=True, frozen=True):
+    name: str
+    label_zh: str
+    label_en: str
+    type: str
+    options: tuple[str, ...]
+    concept: str | None
+    value: str | None
+    prefilled: bool
+    source: Provenance | None
+
+
+class MaterialView(msgspec.Struct, kw_only=True, frozen=True):
+    name: str
+    label_zh: str
+    label_en: str
+    status: Literal["held_ecert", "received_paper", "missing"]
+    ecert: str | None
+
+
+StepStatus = Literal["pending", "awaiting_clerk", "awaiting_agency", "approved", "rejected"]
+
+
+class StepView(msgspec.Struct, kw_only=True, frozen=True):
+    id: str
+    name_zh: str
+    name_en: str
+    agency: str
+    status: StepStatus
+    awaiting: Awaiting
+    round: int
+    fields: tuple[FieldView, ...]
+    materials: tuple[MaterialView, ...]
+    missing_fields: tuple[str, ...]
+    missing_materials: tuple[str, ...]
+    rejections: tuple[Rejection, ...]
+    started_at: datetime | None
+    due_on: date | None  # last working day of the SLA
+    finished_at: datetime | None
+
+
+class FrictionNote(msgspec.Struct, kw_only=True, frozen=True):
+    event_id: str
+    kind: str
+    step: str | None
+    subject: str
+
+
+class CaseProgress(msgspec.Struct, kw_only=True, frozen=True):
+    case_id: str
+    bundle: str
+    bundle_version: int
+    status: Literal["open", "completed", "failed"]
+    current_step: str | None
+    awaiting: Awaiting
+    trips: int
+    steps: tuple[StepView, ...]
+    outstanding: tuple[str, ...]  # the one-time notice: everything still lacking, at once
+    friction: tuple[FrictionNote, ...]
+    dossier: dict[str, DossierEntry]
+    fields_total: int
+    fields_prefilled: int

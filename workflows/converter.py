@@ -1,0 +1,52 @@
+"""Temporal payloads as msgspec JSON, so Structs cross the history boundary exactly.
+
+Worker and clients must use the same data converter; `DATA_CONVERTER` is that one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import temporalio.api.common.v1
+from temporalio.converter import (
+    BinaryNullPayloadConverter,
+    BinaryPlainPayloadConverter,
+    BinaryProtoPayloadConverter,
+    CompositePayloadConverter,
+    DataConverter,
+    EncodingPayloadConverter,
+    JSONProtoPayloadConverter,
+)
+
+_encoder = msgspec.json.Encoder()
+
+
+class MsgspecJSONPayloadConverter(EncodingPayloadConverter):
+    @property
+    def encoding(self) -> str:
+        return "json/plain"
+
+    def to_payload(self, value: Any) -> temporalio.api.common.v1.Payload | None:
+        return temporalio.api.common.v1.Payload(
+            metadata={"encoding": b"json/plain"}, data=_encoder.encode(value)
+        )
+
+    def from_payload(
+        self, payload: temporalio.api.common.v1.Payload, type_hint: type | None = None
+    ) -> Any:
+        return msgspec.json.decode(payload.data, type=type_hint if type_hint else Any)
+
+
+class MsgspecPayloadConverter(CompositePayloadConverter):
+    def __init__(self) -> None:
+        super().__init__(
+            BinaryNullPayloadConverter(),
+            BinaryPlainPayloadConverter(),
+            JSONProtoPayloadConverter(),
+            BinaryProtoPayloadConverter(),
+            MsgspecJSONPayloadConverter(),  # last: it accepts every value
+        )
+
+
+DATA_CONVERTER = DataConverter(payload_converter_class=MsgspecPayloadConverter)

@@ -1,0 +1,168 @@
+"""Bundle definitions: a bundle is data, one TOML file per bundle and version.
+
+A case receives its definition when it starts and keeps it, so a changed file never
+changes a case already running. Loading validates everything a workflow would otherwise
+discover half-way through a case.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+FieldType = Literal["text", "id_number", "date", "enum", "phone", "bank_account"]
+
+# Sources the case looks up before asking anyone for anything, and the dossier concepts
+# each one may provide. Agencies answer with concept -> value; the e-certificate library
+# answers with the certificate types a citizen holds.
+LOOKUP_SOURCES: dict[str, tuple[str, ...]] = {
+    "identity": ("identity.name", "identity.id_number", "identity.gender", "identity.birth_date"),
+    "household": ("household.address", "household.registration_type", "household.size"),
+    "insurance_history": (
+        "insurance.last_employer",
+        "insurance.last_contribution_month",
+        "insurance.contribution_months",
+        "contact.phone",
+    ),
+    "low_income": ("civil.low_income", "civil.low_income_certificate_no"),
+    "bank_account": ("bank.account", "bank.name"),
+    "ecert": (),
+}
+
+
+_CONCEPT = re.compile(r"[a-z_]+\.[a-z_]+")
+
+
+class DefinitionError(ValueError):
+    """A bundle definition file is malformed; the message names the file and the place."""
+
+
+class FieldSpec(msgspec.Struct, kw_only=True, frozen=True):
+    name: str
+    label_zh: str
+    label_en: str
+    type: FieldType = "text"
+    options: tuple[str, ...] = ()  # allowed values of an enum field
+    concept: str | None = None  # the dossier key this field means, if the case may know it
+    prefill: bool = True  # whether the form is wired to take the concept from the dossier
+    type_minutes: float = 1.0  # clerk time to type it, the burden of a re-entry
+
+
+class MaterialSpec(msgspec.Struct, kw_only=True, frozen=True):
+    name: str
+    label_zh: str
+    label_en: str
+    ecert: str | None = None  # the e-certificate type that holds it, if one exists
+
+
+class Output(msgspec.Struct, kw_only=True, frozen=True):
+    """A value an agency's approval adds to the dossier, e.g. a registration number."""
+
+    concept: str
+    ecert: str | None = None  # the approval also issues this e-certificate
+
+
+class StepSpec(msgspec.Struct, kw_only=True, frozen=True):
+    id: str
+    name_zh: str
+    name_en: str
+    agency: str
+    sla_working_days: int
+    agency_call_sla_seconds: float = 5.0
+    fields: tuple[FieldSpec, ...] = ()
+    materials: tuple[MaterialSpec, ...] = ()
+    outputs: tuple[Output, ...] = ()
+
+
+class LookupSpec(msgspec.Struct, kw_only=True, frozen=True):
+    source: str
+    agency: str
+
+
+class BundleDefinition(msgspec.Struct, kw_only=True, frozen=True):
+    id: str
+    version: int
+    name_zh: str
+    name_en: str
+    lookups: tuple[LookupSpec, ...]
+    steps: tuple[StepSpec, ...]
+
+    def step(self, step_id: str) -> StepSpec:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+
+def validate(definition: BundleDefinition, origin: str = "<definition>") -> BundleDefinition:
+    """Check what msgspec's types cannot: references between parts of the definition."""
+
+    def fail(where: str, what: str) -> DefinitionError:
+        return DefinitionError(f"{origin}: {where}: {what}")
+
+    if definition.version < 1:
+        raise fail("version", "must be 1 or more")
+    if not definition.steps:
+        raise fail("steps", "a bundle needs at least one step")
+    for i, lookup in enumerate(definition.lookups):
+        if lookup.source not in LOOKUP_SOURCES:
+            raise fail(f"lookups[{i}].source", f"unknown source {lookup.source!r}")
+    step_ids: set[str] = set()
+    for s in definition.steps:
+        where = f"step {s.id!r}"
+        if s.id in step_ids:
+            raise fail(where, "duplicate step id")
+        step_ids.add(s.id)
+        if s.sla_working_days < 1:
+            raise fail(where, "sla_working_days must be 1 or more")
+        names: set[str] = set()
+        for f in s.fields:
+            if f.name in names:
+                raise fail(f"{where} field {f.name!r}", "duplicate field")
+            names.add(f.name)
+            if f.type == "enum" and not f.options:
+                raise fail(f"{where} field {f.name!r}", "an enum field needs options")
+            if f.concept is not None and not _CONCEPT.fullmatch(f.concept):
+                raise fail(f"{where} field {f.name!r}", f"bad concept name {f.concept!r}")
+        materials = [m.name for m in s.materials]
+        if len(set(materials)) != len(materials):
+            raise fail(where, "duplicate material")
+    return definition
+
+
+def load_definition(path: Path) -> BundleDefinition:
+    try:
+        definition = msgspec.toml.decode(path.read_bytes(), type=BundleDefinition)
+    except msgspec.ValidationError as exc:
+        raise DefinitionError(f"{path.name}: {exc}") from exc
+    return validate(definition, path.name)
+
+
+BUNDLES_DIR = Path(__file__).parent / "bundles"
+
+
+class Catalogue:
+    """Every bundle definition in a folder, by id and version; the newest version is the
+    one new cases get."""
+
+    def __init__(self, definitions: list[BundleDefinition]) -> None:
+        self._by_key = {(d.id, d.version): d for d in definitions}
+        self._latest: dict[str, BundleDefinition] = {}
+        for d in sorted(definitions, key=lambda d: d.version):
+            self._latest[d.id] = d
+
+    @classmethod
+    def load(cls, folder: Path = BUNDLES_DIR) -> Catalogue:
+        return cls([load_definition(p) for p in sorted(folder.glob("*.toml"))])
+
+    def latest(self, bundle_id: str) -> BundleDefinition:
+        return self._latest[bundle_id]
+
+    def get(self, bundle_id: str, version: int) -> BundleDefinition:
+        return self._by_key[(bundle_id, version)]
+
+    def ids(self) -> list[str]:
+        return sorted(self._latest)

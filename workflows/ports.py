@@ -1,0 +1,84 @@
+"""The calls a bundle workflow makes to the outside, by activity name and schema.
+
+Workflows stay free of I/O and of imports from activities/: they call these names, and
+activities/ registers implementations under the same names.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+import msgspec
+from temporalio.common import RetryPolicy
+
+from friction.events import FrictionEvent
+from workflows.case import Rejection
+
+LOOK_UP = "look_up"
+SUBMIT_STEP = "submit_step"
+POLL_DECISION = "poll_decision"
+RECORD_FRICTION = "record_friction"
+RECORD_CASE = "record_case"
+
+# Errors no retry can fix: the activity raises ApplicationError with these types.
+NON_RETRYABLE = ["UnknownAgency", "InvalidSubmission"]
+
+AGENCY_CALL_TIMEOUT = timedelta(seconds=15)
+AGENCY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=20,
+    non_retryable_error_types=NON_RETRYABLE,
+)
+STORE_TIMEOUT = timedelta(seconds=10)
+STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)
+)
+
+
+class LookupRequest(msgspec.Struct, kw_only=True, frozen=True):
+    case_id: str
+    citizen_id_number: str
+    source: str  # a key of definition.LOOKUP_SOURCES
+    agency: str
+
+
+class LookupResult(msgspec.Struct, kw_only=True, frozen=True):
+    found: bool
+    values: dict[str, str] = {}  # concept -> value
+    certificates: tuple[str, ...] = ()  # e-certificate types held (source "ecert")
+
+
+class Submission(msgspec.Struct, kw_only=True, frozen=True):
+    case_id: str
+    step: str
+    agency: str
+    round: int  # 0 for the first submission, +1 after each rejection
+    form: dict[str, str]
+    materials: dict[str, Literal["ecert", "paper"]]
+    outputs: tuple[str, ...]  # concepts the approval should return
+
+    @property
+    def idempotency_key(self) -> str:
+        # One registration per case, step and round, however often the activity retries.
+        return f"{self.case_id}:{self.step}:{self.round}"
+
+
+class AgencyDecision(msgspec.Struct, kw_only=True, frozen=True):
+    receipt: str
+    status: Literal["approved", "rejected", "pending"]
+    reasons: tuple[Rejection, ...] = ()
+    outputs: dict[str, str] = {}
+    elapsed_seconds: float = 0.0  # of the agency call, measured by the activity
+
+
+class PollRequest(msgspec.Struct, kw_only=True, frozen=True):
+    agency: str
+    receipt: str
+
+
+class FrictionBatch(msgspec.Struct, kw_only=True, frozen=True):
+    events: tuple[FrictionEvent, ...]
+
