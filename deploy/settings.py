@@ -11,6 +11,8 @@ from pathlib import Path
 
 import msgspec
 
+from workflows.case import TASK_QUEUE
+
 AGENCIES = ("public-security", "hrss", "civil-affairs", "social-insurance", "ecert")
 
 
@@ -18,6 +20,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     state_dir: Path
     temporal_address: str
     temporal_namespace: str
+    task_queue: str
     temporal_ui_port: int
     gateway_host: str
     gateway_port: int
@@ -42,6 +45,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             state_dir=state,
             temporal_address=e.get("ONETHING_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
             temporal_namespace=e.get("ONETHING_TEMPORAL_NAMESPACE", "default"),
+            task_queue=e.get("ONETHING_TASK_QUEUE", TASK_QUEUE),
             temporal_ui_port=int(e.get("ONETHING_TEMPORAL_UI_PORT", "8233")),
             gateway_host=e.get("ONETHING_GATEWAY_HOST", "127.0.0.1"),
             gateway_port=int(e.get("ONETHING_GATEWAY_PORT", "8300")),
