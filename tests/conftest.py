@@ -9,7 +9,6 @@ import shutil
 import socket
 import sysconfig
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,22 +22,14 @@ from temporalio.worker import Worker
 from activities.agencies.population import Citizen, generate, lookup_values
 from activities.agencies.sim import create_app
 from activities.worker import create_worker
+from deploy import clerk
+from deploy.clerk import ClerkHabits, TemporalDesk, serve_case
 from deploy.settings import AGENCIES
 from friction.sqlite_store import SqliteFrictionStore
 from friction.store import FrictionStore
 
 from workflows.calendar import load_calendar
-from workflows.case import (
-    PROGRESS,
-    RECORD_MATERIAL,
-    SEARCH_ATTRIBUTES,
-    SUBMIT_FIELDS,
-    CaseProgress,
-    CaseStart,
-    FieldEntry,
-    FieldView,
-    MaterialEntry,
-)
+from workflows.case import SEARCH_ATTRIBUTES, CaseProgress, CaseStart
 from workflows.converter import DATA_CONVERTER
 from workflows.definition import LOOKUP_SOURCES, BundleDefinition
 
@@ -192,68 +183,17 @@ def bundle_start(
     )
 
 
-def clerk_answer(field: FieldView, known: dict[str, str], today: date) -> str:
-    """What a clerk types for a missing field: the citizen's own value where the citizen
-    has one, otherwise a plausible choice."""
-    if field.concept and field.concept in known:
-        return known[field.concept]
-    match field.type:
-        case "enum":
-            return field.options[0]
-        case "date":
-            return (today - timedelta(days=60)).isoformat()
-        case "bank_account":
-            return "6222020200112233445"
-        case "phone":
-            return "13900001111"
-    return "无"
-
-
-async def wait_for(
-    handle: WorkflowHandle[Any, Any],
-    ready: Callable[[CaseProgress], bool],
-    timeout: float = 30.0,
-) -> CaseProgress:
-    """Query the case until it reaches the wanted state."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        progress: CaseProgress = await handle.query(PROGRESS, result_type=CaseProgress)
-        if ready(progress):
-            return progress
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"case never got there: {progress}")
-        await asyncio.sleep(0.1)
-
-
-def waiting_on_clerk(progress: CaseProgress) -> bool:
-    return progress.awaiting == "clerk" or progress.status != "open"
-
 
 async def clerk_completes(
     handle: WorkflowHandle[Any, Any], citizen: Citizen, paper_for_held: bool = False
 ) -> CaseProgress:
-    """Drive a case to its end as a window clerk would: hand in paper for what no
-    e-certificate holds, type what the form does not fill."""
-    known = known_values(citizen)
-    for _ in range(20):
-        progress = await wait_for(handle, waiting_on_clerk)
-        if progress.status != "open":
-            return progress
-        step = next(s for s in progress.steps if s.id == progress.current_step)
-        for material in step.materials:
-            if material.status == "missing" or (paper_for_held and material.ecert):
-                await handle.execute_update(
-                    RECORD_MATERIAL,
-                    MaterialEntry(step=step.id, material=material.name, form="paper"),
-                    result_type=CaseProgress,
-                )
-        values = {
-            f.name: clerk_answer(f, known, date.today())
-            for f in step.fields
-            if f.name in step.missing_fields
-        }
-        if values or not (step.missing_fields or step.missing_materials):
-            await handle.execute_update(
-                SUBMIT_FIELDS, FieldEntry(step=step.id, values=values), result_type=CaseProgress
-            )
-    raise AssertionError("the case still wants input after 20 rounds")
+    """A simulated clerk serves the case to its end through Temporal directly."""
+    return await serve_case(
+        TemporalDesk(handle), known_values(citizen), ClerkHabits(paper_for_held=paper_for_held)
+    )
+
+
+async def wait_for(
+    handle: WorkflowHandle[Any, Any], ready: Callable[[CaseProgress], bool], timeout: float = 30
+) -> CaseProgress:
+    return await clerk.wait_for(TemporalDesk(handle), ready, timeout=timeout)

@@ -19,8 +19,8 @@ from conftest import (
     running_worker,
     set_behaviour,
     wait_for,
-    waiting_on_clerk,
 )
+from deploy.clerk import waiting_on_clerk
 from friction.events import ManualReentry, PhysicalMaterialRequested, PiecemealRejection, RepeatTrip
 from friction.sqlite_store import SqliteFrictionStore
 from workflows.bundle import BundleWorkflow

@@ -1,0 +1,184 @@
+"""A simulated window clerk, used by the demo, the benchmarks and the tests.
+
+It serves a case the way a clerk at a window does: hands in paper for what no
+e-certificate holds, types what the form does not fill (reading it off the citizen's
+documents), and resubmits after a rejection. It reaches the case through a Desk: the
+gateway over HTTP, or a Temporal handle directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+import httpx
+import msgspec
+from temporalio.client import WorkflowHandle
+
+from workflows.calendar import local_date
+from workflows.case import (
+    PROGRESS,
+    RECORD_MATERIAL,
+    RECORD_TRIP,
+    SUBMIT_FIELDS,
+    CaseProgress,
+    FieldEntry,
+    FieldView,
+    MaterialEntry,
+    TripEntry,
+)
+
+
+class Desk(Protocol):
+    async def progress(self) -> CaseProgress: ...
+    async def submit_fields(self, entry: FieldEntry) -> CaseProgress: ...
+    async def record_material(self, entry: MaterialEntry) -> CaseProgress: ...
+    async def record_trip(self, entry: TripEntry) -> CaseProgress: ...
+
+
+class TemporalDesk:
+    def __init__(self, handle: WorkflowHandle[Any, Any]) -> None:
+        self._handle = handle
+
+    async def progress(self) -> CaseProgress:
+        result: CaseProgress = await self._handle.query(PROGRESS, result_type=CaseProgress)
+        return result
+
+    async def _update(self, name: str, entry: object) -> CaseProgress:
+        result: CaseProgress = await self._handle.execute_update(
+            name, entry, result_type=CaseProgress
+        )
+        return result
+
+    async def submit_fields(self, entry: FieldEntry) -> CaseProgress:
+        return await self._update(SUBMIT_FIELDS, entry)
+
+    async def record_material(self, entry: MaterialEntry) -> CaseProgress:
+        return await self._update(RECORD_MATERIAL, entry)
+
+    async def record_trip(self, entry: TripEntry) -> CaseProgress:
+        return await self._update(RECORD_TRIP, entry)
+
+
+class GatewayError(RuntimeError):
+    """The gateway refused a request; the message carries its problem details."""
+
+
+class HttpDesk:
+    def __init__(self, http: httpx.AsyncClient, case_id: str) -> None:
+        self._http = http
+        self._case = f"/api/cases/{case_id}"
+
+    @staticmethod
+    def _progress_of(response: httpx.Response) -> CaseProgress:
+        if response.status_code >= 400:
+            raise GatewayError(f"{response.request.method} {response.request.url.path}: "
+                               f"{response.status_code} {response.text}")
+        return msgspec.json.decode(response.content, type=CaseProgress)
+
+    async def progress(self) -> CaseProgress:
+        return self._progress_of(await self._http.get(self._case))
+
+    async def _post(self, path: str, entry: object) -> CaseProgress:
+        response = await self._http.post(
+            f"{self._case}/{path}",
+            content=msgspec.json.encode(entry),
+            headers={"content-type": "application/json"},
+        )
+        return self._progress_of(response)
+
+    async def submit_fields(self, entry: FieldEntry) -> CaseProgress:
+        return await self._post("fields", entry)
+
+    async def record_material(self, entry: MaterialEntry) -> CaseProgress:
+        return await self._post("materials", entry)
+
+    async def record_trip(self, entry: TripEntry) -> CaseProgress:
+        return await self._post("trips", entry)
+
+
+def clerk_answer(field: FieldView, known: dict[str, str], today: date) -> str:
+    """What a clerk types for a missing field: the citizen's own value where the
+    citizen's documents show one, otherwise a plausible choice."""
+    if field.concept and field.concept in known:
+        return known[field.concept]
+    match field.type:
+        case "enum":
+            return field.options[0]
+        case "date":
+            return (today - timedelta(days=60)).isoformat()
+        case "bank_account":
+            return "6222020200112233445"
+        case "phone":
+            return "13900001111"
+    return "无"
+
+
+def waiting_on_clerk(progress: CaseProgress) -> bool:
+    return progress.awaiting == "clerk" or progress.status != "open"
+
+
+async def wait_for(
+    desk: Desk,
+    ready: Callable[[CaseProgress], bool],
+    timeout: float = 60.0,
+    every: float = 0.1,
+) -> CaseProgress:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        progress = await desk.progress()
+        if ready(progress):
+            return progress
+        if loop.time() > deadline:
+            raise TimeoutError(f"case {progress.case_id} stayed {progress.awaiting}")
+        await asyncio.sleep(every)
+
+
+class ClerkHabits(msgspec.Struct, kw_only=True, frozen=True):
+    """How this clerk works: what the articles say clerks do, as switches."""
+
+    paper_for_held: bool = False  # asks for the paper card although the e-certificate holds it
+    choose: dict[str, str] = {}  # field name -> the value this case calls for
+    seconds_per_field: tuple[float, float] | None = None  # typing time, measured by a console
+
+
+async def serve_case(
+    desk: Desk,
+    known: dict[str, str],
+    habits: ClerkHabits = ClerkHabits(),
+    rng: random.Random | None = None,
+    timeout: float = 60.0,
+) -> CaseProgress:
+    """Drive a case to its end; returns the final progress."""
+    rng = rng or random.Random(0)
+    for _ in range(40):
+        progress = await wait_for(desk, waiting_on_clerk, timeout=timeout)
+        if progress.status != "open":
+            return progress
+        step = next(s for s in progress.steps if s.id == progress.current_step)
+        for material in step.materials:
+            if material.status == "missing" or (habits.paper_for_held and material.ecert):
+                await desk.record_material(
+                    MaterialEntry(step=step.id, material=material.name, form="paper")
+                )
+        today = local_date(step.started_at or datetime.now(UTC))
+        values = {
+            f.name: habits.choose.get(f.name) or clerk_answer(f, known, today)
+            for f in step.fields
+            if f.name in step.missing_fields
+        }
+        typed = (
+            {name: round(rng.uniform(*habits.seconds_per_field), 1) for name in values}
+            if habits.seconds_per_field
+            else {}
+        )
+        # After the last material a step may already be with the agency; type only
+        # when there is something to type, or a rejection to answer.
+        if values or not (step.missing_fields or step.missing_materials):
+            await desk.submit_fields(FieldEntry(step=step.id, values=values, typed_seconds=typed))
+    raise RuntimeError(f"case {progress.case_id} still wants input after 40 rounds")
+
