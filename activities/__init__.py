@@ -1,0 +1,1 @@
+"""Activities: the workflow's calls to agencies and to the friction store."""

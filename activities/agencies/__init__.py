@@ -1,0 +1,1 @@
+"""The agency simulator and its synthetic population."""
