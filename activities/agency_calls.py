@@ -46,14 +46,14 @@ class AgencyCalls:
         if request.source == "ecert":
             response = await self._http.get(
                 self._url(request.agency, "certificates"),
-                params={"citizen": request.citizen_id_number},
+                headers={"X-Citizen-Id": request.citizen_id_number},
             )
             self._raise_for(response)
             held = msgspec.json.decode(response.content, type=dict[str, list[str]])
             return ports.LookupResult(found=True, certificates=tuple(held["certificates"]))
         response = await self._http.get(
             self._url(request.agency, f"lookup/{request.source}"),
-            params={"citizen": request.citizen_id_number},
+            headers={"X-Citizen-Id": request.citizen_id_number},
         )
         if response.status_code == 404:
             return ports.LookupResult(found=False)

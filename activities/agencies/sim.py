@@ -212,7 +212,7 @@ class AgencySim:
         person = self._by_id.get(citizen.upper())
         values = lookup_values(person, source) if person is not None else None
         if values is None:
-            raise problem(404, "No record", f"{agency} holds no {source} record for {citizen}")
+            raise problem(404, "No record", f"{agency} holds no {source} record for this citizen")
         return values
 
     def certificates(self, citizen: str) -> tuple[str, ...]:
@@ -289,6 +289,11 @@ def _known(agency: str, among: frozenset[str] | tuple[str, ...]) -> None:
         raise problem(404, "Unknown agency", f"no agency {agency!r} here", agency=agency)
 
 
+# The citizen's ID number travels in a header, never in a URL that proxies and access
+# logs keep.
+CitizenHeader = Annotated[str, HeaderParameter(name="X-Citizen-Id", max_length=18)]
+
+
 def create_app(citizens: list[Citizen]) -> Litestar:
     sim = AgencySim(citizens)
 
@@ -298,7 +303,7 @@ def create_app(citizens: list[Citizen]) -> Litestar:
 
     @get("/{agency:str}/lookup/{source:str}")
     async def look_up(
-        agency: FromPath[str], source: FromPath[str], citizen: FromQuery[str]
+        agency: FromPath[str], source: FromPath[str], citizen: CitizenHeader
     ) -> LookupAnswer:
         _known(agency, AGENCIES)
         if source not in LOOKUPS[agency]:
@@ -309,7 +314,7 @@ def create_app(citizens: list[Citizen]) -> Litestar:
         return LookupAnswer(values=sim.lookup(agency, source, citizen))
 
     @get("/ecert/certificates")
-    async def certificates(citizen: FromQuery[str]) -> CertificateList:
+    async def certificates(citizen: CitizenHeader) -> CertificateList:
         sim.inject_fault("ecert")
         await sim.delay("ecert")
         return CertificateList(certificates=sim.certificates(citizen))

@@ -181,7 +181,7 @@ async def test_each_agency_answers_its_own_sources(
     citizen = first(citizens, bank=True)
     for agency, source in SERVED:
         response = await client.get(f"/{agency}/lookup/{source}",
-                                    params={"citizen": citizen.id_number})
+                                    headers={"X-Citizen-Id": citizen.id_number})
         assert response.status_code == 200, (agency, source)
         assert response.json() == {"values": lookup_values(citizen, source)}
 
@@ -197,7 +197,7 @@ async def test_lookups_answer_404_problems(client: Client, citizens: list[Citize
         ("/tax-bureau/lookup/identity", known),  # no such agency
     ]
     for path, citizen in cases:
-        response = await client.get(path, params={"citizen": citizen})
+        response = await client.get(path, headers={"X-Citizen-Id": citizen})
         assert assert_problem(response, 404)["detail"], path
 
 
@@ -205,11 +205,11 @@ async def test_ecert_lists_the_certificates_held(
     client: Client, citizens: list[Citizen]
 ) -> None:
     holder = first(citizens, ecerts=True, low_income=True)
-    response = await client.get("/ecert/certificates", params={"citizen": holder.id_number})
+    response = await client.get("/ecert/certificates", headers={"X-Citizen-Id": holder.id_number})
     assert response.json() == {
         "certificates": ["resident_id_card", "household_register", "low_income_certificate"]
     }
-    stranger = await client.get("/ecert/certificates", params={"citizen": "320213199001010000"})
+    stranger = await client.get("/ecert/certificates", headers={"X-Citizen-Id": "320213199001010000"})
     assert stranger.status_code == 200 and stranger.json() == {"certificates": []}
 
 
@@ -217,7 +217,7 @@ async def test_latency_delays_lookups(client: Client, citizens: list[Citizen]) -
     await behave(client, "public-security", latency_ms=200)
     started = asyncio.get_running_loop().time()
     response = await client.get("/public-security/lookup/identity",
-                                params={"citizen": citizens[0].id_number})
+                                headers={"X-Citizen-Id": citizens[0].id_number})
     assert response.status_code == 200
     assert asyncio.get_running_loop().time() - started >= 0.2
 
