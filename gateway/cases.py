@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from litestar import Controller, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import HeaderParameter, JSONBody, Parameter
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributeKey, TypedSearchAttributes
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
@@ -64,12 +65,12 @@ class CasesController(Controller):
     @post("/", status_code=201, summary="Open a case of a bundle for a citizen")
     async def open_case(
         self,
-        data: OpenCase,
-        temporal: Client,
-        catalogue: Catalogue,
-        calendar: WorkingCalendar,
-        task_queue: str,
-        idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key")] = None,
+        data: JSONBody[OpenCase],
+        temporal: NamedDependency[Client],
+        catalogue: NamedDependency[Catalogue],
+        calendar: NamedDependency[WorkingCalendar],
+        task_queue: NamedDependency[str],
+        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=200)] = None,
     ) -> CaseOpened:
         if data.bundle not in catalogue.ids():
             raise invalid_field("bundle", f"no bundle {data.bundle!r}")
@@ -95,9 +96,9 @@ class CasesController(Controller):
                 task_queue=task_queue,
                 search_attributes=TypedSearchAttributes(
                     [
-                        _BUNDLE.value_set(definition.id),
-                        _CENTRE.value_set(data.centre),
-                        _AWAITING.value_set("lookup"),
+                        SearchAttributePair(_BUNDLE, definition.id),
+                        SearchAttributePair(_CENTRE, data.centre),
+                        SearchAttributePair(_AWAITING, "lookup"),
                     ]
                 ),
             )
@@ -108,7 +109,7 @@ class CasesController(Controller):
         return CaseOpened(case_id=case_id, bundle=definition.id, bundle_version=definition.version)
 
     @get("/{case_id:str}", summary="A case's progress: steps, what it waits on, friction")
-    async def progress(self, case_id: CaseId, temporal: Client) -> CaseProgress:
+    async def progress(self, case_id: CaseId, temporal: NamedDependency[Client]) -> CaseProgress:
         try:
             return await temporal.get_workflow_handle(case_id).query(
                 PROGRESS, result_type=CaseProgress
@@ -116,7 +117,7 @@ class CasesController(Controller):
         except RPCError as exc:
             raise from_temporal(case_id, exc) from exc
 
-    async def _update(self, temporal: Client, case_id: str, name: str, arg: object) -> CaseProgress:
+    async def _update(self, temporal: NamedDependency[Client], case_id: str, name: str, arg: object) -> CaseProgress:
         try:
             return await temporal.get_workflow_handle(case_id).execute_update(
                 name, arg, result_type=CaseProgress
@@ -126,18 +127,18 @@ class CasesController(Controller):
 
     @post("/{case_id:str}/fields", status_code=200, summary="Values a clerk typed for a step")
     async def submit_fields(
-        self, case_id: CaseId, data: FieldEntry, temporal: Client
+        self, case_id: CaseId, data: JSONBody[FieldEntry], temporal: NamedDependency[Client]
     ) -> CaseProgress:
         return await self._update(temporal, case_id, SUBMIT_FIELDS, data)
 
     @post("/{case_id:str}/materials", status_code=200, summary="A material requested or received")
     async def record_material(
-        self, case_id: CaseId, data: MaterialEntry, temporal: Client
+        self, case_id: CaseId, data: JSONBody[MaterialEntry], temporal: NamedDependency[Client]
     ) -> CaseProgress:
         return await self._update(temporal, case_id, RECORD_MATERIAL, data)
 
     @post("/{case_id:str}/trips", status_code=200, summary="The citizen came back")
-    async def record_trip(self, case_id: CaseId, data: TripEntry, temporal: Client) -> CaseProgress:
+    async def record_trip(self, case_id: CaseId, data: JSONBody[TripEntry], temporal: NamedDependency[Client]) -> CaseProgress:
         return await self._update(temporal, case_id, RECORD_TRIP, data)
 
 
@@ -148,7 +149,7 @@ class WorklistController(Controller):
     @get("/", summary="Cases waiting, by default on a clerk, from search attributes")
     async def worklist(
         self,
-        temporal: Client,
+        temporal: NamedDependency[Client],
         centre: Annotated[str | None, Parameter(max_length=64)] = None,
         bundle: Annotated[str | None, Parameter(max_length=64)] = None,
         awaiting: Annotated[str, Parameter(pattern="^(clerk|agency|lookup)$")] = "clerk",

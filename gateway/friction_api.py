@@ -6,6 +6,7 @@ import asyncio
 from typing import Annotated
 
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 
 from friction.ingest import BatchResult, decode_batch, ingest
@@ -21,7 +22,7 @@ class FrictionController(Controller):
     tags = ["friction"]
 
     @post("/events", status_code=200, summary="Ingest a batch of friction events")
-    async def ingest_events(self, request: Request, store: FrictionStore) -> BatchResult:
+    async def ingest_events(self, request: Request, store: NamedDependency[FrictionStore]) -> BatchResult:
         raw = await request.body()
         if len(raw) > MAX_BATCH_BYTES:
             raise problem(413, "Batch too large", f"at most {MAX_BATCH_BYTES} bytes")
@@ -35,7 +36,7 @@ class FrictionController(Controller):
     @get("/backlog", summary="Stuck points ranked by the time they cost")
     async def backlog(
         self,
-        store: FrictionStore,
+        store: NamedDependency[FrictionStore],
         bundle: Annotated[str | None, Parameter(max_length=64)] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
     ) -> Backlog:
