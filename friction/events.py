@@ -39,7 +39,7 @@ class _Event(msgspec.Struct, kw_only=True, frozen=True, tag_field="kind"):
     trace_id: str | None = None
 
 
-class ManualReentry(_Event, tag="manual_reentry"):
+class ManualReentry(_Event, tag="manual_reentry", kw_only=True, frozen=True):
     """A value typed by hand although the case already knew it."""
 
     field: str
@@ -47,14 +47,14 @@ class ManualReentry(_Event, tag="manual_reentry"):
     typed_seconds: float | None = None  # measured by the console when it can
 
 
-class SearchOnlyEntry(_Event, tag="search_only_entry"):
+class SearchOnlyEntry(_Event, tag="search_only_entry", kw_only=True, frozen=True):
     """A citizen reached a service by search although it should have a direct entry."""
 
     service: str
     entry_path: str
 
 
-class ExtraWait(_Event, tag="extra_wait"):
+class ExtraWait(_Event, tag="extra_wait", kw_only=True, frozen=True):
     """A step, an agency call or a queue took longer than its SLA."""
 
     scope: Literal["step", "agency_call", "queue"]
@@ -66,14 +66,14 @@ class ExtraWait(_Event, tag="extra_wait"):
     calendar: str | None = None
 
 
-class PhysicalMaterialRequested(_Event, tag="physical_material"):
+class PhysicalMaterialRequested(_Event, tag="physical_material", kw_only=True, frozen=True):
     """A paper document was asked for although an e-certificate or shared data held it."""
 
     material: str
     held_by: Provenance
 
 
-class RepeatTrip(_Event, tag="repeat_trip"):
+class RepeatTrip(_Event, tag="repeat_trip", kw_only=True, frozen=True):
     """The citizen had to come back."""
 
     trip_number: int
@@ -81,7 +81,7 @@ class RepeatTrip(_Event, tag="repeat_trip"):
     could_have_been_told: tuple[str, ...]  # outstanding items already known at the last trip
 
 
-class PiecemealRejection(_Event, tag="piecemeal_rejection"):
+class PiecemealRejection(_Event, tag="piecemeal_rejection", kw_only=True, frozen=True):
     """A rejection named a deficiency already detectable at an earlier rejection."""
 
     rule: str
@@ -100,7 +100,7 @@ CantGetItDoneCause = Literal[
 ]
 
 
-class CantGetItDone(_Event, tag="cant_get_it_done"):
+class CantGetItDone(_Event, tag="cant_get_it_done", kw_only=True, frozen=True):
     """A case failed or stalled with no way forward (办不成事)."""
 
     cause: CantGetItDoneCause
@@ -109,7 +109,7 @@ class CantGetItDone(_Event, tag="cant_get_it_done"):
     resolution: str | None = None
 
 
-class ClerkNote(_Event, tag="clerk_note"):
+class ClerkNote(_Event, tag="clerk_note", kw_only=True, frozen=True):
     """A stuck point a clerk logged by hand in the notebook; text is masked before storage."""
 
     category: str

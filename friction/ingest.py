@@ -1,0 +1,143 @@
+"""The one path into the notebook, for workflow activities and HTTP producers alike.
+
+Every event is checked before it is stored: a clerk's free-text note has ID and mobile
+numbers masked; any other string that holds one (an id, a field name, a reason...) makes
+the event invalid, because masking would change what it identifies. A batch is decoded
+event by event, so one bad event is reported without sinking the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+
+import msgspec
+
+from friction.events import SCHEMA_VERSION, ClerkNote, FrictionEvent
+from friction.privacy import has_personal_value, mask
+from friction.store import FrictionStore, IngestResult
+
+log = logging.getLogger(__name__)
+
+
+class EventError(msgspec.Struct, kw_only=True, frozen=True):
+    index: int  # position in the batch's "events" array
+    event_id: str | None  # None when it could not be read (or would itself leak)
+    error: str
+
+
+class BatchResult(msgspec.Struct, kw_only=True, frozen=True):
+    stored: tuple[str, ...]
+    duplicates: tuple[str, ...]
+    rejected: list[EventError]
+
+
+class _Batch(msgspec.Struct, kw_only=True):
+    events: list[msgspec.Raw]  # decoded one by one below
+
+
+class _IdOnly(msgspec.Struct, kw_only=True):
+    event_id: str | None = None
+
+
+_batch_decoder = msgspec.json.Decoder(_Batch)
+_event_decoder = msgspec.json.Decoder(FrictionEvent)
+_id_decoder = msgspec.json.Decoder(_IdOnly)
+
+
+def _personal_paths(value: object, path: str) -> Iterator[str]:
+    """Paths of the strings under `value` that hold an ID or mobile number."""
+    if isinstance(value, str):
+        if has_personal_value(value):
+            yield path
+    elif isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            yield from _personal_paths(getattr(value, name), f"{path}.{name}" if path else name)
+    elif isinstance(value, tuple | list):
+        for i, item in enumerate(value):
+            yield from _personal_paths(item, f"{path}[{i}]")
+
+
+def check_event(event: FrictionEvent) -> tuple[FrictionEvent | None, str | None]:
+    """(the event ready to store, None) or (None, what is wrong with it)."""
+    if event.schema_version > SCHEMA_VERSION:
+        return None, (
+            f"schema_version {event.schema_version} is newer than this notebook "
+            f"understands ({SCHEMA_VERSION})"
+        )
+    if event.occurred_at.tzinfo is None:
+        return None, "occurred_at has no time zone offset"
+    if not event.event_id:
+        return None, "event_id is empty"
+    if isinstance(event, ClerkNote):
+        event = msgspec.structs.replace(event, text=mask(event.text))
+    leaks = list(_personal_paths(event, ""))  # a note's text is masked by now
+    if leaks:
+        return None, "; ".join(f"{p} holds a personal value" for p in leaks)
+    return event, None
+
+
+def _safe_id(event_id: str | None) -> str | None:
+    return None if event_id is None or has_personal_value(event_id) else event_id
+
+
+def _check_indexed(
+    events: Sequence[tuple[int, FrictionEvent]],
+) -> tuple[list[FrictionEvent], list[EventError]]:
+    good: list[FrictionEvent] = []
+    errors: list[EventError] = []
+    for index, event in events:
+        checked, error = check_event(event)
+        if checked is not None:
+            good.append(checked)
+        else:
+            errors.append(
+                EventError(index=index, event_id=_safe_id(event.event_id), error=str(error))
+            )
+    return good, errors
+
+
+def check_events(
+    events: Sequence[FrictionEvent],
+) -> tuple[list[FrictionEvent], list[EventError]]:
+    """The events fit to store (notes masked), and an error for each one that is not."""
+    return _check_indexed(list(enumerate(events)))
+
+
+def decode_batch(raw: bytes) -> tuple[list[FrictionEvent], list[EventError]]:
+    """Decode and check a JSON body `{"events": [...]}`: the events fit to store, and an
+    error for each one that is not. A body that is not such an object raises ValueError."""
+    try:
+        batch = _batch_decoder.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise ValueError(
+            f'a batch is a JSON object {{"events": [...]}}: {exc}'
+        ) from exc
+    decoded: list[tuple[int, FrictionEvent]] = []
+    errors: list[EventError] = []
+    for index, item in enumerate(batch.events):
+        try:
+            decoded.append((index, _event_decoder.decode(item)))
+        except msgspec.DecodeError as exc:
+            errors.append(EventError(index=index, event_id=_peek_id(item), error=str(exc)))
+    good, refused = _check_indexed(decoded)
+    errors = sorted(errors + refused, key=lambda e: e.index)
+    return good, errors
+
+
+def _peek_id(item: msgspec.Raw) -> str | None:
+    """The event id of an event that failed to decode, if it has a readable one."""
+    try:
+        return _safe_id(_id_decoder.decode(item).event_id)
+    except msgspec.DecodeError:
+        return None
+
+
+def ingest(store: FrictionStore, events: Sequence[FrictionEvent]) -> IngestResult:
+    """Check and store events. Events that fail the checks are not stored: decode_batch
+    has already reported them to HTTP producers; from a workflow they are a bug upstream,
+    logged (without the value) rather than retried forever."""
+    good, errors = check_events(events)
+    for e in errors:
+        log.warning("friction event %s (#%d) refused: %s", e.event_id, e.index, e.error)
+    return store.ingest(good)

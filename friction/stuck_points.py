@@ -1,0 +1,84 @@
+"""Stuck points: the events that share a fingerprint, counted, costed and given a remedy.
+
+The store builds them from its rollups; this module holds the value type and the parts
+that are not storage: where a re-entered value or a paper document was already held, and
+what to do about each kind of stuck point.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from friction.events import FrictionEvent, ManualReentry, PhysicalMaterialRequested
+
+MAX_SAMPLE_CASES = 5
+
+
+class StuckPoint(msgspec.Struct, kw_only=True, frozen=True):
+    fingerprint: str
+    kind: str
+    bundle: str | None
+    step: str | None
+    subject: str  # the field, material, service, rule or cause it is about
+    count: int  # events
+    cases: int  # distinct cases
+    first_seen: datetime
+    last_seen: datetime
+    citizen_minutes: float
+    clerk_minutes: float
+    burden_minutes: float  # citizen + clerk: the ranking key
+    known_from: dict[str, int]  # "<provenance kind>:<source>" -> events
+    sample_cases: tuple[str, ...]  # up to MAX_SAMPLE_CASES case ids, to look at
+    remedy: str
+
+
+def known_from_of(event: FrictionEvent) -> str | None:
+    """Where the value or document was already held, as "<kind>:<source>", for the kinds
+    whose remedy is to use that source."""
+    match event:
+        case ManualReentry(known_from=p) | PhysicalMaterialRequested(held_by=p):
+            return f"{p.kind}:{p.source}"
+    return None
+
+
+def most_common(counts: dict[str, int]) -> str | None:
+    if not counts:
+        return None
+    # Ties go to the alphabetically first source so the remedy is stable between reads.
+    return min(counts, key=lambda source: (-counts[source], source))
+
+
+def remedy_for(
+    kind: str, subject: str, step: str | None, known_from: dict[str, int]
+) -> str:
+    """A one-sentence fix for a stuck point, phrased for the backlog."""
+    source = most_common(known_from)
+    where = step or "the bundle"
+    match kind:
+        case "manual_reentry":
+            return f"add a prefill mapping for {subject} from {source or 'the source that held it'}"
+        case "search_only_entry":
+            return f"add a direct entry for {subject}"
+        case "physical_material":
+            if source is None:
+                return f"find an e-certificate or shared record for {subject} and query it first"
+            held_kind, _, held_source = source.partition(":")
+            if held_kind == "ecert":
+                return f"query the e-certificate {held_source} before asking for {subject}"
+            return f"query {held_kind} {held_source} before asking for {subject}"
+        case "piecemeal_rejection":
+            return f"check rule {subject} at the first review"
+        case "extra_wait":
+            if subject.startswith("agency_call:"):
+                agency = subject.removeprefix("agency_call:")
+                return f"add capacity or change the SLA of {where} (calls to {agency})"
+            return f"add capacity or change the SLA of {where}"
+        case "repeat_trip":
+            return "tell every deficiency at the first trip (one-time notice)"
+        case "cant_get_it_done":
+            return f"review the {subject.replace('_', ' ')} cause that stalls cases at {where}"
+        case "clerk_note":
+            return f"read the clerks' notes on {subject} and fix what they name"
+    return f"investigate {subject} at {where}"

@@ -1,0 +1,147 @@
+"""The backlog table and the `backlog` command."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from friction.cli import main, render_backlog
+from friction.events import (
+    ExtraWait,
+    FrictionEvent,
+    ManualReentry,
+    PiecemealRejection,
+    Provenance,
+    SearchOnlyEntry,
+)
+from friction.sqlite_store import SqliteFrictionStore
+from friction.stuck_points import StuckPoint
+
+AT = datetime(2025, 3, 3, 9, tzinfo=UTC)
+
+
+def notebook() -> list[FrictionEvent]:
+    events: list[FrictionEvent] = [
+        ManualReentry(event_id=f"C{i}/1", occurred_at=AT, case_id=f"C{i}", bundle="hardship",
+                      step="insurance", field="bank_account",
+                      known_from=Provenance(kind="agency", source="hrss"))
+        for i in range(3)
+    ]
+    events.append(
+        ExtraWait(event_id="C0/2", occurred_at=AT, case_id="C0", bundle="hardship",
+                  step="registration", scope="agency_call", agency="hrss", sla_seconds=60,
+                  actual_seconds=3660)  # 60 + 60 minutes: the top stuck point
+    )
+    events.append(
+        PiecemealRejection(event_id="C1/2", occurred_at=AT, case_id="C1", bundle="hardship",
+                           step="insurance", rule="grade_not_allowed", first_rejection_round=1,
+                           later_rejection_round=2)
+    )
+    events.append(
+        SearchOnlyEntry(event_id="S/1", occurred_at=AT, bundle="residence", service="permit",
+                        entry_path="search")
+    )
+    return events
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "friction.db"
+    store = SqliteFrictionStore(path)
+    store.ingest(notebook())
+    store.close()
+    yield path
+
+
+def points(db: Path) -> list[StuckPoint]:
+    store = SqliteFrictionStore(db)
+    try:
+        return store.stuck_points()
+    finally:
+        store.close()
+
+
+def test_the_table_ranks_by_burden(db: Path) -> None:
+    ranked = points(db)
+    table = render_backlog(list(reversed(ranked)))  # re-ranked whatever the input order
+    header, rule, *rows = table.splitlines()
+    assert header.split()[:2] == ["rank", "kind"] and "remedy" in header
+    assert set(rule) <= {"-", " "}
+    assert len(rows) == 4
+    top = rows[0].split()
+    assert top[:4] == ["1", "extra_wait", "hardship/registration", "agency_call:hrss"]
+    assert top[4:9] == ["1", "1", "60.0", "60.0", "120.0"]
+    assert rows[0].endswith("add capacity or change the SLA of registration (calls to hrss)")
+    second = rows[1].split()
+    assert second[:2] == ["2", "piecemeal_rejection"]
+    assert "check rule grade_not_allowed at the first review" in rows[1]
+    third = rows[2]
+    assert third.split()[:6] == ["3", "manual_reentry", "hardship/insurance", "bank_account",
+                                 "3", "3"]
+    assert "agency:hrss ×3" in third
+    assert "add a prefill mapping for bank_account from agency:hrss" in third
+    assert rows[3].split()[:4] == ["4", "search_only_entry", "residence/-", "permit"]
+
+
+def display_width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def test_the_table_in_chinese_keeps_columns_aligned(db: Path) -> None:
+    header, rule, *rows = render_backlog(points(db), lang="zh").splitlines()
+    assert header.startswith("排名") and "整改建议" in header
+    # CJK headings take two terminal columns each: every column starts where its rule does.
+    starts = [display_width(rule[: i + 1]) for i in range(len(rule) - 1) if rule[i : i + 2] == " -"]
+    kind_col = starts[0]
+    assert display_width(header[: header.index("类型")]) == kind_col
+    assert rows[0][kind_col:].startswith("extra_wait")
+    remedy_col = starts[-1]
+    assert display_width(header[: header.index("整改建议")]) == remedy_col
+    assert rows[0][remedy_col:].startswith("add capacity")
+    assert render_backlog([], lang="zh") == "暂无堵点记录。\n"
+
+
+def test_backlog_command_prints_the_table(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--db", str(db), "--limit", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 4
+    assert out[2].split()[1] == "extra_wait" and out[3].split()[1] == "piecemeal_rejection"
+
+
+def test_backlog_command_json_and_bundle_filter(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--db", str(db), "--bundle", "residence", "--json"]) == 0
+    (point,) = msgspec.json.decode(capsys.readouterr().out, type=list[StuckPoint])
+    assert point.kind == "search_only_entry"
+    assert point.remedy == "add a direct entry for permit"
+    assert point.cases == 0 and point.count == 1
+
+
+def test_backlog_command_defaults_to_the_state_dir(
+    db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ONETHING_FRICTION_DB", raising=False)
+    monkeypatch.setenv("ONETHING_STATE_DIR", str(db.parent))
+    assert main([]) == 0
+    assert "extra_wait" in capsys.readouterr().out
+
+
+def test_backlog_command_without_a_store_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nowhere" / "friction.db"
+    assert main(["--db", str(missing)]) == 1
+    assert "no friction store" in capsys.readouterr().err
+    assert not missing.exists()
+
+
+def test_an_empty_notebook(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    SqliteFrictionStore(tmp_path / "friction.db").close()
+    assert main(["--db", str(tmp_path / "friction.db")]) == 0
+    assert capsys.readouterr().out == "No stuck points recorded.\n"

@@ -1,0 +1,381 @@
+"""The SQLite friction store on real files: idempotency, shared files, atomic batches,
+rollups, cases and burden."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from friction.burden import BurdenTable, burden_of, load_burden_table
+from friction.events import (
+    FRICTION_KINDS,
+    CaseRecord,
+    ExtraWait,
+    FrictionEvent,
+    ManualReentry,
+    PhysicalMaterialRequested,
+    Provenance,
+    RepeatTrip,
+    fingerprint,
+)
+from friction.sqlite_store import SCHEMA_VERSION, SqliteFrictionStore
+
+T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+BUNDLE = "employment-hardship"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def reentry(
+    case: str, seq: int, field: str = "phone", source: str = "public-security",
+    *, minutes: int = 0, step: str = "insurance", typed_seconds: float | None = None,
+    bundle: str = BUNDLE,
+) -> ManualReentry:
+    return ManualReentry(
+        event_id=f"{case}/{seq}", occurred_at=T0 + timedelta(minutes=minutes), case_id=case,
+        bundle=bundle, step=step, field=field,
+        known_from=Provenance(kind="agency", source=source), typed_seconds=typed_seconds,
+    )
+
+
+def paper(case: str, seq: int, *, minutes: int = 0) -> PhysicalMaterialRequested:
+    return PhysicalMaterialRequested(
+        event_id=f"{case}/{seq}", occurred_at=T0 + timedelta(minutes=minutes), case_id=case,
+        bundle=BUNDLE, step="registration", material="household_register",
+        held_by=Provenance(kind="ecert", source="household_register_ecert"),
+    )
+
+
+def trip(case: str, seq: int) -> RepeatTrip:
+    return RepeatTrip(
+        event_id=f"{case}/{seq}", occurred_at=T0, case_id=case, bundle=BUNDLE,
+        step="registration", trip_number=2, reasons=("material:x",),
+        could_have_been_told=("material:x",),
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "friction.db"
+
+
+@pytest.fixture
+def store(db: Path) -> Iterator[SqliteFrictionStore]:
+    opened = SqliteFrictionStore(db)
+    yield opened
+    opened.close()
+
+
+def test_file_is_wal_with_a_schema_version(store: SqliteFrictionStore, db: Path) -> None:
+    raw = sqlite3.connect(db)
+    try:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert raw.execute("SELECT max(version) FROM schema_version").fetchone()[0] == (
+            SCHEMA_VERSION
+        )
+    finally:
+        raw.close()
+    # Reopening an up-to-date file applies nothing twice.
+    SqliteFrictionStore(db).close()
+    raw = sqlite3.connect(db)
+    try:
+        assert raw.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
+    finally:
+        raw.close()
+
+
+def test_a_file_from_a_newer_version_is_refused(db: Path) -> None:
+    SqliteFrictionStore(db).close()
+    raw = sqlite3.connect(db)
+    raw.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION + 1,))
+    raw.commit()
+    raw.close()
+    with pytest.raises(RuntimeError, match="newer than this code"):
+        SqliteFrictionStore(db)
+
+
+def test_the_same_batch_twice_is_stored_once(store: SqliteFrictionStore) -> None:
+    batch: list[FrictionEvent] = [reentry("A", 1), reentry("A", 2, "name"), paper("B", 1)]
+    first = store.ingest(batch)
+    points_before = store.stuck_points()
+    kinds_before = store.counts_by_kind()
+
+    again = store.ingest(batch)
+
+    assert first.stored == ("A/1", "A/2", "B/1") and first.duplicates == ()
+    assert again.stored == () and again.duplicates == ("A/1", "A/2", "B/1")
+    assert store.stuck_points() == points_before
+    assert store.counts_by_kind() == kinds_before
+    assert kinds_before["manual_reentry"] == 2 and kinds_before["physical_material"] == 1
+    assert [e.event_id for e in store.events_for_case("A")] == ["A/1", "A/2"]
+
+
+def test_a_repeated_id_within_one_batch_is_a_duplicate(store: SqliteFrictionStore) -> None:
+    result = store.ingest([reentry("A", 1), reentry("A", 1), reentry("A", 2)])
+    assert result.stored == ("A/1", "A/2")
+    assert result.duplicates == ("A/1",)
+    (point,) = store.stuck_points()
+    assert point.count == 2
+
+
+def test_two_stores_on_one_file_see_each_others_writes(db: Path) -> None:
+    worker = SqliteFrictionStore(db)
+    gateway = SqliteFrictionStore(db)
+    try:
+        worker.ingest([reentry("A", 1), reentry("B", 1)])
+        gateway.upsert_case(case_record("A", "open"))
+        (point,) = gateway.stuck_points()
+        assert point.count == 2 and point.cases == 2
+        assert [e.event_id for e in gateway.events_for_case("B")] == ["B/1"]
+        assert worker.case_counts() == {(BUNDLE, "open"): 1}
+        gateway.ingest([reentry("C", 1)])
+        assert worker.stuck_points()[0].count == 3
+    finally:
+        worker.close()
+        gateway.close()
+
+
+def test_concurrent_writers_lose_nothing(db: Path) -> None:
+    """A separate process and two threads write the same file at once."""
+    SqliteFrictionStore(db).close()
+    script = textwrap.dedent(
+        f"""
+        from datetime import datetime, timezone
+        from friction.events import ManualReentry, Provenance
+        from friction.sqlite_store import SqliteFrictionStore
+        store = SqliteFrictionStore({str(db)!r})
+        at = datetime(2025, 3, 3, tzinfo=timezone.utc)
+        for i in range(40):
+            store.ingest([
+                ManualReentry(event_id=f"P{{i}}/{{n}}", occurred_at=at, case_id=f"P{{i}}",
+                              bundle="b", step="s", field="phone",
+                              known_from=Provenance(kind="agency", source="hrss"))
+                for n in range(5)
+            ])
+        store.close()
+        """
+    )
+    other = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, env={"PYTHONPATH": str(REPO)},
+        stderr=subprocess.PIPE,
+    )
+    store = SqliteFrictionStore(db)
+    try:
+        def write(prefix: str) -> None:
+            for i in range(40):
+                store.ingest(
+                    [reentry(f"{prefix}{i}", n, bundle="b", step="s") for n in range(5)]
+                )
+
+        threads = [threading.Thread(target=write, args=(p,)) for p in ("X", "Y")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        _, err = other.communicate(timeout=60)
+        assert other.returncode == 0, err.decode()
+        (point,) = store.stuck_points()
+        assert point.count == 3 * 40 * 5
+        assert point.cases == 3 * 40
+        assert point.known_from == {"agency:public-security": 400, "agency:hrss": 200}
+    finally:
+        store.close()
+
+
+def test_a_batch_that_fails_midway_leaves_nothing(store: SqliteFrictionStore, db: Path) -> None:
+    # Make the rollup step fail after the events were inserted, inside the transaction.
+    raw = sqlite3.connect(db)
+    raw.execute(
+        "CREATE TRIGGER boom BEFORE INSERT ON stuck_point_sources"
+        " BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+    )
+    raw.commit()
+    batch: list[FrictionEvent] = [trip("A", 1), reentry("A", 2), reentry("A", 3, "name")]
+    with pytest.raises(sqlite3.DatabaseError, match="disk on fire"):
+        store.ingest(batch)
+    assert store.events_for_case("A") == []
+    assert store.stuck_points() == []
+    assert store.counts_by_kind() == dict.fromkeys(FRICTION_KINDS, 0)
+
+    raw.execute("DROP TRIGGER boom")
+    raw.commit()
+    raw.close()
+    # The retry stores everything: nothing of the failed attempt counts as a duplicate.
+    result = store.ingest(batch)
+    assert result.stored == ("A/1", "A/2", "A/3") and result.duplicates == ()
+    assert sum(p.count for p in store.stuck_points()) == 3
+
+
+def test_stuck_points_ranked_by_burden_with_counts_cases_sources_and_remedy(
+    store: SqliteFrictionStore,
+) -> None:
+    events: list[FrictionEvent] = [
+        # phone retyped 4 times in 3 cases, mostly known from public security.
+        reentry("A", 1, minutes=1),
+        reentry("A", 2, minutes=2),
+        reentry("B", 1, minutes=3),
+        reentry("C", 1, source="hrss", minutes=4),
+        # one paper document asked twice in 2 cases: 2 x (40 + 3) = 86 minutes.
+        paper("A", 3, minutes=5),
+        paper("D", 1, minutes=6),
+        # one repeat trip: 120 + 15 = 135 minutes.
+        trip("E", 1),
+    ]
+    store.ingest(events[:4])  # rollups must add up across batches too
+    store.ingest(events[4:])
+    points = store.stuck_points()
+
+    assert [p.kind for p in points] == ["repeat_trip", "physical_material", "manual_reentry"]
+    assert [p.burden_minutes for p in points] == pytest.approx([135.0, 86.0, 4 * 2.2])
+    assert points == sorted(points, key=lambda p: -p.burden_minutes)
+
+    retyped = points[2]
+    assert retyped.fingerprint == fingerprint(events[0])
+    assert (retyped.bundle, retyped.step, retyped.subject) == (BUNDLE, "insurance", "phone")
+    assert retyped.count == 4 and retyped.cases == 3
+    assert retyped.citizen_minutes == pytest.approx(4.0)
+    assert retyped.clerk_minutes == pytest.approx(4.8)
+    assert retyped.known_from == {"agency:public-security": 3, "agency:hrss": 1}
+    assert retyped.remedy == "add a prefill mapping for phone from agency:public-security"
+    assert set(retyped.sample_cases) == {"A", "B", "C"}
+    assert retyped.sample_cases[0] == "C"  # most recent first
+    assert retyped.first_seen == T0 + timedelta(minutes=1)
+    assert retyped.last_seen == T0 + timedelta(minutes=4)
+
+    papers = points[1]
+    assert papers.count == 2 and papers.cases == 2
+    assert papers.known_from == {"ecert:household_register_ecert": 2}
+    assert papers.remedy == (
+        "query the e-certificate household_register_ecert before asking for household_register"
+    )
+    assert points[0].remedy == "tell every deficiency at the first trip (one-time notice)"
+    assert points[0].known_from == {}
+
+    assert [p.kind for p in store.stuck_points(limit=2)] == ["repeat_trip", "physical_material"]
+    assert store.stuck_points(bundle="other") == []
+    assert len(store.stuck_points(bundle=BUNDLE)) == 3
+
+
+def test_sample_cases_are_capped_and_cases_are_distinct(store: SqliteFrictionStore) -> None:
+    store.ingest([reentry(f"K{i}", n, minutes=i) for i in range(8) for n in (1, 2)])
+    (point,) = store.stuck_points()
+    assert point.count == 16 and point.cases == 8
+    assert point.sample_cases == ("K7", "K6", "K5", "K4", "K3")
+
+
+def test_stuck_points_filtered_by_bundle(store: SqliteFrictionStore) -> None:
+    store.ingest([reentry("A", 1), reentry("B", 1, bundle="residence-permit")])
+    (point,) = store.stuck_points(bundle="residence-permit")
+    assert point.bundle == "residence-permit" and point.sample_cases == ("B",)
+
+
+def case_record(case: str, status: str, **changes: object) -> CaseRecord:
+    record = CaseRecord(
+        case_id=case, bundle=BUNDLE, bundle_version=1, centre="liangxi", channel="window",
+        status="open", opened_at=T0,
+    )
+    return msgspec.structs.replace(record, status=status, **changes)
+
+
+def test_upsert_case_replaces_the_earlier_record(store: SqliteFrictionStore, db: Path) -> None:
+    store.upsert_case(case_record("A", "open"))
+    store.upsert_case(case_record("B", "open"))
+    assert store.case_counts() == {(BUNDLE, "open"): 2}
+
+    closed = T0 + timedelta(days=3)
+    store.upsert_case(
+        case_record("A", "completed", closed_at=closed, trips=2, fields_total=30,
+                    fields_prefilled=22)
+    )
+    assert store.case_counts() == {(BUNDLE, "open"): 1, (BUNDLE, "completed"): 1}
+    raw = sqlite3.connect(db)
+    try:
+        row = raw.execute(
+            "SELECT status, closed_at, trips, fields_total, fields_prefilled FROM cases"
+            " WHERE case_id = 'A'"
+        ).fetchone()
+        assert raw.execute("SELECT count(*) FROM cases").fetchone()[0] == 2
+    finally:
+        raw.close()
+    assert row[0] == "completed" and datetime.fromisoformat(row[1]) == closed
+    assert row[2:] == (2, 30, 22)
+
+    # A late retry of the opening record does not reopen a closed case.
+    store.upsert_case(case_record("A", "open"))
+    assert store.case_counts() == {(BUNDLE, "open"): 1, (BUNDLE, "completed"): 1}
+    store.upsert_case(case_record("B", "failed"))
+    assert store.case_counts() == {(BUNDLE, "completed"): 1, (BUNDLE, "failed"): 1}
+
+
+def test_events_for_case_round_trips_in_order(store: SqliteFrictionStore) -> None:
+    wait = ExtraWait(
+        event_id="A/2", occurred_at=T0, case_id="A", bundle=BUNDLE, step="registration",
+        scope="step", agency="hrss", sla_working_days=5, actual_seconds=9e5,
+        due_at=T0, calendar="cn-2025",
+    )
+    store.ingest([reentry("A", 3), wait, reentry("B", 1), reentry("A", 1)])
+    events = store.events_for_case("A")
+    assert [e.event_id for e in events] == ["A/3", "A/2", "A/1"]
+    assert events[1] == wait
+    assert store.events_for_case("nobody") == []
+
+
+def test_burden_uses_typed_seconds_when_measured(store: SqliteFrictionStore) -> None:
+    assert burden_of(reentry("A", 1)) == pytest.approx((1.0, 1.2))
+    assert burden_of(reentry("A", 1, typed_seconds=90)) == pytest.approx((1.5, 1.5))
+    store.ingest([reentry("A", 1, typed_seconds=90), reentry("A", 2)])
+    (point,) = store.stuck_points()
+    assert point.citizen_minutes == pytest.approx(2.5)
+    assert point.clerk_minutes == pytest.approx(2.7)
+
+
+def test_burden_of_waits_by_scope() -> None:
+    def wait(scope: str, **kw: object) -> ExtraWait:
+        return ExtraWait(event_id="w", occurred_at=T0, scope=scope, **kw)  # type: ignore[arg-type]
+
+    # At the window, citizen and clerk both lose the overrun.
+    assert burden_of(wait("agency_call", sla_seconds=60, actual_seconds=660)) == (10.0, 10.0)
+    assert burden_of(wait("agency_call", sla_seconds=60, actual_seconds=30)) == (0.0, 0.0)
+    assert burden_of(wait("queue", sla_seconds=600, actual_seconds=1800)) == (20.0, 0.0)
+    # A late step: a chase-up per event, plus waiting per working day late after the due time.
+    assert burden_of(wait("step", sla_working_days=5, due_at=T0)) == (30.0, 5.0)
+    late = burden_of(wait("step", due_at=T0 - timedelta(days=7)))
+    assert late == pytest.approx((30.0 + 5 * 20.0, 5.0))
+
+
+def test_burden_table_is_data(tmp_path: Path) -> None:
+    table = load_burden_table()
+    cheap = msgspec.structs.replace(
+        table, repeat_trip=msgspec.structs.replace(table.repeat_trip, citizen=1.0, clerk=0.0)
+    )
+    assert burden_of(trip("A", 1), cheap) == (1.0, 0.0)
+    store = SqliteFrictionStore(tmp_path / "cheap.db", burden=cheap)
+    try:
+        store.ingest([trip("A", 1)])
+        assert store.stuck_points()[0].burden_minutes == 1.0
+    finally:
+        store.close()
+
+    broken = tmp_path / "burden.toml"
+    broken.write_text("[manual_reentry]\ncitizen = 1.0\nclerk = 1.0\n")
+    with pytest.raises(ValueError, match="missing required field"):
+        load_burden_table(broken)
+    assert isinstance(table, BurdenTable)
+
+
+def test_memory_store_works(tmp_path: Path) -> None:
+    store = SqliteFrictionStore(":memory:")
+    try:
+        assert store.ingest([reentry("A", 1)]).stored == ("A/1",)
+        assert store.counts_by_kind()["manual_reentry"] == 1
+    finally:
+        store.close()
+    assert not (tmp_path / ":memory:").exists() and not Path(":memory:").exists()
