@@ -2,18 +2,62 @@
 
 The event ids are fixed by the workflow (case id and sequence), so a retried activity or
 a replayed workflow stores each event once.
+
+Each event is also told to the trace: its trace id is stamped on the event (the workflow
+cannot read span context deterministically, the activity can), and each one stored
+becomes an event on the activity's span, so a trace shows where friction happened and a
+stuck point's events lead back to their traces.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
+import msgspec
+from opentelemetry import trace
+from opentelemetry.util.types import AttributeValue
 from temporalio import activity
 
-from friction.events import CaseRecord
+from friction.events import CaseRecord, FrictionEvent, subject_of
 from friction.ingest import ingest
-from friction.store import FrictionStore
+from friction.privacy import has_personal_value
+from friction.store import FrictionStore, IngestResult
 from workflows import ports
+
+
+def with_trace_id(event: FrictionEvent, span: trace.Span) -> FrictionEvent:
+    """The event carrying the span's trace id, unless it has one or there is no trace."""
+    context = span.get_span_context()
+    if event.trace_id is not None or not context.is_valid:
+        return event
+    trace_id = trace.format_trace_id(context.trace_id)
+    # A random hex id can, very rarely, hold a digit run shaped like an ID number; ingest
+    # would then refuse the whole event, so such an event goes without its trace id.
+    if has_personal_value(trace_id):
+        return event
+    return msgspec.structs.replace(event, trace_id=trace_id)
+
+
+def add_span_events(
+    span: trace.Span, events: Sequence[FrictionEvent], result: IngestResult
+) -> None:
+    """One span event per event that passed ingest's privacy checks (stored now or
+    before): names of fields, materials and rules only, never a value."""
+    accepted = {*result.stored, *result.duplicates}
+    for event in events:
+        if event.event_id not in accepted:
+            continue
+        attributes: dict[str, AttributeValue] = {
+            "event_id": event.event_id,
+            "subject": subject_of(event),
+            "channel": event.channel,
+        }
+        # The case number is how people are referred to in telemetry; None is no value.
+        for name in ("case_id", "bundle", "step", "field", "material"):
+            if (value := getattr(event, name, None)) is not None:
+                attributes[name] = value
+        span.add_event(f"friction.{type(event).__struct_config__.tag}", attributes)
 
 
 class FrictionCalls:
@@ -22,8 +66,11 @@ class FrictionCalls:
 
     @activity.defn(name=ports.RECORD_FRICTION)
     async def record_friction(self, batch: ports.FrictionBatch) -> None:
+        span = trace.get_current_span()  # Temporal's RunActivity span, in the case's trace
+        events = [with_trace_id(e, span) for e in batch.events]
         # The store is synchronous; keep the worker's event loop free while it writes.
-        await asyncio.to_thread(ingest, self._store, list(batch.events))
+        result = await asyncio.to_thread(ingest, self._store, events)
+        add_span_events(span, events, result)
 
     @activity.defn(name=ports.RECORD_CASE)
     async def record_case(self, record: CaseRecord) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import httpx
+from opentelemetry import trace
+from opentelemetry.trace import TracerProvider
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.agency_calls import AgencyCalls
@@ -32,6 +35,16 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
+def tracing(client: Client, provider: TracerProvider | None) -> list[Interceptor]:
+    """Temporal's tracing interceptor for a worker, unless its client already has one
+    (a client's worker interceptors apply to its workers; two would double every span).
+    Workflow and activity spans continue the trace of whoever started the case."""
+    if any(isinstance(i, TracingInterceptor) for i in client.config()["interceptors"]):
+        return []
+    tracer = (provider or trace.get_tracer_provider()).get_tracer(TracingInterceptor.__module__)
+    return [TracingInterceptor(tracer)]
+
+
 def create_worker(
     client: Client,
     *,
@@ -39,7 +52,9 @@ def create_worker(
     store: FrictionStore,
     http: httpx.AsyncClient,
     task_queue: str = TASK_QUEUE,
+    tracer_provider: TracerProvider | None = None,
 ) -> Worker:
+    """The worker; traces go to `tracer_provider`, or to the OTel global one if None."""
     agencies = AgencyCalls(agency_urls, http)
     friction = FrictionCalls(store)
     return Worker(
@@ -54,4 +69,5 @@ def create_worker(
             friction.record_case,
         ],
         workflow_runner=workflow_runner(),
+        interceptors=tracing(client, tracer_provider),
     )

@@ -62,7 +62,7 @@ async def activities_in(client: Client, workflow_id: str) -> int:
 
 async def main(cases: int, concurrency: int) -> None:
     citizens = generate(seed=11, size=max(cases, 50))
-    definition = Catalogue.load().latest("employment-hardship")
+    definition = Catalogue.load().default("employment-hardship")
     calendar = load_calendar()
     args = [a for name in SEARCH_ATTRIBUTES for a in ("--search-attribute", f"{name}=Keyword")]
     env = await WorkflowEnvironment.start_local(

@@ -27,7 +27,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     agency_sim_port: int
     agency_urls: dict[str, str]
     friction_db: Path
+    friction_dsn: str | None = None  # PostgreSQL (city, province); None: SQLite at friction_db
     pseudonym_key: bytes  # HMAC key for referring to people without personal values
+    # Temporal SDK metrics of the worker process, for Prometheus; port 0 turns them off.
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = 8302
+    # Where traces go: "none", "console" or "otlp" (OTLP/HTTP, endpoint and headers from
+    # the standard OTEL_EXPORTER_OTLP_* variables, which the exporter reads itself).
+    traces_exporter: str = "none"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -52,5 +59,19 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             agency_sim_port=sim_port,
             agency_urls=urls,
             friction_db=Path(e.get("ONETHING_FRICTION_DB", str(state / "friction.db"))),
+            friction_dsn=e.get("ONETHING_FRICTION_DSN") or None,
             pseudonym_key=e.get("ONETHING_PSEUDONYM_KEY", "onething-dev-key").encode(),
+            worker_metrics_host=e.get("ONETHING_WORKER_METRICS_HOST", "127.0.0.1"),
+            worker_metrics_port=int(e.get("ONETHING_WORKER_METRICS_PORT", "8302")),
+            traces_exporter=_traces_exporter(e),
         )
+
+
+def _traces_exporter(e: dict[str, str]) -> str:
+    # The standard OpenTelemetry variables, so operators configure onething like any
+    # other service: OTEL_TRACES_EXPORTER wins; an OTLP endpoint alone means OTLP.
+    if chosen := e.get("OTEL_TRACES_EXPORTER"):
+        return chosen.strip().lower()
+    if e.get("OTEL_EXPORTER_OTLP_ENDPOINT") or e.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return "otlp"
+    return "none"

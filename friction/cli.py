@@ -1,4 +1,10 @@
-"""`onething backlog`: the notebook's stuck points as a table, ranked by time lost."""
+"""`onething backlog` and `onething notebook ...`: the error notebook from a terminal.
+
+Subcommands: `backlog` (the default: the ranked table with each item's status, after the
+verifier has judged deployed fixes), `report` (per bundle, step or centre, small groups
+withheld), `transition` (move a backlog item) and `export-ocel` (the event log for
+process-mining tools).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,20 @@ import os
 import sys
 import unicodedata
 from collections.abc import Sequence
+from datetime import UTC, date, datetime, time
 from pathlib import Path
+from typing import get_args
 
 import msgspec
 
-from friction.sqlite_store import SqliteFrictionStore
+from friction import notebook
+from friction.backlog import BacklogEntry, BacklogItem, LifecycleError, Status, TransitionRequest
+from friction.ocel import encode
+from friction.reports import DEFAULT_MIN_GROUP, render
+from friction.store import ConflictError, FrictionStore
+from friction.stores import open_store
 from friction.stuck_points import StuckPoint
+from friction.verification import VerificationPolicy
 
 HEADERS = {
     "en": (
@@ -24,9 +38,11 @@ HEADERS = {
         "群众分钟", "窗口分钟", "合计", "已有来源", "整改建议",
     ),
 }
+STATUS_HEADER = {"en": "status", "zh": "状态"}
 EMPTY = {"en": "No stuck points recorded.", "zh": "暂无堵点记录。"}
-_NUMERIC = frozenset({0, 4, 5, 6, 7, 8})  # columns aligned right
+_NUMERIC = frozenset({0, 4, 5, 6, 7, 8})  # columns aligned right (without a status column)
 _KNOWN_FROM_SHOWN = 2
+SUBCOMMANDS = ("backlog", "report", "transition", "export-ocel")
 
 
 def _width(text: str) -> int:
@@ -47,13 +63,16 @@ def _known_from(counts: dict[str, int]) -> str:
     return ", ".join(shown) or "-"
 
 
-def render_backlog(points: list[StuckPoint], lang: str = "en") -> str:
-    """A plain-text table, largest burden first (re-sorted, whatever order it is given)."""
-    headers = HEADERS.get(lang, HEADERS["en"])
+def render_backlog(
+    points: list[StuckPoint], lang: str = "en", items: dict[str, BacklogItem] | None = None
+) -> str:
+    """A plain-text table, largest burden first (re-sorted, whatever order it is given);
+    with `items`, a status column after the rank ("new" for a point without an item)."""
+    headers: tuple[str, ...] = HEADERS.get(lang, HEADERS["en"])
     if not points:
         return EMPTY.get(lang, EMPTY["en"]) + "\n"
     ranked = sorted(points, key=lambda p: (-p.burden_minutes, -p.count, p.fingerprint))
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             str(rank),
             p.kind,
@@ -69,16 +88,36 @@ def render_backlog(points: list[StuckPoint], lang: str = "en") -> str:
         )
         for rank, p in enumerate(ranked, start=1)
     ]
+    numeric = _NUMERIC
+    if items is not None:
+        headers = (headers[0], STATUS_HEADER.get(lang, "status"), *headers[1:])
+        rows = [
+            (row[0], _status(items.get(p.fingerprint)), *row[1:])
+            for row, p in zip(rows, ranked, strict=True)
+        ]
+        numeric = frozenset(i if i == 0 else i + 1 for i in _NUMERIC)
     widths = [max(_width(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
     lines = []
     for cells in (headers, *rows):
         padded = [
-            _pad(cell, widths[i], i in _NUMERIC) if i < len(cells) - 1 else cell
+            _pad(cell, widths[i], i in numeric) if i < len(cells) - 1 else cell
             for i, cell in enumerate(cells)
         ]
         lines.append("  ".join(padded).rstrip())
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines) + "\n"
+
+
+def _status(item: BacklogItem | None) -> str:
+    if item is None:
+        return "new"
+    return item.status if item.owner is None else f"{item.status} ({item.owner})"
+
+
+def render_entries(entries: list[BacklogEntry], lang: str = "en") -> str:
+    return render_backlog(
+        [e.point for e in entries], lang, {e.point.fingerprint: e.item for e in entries}
+    )
 
 
 def default_db(env: dict[str, str] | None = None) -> Path:
@@ -88,36 +127,147 @@ def default_db(env: dict[str, str] | None = None) -> Path:
     return Path(e.get("ONETHING_STATE_DIR", ".state")) / "friction.db"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="onething backlog",
-        description="Stuck points from the error notebook, ranked by citizen and clerk minutes.",
-    )
-    parser.add_argument(
+def _instant(value: str) -> datetime:
+    """A date (China-local midnight) or a time with its offset."""
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(), notebook.CHINA_TZ)
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date or time: {value!r}") from exc
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"a time needs its offset (e.g. +08:00): {value!r}")
+    return moment
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
         "--db", type=Path, default=None,
         help="friction store (default: $ONETHING_FRICTION_DB or $ONETHING_STATE_DIR/friction.db)",
     )
-    parser.add_argument("--bundle", help="only this bundle's stuck points")
-    parser.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
-    parser.add_argument("--json", action="store_true", help="JSON instead of a table")
-    parser.add_argument("--lang", choices=sorted(HEADERS), default="en", help="table headings")
-    args = parser.parse_args(None if argv is None else list(argv))
-    if args.limit < 1:
-        parser.error("--limit must be at least 1")
+    common.add_argument(
+        "--dsn", default=None,
+        help="PostgreSQL friction store instead (default: $ONETHING_FRICTION_DSN if set)",
+    )
+    common.add_argument("--json", action="store_true", help="JSON instead of a table")
+    parser = argparse.ArgumentParser(
+        prog="onething notebook",
+        description="The error notebook: stuck points ranked by citizen and clerk minutes, "
+        "their backlog lifecycle, reports and the event log.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    backlog = sub.add_parser("backlog", parents=[common],
+                             help="stuck points ranked by burden, with status (the default)")
+    backlog.add_argument("--bundle", help="only this bundle's stuck points")
+    backlog.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    backlog.add_argument("--lang", choices=sorted(HEADERS), default="en", help="table headings")
+
+    report = sub.add_parser("report", parents=[common],
+                            help="trips, working days, minutes and prefill per group")
+    report.add_argument("--group-by", choices=("bundle", "step", "centre"), default="bundle")
+    report.add_argument("--since", type=_instant, help="cases opened from (YYYY-MM-DD or time)")
+    report.add_argument("--until", type=_instant, help="cases opened before")
+    report.add_argument("--min-group", type=int, default=DEFAULT_MIN_GROUP,
+                        help=f"withhold groups with fewer cases (default {DEFAULT_MIN_GROUP})")
+    report.add_argument("--bundle", help="only this bundle's cases")
+
+    move = sub.add_parser("transition", parents=[common], help="move a backlog item")
+    move.add_argument("fingerprint", help='the stuck point, "kind|bundle|step|subject"')
+    move.add_argument("--to", dest="to_status", required=True, choices=get_args(Status))
+    move.add_argument("--reason", required=True, help="why, in a few words")
+    move.add_argument("--owner", help="who fixes it (required to triage)")
+    move.add_argument("--fix", help="what was deployed (required for fix_deployed)")
+    move.add_argument("--actor", default=os.environ.get("USER") or "cli",
+                      help="who makes the transition (default: $USER)")
+
+    export = sub.add_parser("export-ocel", parents=[common],
+                            help="cases and friction as OCEL 2.0 JSON")
+    export.add_argument("file", help='where to write it ("-" for standard output)')
+    export.add_argument("--since", type=_instant, help="cases opened and friction from")
+    export.add_argument("--until", type=_instant, help="... and before")
+    return parser
+
+
+def _open(args: argparse.Namespace, prog: str) -> FrictionStore | None:
+    dsn = args.dsn or os.environ.get("ONETHING_FRICTION_DSN")
     db: Path = args.db or default_db()
-    if not db.exists():
+    if not dsn and not db.exists():
         # Opening would create an empty notebook and print nothing useful.
-        print(f"onething backlog: no friction store at {db}", file=sys.stderr)
+        print(f"{prog}: no friction store at {db}", file=sys.stderr)
+        return None
+    return open_store(dsn, db)
+
+
+def _print_json(value: object) -> None:
+    sys.stdout.write(msgspec.json.format(msgspec.json.encode(value)).decode() + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if not args_in or (args_in[0] not in SUBCOMMANDS and args_in[0] not in ("-h", "--help")):
+        args_in = ["backlog", *args_in]  # `onething backlog [options]` as it always was
+    parser = _parser()
+    args = parser.parse_args(args_in)
+    if args.command == "backlog" and args.limit < 1:
+        parser.error("--limit must be at least 1")
+    if args.command == "report" and args.min_group < 1:
+        parser.error("--min-group must be at least 1")
+    prog = f"onething {args.command}"
+    store = _open(args, prog)
+    if store is None:
         return 1
-    store = SqliteFrictionStore(db)
     try:
-        points = store.stuck_points(bundle=args.bundle, limit=args.limit)
+        return _run(args, store, prog)
     finally:
         store.close()
-    if args.json:
-        sys.stdout.write(msgspec.json.format(msgspec.json.encode(points)).decode() + "\n")
-    else:
-        sys.stdout.write(render_backlog(points, lang=args.lang))
+
+
+def _run(args: argparse.Namespace, store: FrictionStore, prog: str) -> int:
+    now = datetime.now(UTC)
+    match args.command:
+        case "backlog":
+            entries = notebook.backlog(store, VerificationPolicy(), now, args.bundle, args.limit)
+            if args.json:
+                _print_json(entries)
+            else:
+                sys.stdout.write(render_entries(entries, lang=args.lang))
+        case "report":
+            try:
+                report = notebook.report(store, args.group_by, args.since, args.until,
+                                         args.min_group, args.bundle)
+            except notebook.InputError as exc:
+                print(f"{prog}: {exc}", file=sys.stderr)
+                return 2
+            if args.json:
+                _print_json(report)
+            else:
+                sys.stdout.write(render(report) + "\n")
+        case "transition":
+            request = TransitionRequest(to_status=args.to_status, reason=args.reason,
+                                        owner=args.owner, fix_description=args.fix)
+            try:
+                item, made = notebook.transition(store, args.fingerprint, request,
+                                                 args.actor, now)
+            except LifecycleError as exc:
+                print(f"{prog}: {exc}", file=sys.stderr)
+                return 2
+            except (ConflictError, notebook.NotFoundError) as exc:
+                print(f"{prog}: {exc}", file=sys.stderr)
+                return 1
+            if args.json:
+                _print_json({"item": item, "transition": made})
+            else:
+                print(f"{made.fingerprint}: {made.from_status} -> {made.to_status}")
+        case "export-ocel":
+            log = notebook.export_ocel(store, args.since, args.until)
+            data = encode(log)
+            if args.file == "-":
+                sys.stdout.buffer.write(data + b"\n")
+            else:
+                Path(args.file).write_bytes(data)
+            print(f"{len(log['objects'])} objects, {len(log['events'])} events",
+                  file=sys.stderr)
     return 0
 
 

@@ -115,6 +115,10 @@ class ClerkNote(_Event, tag="clerk_note", kw_only=True, frozen=True):
     category: str
     text: str
     subject: str | None = None  # field, material or service the note is about
+    # The kind of friction the note describes: the note then joins the automatic stuck
+    # point of that kind, bundle, step and subject instead of standing apart.
+    about_kind: str | None = None
+    actor: str | None = None  # the clerk's staff id, so the task force can ask back
 
 
 FrictionEvent = (
@@ -140,6 +144,19 @@ FRICTION_KINDS: tuple[str, ...] = (
 )
 
 
+class StepRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """One step of a case as the reports count it."""
+
+    step: str
+    status: str
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    working_days: int | None = None  # statutory working days from start to finish
+    rounds: int = 1  # submissions to the agency, 1 + rejections
+    fields_total: int = 0
+    fields_prefilled: int = 0
+
+
 class CaseRecord(msgspec.Struct, kw_only=True, frozen=True):
     """One case as the notebook counts it: the denominator of every rate.
 
@@ -156,14 +173,21 @@ class CaseRecord(msgspec.Struct, kw_only=True, frozen=True):
     trips: int = 1
     fields_total: int = 0
     fields_prefilled: int = 0
+    working_days: int | None = None  # statutory working days from opening to closing
+    clerk_minutes: float = 0.0  # standard handling time of its steps plus measured typing
+    steps: tuple[StepRecord, ...] = ()
+
+
+_FIXED_SUBJECTS = {"manual_reentry": "form", "repeat_trip": "trip"}
 
 
 def subject_of(event: FrictionEvent) -> str:
     """The field, material, service or rule an event is about: the last part of its
     stuck-point fingerprint."""
     match event:
-        case ManualReentry(field=f):
-            return f
+        case ManualReentry():
+            # One stuck point per form: the fix is linking the form, not one field.
+            return "form"
         case SearchOnlyEntry(service=s):
             return s
         case ExtraWait(scope=scope, agency=agency):
@@ -176,12 +200,27 @@ def subject_of(event: FrictionEvent) -> str:
             return r
         case CantGetItDone(cause=c):
             return c
+        case ClerkNote(about_kind=about) if about in _FIXED_SUBJECTS:
+            # Subjects the automatic events always use, so the note joins their point.
+            return _FIXED_SUBJECTS[about]
         case ClerkNote(subject=s, category=c):
             return s or c
     raise TypeError(f"not a friction event: {type(event).__name__}")
 
 
+def kind_of(event: FrictionEvent) -> str:
+    """The event's own kind (its tag)."""
+    return str(type(event).__struct_config__.tag)
+
+
+def point_kind(event: FrictionEvent) -> str:
+    """The kind of stuck point an event counts towards: its own, except a clerk's note
+    about another kind of friction."""
+    if isinstance(event, ClerkNote) and event.about_kind:
+        return event.about_kind
+    return kind_of(event)
+
+
 def fingerprint(event: FrictionEvent) -> str:
     """Events with the same fingerprint are the same stuck point."""
-    kind = type(event).__struct_config__.tag
-    return "|".join((str(kind), event.bundle or "-", event.step or "-", subject_of(event)))
+    return "|".join((point_kind(event), event.bundle or "-", event.step or "-", subject_of(event)))

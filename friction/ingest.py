@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import msgspec
 
-from friction.events import SCHEMA_VERSION, ClerkNote, FrictionEvent
+from friction.events import FRICTION_KINDS, SCHEMA_VERSION, ClerkNote, FrictionEvent
 from friction.privacy import has_personal_value, mask
 from friction.store import FrictionStore, IngestResult
 
@@ -70,6 +70,8 @@ def check_event(event: FrictionEvent) -> tuple[FrictionEvent | None, str | None]
     if not event.event_id:
         return None, "event_id is empty"
     if isinstance(event, ClerkNote):
+        if event.about_kind is not None and event.about_kind not in FRICTION_KINDS:
+            return None, "about_kind is not a kind of friction"
         event = msgspec.structs.replace(event, text=mask(event.text))
     leaks = list(_personal_paths(event, ""))  # a note's text is masked by now
     if leaks:

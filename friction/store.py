@@ -5,19 +5,41 @@ Protocol.
 Contract every implementation keeps:
 - ingest stores each event id once; a batch is all-or-nothing; the stuck-point rollups
   change in the same transaction as the events and only for newly stored events;
-- stuck_points reads rollups, so its cost does not grow with the number of raw events;
+- stuck_points, trend, report_sums and rate_window read rollups, so their cost does not
+  grow with the number of raw events;
+- save_backlog changes an item and records its transition in one transaction, and only
+  if the item's status is still the one its caller read (optimistic concurrency);
 - methods are synchronous and safe to call from several threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Literal, Protocol, runtime_checkable
 
 import msgspec
 
+from friction.backlog import BacklogItem, Status, Transition
 from friction.events import CaseRecord, FrictionEvent
-from friction.stuck_points import StuckPoint
+from friction.register import CantGetItDoneRecord
+from friction.reports import GroupBy, ReportSums
+from friction.stuck_points import StuckPoint, TrendPoint
+from friction.verification import RateWindow
+
+Granularity = Literal["day", "week"]
+
+
+class ConflictError(RuntimeError):
+    """Someone else changed the record since it was read; read it again and retry."""
+
+
+class OpenCantGetItDone(msgspec.Struct, kw_only=True, frozen=True):
+    """Open can't-get-it-done cases of one cause, for the metrics."""
+
+    cause: str
+    count: int
+    oldest_registered_at: datetime
 
 
 class IngestResult(msgspec.Struct, kw_only=True, frozen=True):
@@ -49,6 +71,87 @@ class FrictionStore(Protocol):
 
     def events_for_case(self, case_id: str) -> list[FrictionEvent]:
         """A case's events in the order they were stored."""
+        ...
+
+    def stuck_point(self, fingerprint: str) -> StuckPoint | None:
+        """One stuck point, or None if no event has its fingerprint."""
+        ...
+
+    def trend(self, fingerprint: str, granularity: Granularity = "day") -> list[TrendPoint]:
+        """A stuck point's events per China-local day or week (Monday), oldest first, from
+        its first to its last period (periods without events count zero)."""
+        ...
+
+    def report_sums(
+        self,
+        group_by: GroupBy,
+        since: datetime | None,
+        until: datetime | None,
+        bundle: str | None = None,
+    ) -> list[ReportSums]:
+        """Sums per bundle, "bundle/step" or centre over the cases opened in [since, until)."""
+        ...
+
+    def backlog_items(self) -> dict[str, BacklogItem]:
+        """Every stored backlog item by fingerprint; a stuck point without one is "new"."""
+        ...
+
+    def backlog_item(self, fingerprint: str) -> BacklogItem | None: ...
+
+    def save_backlog(
+        self, item: BacklogItem, transition: Transition | None, expected_status: Status
+    ) -> None:
+        """Store the item (and its transition) if its stored status, "new" when absent, is
+        still expected_status; otherwise raise ConflictError and change nothing."""
+        ...
+
+    def transitions(self, fingerprint: str) -> list[Transition]:
+        """An item's transitions, oldest first."""
+        ...
+
+    def rate_window(
+        self,
+        fingerprint: str,
+        bundle: str,
+        opened_from: datetime | None,
+        opened_to: datetime | None,
+    ) -> RateWindow:
+        """Events of a stuck point, and the number, of the closed cases of `bundle` opened in
+        [opened_from, opened_to) (None: unbounded)."""
+        ...
+
+    def register_cant_get_it_done(
+        self, record: CantGetItDoneRecord
+    ) -> tuple[CantGetItDoneRecord, bool]:
+        """Register a case (the stored record and True), or the record already registered
+        for it and False. A cause outside the register's rules raises RegisterError."""
+        ...
+
+    def resolve_cant_get_it_done(
+        self, case_id: str, resolution: str, explanation: str, at: datetime
+    ) -> CantGetItDoneRecord:
+        """Record the answer; KeyError if the case is not registered, ConflictError if it
+        was answered already."""
+        ...
+
+    def cant_get_it_done_cases(self, open_only: bool = False) -> list[CantGetItDoneRecord]:
+        """Registered cases, oldest first."""
+        ...
+
+    def open_cant_get_it_done(self) -> list[OpenCantGetItDone]:
+        """Open cases per cause with the oldest registration."""
+        ...
+
+    def iter_cases(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[CaseRecord]:
+        """Cases opened in [since, until) with their steps, read a page at a time."""
+        ...
+
+    def iter_events(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[FrictionEvent]:
+        """Events that occurred in [since, until), read a page at a time."""
         ...
 
     def close(self) -> None: ...

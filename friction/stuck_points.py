@@ -7,13 +7,21 @@ what to do about each kind of stuck point.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import msgspec
 
-from friction.events import FrictionEvent, ManualReentry, PhysicalMaterialRequested
+from friction.events import (
+    ClerkNote,
+    FrictionEvent,
+    ManualReentry,
+    PhysicalMaterialRequested,
+    RepeatTrip,
+)
 
 MAX_SAMPLE_CASES = 5
+MAX_SAMPLE_TRACES = 5
+REMEDY_FIELDS_SHOWN = 5
 
 
 class StuckPoint(msgspec.Struct, kw_only=True, frozen=True):
@@ -32,6 +40,20 @@ class StuckPoint(msgspec.Struct, kw_only=True, frozen=True):
     known_from: dict[str, int]  # "<provenance kind>:<source>" -> events
     sample_cases: tuple[str, ...]  # up to MAX_SAMPLE_CASES case ids, to look at
     remedy: str
+    # Evidence counts: "field:<name>" (re-entries), "reason:<code>" (repeat trips),
+    # "material:<name>" (paper asked for), "category:<c>" (clerks' notes) -> events.
+    details: dict[str, int] = {}
+    sample_traces: tuple[str, ...] = ()  # up to MAX_SAMPLE_TRACES trace ids, most recent first
+    notes: int = 0  # clerks' notes about another kind merged into it (counted in `count`)
+
+
+class TrendPoint(msgspec.Struct, kw_only=True, frozen=True):
+    """A stuck point's events in one day or week (China local dates; weeks start Monday)."""
+
+    period_start: date
+    count: int
+    citizen_minutes: float
+    clerk_minutes: float
 
 
 def known_from_of(event: FrictionEvent) -> str | None:
@@ -43,6 +65,28 @@ def known_from_of(event: FrictionEvent) -> str | None:
     return None
 
 
+def details_of(event: FrictionEvent) -> tuple[str, ...]:
+    """The evidence an event adds to its stuck point's details."""
+    match event:
+        case ManualReentry(field=f):
+            return (f"field:{f}",)
+        case RepeatTrip(reasons=reasons):
+            return tuple(dict.fromkeys(f"reason:{r}" for r in reasons))
+        case PhysicalMaterialRequested(material=m):
+            return (f"material:{m}",)
+        case ClerkNote(category=c, subject=s, about_kind="manual_reentry") if s:
+            # A note about a form names the field the clerk had to type.
+            return (f"category:{c}", f"field:{s}")
+        case ClerkNote(category=c):
+            return (f"category:{c}",)
+    return ()
+
+
+def ranked(counts: dict[str, int]) -> list[str]:
+    """Keys by count, largest first, ties alphabetically (stable between reads)."""
+    return sorted(counts, key=lambda key: (-counts[key], key))
+
+
 def most_common(counts: dict[str, int]) -> str | None:
     if not counts:
         return None
@@ -51,14 +95,24 @@ def most_common(counts: dict[str, int]) -> str | None:
 
 
 def remedy_for(
-    kind: str, subject: str, step: str | None, known_from: dict[str, int]
+    kind: str,
+    subject: str,
+    step: str | None,
+    known_from: dict[str, int],
+    details: dict[str, int] | None = None,
 ) -> str:
     """A one-sentence fix for a stuck point, phrased for the backlog."""
     source = most_common(known_from)
     where = step or "the bundle"
     match kind:
         case "manual_reentry":
-            return f"add a prefill mapping for {subject} from {source or 'the source that held it'}"
+            fields = [d.removeprefix("field:") for d in ranked(details or {})
+                      if d.startswith("field:")]
+            shown = ", ".join(fields[:REMEDY_FIELDS_SHOWN]) or "its fields"
+            if len(fields) > REMEDY_FIELDS_SHOWN:
+                shown += f" (+{len(fields) - REMEDY_FIELDS_SHOWN} more)"
+            return (f"link form {step or '-'} to the dossier: prefill {shown} "
+                    f"from {source or 'the source that held them'}")
         case "search_only_entry":
             return f"add a direct entry for {subject}"
         case "physical_material":

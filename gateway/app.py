@@ -1,20 +1,30 @@
-"""The gateway application: clerk and notebook APIs, /metrics, OpenAPI, problem details."""
+"""The gateway application: clerk and notebook APIs, /metrics, traces, OpenAPI, problem
+details."""
 
 from __future__ import annotations
 
-from litestar import Litestar, get
+from typing import Any
+
+from litestar import Litestar, Request, get
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from opentelemetry import trace
+from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
+from opentelemetry.trace import TracerProvider
 from prometheus_client import REGISTRY
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from friction.store import FrictionStore
+from friction.verification import VerificationPolicy
 from gateway.cases import CasesController, WorklistController
 from gateway.friction_api import FrictionController
 from gateway.metrics import NotebookCollector
+from gateway.notebook_api import ROUTE_HANDLERS as NOTEBOOK_HANDLERS
 from workflows.calendar import WorkingCalendar
 from workflows.case import TASK_QUEUE
 from workflows.definition import Catalogue
@@ -25,6 +35,28 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def name_span_by_route(request: Request[Any, Any, Any]) -> None:
+    """Name the request's span by its route, as OTel's HTTP conventions want. Litestar's
+    plugin names it before routing, by the raw path: one name per case number, which
+    no dashboard can group."""
+    route = request.scope.get("path_template")
+    if route:
+        span = trace.get_current_span()
+        span.update_name(f"{request.method} {route}")
+        span.set_attribute(HTTP_ROUTE, route)
+
+
+def traced_client(client: Client, provider: TracerProvider) -> Client:
+    """The same connection with Temporal's tracing interceptor: starting a case or sending
+    it an update continues the HTTP request's trace into the workflow and its activities."""
+    config = client.config()
+    if any(isinstance(i, TracingInterceptor) for i in config["interceptors"]):
+        return client
+    tracer = provider.get_tracer(TracingInterceptor.__module__)
+    config["interceptors"] = [*config["interceptors"], TracingInterceptor(tracer)]
+    return Client(**config)
+
+
 def create_app(
     *,
     temporal: Client,
@@ -32,8 +64,14 @@ def create_app(
     catalogue: Catalogue,
     calendar: WorkingCalendar,
     task_queue: str = TASK_QUEUE,
+    tracer_provider: TracerProvider | None = None,
+    verification: VerificationPolicy | None = None,
 ) -> Litestar:
-    collector = NotebookCollector(store)
+    """The gateway; traces go to `tracer_provider`, or to the OTel global one if None."""
+    provider = tracer_provider or trace.get_tracer_provider()
+    temporal = traced_client(temporal, provider)
+    collector = NotebookCollector(store, calendar)
+    policy = verification or VerificationPolicy()
 
     def register() -> None:
         REGISTRY.register(collector)
@@ -47,6 +85,7 @@ def create_app(
             CasesController,
             WorklistController,
             FrictionController,
+            *NOTEBOOK_HANDLERS,
             PrometheusController,
             healthz,
         ],
@@ -56,9 +95,22 @@ def create_app(
             "catalogue": Provide(lambda: catalogue, sync_to_thread=False),
             "calendar": Provide(lambda: calendar, sync_to_thread=False),
             "task_queue": Provide(lambda: task_queue, sync_to_thread=False),
+            "verification_policy": Provide(lambda: policy, sync_to_thread=False),
         },
         middleware=[prometheus.middleware],
-        plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True))],
+        plugins=[
+            ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True)),
+            OpenTelemetryPlugin(
+                OpenTelemetryConfig(
+                    tracer_provider=provider,
+                    # Scrapes and health checks every few seconds would bury the cases.
+                    exclude=["^/metrics", "^/healthz"],
+                    # One span per request, not three: the ASGI send and receive spans
+                    # say nothing a case's trace needs.
+                    exclude_spans=["receive", "send"],
+                )
+            ),
+        ],
         openapi_config=OpenAPIConfig(
             title="onething",
             version="0.1.0",
@@ -66,6 +118,7 @@ def create_app(
             path="/schema",
             render_plugins=[JsonRenderPlugin()],
         ),
+        before_request=name_span_by_route,
         on_startup=[register],
         on_shutdown=[unregister],
     )

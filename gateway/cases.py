@@ -79,7 +79,14 @@ class CasesController(Controller):
             raise invalid_field("citizen_id_number", wrong)
         if not data.centre.strip() or len(data.centre) > 64:
             raise invalid_field("centre", "must name the service centre in 1-64 characters")
-        definition = catalogue.latest(data.bundle)
+        if data.bundle_version is None:
+            definition = catalogue.default(data.bundle)
+        elif data.bundle_version in catalogue.versions(data.bundle):
+            definition = catalogue.get(data.bundle, data.bundle_version)
+        else:
+            raise invalid_field(
+                "bundle_version", f"{data.bundle} has versions {catalogue.versions(data.bundle)}"
+            )
         case_id = new_case_id(now, idempotency_key)
         try:
             await temporal.start_workflow(

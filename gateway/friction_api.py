@@ -1,18 +1,16 @@
-"""The notebook over HTTP: ingest from channels outside Temporal, and the backlog."""
+"""The notebook over HTTP: ingest from channels outside Temporal. The backlog and the rest
+of the notebook's loop are in gateway.notebook_api."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, post
 from litestar.di import NamedDependency
-from litestar.params import Parameter
 
 from friction.ingest import BatchResult, decode_batch, ingest
 from friction.store import FrictionStore
 from gateway.errors import problem
-from gateway.schemas import Backlog
 
 MAX_BATCH_BYTES = 1_000_000
 
@@ -32,13 +30,3 @@ class FrictionController(Controller):
             raise problem(400, "Malformed batch", str(exc), field="events") from exc
         result = await asyncio.to_thread(ingest, store, events)
         return BatchResult(stored=result.stored, duplicates=result.duplicates, rejected=errors)
-
-    @get("/backlog", summary="Stuck points ranked by the time they cost")
-    async def backlog(
-        self,
-        store: NamedDependency[FrictionStore],
-        bundle: Annotated[str | None, Parameter(max_length=64)] = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
-    ) -> Backlog:
-        points = await asyncio.to_thread(store.stuck_points, bundle=bundle, limit=limit)
-        return Backlog(stuck_points=tuple(points))

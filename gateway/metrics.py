@@ -2,22 +2,34 @@
 
 Cases and friction are recorded by workers in other processes; reading the store's
 rollups gives one true count whichever gateway is scraped. Labels stay bounded: bundle,
-status and kind, never a case or a person.
+status, kind and who, never a case or a person. Names follow Prometheus conventions:
+counters end in _total, burden is in seconds (the base unit) although the notebook
+estimates it in minutes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from friction.events import FRICTION_KINDS
+from friction.notebook import WorkingDays, local_date
+from friction.register import CAUSES
 from friction.store import FrictionStore
+
+# Burden is summed over every stuck point, not the top of the backlog. Their number is
+# bounded by bundles x steps x subjects (fields, materials, rules), a few hundred.
+ALL_STUCK_POINTS = 100_000
+NO_BUNDLE = "-"  # events from channels that name no bundle, as in a stuck point's fingerprint
 
 
 class NotebookCollector(Collector):
-    def __init__(self, store: FrictionStore) -> None:
+    def __init__(self, store: FrictionStore, calendar: WorkingDays | None = None) -> None:
         self._store = store
+        self._calendar = calendar  # ages in working days if given, else in days
 
     def collect(self) -> Iterator[Metric]:
         opened = CounterMetricFamily(
@@ -43,3 +55,67 @@ class NotebookCollector(Collector):
         yield opened
         yield completed
         yield friction
+        yield from self._from_stuck_points(by_bundle)
+        yield from self._cant_get_it_done()
+
+    def _cant_get_it_done(self) -> Iterator[Metric]:
+        unit = "working_days" if self._calendar else "days"
+        open_cases = GaugeMetricFamily(
+            "onething_cant_get_it_done_open",
+            "Can't-get-it-done cases registered and not yet answered, by cause",
+            labels=["cause"],
+        )
+        oldest = GaugeMetricFamily(
+            f"onething_cant_get_it_done_oldest_age_{unit}",
+            f"Age in {unit.replace('_', ' ')} of the oldest unanswered can't-get-it-done "
+            "case, by cause (the deadline is about 5 working days)",
+            labels=["cause"],
+        )
+        today = local_date(datetime.now(UTC))
+        found = {o.cause: o for o in self._store.open_cant_get_it_done()}
+        for cause in sorted({*CAUSES, *found}):
+            summary = found.get(cause)
+            open_cases.add_metric([cause], summary.count if summary else 0)
+            if summary is None:
+                continue
+            registered = local_date(summary.oldest_registered_at)
+            age = (
+                self._calendar.working_days_between(registered, today)
+                if self._calendar
+                else (today - registered).days
+            )
+            oldest.add_metric([cause], age)
+        yield open_cases
+        yield oldest
+
+    def _from_stuck_points(self, bundles: dict[str, int]) -> Iterator[Metric]:
+        burden = CounterMetricFamily(
+            "onething_friction_burden_seconds",
+            "Estimated time friction cost citizens and clerks (burden.toml), by kind and who",
+            labels=["kind", "who"],
+        )
+        trips = CounterMetricFamily(
+            "onething_repeat_trips",
+            "Trips a citizen made after the first, by bundle; trips per case is "
+            "1 + this / onething_cases_opened_total",
+            labels=["bundle"],
+        )
+        minutes = {(kind, who): 0.0 for kind in FRICTION_KINDS for who in ("citizen", "clerk")}
+        repeats = dict.fromkeys(bundles, 0)
+        for point in self._store.stuck_points(limit=ALL_STUCK_POINTS):
+            minutes[(point.kind, "citizen")] = (
+                minutes.get((point.kind, "citizen"), 0.0) + point.citizen_minutes
+            )
+            minutes[(point.kind, "clerk")] = (
+                minutes.get((point.kind, "clerk"), 0.0) + point.clerk_minutes
+            )
+            if point.kind == "repeat_trip":
+                bundle = point.bundle or NO_BUNDLE
+                # Clerks' notes merged into the point are not trips.
+                repeats[bundle] = repeats.get(bundle, 0) + point.count - point.notes
+        for (kind, who), total in sorted(minutes.items()):
+            burden.add_metric([kind, who], total * 60)
+        for bundle, count in sorted(repeats.items()):
+            trips.add_metric([bundle], count)
+        yield burden
+        yield trips

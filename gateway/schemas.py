@@ -6,14 +6,13 @@ from datetime import datetime
 
 import msgspec
 
-from friction.stuck_points import StuckPoint
-
 
 class OpenCase(msgspec.Struct, kw_only=True, frozen=True):
     bundle: str
     citizen_id_number: str
     centre: str
     channel: str = "window"
+    bundle_version: int | None = None  # None: the version the catalogue names for new cases
 
 
 class CaseOpened(msgspec.Struct, kw_only=True, frozen=True):
@@ -34,6 +33,3 @@ class WorklistItem(msgspec.Struct, kw_only=True, frozen=True):
 class Worklist(msgspec.Struct, kw_only=True, frozen=True):
     cases: tuple[WorklistItem, ...]
 
-
-class Backlog(msgspec.Struct, kw_only=True, frozen=True):
-    stuck_points: tuple[StuckPoint, ...]

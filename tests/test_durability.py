@@ -43,6 +43,7 @@ def start_worker(env: WorkflowEnvironment, agency_sim: ServedApp, db: Path, queu
         "ONETHING_TASK_QUEUE": queue,
         "ONETHING_FRICTION_DB": str(db),
         "ONETHING_AGENCY_SIM_PORT": str(agency_sim.port),
+        "ONETHING_WORKER_METRICS_PORT": "0",  # off: a fixed port would clash between runs
         "PYTHONPATH": str(REPO),
     }
     with log.open("ab") as out:
@@ -71,7 +72,7 @@ async def test_sigkilled_worker_mid_submission_duplicates_nothing(
     db = tmp_path / "friction.db"
     log = tmp_path / "worker.log"
     citizen = citizen_where(population, ecerts=True, bank=True)
-    start = bundle_start(Catalogue.load().latest("employment-hardship"), citizen)
+    start = bundle_start(Catalogue.load().default("employment-hardship"), citizen)
     first = start_worker(dev_env, fresh_agencies, db, task_queue, log)
     second: subprocess.Popen[bytes] | None = None
     try:

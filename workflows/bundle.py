@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         PiecemealRejection,
         Provenance,
         RepeatTrip,
+        StepRecord,
         subject_of,
     )
     from workflows import ports
@@ -117,6 +118,7 @@ class BundleWorkflow:
         self._outbox: list[FrictionEvent] = []
         self._sequence = 0
         self._closing = False
+        self._typing_seconds = 0.0  # measured by the console, summed for the reports
 
     # -- the case ---------------------------------------------------------------------
 
@@ -383,9 +385,29 @@ class BundleWorkflow:
             )
 
     async def _record_case(self) -> None:
-        prefilled = sum(len(s.prefilled) for s in self._steps if s.status == "approved")
-        total = sum(len(s.spec.fields) for s in self._steps if s.status == "approved")
-        status = self._status
+        now = workflow.now()
+        calendar = self._start.calendar
+        opened = workflow.info().start_time
+        closed = None if self._status == "open" else now
+        steps = tuple(
+            StepRecord(
+                step=s.spec.id,
+                status=s.status,
+                started_at=s.started_at,
+                finished_at=s.finished_at,
+                working_days=calendar.working_days_between(
+                    local_date(s.started_at), local_date(s.finished_at)
+                )
+                if s.started_at and s.finished_at
+                else None,
+                rounds=s.round + (1 if s.status == "approved" else 0),
+                fields_total=len(s.spec.fields),
+                fields_prefilled=len(s.prefilled),
+            )
+            for s in self._steps
+            if s.started_at is not None
+        )
+        done = [s for s in self._steps if s.status == "approved"]
         await workflow.execute_activity(
             ports.RECORD_CASE,
             CaseRecord(
@@ -394,12 +416,17 @@ class BundleWorkflow:
                 bundle_version=self._bundle.version,
                 centre=self._start.centre,
                 channel=self._start.channel,
-                status=status,  # type: ignore[arg-type]
-                opened_at=workflow.info().start_time,
-                closed_at=None if status == "open" else workflow.now(),
+                status=self._status,  # type: ignore[arg-type]
+                opened_at=opened,
+                closed_at=closed,
                 trips=self._trips,
-                fields_total=total,
-                fields_prefilled=prefilled,
+                fields_total=sum(len(s.spec.fields) for s in done),
+                fields_prefilled=sum(len(s.prefilled) for s in done),
+                working_days=calendar.working_days_between(local_date(opened), local_date(now))
+                if closed
+                else None,
+                clerk_minutes=sum(s.spec.clerk_minutes for s in done) + self._typing_seconds / 60,
+                steps=steps,
             ),
             start_to_close_timeout=ports.STORE_TIMEOUT,
             retry_policy=ports.STORE_RETRY,
@@ -452,6 +479,7 @@ class BundleWorkflow:
                     )
                 )
             step.values[name] = value.upper() if spec.type == "id_number" else value
+        self._typing_seconds += sum(entry.typed_seconds.values())
         step.awaiting_resubmit = False
         return self.progress()
 

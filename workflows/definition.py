@@ -72,6 +72,7 @@ class StepSpec(msgspec.Struct, kw_only=True, frozen=True):
     agency: str
     sla_working_days: int
     agency_call_sla_seconds: float = 5.0
+    clerk_minutes: float = 5.0  # standard handling time at the window, for the reports
     fields: tuple[FieldSpec, ...] = ()
     materials: tuple[MaterialSpec, ...] = ()
     outputs: tuple[Output, ...] = ()
@@ -144,25 +145,45 @@ def load_definition(path: Path) -> BundleDefinition:
 BUNDLES_DIR = Path(__file__).parent / "bundles"
 
 
-class Catalogue:
-    """Every bundle definition in a folder, by id and version; the newest version is the
-    one new cases get."""
+class Defaults(msgspec.Struct, kw_only=True, frozen=True):
+    defaults: dict[str, int] = {}
 
-    def __init__(self, definitions: list[BundleDefinition]) -> None:
+
+class Catalogue:
+    """Every bundle definition in a folder, by id and version. New cases get the version
+    catalogue.toml names for the bundle, or else the newest."""
+
+    def __init__(self, definitions: list[BundleDefinition], defaults: dict[str, int]) -> None:
         self._by_key = {(d.id, d.version): d for d in definitions}
-        self._latest: dict[str, BundleDefinition] = {}
+        self._default: dict[str, BundleDefinition] = {}
         for d in sorted(definitions, key=lambda d: d.version):
-            self._latest[d.id] = d
+            self._default[d.id] = d
+        for bundle_id, version in defaults.items():
+            if (bundle_id, version) not in self._by_key:
+                raise DefinitionError(
+                    f"catalogue.toml: {bundle_id} = {version} names no definition file"
+                )
+            self._default[bundle_id] = self._by_key[(bundle_id, version)]
 
     @classmethod
     def load(cls, folder: Path = BUNDLES_DIR) -> Catalogue:
-        return cls([load_definition(p) for p in sorted(folder.glob("*.toml"))])
+        pins = folder / "catalogue.toml"
+        defaults = (
+            msgspec.toml.decode(pins.read_bytes(), type=Defaults).defaults if pins.exists() else {}
+        )
+        definitions = [
+            load_definition(p) for p in sorted(folder.glob("*.toml")) if p.name != pins.name
+        ]
+        return cls(definitions, defaults)
 
-    def latest(self, bundle_id: str) -> BundleDefinition:
-        return self._latest[bundle_id]
+    def default(self, bundle_id: str) -> BundleDefinition:
+        return self._default[bundle_id]
 
     def get(self, bundle_id: str, version: int) -> BundleDefinition:
         return self._by_key[(bundle_id, version)]
 
+    def versions(self, bundle_id: str) -> list[int]:
+        return sorted(v for (b, v) in self._by_key if b == bundle_id)
+
     def ids(self) -> list[str]:
-        return sorted(self._latest)
+        return sorted(self._default)

@@ -1,4 +1,4 @@
-"""The backlog table and the `backlog` command."""
+"""The backlog table (from SQLite and PostgreSQL stores) and the `backlog` command."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from friction.backlog import BacklogEntry
 from friction.cli import main, render_backlog
 from friction.events import (
     ExtraWait,
@@ -19,6 +20,7 @@ from friction.events import (
     Provenance,
     SearchOnlyEntry,
 )
+from friction.sql_store import SqlFrictionStore
 from friction.sqlite_store import SqliteFrictionStore
 from friction.stuck_points import StuckPoint
 
@@ -58,16 +60,13 @@ def db(tmp_path: Path) -> Iterator[Path]:
     yield path
 
 
-def points(db: Path) -> list[StuckPoint]:
-    store = SqliteFrictionStore(db)
-    try:
-        return store.stuck_points()
-    finally:
-        store.close()
+@pytest.fixture
+def ranked(store: SqlFrictionStore) -> list[StuckPoint]:
+    store.ingest(notebook())
+    return store.stuck_points()
 
 
-def test_the_table_ranks_by_burden(db: Path) -> None:
-    ranked = points(db)
+def test_the_table_ranks_by_burden(ranked: list[StuckPoint]) -> None:
     table = render_backlog(list(reversed(ranked)))  # re-ranked whatever the input order
     header, rule, *rows = table.splitlines()
     assert header.split()[:2] == ["rank", "kind"] and "remedy" in header
@@ -81,10 +80,9 @@ def test_the_table_ranks_by_burden(db: Path) -> None:
     assert second[:2] == ["2", "piecemeal_rejection"]
     assert "check rule grade_not_allowed at the first review" in rows[1]
     third = rows[2]
-    assert third.split()[:6] == ["3", "manual_reentry", "hardship/insurance", "bank_account",
-                                 "3", "3"]
+    assert third.split()[:6] == ["3", "manual_reentry", "hardship/insurance", "form", "3", "3"]
     assert "agency:hrss ×3" in third
-    assert "add a prefill mapping for bank_account from agency:hrss" in third
+    assert "link form insurance to the dossier: prefill bank_account from agency:hrss" in third
     assert rows[3].split()[:4] == ["4", "search_only_entry", "residence/-", "permit"]
 
 
@@ -92,8 +90,8 @@ def display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def test_the_table_in_chinese_keeps_columns_aligned(db: Path) -> None:
-    header, rule, *rows = render_backlog(points(db), lang="zh").splitlines()
+def test_the_table_in_chinese_keeps_columns_aligned(ranked: list[StuckPoint]) -> None:
+    header, rule, *rows = render_backlog(ranked, lang="zh").splitlines()
     assert header.startswith("排名") and "整改建议" in header
     # CJK headings take two terminal columns each: every column starts where its rule does.
     starts = [display_width(rule[: i + 1]) for i in range(len(rule) - 1) if rule[i : i + 2] == " -"]
@@ -110,14 +108,18 @@ def test_backlog_command_prints_the_table(db: Path, capsys: pytest.CaptureFixtur
     assert main(["--db", str(db), "--limit", "2"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 4
-    assert out[2].split()[1] == "extra_wait" and out[3].split()[1] == "piecemeal_rejection"
+    assert out[0].split()[:3] == ["rank", "status", "kind"]
+    assert out[2].split()[1:3] == ["new", "extra_wait"]
+    assert out[3].split()[1:3] == ["new", "piecemeal_rejection"]
 
 
 def test_backlog_command_json_and_bundle_filter(
     db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["--db", str(db), "--bundle", "residence", "--json"]) == 0
-    (point,) = msgspec.json.decode(capsys.readouterr().out, type=list[StuckPoint])
+    (entry,) = msgspec.json.decode(capsys.readouterr().out, type=list[BacklogEntry])
+    point = entry.point
+    assert (entry.rank, entry.item.status) == (1, "new")
     assert point.kind == "search_only_entry"
     assert point.remedy == "add a direct entry for permit"
     assert point.cases == 0 and point.count == 1

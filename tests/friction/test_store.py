@@ -1,5 +1,6 @@
-"""The SQLite friction store on real files: idempotency, shared files, atomic batches,
-rollups, cases and burden."""
+"""The friction store on SQLite files and PostgreSQL schemas alike: idempotency, several
+writers, atomic batches, rollups, cases and burden. `store` and `backend` (conftest.py)
+run each test once per database."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 import pytest
@@ -27,7 +28,12 @@ from friction.events import (
     RepeatTrip,
     fingerprint,
 )
-from friction.sqlite_store import SCHEMA_VERSION, SqliteFrictionStore
+from friction.sql_store import MIGRATIONS, SCHEMA_VERSION, SqlFrictionStore
+from friction.sqlite_store import SqliteFrictionStore
+from friction.stuck_points import StuckPoint
+
+if TYPE_CHECKING:
+    from tests.friction.conftest import Backend, PostgresBackend
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 BUNDLE = "employment-hardship"
@@ -62,47 +68,32 @@ def trip(case: str, seq: int) -> RepeatTrip:
     )
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "state" / "friction.db"
+def test_a_schema_version_and_migrations_applied_once(
+    store: SqlFrictionStore, backend: Backend
+) -> None:
+    assert backend.execute("SELECT max(version) FROM schema_version") == [(SCHEMA_VERSION,)]
+    # Reopening an up-to-date database applies nothing twice.
+    backend.open().close()
+    assert backend.execute("SELECT count(*) FROM schema_version") == [(len(MIGRATIONS),)]
 
 
-@pytest.fixture
-def store(db: Path) -> Iterator[SqliteFrictionStore]:
-    opened = SqliteFrictionStore(db)
-    yield opened
-    opened.close()
-
-
-def test_file_is_wal_with_a_schema_version(store: SqliteFrictionStore, db: Path) -> None:
-    raw = sqlite3.connect(db)
+def test_the_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
+    SqliteFrictionStore(tmp_path / "friction.db").close()
+    raw = sqlite3.connect(tmp_path / "friction.db")
     try:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("SELECT max(version) FROM schema_version").fetchone()[0] == (
-            SCHEMA_VERSION
-        )
-    finally:
-        raw.close()
-    # Reopening an up-to-date file applies nothing twice.
-    SqliteFrictionStore(db).close()
-    raw = sqlite3.connect(db)
-    try:
-        assert raw.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
     finally:
         raw.close()
 
 
-def test_a_file_from_a_newer_version_is_refused(db: Path) -> None:
-    SqliteFrictionStore(db).close()
-    raw = sqlite3.connect(db)
-    raw.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION + 1,))
-    raw.commit()
-    raw.close()
+def test_a_database_from_a_newer_version_is_refused(backend: Backend) -> None:
+    backend.open().close()
+    backend.execute(f"INSERT INTO schema_version (version) VALUES ({SCHEMA_VERSION + 1})")
     with pytest.raises(RuntimeError, match="newer than this code"):
-        SqliteFrictionStore(db)
+        backend.open()
 
 
-def test_the_same_batch_twice_is_stored_once(store: SqliteFrictionStore) -> None:
+def test_the_same_batch_twice_is_stored_once(store: SqlFrictionStore) -> None:
     batch: list[FrictionEvent] = [reentry("A", 1), reentry("A", 2, "name"), paper("B", 1)]
     first = store.ingest(batch)
     points_before = store.stuck_points()
@@ -118,7 +109,7 @@ def test_the_same_batch_twice_is_stored_once(store: SqliteFrictionStore) -> None
     assert [e.event_id for e in store.events_for_case("A")] == ["A/1", "A/2"]
 
 
-def test_a_repeated_id_within_one_batch_is_a_duplicate(store: SqliteFrictionStore) -> None:
+def test_a_repeated_id_within_one_batch_is_a_duplicate(store: SqlFrictionStore) -> None:
     result = store.ingest([reentry("A", 1), reentry("A", 1), reentry("A", 2)])
     assert result.stored == ("A/1", "A/2")
     assert result.duplicates == ("A/1",)
@@ -126,9 +117,9 @@ def test_a_repeated_id_within_one_batch_is_a_duplicate(store: SqliteFrictionStor
     assert point.count == 2
 
 
-def test_two_stores_on_one_file_see_each_others_writes(db: Path) -> None:
-    worker = SqliteFrictionStore(db)
-    gateway = SqliteFrictionStore(db)
+def test_two_stores_on_one_database_see_each_others_writes(backend: Backend) -> None:
+    worker = backend.open()
+    gateway = backend.open()
     try:
         worker.ingest([reentry("A", 1), reentry("B", 1)])
         gateway.upsert_case(case_record("A", "open"))
@@ -143,79 +134,126 @@ def test_two_stores_on_one_file_see_each_others_writes(db: Path) -> None:
         gateway.close()
 
 
-def test_concurrent_writers_lose_nothing(db: Path) -> None:
-    """A separate process and two threads write the same file at once."""
-    SqliteFrictionStore(db).close()
-    script = textwrap.dedent(
+ROUNDS = 40
+
+
+def test_concurrent_writers_lose_nothing(backend: Backend) -> None:
+    """A separate process and two threads, each with its own connection, write the same
+    stuck point at once; all three also send the same shared batches, as retried
+    activities would. Every count is exact and every shared event is stored once."""
+    backend.open().close()
+    script = backend.opener() + textwrap.dedent(
         f"""
         from datetime import datetime, timezone
         from friction.events import ManualReentry, Provenance
-        from friction.sqlite_store import SqliteFrictionStore
-        store = SqliteFrictionStore({str(db)!r})
-        at = datetime(2025, 3, 3, tzinfo=timezone.utc)
-        for i in range(40):
-            store.ingest([
-                ManualReentry(event_id=f"P{{i}}/{{n}}", occurred_at=at, case_id=f"P{{i}}",
-                              bundle="b", step="s", field="phone",
-                              known_from=Provenance(kind="agency", source="hrss"))
-                for n in range(5)
-            ])
+        at = datetime(2025, 3, 3, 9, tzinfo=timezone.utc)
+        def event(case, n, source):
+            return ManualReentry(event_id=f"{{case}}/{{n}}", occurred_at=at, case_id=case,
+                                 bundle="b", step="s", field="phone",
+                                 known_from=Provenance(kind="agency", source=source))
+        stored = 0
+        for i in range({ROUNDS}):
+            store.ingest([event(f"P{{i}}", n, "hrss") for n in range(5)])
+            if i % 2 == 0:
+                shared = [event(f"S{{i}}", n, "shared") for n in range(5)]
+                stored += len(store.ingest(shared).stored)
         store.close()
+        print(stored)
         """
     )
     other = subprocess.Popen(
         [sys.executable, "-c", script], cwd=REPO, env={"PYTHONPATH": str(REPO)},
-        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
-    store = SqliteFrictionStore(db)
+    stores = [backend.open(), backend.open()]
+    shared_stored: list[int] = []
     try:
-        def write(prefix: str) -> None:
-            for i in range(40):
+        def write(store: SqlFrictionStore, prefix: str) -> None:
+            stored = 0
+            for i in range(ROUNDS):
                 store.ingest(
                     [reentry(f"{prefix}{i}", n, bundle="b", step="s") for n in range(5)]
                 )
+                if i % 2 == 0:
+                    shared = [
+                        reentry(f"S{i}", n, bundle="b", step="s", source="shared")
+                        for n in range(5)
+                    ]
+                    stored += len(store.ingest(shared).stored)
+            shared_stored.append(stored)
 
-        threads = [threading.Thread(target=write, args=(p,)) for p in ("X", "Y")]
+        threads = [
+            threading.Thread(target=write, args=(s, p))
+            for s, p in zip(stores, ("X", "Y"), strict=True)
+        ]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        _, err = other.communicate(timeout=60)
+        out, err = other.communicate(timeout=120)
         assert other.returncode == 0, err.decode()
-        (point,) = store.stuck_points()
-        assert point.count == 3 * 40 * 5
-        assert point.cases == 3 * 40
-        assert point.known_from == {"agency:public-security": 400, "agency:hrss": 200}
+        shared_stored.append(int(out))
+
+        shared = ROUNDS // 2 * 5
+        assert sum(shared_stored) == shared  # each shared event stored by exactly one writer
+        (point,) = stores[0].stuck_points()
+        assert point.count == 3 * ROUNDS * 5 + shared
+        assert point.cases == 3 * ROUNDS + ROUNDS // 2
+        assert point.known_from == {
+            "agency:public-security": 2 * ROUNDS * 5, "agency:hrss": ROUNDS * 5,
+            "agency:shared": shared,
+        }
+        assert stores[1].counts_by_kind()["manual_reentry"] == point.count
+        assert len(stores[1].events_for_case("S0")) == 5
     finally:
-        store.close()
+        for s in stores:
+            s.close()
 
 
-def test_a_batch_that_fails_midway_leaves_nothing(store: SqliteFrictionStore, db: Path) -> None:
-    # Make the rollup step fail after the events were inserted, inside the transaction.
-    raw = sqlite3.connect(db)
-    raw.execute(
-        "CREATE TRIGGER boom BEFORE INSERT ON stuck_point_sources"
-        " BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
-    )
-    raw.commit()
+@pytest.mark.parametrize(
+    "table, when",
+    [
+        ("events", "NEW.event_id = 'A/3'"),  # after two events of the batch went in
+        ("stuck_point_sources", "true"),  # the rollups' last step
+    ],
+)
+def test_a_batch_that_fails_midway_leaves_nothing(
+    store: SqlFrictionStore, backend: Backend, table: str, when: str
+) -> None:
+    backend.fail_inserts(table, when)
     batch: list[FrictionEvent] = [trip("A", 1), reentry("A", 2), reentry("A", 3, "name")]
-    with pytest.raises(sqlite3.DatabaseError, match="disk on fire"):
+    with pytest.raises(backend.error, match="disk on fire"):
         store.ingest(batch)
     assert store.events_for_case("A") == []
     assert store.stuck_points() == []
     assert store.counts_by_kind() == dict.fromkeys(FRICTION_KINDS, 0)
 
-    raw.execute("DROP TRIGGER boom")
-    raw.commit()
-    raw.close()
+    backend.allow_inserts(table)
     # The retry stores everything: nothing of the failed attempt counts as a duplicate.
     result = store.ingest(batch)
     assert result.stored == ("A/1", "A/2", "A/3") and result.duplicates == ()
     assert sum(p.count for p in store.stuck_points()) == 3
 
 
+def test_rebuilt_rollups_equal_the_incremental_ones(store: SqlFrictionStore) -> None:
+    store.ingest([reentry(f"R{i}", n, minutes=i + n) for i in range(6) for n in (1, 2)])
+    store.ingest([paper("A", 3, minutes=5), paper("D", 1, minutes=6), trip("E", 1)])
+    store.ingest([reentry("C", 1, source="hrss", minutes=9), reentry("C", 1)])  # a duplicate
+    before = store.stuck_points()
+    store.rebuild_rollups()
+    after = store.stuck_points()
+    # Sums added in another order may differ in the last bit.
+    assert [p.burden_minutes for p in after] == pytest.approx([p.burden_minutes for p in before])
+
+    def exact(p: StuckPoint) -> StuckPoint:
+        return msgspec.structs.replace(p, citizen_minutes=0, clerk_minutes=0, burden_minutes=0)
+
+    assert [exact(p) for p in after] == [exact(p) for p in before]
+    assert store.counts_by_kind()["manual_reentry"] == 13
+
+
 def test_stuck_points_ranked_by_burden_with_counts_cases_sources_and_remedy(
-    store: SqliteFrictionStore,
+    store: SqlFrictionStore,
 ) -> None:
     events: list[FrictionEvent] = [
         # phone retyped 4 times in 3 cases, mostly known from public security.
@@ -239,12 +277,15 @@ def test_stuck_points_ranked_by_burden_with_counts_cases_sources_and_remedy(
 
     retyped = points[2]
     assert retyped.fingerprint == fingerprint(events[0])
-    assert (retyped.bundle, retyped.step, retyped.subject) == (BUNDLE, "insurance", "phone")
+    assert (retyped.bundle, retyped.step, retyped.subject) == (BUNDLE, "insurance", "form")
+    assert retyped.details == {"field:phone": 4}
     assert retyped.count == 4 and retyped.cases == 3
     assert retyped.citizen_minutes == pytest.approx(4.0)
     assert retyped.clerk_minutes == pytest.approx(4.8)
     assert retyped.known_from == {"agency:public-security": 3, "agency:hrss": 1}
-    assert retyped.remedy == "add a prefill mapping for phone from agency:public-security"
+    assert retyped.remedy == (
+        "link form insurance to the dossier: prefill phone from agency:public-security"
+    )
     assert set(retyped.sample_cases) == {"A", "B", "C"}
     assert retyped.sample_cases[0] == "C"  # most recent first
     assert retyped.first_seen == T0 + timedelta(minutes=1)
@@ -264,14 +305,14 @@ def test_stuck_points_ranked_by_burden_with_counts_cases_sources_and_remedy(
     assert len(store.stuck_points(bundle=BUNDLE)) == 3
 
 
-def test_sample_cases_are_capped_and_cases_are_distinct(store: SqliteFrictionStore) -> None:
+def test_sample_cases_are_capped_and_cases_are_distinct(store: SqlFrictionStore) -> None:
     store.ingest([reentry(f"K{i}", n, minutes=i) for i in range(8) for n in (1, 2)])
     (point,) = store.stuck_points()
     assert point.count == 16 and point.cases == 8
     assert point.sample_cases == ("K7", "K6", "K5", "K4", "K3")
 
 
-def test_stuck_points_filtered_by_bundle(store: SqliteFrictionStore) -> None:
+def test_stuck_points_filtered_by_bundle(store: SqlFrictionStore) -> None:
     store.ingest([reentry("A", 1), reentry("B", 1, bundle="residence-permit")])
     (point,) = store.stuck_points(bundle="residence-permit")
     assert point.bundle == "residence-permit" and point.sample_cases == ("B",)
@@ -285,7 +326,9 @@ def case_record(case: str, status: str, **changes: object) -> CaseRecord:
     return msgspec.structs.replace(record, status=status, **changes)
 
 
-def test_upsert_case_replaces_the_earlier_record(store: SqliteFrictionStore, db: Path) -> None:
+def test_upsert_case_replaces_the_earlier_record(
+    store: SqlFrictionStore, backend: Backend
+) -> None:
     store.upsert_case(case_record("A", "open"))
     store.upsert_case(case_record("B", "open"))
     assert store.case_counts() == {(BUNDLE, "open"): 2}
@@ -296,16 +339,13 @@ def test_upsert_case_replaces_the_earlier_record(store: SqliteFrictionStore, db:
                     fields_prefilled=22)
     )
     assert store.case_counts() == {(BUNDLE, "open"): 1, (BUNDLE, "completed"): 1}
-    raw = sqlite3.connect(db)
-    try:
-        row = raw.execute(
-            "SELECT status, closed_at, trips, fields_total, fields_prefilled FROM cases"
-            " WHERE case_id = 'A'"
-        ).fetchone()
-        assert raw.execute("SELECT count(*) FROM cases").fetchone()[0] == 2
-    finally:
-        raw.close()
-    assert row[0] == "completed" and datetime.fromisoformat(row[1]) == closed
+    (row,) = backend.execute(
+        "SELECT status, closed_at, trips, fields_total, fields_prefilled FROM cases"
+        " WHERE case_id = 'A'"
+    )
+    assert backend.execute("SELECT count(*) FROM cases") == [(2,)]
+    stored_at = row[1] if isinstance(row[1], datetime) else datetime.fromisoformat(row[1])
+    assert row[0] == "completed" and stored_at == closed
     assert row[2:] == (2, 30, 22)
 
     # A late retry of the opening record does not reopen a closed case.
@@ -315,7 +355,7 @@ def test_upsert_case_replaces_the_earlier_record(store: SqliteFrictionStore, db:
     assert store.case_counts() == {(BUNDLE, "completed"): 1, (BUNDLE, "failed"): 1}
 
 
-def test_events_for_case_round_trips_in_order(store: SqliteFrictionStore) -> None:
+def test_events_for_case_round_trips_in_order(store: SqlFrictionStore) -> None:
     wait = ExtraWait(
         event_id="A/2", occurred_at=T0, case_id="A", bundle=BUNDLE, step="registration",
         scope="step", agency="hrss", sla_working_days=5, actual_seconds=9e5,
@@ -328,7 +368,7 @@ def test_events_for_case_round_trips_in_order(store: SqliteFrictionStore) -> Non
     assert store.events_for_case("nobody") == []
 
 
-def test_burden_uses_typed_seconds_when_measured(store: SqliteFrictionStore) -> None:
+def test_burden_uses_typed_seconds_when_measured(store: SqlFrictionStore) -> None:
     assert burden_of(reentry("A", 1)) == pytest.approx((1.0, 1.2))
     assert burden_of(reentry("A", 1, typed_seconds=90)) == pytest.approx((1.5, 1.5))
     store.ingest([reentry("A", 1, typed_seconds=90), reentry("A", 2)])
@@ -351,13 +391,13 @@ def test_burden_of_waits_by_scope() -> None:
     assert late == pytest.approx((30.0 + 5 * 20.0, 5.0))
 
 
-def test_burden_table_is_data(tmp_path: Path) -> None:
+def test_burden_table_is_data(backend: Backend, tmp_path: Path) -> None:
     table = load_burden_table()
     cheap = msgspec.structs.replace(
         table, repeat_trip=msgspec.structs.replace(table.repeat_trip, citizen=1.0, clerk=0.0)
     )
     assert burden_of(trip("A", 1), cheap) == (1.0, 0.0)
-    store = SqliteFrictionStore(tmp_path / "cheap.db", burden=cheap)
+    store = backend.open(burden=cheap)
     try:
         store.ingest([trip("A", 1)])
         assert store.stuck_points()[0].burden_minutes == 1.0
@@ -379,3 +419,40 @@ def test_memory_store_works(tmp_path: Path) -> None:
     finally:
         store.close()
     assert not (tmp_path / ":memory:").exists() and not Path(":memory:").exists()
+
+
+def test_postgres_schemas_keep_stores_apart(postgres: PostgresBackend) -> None:
+    from friction.postgres_store import PostgresFrictionStore
+
+    mine = postgres.open()
+    other = PostgresFrictionStore(postgres.dsn, schema=postgres.schema + "_other")
+    try:
+        mine.ingest([reentry("A", 1)])
+        assert other.stuck_points() == [] and other.events_for_case("A") == []
+        assert postgres.execute("SELECT count(*) FROM events") == [(1,)]
+    finally:
+        mine.close()
+        other.close()
+        postgres.execute(f"DROP SCHEMA {postgres.schema}_other CASCADE")
+
+
+def test_a_bad_postgres_schema_name_is_refused(postgres: PostgresBackend) -> None:
+    from friction.postgres_store import PostgresFrictionStore
+
+    with pytest.raises(ValueError, match="schema must be"):
+        PostgresFrictionStore(postgres.dsn, schema='x"; DROP TABLE events; --')
+
+
+def test_a_lost_postgres_connection_is_replaced(postgres: PostgresBackend) -> None:
+    """A database restart or failover kills the connection; the next call reconnects
+    and runs its transaction again instead of failing."""
+    store = postgres.open()
+    try:
+        store.ingest([reentry("A", 1)])
+        pid = store._conn.info.backend_pid
+        assert postgres.execute(f"SELECT pg_terminate_backend({pid})") == [(True,)]
+        assert store.ingest([reentry("A", 1), reentry("A", 2)]).stored == ("A/2",)
+        assert store._conn.info.backend_pid != pid
+        assert store.stuck_points()[0].count == 2
+    finally:
+        store.close()

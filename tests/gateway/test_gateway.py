@@ -87,9 +87,10 @@ async def test_clerk_completes_a_case_through_the_gateway(
     assert final.status == "completed"
     assert final.fields_total > final.fields_prefilled > 0
 
-    backlog = (await gateway.get("/api/friction/backlog")).json()["stuck_points"]
-    top = backlog[0]
+    backlog = (await gateway.get("/api/friction/backlog")).json()["entries"]
+    top = backlog[0]["point"]
     assert (top["kind"], top["step"]) == ("manual_reentry", "flexible-insurance-enrollment")
+    assert backlog[0]["item"]["status"] == "new"
 
     metrics = (await gateway.get("/metrics")).text
     assert 'onething_cases_opened_total{bundle="employment-hardship"} 1.0' in metrics

@@ -27,7 +27,7 @@ from workflows.bundle import BundleWorkflow
 from workflows.case import RECORD_MATERIAL, RECORD_TRIP, SUBMIT_FIELDS, CaseProgress, FieldEntry, MaterialEntry, TripEntry
 from workflows.definition import Catalogue
 
-EMPLOYMENT = Catalogue.load().latest("employment-hardship")
+EMPLOYMENT = Catalogue.load().default("employment-hardship")
 INSURANCE_FORM = "flexible-insurance-enrollment"
 
 

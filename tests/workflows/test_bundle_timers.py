@@ -19,7 +19,7 @@ from workflows.definition import BundleDefinition, Catalogue, StepSpec
 def prefilled_only() -> BundleDefinition:
     """A one-step bundle whose form the agencies' records fill entirely, so the case runs
     without a clerk (the time-skipping server does not take updates)."""
-    employment = Catalogue.load().latest("employment-hardship")
+    employment = Catalogue.load().default("employment-hardship")
     step = employment.step("unemployment-registration")
     known = tuple(
         f for f in step.fields if f.concept and not f.concept.startswith("employment.")

@@ -20,7 +20,7 @@ def write(tmp_path: Path, text: str, name: str = "b.toml") -> Path:
 
 
 def test_employment_bundle_loads_with_the_insurance_form_unlinked() -> None:
-    d = Catalogue.load().latest("employment-hardship")
+    d = Catalogue.load().default("employment-hardship")
     assert [s.id for s in d.steps] == [
         "unemployment-registration",
         "hardship-certification",
@@ -34,7 +34,7 @@ def test_employment_bundle_loads_with_the_insurance_form_unlinked() -> None:
 
 
 def test_definition_round_trips_through_json_as_a_case_input() -> None:
-    d = Catalogue.load().latest("employment-hardship")
+    d = Catalogue.load().default("employment-hardship")
     assert msgspec.json.decode(msgspec.json.encode(d), type=type(d)) == d
 
 
@@ -59,9 +59,22 @@ def test_bad_definitions_are_refused_naming_the_place(
     assert "b.toml" in str(err.value)
 
 
-def test_catalogue_gives_new_cases_the_newest_version_and_keeps_the_old(tmp_path: Path) -> None:
+def test_catalogue_gives_new_cases_the_pinned_or_newest_version(tmp_path: Path) -> None:
     write(tmp_path, GOOD, "v1.toml")
     write(tmp_path, GOOD.replace("version = 1", "version = 2"), "v2.toml")
     catalogue = Catalogue.load(tmp_path)
-    assert catalogue.latest("employment-hardship").version == 2
+    assert catalogue.default("employment-hardship").version == 2
     assert catalogue.get("employment-hardship", 1).version == 1
+    write(tmp_path, "[defaults]\nemployment-hardship = 1\n", "catalogue.toml")
+    assert Catalogue.load(tmp_path).default("employment-hardship").version == 1
+    write(tmp_path, "[defaults]\nemployment-hardship = 7\n", "catalogue.toml")
+    with pytest.raises(DefinitionError, match="names no definition"):
+        Catalogue.load(tmp_path)
+
+
+def test_version_two_links_the_insurance_form_to_the_dossier() -> None:
+    catalogue = Catalogue.load()
+    assert catalogue.versions("employment-hardship") == [1, 2]
+    assert catalogue.default("employment-hardship").version == 1
+    form = catalogue.get("employment-hardship", 2).step("flexible-insurance-enrollment")
+    assert all(f.prefill for f in form.fields)

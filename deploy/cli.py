@@ -1,0 +1,520 @@
+"""`onething`: the embedded one-machine default and the commands around it.
+
+`onething up` starts the real Temporal dev server (SQLite in the state folder), then the
+simulated agencies, the worker and the gateway as child processes of this one, and
+supervises them: Ctrl-C or SIGTERM stops them all, and any of them dying stops the rest.
+The other subcommands are what `up` runs for each part, plus `backlog` and `demo`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from deploy.local import installed_binary
+from deploy.settings import Settings
+from workflows.case import SEARCH_ATTRIBUTES
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from friction.store import FrictionStore
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+START_TIMEOUT = 90.0  # seconds for a part to come up; a cold Temporal start takes a few
+STOP_TIMEOUT = 10.0  # seconds a part gets to stop before it is killed
+_PR_SET_PDEATHSIG = 1
+
+
+class StartupError(RuntimeError):
+    """A part did not come up; the message says which and where its log is."""
+
+
+def _split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+def _local_host(host: str) -> str:
+    # A server bound to every interface is reached locally on the loopback address.
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        # As the servers do: a port with only closed connections lingering is free to them.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: if `up` is killed outright (SIGKILL), the
+    # kernel sends the child SIGTERM instead of leaving it holding the ports. Safe here
+    # because every child is spawned before this process starts any thread.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Child:
+    """One supervised process, its output appended to <state>/logs/<name>.log."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], logs: Path) -> None:
+        self.name = name
+        self.log_path = logs / f"{name}.log"
+        self._log: IO[bytes] = open(self.log_path, "ab")  # closed in wait_or_kill()
+        self._log.write(f"\n--- {datetime.now().isoformat(timespec='seconds')} "
+                        f"{' '.join(argv)}\n".encode())
+        self._log.flush()
+        self._run_starts_at = self._log.tell()  # the log keeps earlier runs above this
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=PROJECT_ROOT,
+            # Own session: a terminal's Ctrl-C reaches only `up`, which stops the parts in
+            # order (Temporal last) instead of all of them at once.
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def exited(self) -> int | None:
+        return self.proc.poll()
+
+    def signal_stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.terminate()
+
+    def wait_or_kill(self, timeout: float) -> None:
+        try:
+            self.proc.wait(timeout=max(timeout, 0.0))
+        except subprocess.TimeoutExpired:
+            print(f"onething: {self.name} did not stop in time; killing it", file=sys.stderr)
+            self.proc.kill()
+            self.proc.wait()
+        finally:
+            self._log.close()
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self._run_starts_at)
+                text = log.read().decode(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class Supervisor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.children: list[Child] = []
+        self.logs = settings.state_dir / "logs"
+        env = dict(os.environ)
+        # Children must see the same settings and code whatever their working directory.
+        env["ONETHING_STATE_DIR"] = str(settings.state_dir)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
+        )
+        env["PYTHONUNBUFFERED"] = "1"
+        self.env = env
+
+    def spawn(self, name: str, argv: list[str]) -> Child:
+        child = Child(name, argv, self.env, self.logs)
+        self.children.append(child)
+        return child
+
+    def spawn_part(self, name: str, *extra: str) -> Child:
+        return self.spawn(name, [sys.executable, "-m", "deploy.cli", name, *extra])
+
+    def wait_until(self, child: Child, ready: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not ready():
+            if (code := child.exited()) is not None:
+                raise StartupError(
+                    f"{child.name} exited with code {code} while starting; "
+                    f"log {child.log_path}:\n{child.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise StartupError(f"{what} not ready after {START_TIMEOUT:.0f} s; "
+                                   f"log {child.log_path}")
+            time.sleep(0.2)
+
+    def watch(self) -> int:
+        """Block until a part exits on its own; that is a failure of the whole."""
+        while True:
+            for child in self.children:
+                if (code := child.exited()) is not None:
+                    print(f"onething: {child.name} exited with code {code}; stopping the rest "
+                          f"(log {child.log_path})", file=sys.stderr)
+                    tail = child.log_tail()
+                    if tail:
+                        print(tail, file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+
+    def stop_all(self) -> None:
+        # Everything that talks to Temporal first, all at once; then Temporal itself.
+        apps = [c for c in self.children if c.name != "temporal"]
+        temporal = [c for c in self.children if c.name == "temporal"]
+        for group in (apps, temporal):
+            for child in group:
+                child.signal_stop()
+            deadline = time.monotonic() + STOP_TIMEOUT
+            for child in group:
+                child.wait_or_kill(deadline - time.monotonic())
+        self.children.clear()
+
+
+def _http_ok(url: str) -> Callable[[], bool]:
+    import httpx
+
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+async def connect(settings: Settings, patience: float = 30.0) -> Client:
+    """A Temporal client with the project's data converter, retrying while the server
+    is still starting."""
+    from temporalio.client import Client
+
+    from workflows.converter import DATA_CONVERTER
+
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return await Client.connect(
+                settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                data_converter=DATA_CONVERTER,
+            )
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Register any missing worklist search attribute. `start-dev --search-attribute` only
+    registers them when it creates the database: one added to the code later would be
+    missing from an existing state folder (checked with temporal 1.9.1)."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
+
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = [n for n in SEARCH_ATTRIBUTES if n not in listed.custom_attributes]
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=namespace,
+                search_attributes={
+                    n: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for n in missing
+                },
+            )
+        )
+    return missing
+
+
+async def worker_polling(client: Client, settings: Settings, pid: int) -> bool:
+    """Whether the worker process `pid` polls the task queue: the pollers list keeps a
+    previous run's worker for minutes, so match the identity (`<pid>@<host>`)."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    answer = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=settings.temporal_namespace,
+            task_queue=TaskQueue(name=settings.task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return any(p.identity.startswith(f"{pid}@") for p in answer.pollers)
+
+
+async def _check_temporal_and_worker(sup: Supervisor, worker: Child) -> None:
+    settings = sup.settings
+    try:
+        client = await connect(settings, patience=START_TIMEOUT)
+    except RuntimeError as exc:
+        raise StartupError(f"no Temporal client could connect to {settings.temporal_address}: "
+                           f"{exc}; log {sup.logs / 'temporal.log'}") from exc
+    added = await ensure_search_attributes(client, settings.temporal_namespace)
+    if added:
+        print(f"onething: registered search attributes {', '.join(added)}")
+    deadline = time.monotonic() + START_TIMEOUT
+    while not await worker_polling(client, settings, worker.pid):
+        if (code := worker.exited()) is not None:
+            raise StartupError(f"worker exited with code {code} while starting; "
+                               f"log {worker.log_path}:\n{worker.log_tail()}")
+        if time.monotonic() > deadline:
+            raise StartupError(f"worker not polling after {START_TIMEOUT:.0f} s; "
+                               f"log {worker.log_path}")
+        await asyncio.sleep(0.3)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def up(settings: Settings) -> int:
+    temporal_host, temporal_port = _split_address(settings.temporal_address)
+    gateway_url = f"http://{_local_host(settings.gateway_host)}:{settings.gateway_port}"
+    agencies_url = f"http://127.0.0.1:{settings.agency_sim_port}"
+    ports = [
+        (temporal_host, temporal_port, "Temporal gRPC", "ONETHING_TEMPORAL_ADDRESS"),
+        (temporal_host, settings.temporal_ui_port, "Temporal web UI",
+         "ONETHING_TEMPORAL_UI_PORT"),
+        ("127.0.0.1", settings.agency_sim_port, "agency simulator", "ONETHING_AGENCY_SIM_PORT"),
+        (settings.gateway_host, settings.gateway_port, "gateway", "ONETHING_GATEWAY_PORT"),
+        (settings.worker_metrics_host, settings.worker_metrics_port, "worker metrics",
+         "ONETHING_WORKER_METRICS_PORT"),
+    ]
+    # A clear message now beats a child dying later with "address already in use".
+    busy = [(h, p, what, var) for h, p, what, var in ports if not _port_free(h, p)]
+    for host, port, what, var in busy:
+        print(f"onething: {host}:{port} ({what}) is in use; stop what holds it or set {var}",
+              file=sys.stderr)
+    if busy:
+        return 1
+
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    settings.friction_db.parent.mkdir(parents=True, exist_ok=True)
+    sup = Supervisor(settings)
+    sup.logs.mkdir(exist_ok=True)
+    # Set both explicitly: a shell starts background jobs with SIGINT ignored, and Python
+    # then installs no Ctrl-C handler of its own.
+    signal.signal(signal.SIGINT, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        temporal_argv = [
+            installed_binary("temporal"), "server", "start-dev",
+            "--db-filename", str(settings.state_dir / "temporal.db"),
+            "--ip", temporal_host,
+            "--port", str(temporal_port),
+            "--ui-port", str(settings.temporal_ui_port),
+            "--log-level", "warn",
+        ]
+        for name in SEARCH_ATTRIBUTES:
+            temporal_argv += ["--search-attribute", f"{name}=Keyword"]
+        temporal = sup.spawn("temporal", temporal_argv)
+        sup.wait_until(temporal, lambda: _port_open(temporal_host, temporal_port),
+                       "Temporal gRPC port")
+        # All children are spawned before the first Temporal client exists: the client
+        # starts threads, after which forking with a preexec_fn is unsafe.
+        agencies = sup.spawn_part("agencies")
+        worker = sup.spawn_part("worker")
+        gateway = sup.spawn_part("gateway")
+        asyncio.run(_check_temporal_and_worker(sup, worker))
+        sup.wait_until(agencies, _http_ok(f"{agencies_url}/healthz"), "agency simulator")
+        sup.wait_until(gateway, _http_ok(f"{gateway_url}/healthz"), "gateway")
+        ui_host = _local_host(temporal_host)
+        rows = [
+            ("Temporal gRPC", settings.temporal_address),
+            ("Temporal web UI", f"http://{ui_host}:{settings.temporal_ui_port}"),
+            ("agency simulator", agencies_url),
+            ("gateway API", gateway_url),
+            ("OpenAPI", f"{gateway_url}/schema/openapi.json"),
+            ("metrics", f"{gateway_url}/metrics"),
+            ("worker metrics", f"http://{_local_host(settings.worker_metrics_host)}:"
+             f"{settings.worker_metrics_port}/metrics" if settings.worker_metrics_port else "off"),
+            ("state folder", f"{settings.state_dir} (logs in {sup.logs})"),
+        ]
+        print("onething is up; Ctrl-C stops everything")
+        for label, where in rows:
+            print(f"  {label:<17} {where}")
+        sys.stdout.flush()
+        return sup.watch()
+    except KeyboardInterrupt:
+        print("onething: stopping", file=sys.stderr)
+        return 0
+    except StartupError as exc:
+        print(f"onething: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        # A second Ctrl-C while stopping must not leave parts behind half-stopped.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sup.stop_all()
+
+
+def open_store(settings: Settings) -> FrictionStore:
+    """PostgreSQL when ONETHING_FRICTION_DSN is set (a city or province), else the
+    embedded SQLite file in the state folder."""
+    from friction.stores import open_store as open_configured
+
+    if not settings.friction_dsn:
+        settings.friction_db.parent.mkdir(parents=True, exist_ok=True)
+    return open_configured(settings.friction_dsn, settings.friction_db)
+
+
+async def run_worker(settings: Settings) -> None:
+    import httpx
+
+    from activities.worker import create_worker
+    from deploy.telemetry import WORKER_SERVICE, install_sdk_metrics, setup_tracing
+
+    tracing = setup_tracing(WORKER_SERVICE, settings)
+    install_sdk_metrics(settings)  # before connecting: the client's runtime serves them
+    client = await connect(settings)
+    store = open_store(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            worker = create_worker(
+                client,
+                agency_urls=settings.agency_urls,
+                store=store,
+                http=http,
+                task_queue=settings.task_queue,
+                tracer_provider=tracing,
+            )
+            async with worker:
+                print(f"worker polling {settings.task_queue} on {settings.temporal_address}",
+                      flush=True)
+                await stop.wait()
+    finally:
+        store.close()
+        tracing.shutdown()  # flushes spans still batched for export
+
+
+async def run_gateway(settings: Settings) -> None:
+    import uvicorn
+
+    from deploy.telemetry import GATEWAY_SERVICE, setup_tracing
+    from gateway.app import create_app
+    from workflows.calendar import load_calendar
+    from workflows.definition import Catalogue
+
+    class QuietServer(uvicorn.Server):
+        # uvicorn re-raises a captured SIGTERM once shut down, killing the process before
+        # `finally` closes the store; the loop's own handlers stop this one instead.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+        def request_exit(self) -> None:
+            self.should_exit = True
+
+    tracing = setup_tracing(GATEWAY_SERVICE, settings)
+    client = await connect(settings)
+    store = open_store(settings)
+    try:
+        app = create_app(
+            temporal=client,
+            store=store,
+            catalogue=Catalogue.load(),
+            calendar=load_calendar(),
+            task_queue=settings.task_queue,
+            tracer_provider=tracing,
+        )
+        config = uvicorn.Config(
+            app, host=settings.gateway_host, port=settings.gateway_port, log_level="info"
+        )
+        server = QuietServer(config)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, server.request_exit)
+        # serve() in this loop: the Temporal client is bound to the loop it connected on.
+        await server.serve()
+    finally:
+        store.close()
+        tracing.shutdown()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="onething",
+        description="Multi-agency service bundles as durable workflows, with every friction "
+        "recorded and ranked. Settings come from ONETHING_* environment variables.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    sub.add_parser("up", help="start Temporal, agencies, worker and gateway; Ctrl-C stops all")
+    sub.add_parser("worker", help="run the bundle worker")
+    sub.add_parser("gateway", help="serve the clerk and notebook HTTP API")
+    agencies = sub.add_parser("agencies", help="serve the simulated agencies")
+    agencies.add_argument("--seed", type=int, default=2026, help="population seed")
+    agencies.add_argument("--size", type=int, default=500, help="population size")
+    # These hand all their arguments on; listed here for --help.
+    sub.add_parser("backlog", help="the notebook's stuck points (see: onething backlog -h)",
+                   add_help=False)
+    sub.add_parser("notebook", help="backlog, report, transition, export-ocel "
+                   "(see: onething notebook -h)", add_help=False)
+    sub.add_parser("demo", help="drive a batch of cases through the gateway (demo -h)",
+                   add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in and args_in[0] in ("backlog", "notebook"):
+        from friction.cli import main as notebook_main
+
+        # `backlog [options]` is `notebook backlog [options]`.
+        return notebook_main(args_in if args_in[0] == "backlog" else args_in[1:])
+    if args_in and args_in[0] == "demo":
+        from deploy.demo import main as demo_main
+
+        return demo_main(args_in[1:])
+
+    args = _parser().parse_args(args_in)
+    settings = Settings.from_env()
+    match args.command:
+        case "up":
+            return up(settings)
+        case "worker":
+            asyncio.run(run_worker(settings))
+        case "gateway":
+            asyncio.run(run_gateway(settings))
+        case "agencies":
+            from activities.agencies.sim import serve
+
+            serve("127.0.0.1", settings.agency_sim_port, args.seed, args.size)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,386 @@
+"""`onething demo`: a realistic batch of cases, driven through the gateway as clerks would.
+
+The agencies misbehave the way real ones do: the social insurance centre turns slow for a
+while (its calls overrun their 5 s SLA) and rejects a quarter of enrollments on the first
+review; 人社 (hrss) answers with transient 503s that the workflow retries. Clerks serve
+each case from its progress: some ask for the paper ID card although the e-certificate
+holds it, some citizens have to come back for a missing document, and every field the
+forms do not fill is typed off the citizen's documents. At the end the notebook's backlog
+should hold the enrollment form's re-entry as its most frequent stuck point (one stuck
+point for the whole form; by burden a paper ID card asked for now and then can outrank
+it, since the console measures only seconds of typing per field).
+
+With --bundle-version 2 the cases run the fixed definition, whose enrollment form is linked
+to the dossier: mark the form's stuck point fix_deployed first (API or `onething notebook
+transition`), and the backlog read at the end shows the verifier's verdict on the fix. A
+later run on version 1 brings the friction back and the item reopens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import msgspec
+
+from activities.agencies.population import Citizen, lookup_values
+from deploy.clerk import GatewayError, HttpDesk, clerk_answer, wait_for, waiting_on_clerk
+from deploy.settings import Settings
+from friction.backlog import BacklogEntry
+from friction.cli import render_entries
+from workflows.calendar import local_date
+from workflows.case import CaseProgress, FieldEntry, MaterialEntry, StepView, TripEntry
+from workflows.definition import LOOKUP_SOURCES
+
+BUNDLE = "employment-hardship"
+ENROLLMENT = "flexible-insurance-enrollment"
+CENTRES = ("liangxi-chongan", "binhu-hehu", "xinwu-xinan", "xishan-dongting")
+PAPER_HABIT_RATE = 0.3  # clerks who still ask for the paper ID card the e-certificate holds
+TRIP_RATE = 0.2  # citizens missing a document who have to come back with it
+TYPING_SECONDS = (4.0, 12.0)  # per field, as a console measures it
+CASE_TIMEOUT = 120.0
+POLL_EVERY = 0.3
+SLOW_LATENCY_MS = 5500  # over the 5 s agency-call SLA of every step
+
+GRADE_REJECTION = {
+    "code": "grade_not_allowed",
+    "message_zh": "缴费档次与申报不符",
+    "message_en": "Contribution grade does not match the declaration",
+    "field": "contribution_grade",
+    "material": None,
+}
+
+
+class DemoError(RuntimeError):
+    """The demo cannot go on: the gateway or the simulator refused or is unreachable."""
+
+
+class Outcome(msgspec.Struct, kw_only=True, frozen=True):
+    case_id: str
+    status: str
+    trips: int
+    detail: str = ""
+
+
+def _problem(response: httpx.Response) -> str:
+    return f"{response.request.method} {response.request.url}: {response.status_code} " \
+           f"{response.text}"
+
+
+def _check(response: httpx.Response) -> httpx.Response:
+    if response.status_code >= 400:
+        raise DemoError(_problem(response))
+    return response
+
+
+class Agencies:
+    """The simulator's admin API: what the demo makes each agency do."""
+
+    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
+        self._http = http
+        self._url = url.rstrip("/")
+
+    async def reset(self) -> None:
+        _check(await self._http.post(f"{self._url}/admin/reset"))
+
+    async def behave(self, agency: str, **behaviour: Any) -> None:
+        _check(await self._http.put(f"{self._url}/admin/behaviour/{agency}", json=behaviour))
+
+    async def social_insurance(self, latency_ms: int) -> None:
+        # A PUT replaces the whole behaviour, so the rejections go along every time.
+        await self.behave("social-insurance", latency_ms=latency_ms, reject_rate=0.25,
+                          reject_reasons=[GRADE_REJECTION])
+
+    async def citizens(self, limit: int) -> list[Citizen]:
+        response = _check(await self._http.get(f"{self._url}/admin/citizens",
+                                               params={"limit": limit}))
+        return msgspec.json.decode(response.content, type=list[Citizen])
+
+
+def documents(citizen: Citizen, rng: random.Random, today: datetime) -> dict[str, str]:
+    """What the clerk reads off the citizen's documents, by dossier concept: everything the
+    agencies hold, plus what only the citizen can say (why and when the job ended)."""
+    known: dict[str, str] = {}
+    for source in LOOKUP_SOURCES:
+        known.update(lookup_values(citizen, source) or {})
+    left_on = local_date(today) - timedelta(days=rng.randint(30, 90))
+    known["employment.left_on"] = left_on.isoformat()
+    known["employment.reason"] = rng.choice(("合同期满", "单位解除", "单位关闭", "个人辞职"))
+    known["hardship.category"] = "低保家庭成员" if citizen.low_income else "长期失业人员"
+    known["insurance.grade"] = "60%"
+    if "bank.account" not in known:
+        # No account on file: the citizen opens one and the clerk types its 16 digits.
+        known["bank.account"] = "6217" + "".join(rng.choice("0123456789") for _ in range(12))
+    return known
+
+
+def _current(progress: CaseProgress) -> StepView:
+    return next(s for s in progress.steps if s.id == progress.current_step)
+
+
+class Clerk:
+    """One clerk serving one case at a window, through the gateway."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        citizen: Citizen,
+        rng: random.Random,
+        bundle_version: int | None = None,
+    ) -> None:
+        self.http = http
+        self.bundle_version = bundle_version
+        self.citizen = citizen
+        self.rng = rng
+        self.known = documents(citizen, rng, datetime.now(UTC))
+        self.paper_habit = rng.random() < PAPER_HABIT_RATE
+        self.asked_paper = False
+        self.comes_back = rng.random() < TRIP_RATE
+        self.came_back = False
+
+    async def open(self, centre: str) -> str:
+        body: dict[str, Any] = {
+            "bundle": BUNDLE,
+            "citizen_id_number": self.citizen.id_number,
+            "centre": centre,
+            "channel": "window",
+        }
+        if self.bundle_version is not None:
+            body["bundle_version"] = self.bundle_version
+        response = await self.http.post("/api/cases", json=body)
+        if response.status_code != 201:
+            raise GatewayError(_problem(response))
+        case_id: str = response.json()["case_id"]
+        return case_id
+
+    def _regrade(self, step: StepView) -> None:
+        # The agency said the grade does not match: the clerk checks with the citizen and
+        # types the next grade instead.
+        for rejection in step.rejections:
+            field = next((f for f in step.fields if f.name == rejection.field), None)
+            if field is None or field.concept is None or not field.options:
+                continue
+            current = self.known.get(field.concept, field.options[0])
+            at = field.options.index(current) if current in field.options else -1
+            self.known[field.concept] = field.options[(at + 1) % len(field.options)]
+
+    async def serve(self, case_id: str) -> Outcome:
+        desk = HttpDesk(self.http, case_id)
+        deadline = time.monotonic() + CASE_TIMEOUT
+        while True:
+            left = deadline - time.monotonic()
+            progress = await wait_for(desk, waiting_on_clerk, timeout=left, every=POLL_EVERY)
+            if progress.status != "open":
+                return Outcome(case_id=case_id, status=progress.status, trips=progress.trips)
+            step = _current(progress)
+            if self.paper_habit and not self.asked_paper:
+                for material in step.materials:
+                    if material.name == "resident_id_card" and material.status == "held_ecert":
+                        await desk.record_material(
+                            MaterialEntry(step=step.id, material=material.name, form="paper")
+                        )
+                        # Once the photocopy is in the folder, later steps use it.
+                        self.asked_paper = True
+            if step.missing_materials and self.comes_back and not self.came_back:
+                lacking = [o for o in progress.outstanding if o.startswith("material:")]
+                reasons = (lacking or list(progress.outstanding))[: self.rng.choice((1, 2))]
+                await desk.record_trip(TripEntry(reasons=tuple(reasons)))
+                self.came_back = True
+            for name in step.missing_materials:
+                await desk.record_material(MaterialEntry(step=step.id, material=name,
+                                                         form="paper"))
+            self._regrade(step)
+            today = local_date(step.started_at or datetime.now(UTC))
+            values = {
+                f.name: clerk_answer(f, self.known, today)
+                for f in step.fields
+                if f.name in step.missing_fields
+            }
+            typed = {name: round(self.rng.uniform(*TYPING_SECONDS), 1) for name in values}
+            # With nothing to type, the last paper may already have sent the step to the
+            # agency; an empty submission only answers a rejection nothing can fix.
+            if values or not (step.missing_fields or step.missing_materials):
+                await desk.submit_fields(
+                    FieldEntry(step=step.id, values=values, typed_seconds=typed)
+                )
+
+
+class Run:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.cases: int = args.cases
+        self.rng = random.Random(args.seed)
+        self.started = 0
+        self.spell_left = sum(self._in_slow_spell(i) for i in range(args.cases))
+
+    def _in_slow_spell(self, index: int) -> bool:
+        # The middle third of the batch, by the order cases open.
+        third = max(1, self.cases // 3)
+        return third <= index < 2 * third
+
+    async def _slow_spell_begins(self, agencies: Agencies, index: int) -> None:
+        if index == max(1, self.cases // 3):
+            await agencies.social_insurance(latency_ms=SLOW_LATENCY_MS)
+            print(f"  social insurance turns slow ({SLOW_LATENCY_MS} ms per call) "
+                  f"from case {index + 1}")
+
+    async def _slow_spell_case_done(self, agencies: Agencies) -> None:
+        # It ends when the cases opened during it are done, so even a small batch that
+        # opens all at once meets the slow agency.
+        self.spell_left -= 1
+        if self.spell_left == 0:
+            await agencies.social_insurance(latency_ms=0)
+            print("  social insurance back to normal")
+
+    async def _one(
+        self,
+        http: httpx.AsyncClient,
+        agencies: Agencies,
+        slots: asyncio.Semaphore,
+        citizen: Citizen,
+        centre: str,
+        seed: int,
+    ) -> Outcome:
+        async with slots:
+            index = self.started
+            self.started += 1
+            await self._slow_spell_begins(agencies, index)
+            clerk = Clerk(http, citizen, random.Random(seed), self.args.bundle_version)
+            case_id = "-"
+            try:
+                case_id = await clerk.open(centre)
+                outcome = await clerk.serve(case_id)
+            except (GatewayError, TimeoutError) as exc:
+                outcome = Outcome(case_id=case_id, status="failed", trips=0, detail=str(exc))
+            finally:
+                if self._in_slow_spell(index):
+                    await self._slow_spell_case_done(agencies)
+            flags = [f for f, on in (("paper ID asked", clerk.asked_paper),
+                                     ("came back", clerk.came_back)) if on]
+            print(f"  {outcome.case_id}  {outcome.status:<9} at {centre:<16}"
+                  f"{'  (' + ', '.join(flags) + ')' if flags else ''}")
+            if outcome.detail:
+                print(f"    {outcome.detail}", file=sys.stderr)
+            return outcome
+
+    async def backlog(self, http: httpx.AsyncClient) -> list[BacklogEntry]:
+        # Reading the backlog also has the verifier judge every deployed fix.
+        response = await http.get("/api/friction/backlog", params={"bundle": BUNDLE})
+        if response.status_code >= 400:
+            raise DemoError(_problem(response))
+        return msgspec.json.decode(response.content, type=Backlog).entries
+
+    async def go(self) -> int:
+        args = self.args
+        async with (
+            httpx.AsyncClient(base_url=args.gateway, timeout=30) as http,
+            httpx.AsyncClient(timeout=10) as admin,
+        ):
+            agencies = Agencies(admin, args.agencies)
+            await agencies.reset()
+            await agencies.social_insurance(latency_ms=0)
+            await agencies.behave("hrss", failure_rate=0.1)
+            people = await agencies.citizens(max(args.cases * 4, 100))
+            chosen = self.rng.sample(people, k=min(args.cases, len(people)))
+            version = f" version {args.bundle_version}" if args.bundle_version else ""
+            print(f"{len(chosen)} cases of {BUNDLE}{version}, {args.concurrency} windows at a time")
+            began = time.monotonic()
+            slots = asyncio.Semaphore(args.concurrency)
+            outcomes = await asyncio.gather(*(
+                self._one(http, agencies, slots, c, self.rng.choice(CENTRES),
+                          self.rng.randrange(2**32))
+                for c in chosen
+            ))
+            wall = time.monotonic() - began
+            await agencies.reset()
+            entries = await self.backlog(http)
+        done = sum(o.status == "completed" for o in outcomes)
+        print(f"\n{done} completed, {len(outcomes) - done} failed, "
+              f"in {wall:.1f} s wall time\n")
+        print("Backlog (stuck points, largest burden first):")
+        print(render_entries(entries))
+        return verdict(outcomes, entries, args.bundle_version)
+
+
+class Backlog(msgspec.Struct, kw_only=True, frozen=True):
+    entries: list[BacklogEntry]
+
+
+FORM_FINGERPRINT = f"manual_reentry|{BUNDLE}|{ENROLLMENT}|form"
+
+
+def verdict(
+    outcomes: Sequence[Outcome], entries: Sequence[BacklogEntry], bundle_version: int | None = None
+) -> int:
+    failed = [o for o in outcomes if o.status != "completed"]
+    if failed:
+        print(f"demo: {len(failed)} case(s) did not complete: "
+              + ", ".join(f"{o.case_id} ({o.status})" for o in failed), file=sys.stderr)
+        return 1
+    if not entries:
+        print("demo: the notebook recorded no stuck points", file=sys.stderr)
+        return 1
+    form = next((e for e in entries if e.point.fingerprint == FORM_FINGERPRINT), None)
+    if form is not None:
+        item = form.item
+        said = f" ({item.verdict.explanation})" if item.verdict else ""
+        print(f"The {ENROLLMENT} form's stuck point is {item.status}{said}")
+    if bundle_version not in (None, 1):
+        # The fixed form types nothing again; the verdict above is the story.
+        return 0
+    top = min((e.point for e in entries), key=lambda p: (-p.count, p.fingerprint))
+    if (top.kind, top.step) != ("manual_reentry", ENROLLMENT):
+        print(f"demo: expected the {ENROLLMENT} form's re-entry to be the most frequent "
+              f"stuck point, got {top.kind} at {top.step} ({top.subject}, {top.count} events)",
+              file=sys.stderr)
+        return 1
+    rank = next(e.rank for e in entries if e.point.fingerprint == top.fingerprint)
+    print(f"Most frequent stuck point (#{rank} by burden): the {ENROLLMENT} form, typed "
+          f"again by hand; remedy: {top.remedy}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = Settings.from_env()
+    host = "127.0.0.1" if settings.gateway_host in ("0.0.0.0", "::") else settings.gateway_host
+    parser = argparse.ArgumentParser(
+        prog="onething demo",
+        description="Drive a realistic batch of cases through the gateway, then print the "
+        "backlog. Needs `onething up` running.",
+    )
+    parser.add_argument("--gateway", default=f"http://{host}:{settings.gateway_port}",
+                        help="gateway base URL (default: from ONETHING_GATEWAY_*)")
+    parser.add_argument("--agencies", default=f"http://127.0.0.1:{settings.agency_sim_port}",
+                        help="agency simulator base URL (default: from ONETHING_AGENCY_SIM_PORT)")
+    parser.add_argument("--cases", type=int, default=24, help="how many cases (default 24)")
+    parser.add_argument("--concurrency", type=int, default=6,
+                        help="cases served at once (default 6)")
+    parser.add_argument("--seed", type=int, default=2026, help="seed of every choice")
+    parser.add_argument("--bundle-version", type=int, default=None,
+                        help="run this version of the bundle (default: the catalogue's; "
+                        "2 links the insurance form to the dossier)")
+    args = parser.parse_args(None if argv is None else list(argv))
+    if args.cases < 1 or args.concurrency < 1:
+        parser.error("--cases and --concurrency must be at least 1")
+    if args.bundle_version is not None and args.bundle_version < 1:
+        parser.error("--bundle-version must be at least 1")
+    try:
+        return asyncio.run(Run(args).go())
+    except DemoError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 1
+    except httpx.TransportError as exc:
+        print(f"demo: cannot reach {exc.request.url} ({exc!r}); is `onething up` running?",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

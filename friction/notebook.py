@@ -1,0 +1,285 @@
+"""The error notebook's loop, collect -> analyse -> fix -> feed back, over any store.
+
+The gateway and the CLI call these functions; they hold no SQL (the store does) and no
+HTTP (the gateway does). Reading the backlog first lets the verifier judge every item
+whose fix is deployed, so whoever looks sees the data's verdict, not a stale status.
+Working days come from a calendar passed in (workflows.calendar.WorkingCalendar fits
+WorkingDays): the notebook does not import the workflows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Protocol
+
+import msgspec
+
+from friction.backlog import (
+    BacklogEntry,
+    BacklogItem,
+    LifecycleError,
+    RateSource,
+    Status,
+    Transition,
+    TransitionRequest,
+    apply,
+    verify,
+)
+from friction.events import FRICTION_KINDS, ClerkNote
+from friction.ingest import check_event, ingest
+from friction.ocel import to_ocel
+from friction.privacy import has_personal_value, mask
+from friction.register import (
+    DEFAULT_DEADLINE_WORKING_DAYS,
+    CantGetItDoneRecord,
+    RegisterError,
+    check_cause,
+    check_resolution,
+    event_of,
+)
+from friction.reports import DEFAULT_MIN_GROUP, GroupBy, Report, build
+from friction.store import ConflictError, FrictionStore
+from friction.verification import VerificationPolicy
+
+# China keeps one offset all year; the notebook must not import workflows.calendar.
+CHINA_TZ = timezone(timedelta(hours=8), "CST")
+VERIFIED_STATUSES = ("fix_deployed", "verified")
+
+
+def local_date(moment: datetime) -> date:
+    return moment.astimezone(CHINA_TZ).date()
+
+
+class WorkingDays(Protocol):
+    """What the notebook needs of a working-day calendar."""
+
+    def add_working_days(self, start: date, days: int) -> date: ...
+
+    def working_days_between(self, start: date, end: date) -> int: ...
+
+
+class NotFoundError(KeyError):
+    """No such stuck point or registered case."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "not found"
+
+
+class InputError(ValueError):
+    """Input the notebook refuses; the message starts with the field at fault."""
+
+
+def field_of(error: ValueError) -> str | None:
+    """The field an InputError, LifecycleError or RegisterError names ("owner: ...")."""
+    head, sep, _ = str(error).partition(":")
+    return head if sep and head.isidentifier() else None
+
+
+# -- analyse and feed back: the backlog and its verifier -----------------------------------
+
+
+def bundle_of(fingerprint: str) -> str | None:
+    parts = fingerprint.split("|")
+    return parts[1] if len(parts) == 4 and parts[1] != "-" else None
+
+
+def rate_source(store: FrictionStore, item: BacklogItem, bundle: str) -> RateSource | None:
+    """Before: closed cases opened before the fix. After: those opened since the fix, or
+    since verification for a verified item (whose friction may come back)."""
+    if item.fix_deployed_at is None:
+        return None
+    since = item.fix_deployed_at
+    if item.status == "verified" and item.verified_at is not None:
+        since = item.verified_at
+    return RateSource(
+        before=store.rate_window(item.fingerprint, bundle, None, item.fix_deployed_at),
+        after=store.rate_window(item.fingerprint, bundle, since, None),
+    )
+
+
+def run_verifier(
+    store: FrictionStore, policy: VerificationPolicy, now: datetime
+) -> list[Transition]:
+    """Judge every item whose fix is deployed or verified and keep what changed."""
+    made: list[Transition] = []
+    for item in store.backlog_items().values():
+        bundle = bundle_of(item.fingerprint)
+        if item.status not in VERIFIED_STATUSES or bundle is None:
+            continue  # without a bundle there are no cases to count a rate over
+        windows = rate_source(store, item, bundle)
+        if windows is None:
+            continue
+        outcome = verify(item, windows, policy, now)
+        if outcome is None:
+            continue
+        new, transition = outcome
+        try:
+            store.save_backlog(new, transition, expected_status=item.status)
+        except ConflictError:
+            continue  # a person or another reader moved it meanwhile; theirs stands
+        if transition is not None:
+            made.append(transition)
+    return made
+
+
+def backlog(
+    store: FrictionStore,
+    policy: VerificationPolicy,
+    now: datetime,
+    bundle: str | None = None,
+    limit: int = 50,
+) -> list[BacklogEntry]:
+    """Stuck points ranked by burden, each with its item ("new" if it has none), after the
+    verifier has had its say."""
+    run_verifier(store, policy, now)
+    points = store.stuck_points(bundle=bundle, limit=limit)
+    items = store.backlog_items()
+    return [
+        BacklogEntry(
+            rank=rank,
+            point=point,
+            item=items.get(point.fingerprint) or BacklogItem(fingerprint=point.fingerprint),
+        )
+        for rank, point in enumerate(points, start=1)
+    ]
+
+
+def transition(
+    store: FrictionStore,
+    fingerprint: str,
+    request: TransitionRequest,
+    actor: str,
+    now: datetime,
+    expected_status: Status | None = None,
+) -> tuple[BacklogItem, Transition]:
+    """A person's transition. LifecycleError if the lifecycle forbids it, ConflictError if
+    the item is no longer in expected_status (or changed while this ran)."""
+    if not actor.strip():
+        raise LifecycleError("actor: say who makes the transition")
+    if store.stuck_point(fingerprint) is None:
+        raise NotFoundError(f"no stuck point {fingerprint}")
+    item = store.backlog_item(fingerprint) or BacklogItem(fingerprint=fingerprint)
+    if expected_status is not None and item.status != expected_status:
+        raise ConflictError(
+            f"the item is {item.status} now, not {expected_status}; read it again"
+        )
+    new, made = apply(item, request, actor.strip(), now)
+    store.save_backlog(new, made, expected_status=item.status)
+    return new, made
+
+
+# -- collect: clerks' notes and the can't-get-it-done register ----------------------------
+
+
+def note_id(case_id: str, *parts: str | None) -> str:
+    """The same note sent twice (a retried request) is stored once."""
+    digest = hashlib.sha256("\x1f".join(p or "" for p in (case_id, *parts)).encode())
+    return f"note/{case_id}/{digest.hexdigest()[:16]}"
+
+
+def log_note(store: FrictionStore, note: ClerkNote) -> ClerkNote:
+    """Ingest a clerk's note through the ingest path: its text masked, every other string
+    checked for personal values. Returns the note as stored."""
+    if note.about_kind is not None and note.about_kind not in FRICTION_KINDS:
+        raise InputError(f"about_kind: must be one of {', '.join(FRICTION_KINDS)}")
+    checked, error = check_event(note)
+    if checked is None:
+        raise InputError(_field_first(str(error)))
+    ingest(store, [note])
+    assert isinstance(checked, ClerkNote)
+    return checked
+
+
+def _field_first(error: str) -> str:
+    # check_event says "subject holds a personal value"; the API names the field first.
+    head, _, rest = error.partition(" ")
+    return f"{head}: {rest}" if rest.startswith("holds") else error
+
+
+class RegisterEntry(msgspec.Struct, kw_only=True, frozen=True):
+    record: CantGetItDoneRecord
+    age_working_days: int  # from registration to the answer, or to now while open
+    overdue: bool  # past its deadline unanswered, or answered after it
+
+
+def register_cant_get_it_done(
+    store: FrictionStore,
+    *,
+    case_id: str,
+    bundle: str,
+    step: str | None,
+    centre: str,
+    department: str,
+    cause: str,
+    calendar: WorkingDays,
+    now: datetime,
+    deadline_working_days: int = DEFAULT_DEADLINE_WORKING_DAYS,
+) -> tuple[CantGetItDoneRecord, bool]:
+    """Register a case (or return its registration) and record its friction event."""
+    checked_cause = check_cause(cause)
+    for name, value in (("case_id", case_id), ("bundle", bundle), ("step", step),
+                        ("centre", centre), ("department", department)):
+        if value is not None and has_personal_value(value):
+            raise RegisterError(f"{name}: holds a personal value; name the case, not a person")
+    record = CantGetItDoneRecord(
+        case_id=case_id, bundle=bundle, step=step, centre=centre, department=department,
+        cause=checked_cause, registered_at=now,
+        deadline=calendar.add_working_days(local_date(now), deadline_working_days),
+    )
+    stored, created = store.register_cant_get_it_done(record)
+    # Every time, not only the first: a crash between the two writes heals on a retry,
+    # and the event id makes the second ingest a no-op.
+    ingest(store, [event_of(stored)])
+    return stored, created
+
+
+def resolve_cant_get_it_done(
+    store: FrictionStore, case_id: str, resolution: str, explanation: str, now: datetime
+) -> CantGetItDoneRecord:
+    checked = check_resolution(resolution, explanation)
+    return store.resolve_cant_get_it_done(case_id, checked, mask(explanation.strip()), now)
+
+
+def cant_get_it_done_cases(
+    store: FrictionStore, calendar: WorkingDays, now: datetime, open_only: bool = False
+) -> list[RegisterEntry]:
+    entries = []
+    for record in store.cant_get_it_done_cases(open_only=open_only):
+        end = local_date(record.resolved_at or now)
+        entries.append(
+            RegisterEntry(
+                record=record,
+                age_working_days=calendar.working_days_between(
+                    local_date(record.registered_at), end
+                ),
+                overdue=end > record.deadline,
+            )
+        )
+    return entries
+
+
+# -- reports and the event log --------------------------------------------------------------
+
+
+def report(
+    store: FrictionStore,
+    group_by: GroupBy,
+    since: datetime | None,
+    until: datetime | None,
+    min_group: int = DEFAULT_MIN_GROUP,
+    bundle: str | None = None,
+) -> Report:
+    if min_group < 1:
+        raise InputError("min_group: at least 1")
+    if since is not None and until is not None and since >= until:
+        raise InputError("until: must be after since")
+    return build(group_by, store.report_sums(group_by, since, until, bundle), since, until,
+                 min_group)
+
+
+def export_ocel(
+    store: FrictionStore, since: datetime | None = None, until: datetime | None = None
+) -> dict[str, Any]:
+    """Cases opened and friction that occurred in [since, until), as OCEL 2.0 JSON."""
+    return to_ocel(store.iter_cases(since, until), store.iter_events(since, until))

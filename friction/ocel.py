@@ -1,0 +1,142 @@
+"""The event log as OCEL 2.0 JSON, for process-mining tools.
+
+Objects are cases and the steps of each case; events are the case's milestones (opened,
+each step started and finished, closed) and every friction event, related to its case
+and step. Only case numbers, step ids and field or material names appear: no person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from friction.events import CaseRecord, FrictionEvent, subject_of
+
+_EPOCH = "1970-01-01T00:00:00Z"
+_CASE_ATTRIBUTES = ("bundle", "bundle_version", "centre", "channel", "status", "trips")
+_FRICTION_ATTRIBUTES = ("subject", "bundle", "channel", "centre")
+_MILESTONES = ("case_opened", "step_started", "step_finished", "case_closed")
+_ORDER = {"case_opened": 0, "step_started": 1, "step_finished": 3, "case_closed": 4}
+
+
+def _time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _step_id(case_id: str, step: str) -> str:
+    return f"step:{case_id}:{step}"
+
+
+def _event(
+    event_id: str, kind: str, at: datetime, attributes: dict[str, Any], related: list[Any]
+) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "type": kind,
+        "time": _time(at),
+        "attributes": [{"name": k, "value": v} for k, v in attributes.items() if v is not None],
+        "relationships": related,
+    }
+
+
+def to_ocel(cases: Iterable[CaseRecord], events: Iterable[FrictionEvent]) -> dict[str, Any]:
+    objects: list[dict[str, Any]] = []
+    log: list[dict[str, Any]] = []
+    known_steps: set[str] = set()
+    known_cases: set[str] = set()
+    for case in cases:
+        case_obj = f"case:{case.case_id}"
+        known_cases.add(case_obj)
+        objects.append(
+            {
+                "id": case_obj,
+                "type": "case",
+                "attributes": [
+                    {"name": name, "time": _EPOCH, "value": str(getattr(case, name))}
+                    for name in _CASE_ATTRIBUTES
+                ],
+                "relationships": [],
+            }
+        )
+        about_case = [{"objectId": case_obj, "qualifier": "case"}]
+        log.append(_event(f"{case.case_id}/opened", "case_opened", case.opened_at,
+                          {"bundle": case.bundle}, about_case))
+        for step in case.steps:
+            step_obj = _step_id(case.case_id, step.step)
+            known_steps.add(step_obj)
+            objects.append(
+                {
+                    "id": step_obj,
+                    "type": "step",
+                    "attributes": [
+                        {"name": "step", "time": _EPOCH, "value": step.step},
+                        {"name": "status", "time": _EPOCH, "value": step.status},
+                    ],
+                    "relationships": [{"objectId": case_obj, "qualifier": "part of"}],
+                }
+            )
+            about_step = [*about_case, {"objectId": step_obj, "qualifier": "step"}]
+            if step.started_at:
+                log.append(_event(f"{case.case_id}/{step.step}/started", "step_started",
+                                  step.started_at, {"step": step.step}, about_step))
+            if step.finished_at:
+                log.append(_event(f"{case.case_id}/{step.step}/finished", "step_finished",
+                                  step.finished_at,
+                                  {"step": step.step, "working_days": step.working_days,
+                                   "rounds": step.rounds}, about_step))
+        if case.closed_at:
+            log.append(_event(f"{case.case_id}/closed", "case_closed", case.closed_at,
+                              {"status": case.status}, about_case))
+    friction_kinds: set[str] = set()
+    for event in events:
+        kind = str(type(event).__struct_config__.tag)
+        friction_kinds.add(kind)
+        related: list[dict[str, str]] = []
+        if event.case_id:
+            case_obj = f"case:{event.case_id}"
+            if case_obj not in known_cases:
+                # A case opened outside the exported period (or unknown to the notebook):
+                # an object without attributes, so the reference does not dangle.
+                known_cases.add(case_obj)
+                objects.append({"id": case_obj, "type": "case", "attributes": [],
+                                "relationships": []})
+            related.append({"objectId": case_obj, "qualifier": "case"})
+            if event.step and _step_id(event.case_id, event.step) in known_steps:
+                related.append({"objectId": _step_id(event.case_id, event.step),
+                                "qualifier": "step"})
+        log.append(_event(event.event_id, kind, event.occurred_at,
+                          {"subject": subject_of(event), "bundle": event.bundle,
+                           "channel": event.channel, "centre": event.centre}, related))
+    # At one instant a case opens before its step starts, friction happens within the
+    # step, and the step finishes before the case closes.
+    log.sort(key=lambda e: (e["time"], _ORDER.get(e["type"], 2), e["id"]))
+    return {
+        "objectTypes": [
+            {"name": "case",
+             "attributes": [{"name": n, "type": "string"} for n in _CASE_ATTRIBUTES]},
+            {"name": "step", "attributes": [{"name": n, "type": "string"}
+                                            for n in ("step", "status")]},
+        ],
+        "eventTypes": [
+            {"name": "case_opened", "attributes": [{"name": "bundle", "type": "string"}]},
+            {"name": "step_started", "attributes": [{"name": "step", "type": "string"}]},
+            {"name": "step_finished", "attributes": [
+                {"name": "step", "type": "string"}, {"name": "working_days", "type": "integer"},
+                {"name": "rounds", "type": "integer"}]},
+            {"name": "case_closed", "attributes": [{"name": "status", "type": "string"}]},
+            *(
+                {"name": kind,
+                 "attributes": [{"name": n, "type": "string"} for n in _FRICTION_ATTRIBUTES]}
+                for kind in sorted(friction_kinds)
+            ),
+        ],
+        "objects": objects,
+        "events": log,
+    }
+
+
+def encode(ocel: dict[str, Any]) -> bytes:
+    return msgspec.json.encode(ocel)

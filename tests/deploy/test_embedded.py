@@ -1,0 +1,128 @@
+"""The embedded default end to end: `onething up` as a user runs it, the demo against it,
+and a Ctrl-C that leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deploy.local import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 120.0
+
+# Children are found through /proc; the embedded default itself runs anywhere.
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # exited while we looked
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _distinct_ports(n: int) -> list[int]:
+    ports: set[int] = set()
+    while len(ports) < n:
+        ports.add(free_port())
+    return sorted(ports)
+
+
+def _environment(state: Path) -> dict[str, str]:
+    temporal, ui, gateway, agencies, worker_metrics = _distinct_ports(5)
+    # Nothing from the caller's ONETHING_* may point this run at another installation.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONETHING_")}
+    env.update(
+        ONETHING_STATE_DIR=str(state),
+        ONETHING_TEMPORAL_ADDRESS=f"127.0.0.1:{temporal}",
+        ONETHING_TEMPORAL_UI_PORT=str(ui),
+        ONETHING_GATEWAY_PORT=str(gateway),
+        ONETHING_AGENCY_SIM_PORT=str(agencies),
+        ONETHING_WORKER_METRICS_PORT=str(worker_metrics),
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p),
+    )
+    return env
+
+
+def _wait_healthy(up: subprocess.Popen[str], url: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if up.poll() is not None:
+            output, _ = up.communicate()
+            pytest.fail(f"onething up exited with {up.returncode}:\n{output}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"{url} not healthy after {START_TIMEOUT:.0f} s")
+
+
+def test_up_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
+    env = _environment(tmp_path / "state")
+    gateway = f"http://127.0.0.1:{env['ONETHING_GATEWAY_PORT']}"
+    up = subprocess.Popen(
+        [sys.executable, "-m", "deploy.cli", "up"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    children: list[int] = []
+    try:
+        _wait_healthy(up, f"{gateway}/healthz")
+        children = _children(up.pid)
+        assert len(children) == 4, "temporal, agencies, worker and gateway"
+
+        demo = subprocess.run(
+            [sys.executable, "-m", "deploy.cli", "demo", "--cases", "6"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        report = demo.stdout + demo.stderr
+        assert demo.returncode == 0, report
+        assert "6 completed, 0 failed" in demo.stdout, report
+        assert "flexible-insurance-enrollment" in demo.stdout, report
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            output, _ = up.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            output, _ = up.communicate()
+            pytest.fail(f"onething up did not stop on SIGINT:\n{output}")
+
+    assert up.returncode == 0, output
+    for line in ("Temporal gRPC", "gateway API", "OpenAPI", "metrics", "state folder"):
+        assert line in output
+    assert [pid for pid in children if _alive(pid)] == []
+    assert (tmp_path / "state" / "temporal.db").exists()
+    assert (tmp_path / "state" / "logs" / "worker.log").exists()
