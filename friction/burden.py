@@ -66,7 +66,9 @@ class BurdenTable(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
         """(citizen minutes, clerk minutes) one event costs."""
         match event:
             case ManualReentry(typed_seconds=seconds) if seconds is not None and seconds >= 0:
-                return seconds / 60, seconds / 60
+                # Typing is the clerk's time; the citizen's wait includes reading out
+                # and checking, which the keyboard does not see.
+                return self.manual_reentry.citizen, seconds / 60
             case ManualReentry():
                 return _pair(self.manual_reentry)
             case ExtraWait():

@@ -155,7 +155,7 @@ def test_trend_by_china_day_and_week_with_quiet_periods_as_zeros(
         (date(2025, 3, 2), 1), (date(2025, 3, 3), 2), (date(2025, 3, 4), 0),
         (date(2025, 3, 5), 1)]
     assert days[-1].period_start == date(2025, 3, 12) and len(days) == 11
-    assert days[1].citizen_minutes == pytest.approx(2.0)
+    assert days[1].citizen_minutes == pytest.approx(2.5)
     assert days[1].clerk_minutes == pytest.approx(2.4)
     weeks = store.trend(FORM_POINT, "week")  # weeks start on Monday
     assert [(p.period_start, p.count) for p in weeks] == [
@@ -212,7 +212,7 @@ def test_reports_sum_cases_and_their_friction_per_bundle_step_and_centre(
     assert (hardship.working_days_sum, hardship.working_days_count) == (10, 2)
     assert hardship.clerk_minutes == pytest.approx(85)
     assert (hardship.fields_total, hardship.fields_prefilled) == (40, 30)
-    assert hardship.friction_citizen_minutes == pytest.approx(3.0)
+    assert hardship.friction_citizen_minutes == pytest.approx(3.75)
     assert hardship.friction_clerk_minutes == pytest.approx(3.6)
     assert by_bundle["other"].cases == 1
 
@@ -222,7 +222,7 @@ def test_reports_sum_cases_and_their_friction_per_bundle_step_and_centre(
     assert (form.cases, form.completed, form.one_trip) == (2, 2, 1)
     assert (form.working_days_sum, form.working_days_count) == (6, 2)
     assert (form.fields_total, form.fields_prefilled) == (20, 10)
-    assert form.friction_citizen_minutes == pytest.approx(3.0) and form.clerk_minutes is None
+    assert form.friction_citizen_minutes == pytest.approx(3.75) and form.clerk_minutes is None
     registration = by_step[f"{BUNDLE}/registration"]
     assert (registration.cases, registration.completed) == (3, 2)
     assert registration.friction_citizen_minutes == 0.0

@@ -261,7 +261,7 @@ def test_stuck_points_ranked_by_burden_with_counts_cases_sources_and_remedy(
         reentry("A", 2, minutes=2),
         reentry("B", 1, minutes=3),
         reentry("C", 1, source="hrss", minutes=4),
-        # one paper document asked twice in 2 cases: 2 x (40 + 3) = 86 minutes.
+        # one paper document asked twice in 2 cases: 2 x (10 + 3) = 26 minutes.
         paper("A", 3, minutes=5),
         paper("D", 1, minutes=6),
         # one repeat trip: 120 + 15 = 135 minutes.
@@ -272,7 +272,7 @@ def test_stuck_points_ranked_by_burden_with_counts_cases_sources_and_remedy(
     points = store.stuck_points()
 
     assert [p.kind for p in points] == ["repeat_trip", "physical_material", "manual_reentry"]
-    assert [p.burden_minutes for p in points] == pytest.approx([135.0, 86.0, 4 * 2.2])
+    assert [p.burden_minutes for p in points] == pytest.approx([135.0, 26.0, 4 * 2.45])
     assert points == sorted(points, key=lambda p: -p.burden_minutes)
 
     retyped = points[2]
@@ -280,7 +280,7 @@ def test_stuck_points_ranked_by_burden_with_counts_cases_sources_and_remedy(
     assert (retyped.bundle, retyped.step, retyped.subject) == (BUNDLE, "insurance", "form")
     assert retyped.details == {"field:phone": 4}
     assert retyped.count == 4 and retyped.cases == 3
-    assert retyped.citizen_minutes == pytest.approx(4.0)
+    assert retyped.citizen_minutes == pytest.approx(5.0)
     assert retyped.clerk_minutes == pytest.approx(4.8)
     assert retyped.known_from == {"agency:public-security": 3, "agency:hrss": 1}
     assert retyped.remedy == (
@@ -369,8 +369,8 @@ def test_events_for_case_round_trips_in_order(store: SqlFrictionStore) -> None:
 
 
 def test_burden_uses_typed_seconds_when_measured(store: SqlFrictionStore) -> None:
-    assert burden_of(reentry("A", 1)) == pytest.approx((1.0, 1.2))
-    assert burden_of(reentry("A", 1, typed_seconds=90)) == pytest.approx((1.5, 1.5))
+    assert burden_of(reentry("A", 1)) == pytest.approx((1.25, 1.2))
+    assert burden_of(reentry("A", 1, typed_seconds=90)) == pytest.approx((1.25, 1.5))
     store.ingest([reentry("A", 1, typed_seconds=90), reentry("A", 2)])
     (point,) = store.stuck_points()
     assert point.citizen_minutes == pytest.approx(2.5)

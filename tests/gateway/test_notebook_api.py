@@ -79,7 +79,7 @@ async def test_reports_withhold_small_groups_and_show_the_prefilled_share(
                      "prefill_benchmark_met": None}
     assert liangxi["cases"] == 5 and liangxi["one_trip_rate"] == 0.8
     assert liangxi["prefilled_share"] == 0.92 and liangxi["prefill_benchmark_met"] is True
-    assert liangxi["friction_minutes_per_case"] == pytest.approx(2.2 / 5)
+    assert liangxi["friction_minutes_per_case"] == pytest.approx(2.45 / 5)
 
     steps = (await api.get("/api/reports", params={"group_by": "step"})).json()["rows"]
     assert [(r["group"], r["cases"]) for r in steps] == [(f"{BUNDLE}/{FORM}", 7)]
