@@ -26,21 +26,21 @@ from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from activities.agencies.population import generate, lookup_values  # noqa: E402
-from activities.agencies.sim import create_app  # noqa: E402
-from activities.agency_calls import AgencyCalls  # noqa: E402
-from activities.friction_calls import FrictionCalls  # noqa: E402
-from activities.worker import workflow_runner  # noqa: E402
-from bench.bare import BareWorkflow, noop  # noqa: E402
-from deploy.clerk import TemporalDesk, serve_case  # noqa: E402
-from deploy.local import free_port, installed_binary  # noqa: E402
-from deploy.settings import AGENCIES  # noqa: E402
-from friction.sqlite_store import SqliteFrictionStore  # noqa: E402
-from workflows.bundle import BundleWorkflow  # noqa: E402
-from workflows.calendar import load_calendar  # noqa: E402
-from workflows.case import SEARCH_ATTRIBUTES, CaseStart  # noqa: E402
-from workflows.converter import DATA_CONVERTER  # noqa: E402
-from workflows.definition import LOOKUP_SOURCES, Catalogue  # noqa: E402
+from activities.agencies.population import generate, lookup_values
+from activities.agencies.sim import create_app
+from activities.agency_calls import AgencyCalls
+from activities.friction_calls import FrictionCalls
+from activities.worker import workflow_runner
+from bench.bare import BareWorkflow, noop
+from deploy.clerk import TemporalDesk, serve_case
+from deploy.local import free_port, installed_binary
+from deploy.settings import AGENCIES
+from friction.sqlite_store import SqliteFrictionStore
+from workflows.bundle import BundleWorkflow
+from workflows.calendar import load_calendar
+from workflows.case import SEARCH_ATTRIBUTES, CaseStart
+from workflows.converter import DATA_CONVERTER
+from workflows.definition import LOOKUP_SOURCES, Catalogue
 
 
 async def rate(n: int, concurrency: int, one: Callable[[int], Awaitable[object]]) -> float:

@@ -149,12 +149,13 @@ class ClerkHabits(msgspec.Struct, kw_only=True, frozen=True):
 async def serve_case(
     desk: Desk,
     known: dict[str, str],
-    habits: ClerkHabits = ClerkHabits(),
+    habits: ClerkHabits | None = None,
     rng: random.Random | None = None,
     timeout: float = 60.0,
 ) -> CaseProgress:
     """Drive a case to its end; returns the final progress."""
     rng = rng or random.Random(0)
+    habits = habits or ClerkHabits()
     for _ in range(40):
         progress = await wait_for(desk, waiting_on_clerk, timeout=timeout)
         if progress.status != "open":

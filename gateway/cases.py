@@ -55,6 +55,7 @@ def new_case_id(now: datetime, idempotency_key: str | None) -> str:
     return f"{local_date(now):%Y%m%d}-{tail}"
 
 
+IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=200)]
 CaseId = Annotated[str, Parameter(pattern=r"^\d{8}-[2-9A-Z]{8}$", max_length=17)]
 
 
@@ -70,7 +71,7 @@ class CasesController(Controller):
         catalogue: NamedDependency[Catalogue],
         calendar: NamedDependency[WorkingCalendar],
         task_queue: NamedDependency[str],
-        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=200)] = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> CaseOpened:
         if data.bundle not in catalogue.ids():
             raise invalid_field("bundle", f"no bundle {data.bundle!r}")
@@ -118,19 +119,23 @@ class CasesController(Controller):
     @get("/{case_id:str}", summary="A case's progress: steps, what it waits on, friction")
     async def progress(self, case_id: CaseId, temporal: NamedDependency[Client]) -> CaseProgress:
         try:
-            return await temporal.get_workflow_handle(case_id).query(
+            progress: CaseProgress = await temporal.get_workflow_handle(case_id).query(
                 PROGRESS, result_type=CaseProgress
             )
         except RPCError as exc:
             raise from_temporal(case_id, exc) from exc
+        return progress
 
-    async def _update(self, temporal: NamedDependency[Client], case_id: str, name: str, arg: object) -> CaseProgress:
+    async def _update(
+        self, temporal: NamedDependency[Client], case_id: str, name: str, arg: object
+    ) -> CaseProgress:
         try:
-            return await temporal.get_workflow_handle(case_id).execute_update(
+            progress: CaseProgress = await temporal.get_workflow_handle(case_id).execute_update(
                 name, arg, result_type=CaseProgress
             )
         except (WorkflowUpdateFailedError, RPCError) as exc:
             raise from_temporal(case_id, exc) from exc
+        return progress
 
     @post("/{case_id:str}/fields", status_code=200, summary="Values a clerk typed for a step")
     async def submit_fields(
@@ -145,7 +150,9 @@ class CasesController(Controller):
         return await self._update(temporal, case_id, RECORD_MATERIAL, data)
 
     @post("/{case_id:str}/trips", status_code=200, summary="The citizen came back")
-    async def record_trip(self, case_id: CaseId, data: JSONBody[TripEntry], temporal: NamedDependency[Client]) -> CaseProgress:
+    async def record_trip(
+        self, case_id: CaseId, data: JSONBody[TripEntry], temporal: NamedDependency[Client]
+    ) -> CaseProgress:
         return await self._update(temporal, case_id, RECORD_TRIP, data)
 
 

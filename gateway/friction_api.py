@@ -4,6 +4,7 @@ of the notebook's loop are in gateway.notebook_api."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
@@ -20,7 +21,9 @@ class FrictionController(Controller):
     tags = ["friction"]
 
     @post("/events", status_code=200, summary="Ingest a batch of friction events")
-    async def ingest_events(self, request: Request, store: NamedDependency[FrictionStore]) -> BatchResult:
+    async def ingest_events(
+        self, request: Request[Any, Any, Any], store: NamedDependency[FrictionStore]
+    ) -> BatchResult:
         raw = await request.body()
         if len(raw) > MAX_BATCH_BYTES:
             raise problem(413, "Batch too large", f"at most {MAX_BATCH_BYTES} bytes")

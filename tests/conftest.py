@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.agencies.population import Citizen, generate, lookup_values
-from activities.agencies.sim import create_app
+from activities.agencies.sim import create_app as create_agency_sim
 from activities.worker import create_worker
 from deploy import clerk
 from deploy.clerk import ClerkHabits, TemporalDesk, serve_case
@@ -27,11 +27,11 @@ from deploy.local import free_port, installed_binary
 from deploy.settings import AGENCIES
 from friction.sqlite_store import SqliteFrictionStore
 from friction.store import FrictionStore
-
+from gateway.app import create_app
 from workflows.calendar import load_calendar
 from workflows.case import SEARCH_ATTRIBUTES, CaseProgress, CaseStart
 from workflows.converter import DATA_CONVERTER
-from workflows.definition import LOOKUP_SOURCES, BundleDefinition
+from workflows.definition import LOOKUP_SOURCES, BundleDefinition, Catalogue
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +93,7 @@ def population() -> list[Citizen]:
 
 @pytest.fixture(scope="session")
 async def agency_sim(population: list[Citizen]) -> AsyncIterator[ServedApp]:
-    async with ServedApp(create_app(population), free_port()) as served:
+    async with ServedApp(create_agency_sim(population), free_port()) as served:
         yield served
 
 
@@ -127,16 +127,18 @@ async def running_worker(
             yield worker
 
 
-def citizen_where(population: list[Citizen], **wanted: object) -> Citizen:
+def citizen_where(population: list[Citizen], **wanted: bool) -> Citizen:
     """The first synthetic citizen with the wanted properties."""
+
+    def has(citizen: Citizen, prop: str) -> bool:
+        if prop == "ecerts":
+            return "resident_id_card" in citizen.certificates
+        if prop == "low_income":
+            return citizen.low_income
+        return citizen.bank_account is not None  # "bank"
+
     for citizen in population:
-        held = set(citizen.certificates)
-        checks = {
-            "ecerts": lambda v: ("resident_id_card" in held) is v,
-            "low_income": lambda v: citizen.low_income is v,
-            "bank": lambda v: (citizen.bank_account is not None) is v,
-        }
-        if all(checks[k](v) for k, v in wanted.items()):
+        if all(has(citizen, k) is v for k, v in wanted.items()):
             return citizen
     raise LookupError(f"no citizen with {wanted} in the test population")
 
@@ -189,3 +191,34 @@ async def wait_for(
     handle: WorkflowHandle[Any, Any], ready: Callable[[CaseProgress], bool], timeout: float = 30
 ) -> CaseProgress:
     return await clerk.wait_for(TemporalDesk(handle), ready, timeout=timeout)
+
+
+@contextlib.asynccontextmanager
+async def served_gateway(
+    client: Client,
+    store: FrictionStore,
+    task_queue: str,
+    agency_urls: dict[str, str] | None = None,
+    **app_options: Any,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The real gateway app served by uvicorn on the test's own loop, with an in-process
+    worker when agency_urls are given. Litestar's test client would block that loop while
+    a request waits on the worker."""
+    app = create_app(
+        temporal=client,
+        store=store,
+        catalogue=Catalogue.load(),
+        calendar=load_calendar(),
+        task_queue=task_queue,
+        **app_options,
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        if agency_urls is not None:
+            await stack.enter_async_context(
+                running_worker(client, agency_urls, store, task_queue)
+            )
+        served = await stack.enter_async_context(ServedApp(app, free_port()))
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=served.url, timeout=60)
+        )
+        yield http

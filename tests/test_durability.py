@@ -12,9 +12,6 @@ import sys
 from pathlib import Path
 
 import httpx
-from temporalio.testing import WorkflowEnvironment
-
-from activities.agencies.population import Citizen
 from conftest import (
     ServedApp,
     bundle_start,
@@ -24,8 +21,10 @@ from conftest import (
     set_behaviour,
     wait_for,
 )
-from deploy.clerk import waiting_on_clerk
-from deploy.clerk import clerk_answer
+from temporalio.testing import WorkflowEnvironment
+
+from activities.agencies.population import Citizen
+from deploy.clerk import clerk_answer, waiting_on_clerk
 from friction.events import ManualReentry
 from friction.sqlite_store import SqliteFrictionStore
 from workflows.bundle import BundleWorkflow

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, timedelta
+from typing import TypedDict
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributePair
+from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -64,6 +65,17 @@ _KEY_AWAITING = SearchAttributeKey.for_keyword(SA_AWAITING)
 _KEY_STEP = SearchAttributeKey.for_keyword(SA_STEP)
 _KEY_BUNDLE = SearchAttributeKey.for_keyword(SA_BUNDLE)
 _KEY_CENTRE = SearchAttributeKey.for_keyword(SA_CENTRE)
+
+
+class _EventBase(TypedDict):
+    event_id: str
+    occurred_at: datetime
+    case_id: str
+    bundle: str
+    bundle_version: int
+    step: str | None
+    centre: str
+    channel: str
 
 
 def _invalid(field: str, problem: str) -> ApplicationError:
@@ -126,9 +138,9 @@ class BundleWorkflow:
     async def run(self, start: CaseStart) -> CaseProgress:
         workflow.upsert_search_attributes(
             [
-                SearchAttributePair(_KEY_BUNDLE, start.bundle.id),
-                SearchAttributePair(_KEY_CENTRE, start.centre),
-                SearchAttributePair(_KEY_AWAITING, "lookup"),
+                _KEY_BUNDLE.value_set(start.bundle.id),
+                _KEY_CENTRE.value_set(start.centre),
+                _KEY_AWAITING.value_set("lookup"),
             ]
         )
         flusher = asyncio.create_task(self._flush_friction())
@@ -242,7 +254,7 @@ class BundleWorkflow:
             },
             outputs=tuple(o.concept for o in spec.outputs),
         )
-        decision = await workflow.execute_activity(
+        decision: ports.AgencyDecision = await workflow.execute_activity(
             ports.SUBMIT_STEP,
             submission,
             result_type=ports.AgencyDecision,
@@ -347,7 +359,7 @@ class BundleWorkflow:
 
     # -- friction leaves through an activity, in order, exactly once ----------------------
 
-    def _event_base(self, step: str | None) -> dict[str, object]:
+    def _event_base(self, step: str | None) -> _EventBase:
         self._sequence += 1
         return {
             "event_id": f"{self._start.case_id}/{self._sequence}",
@@ -428,6 +440,7 @@ class BundleWorkflow:
                 clerk_minutes=sum(s.spec.clerk_minutes for s in done) + self._typing_seconds / 60,
                 steps=steps,
             ),
+            result_type=type(None),
             start_to_close_timeout=ports.STORE_TIMEOUT,
             retry_policy=ports.STORE_RETRY,
         )
@@ -436,8 +449,8 @@ class BundleWorkflow:
         self._awaiting = awaiting
         workflow.upsert_search_attributes(
             [
-                SearchAttributePair(_KEY_AWAITING, awaiting),
-                SearchAttributePair(_KEY_STEP, step or "-"),
+                _KEY_AWAITING.value_set(awaiting),
+                _KEY_STEP.value_set(step or "-"),
             ]
         )
 

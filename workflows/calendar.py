@@ -7,7 +7,7 @@ China keeps one time zone with no daylight saving, so local dates use a fixed UT
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import msgspec
@@ -57,7 +57,7 @@ def end_of_day(day: date) -> datetime:
     """The first instant after `day` ends, in UTC: when an SLA whose last day is `day`
     is breached."""
     return datetime.combine(day + timedelta(days=1), datetime.min.time(), CHINA_TZ).astimezone(
-        timezone.utc
+        UTC
     )
 
 

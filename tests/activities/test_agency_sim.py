@@ -31,10 +31,20 @@ SERVED = [
     ("civil-affairs", "low_income"),
 ]
 REASONS = [
-    {"code": "grade_not_allowed", "message_zh": "缴费档次不符", "message_en": "Grade not allowed",
-     "field": "contribution_grade", "material": None},
-    {"code": "id_card_unreadable", "message_zh": "身份证复印件不清晰",
-     "message_en": "ID card copy unreadable", "field": None, "material": "resident_id_card"},
+    {
+        "code": "grade_not_allowed",
+        "message_zh": "缴费档次不符",
+        "message_en": "Grade not allowed",
+        "field": "contribution_grade",
+        "material": None,
+    },
+    {
+        "code": "id_card_unreadable",
+        "message_zh": "身份证复印件不清晰",
+        "message_en": "ID card copy unreadable",
+        "field": None,
+        "material": "resident_id_card",
+    },
 ]
 
 Client = AsyncTestClient[Litestar]
@@ -78,8 +88,9 @@ def first(citizens: list[Citizen], **wanted: bool) -> Citizen:
     return next(c for c in citizens if all(checks[k](c) is v for k, v in wanted.items()))
 
 
-def submission(case_id: str = "C-1", step: str = "unemployment-registration",
-               **form: str) -> dict[str, Any]:
+def submission(
+    case_id: str = "C-1", step: str = "unemployment-registration", **form: str
+) -> dict[str, Any]:
     return {
         "case_id": case_id,
         "step": step,
@@ -89,10 +100,12 @@ def submission(case_id: str = "C-1", step: str = "unemployment-registration",
     }
 
 
-async def submit(client: Client, body: dict[str, Any], key: str,
-                 agency: str = "hrss") -> dict[str, Any]:
-    response = await client.post(f"/{agency}/submissions", json=body,
-                                 headers={"Idempotency-Key": key})
+async def submit(
+    client: Client, body: dict[str, Any], key: str, agency: str = "hrss"
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/{agency}/submissions", json=body, headers={"Idempotency-Key": key}
+    )
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
     return answer
@@ -175,13 +188,12 @@ def test_lookup_values_give_the_concepts_of_each_source(citizens: list[Citizen])
 # Lookups and e-certificates
 
 
-async def test_each_agency_answers_its_own_sources(
-    client: Client, citizens: list[Citizen]
-) -> None:
+async def test_each_agency_answers_its_own_sources(client: Client, citizens: list[Citizen]) -> None:
     citizen = first(citizens, bank=True)
     for agency, source in SERVED:
-        response = await client.get(f"/{agency}/lookup/{source}",
-                                    headers={"X-Citizen-Id": citizen.id_number})
+        response = await client.get(
+            f"/{agency}/lookup/{source}", headers={"X-Citizen-Id": citizen.id_number}
+        )
         assert response.status_code == 200, (agency, source)
         assert response.json() == {"values": lookup_values(citizen, source)}
 
@@ -201,23 +213,24 @@ async def test_lookups_answer_404_problems(client: Client, citizens: list[Citize
         assert assert_problem(response, 404)["detail"], path
 
 
-async def test_ecert_lists_the_certificates_held(
-    client: Client, citizens: list[Citizen]
-) -> None:
+async def test_ecert_lists_the_certificates_held(client: Client, citizens: list[Citizen]) -> None:
     holder = first(citizens, ecerts=True, low_income=True)
     response = await client.get("/ecert/certificates", headers={"X-Citizen-Id": holder.id_number})
     assert response.json() == {
         "certificates": ["resident_id_card", "household_register", "low_income_certificate"]
     }
-    stranger = await client.get("/ecert/certificates", headers={"X-Citizen-Id": "320213199001010000"})
+    stranger = await client.get(
+        "/ecert/certificates", headers={"X-Citizen-Id": "320213199001010000"}
+    )
     assert stranger.status_code == 200 and stranger.json() == {"certificates": []}
 
 
 async def test_latency_delays_lookups(client: Client, citizens: list[Citizen]) -> None:
     await behave(client, "public-security", latency_ms=200)
     started = asyncio.get_running_loop().time()
-    response = await client.get("/public-security/lookup/identity",
-                                headers={"X-Citizen-Id": citizens[0].id_number})
+    response = await client.get(
+        "/public-security/lookup/identity", headers={"X-Citizen-Id": citizens[0].id_number}
+    )
     assert response.status_code == 200
     assert asyncio.get_running_loop().time() - started >= 0.2
 
@@ -247,8 +260,9 @@ async def test_missing_idempotency_key_is_a_400_problem(client: Client) -> None:
 
 async def test_unknown_agency_takes_no_submissions(client: Client) -> None:
     for agency in ("ecert", "tax-bureau"):
-        response = await client.post(f"/{agency}/submissions", json=submission("C-where"),
-                                     headers={"Idempotency-Key": "k"})
+        response = await client.post(
+            f"/{agency}/submissions", json=submission("C-where"), headers={"Idempotency-Key": "k"}
+        )
         assert_problem(response, 404)
     assert await registered(client, "C-where") == []
 
@@ -295,7 +309,8 @@ async def test_empty_fields_are_rejected_all_at_once(client: Client) -> None:
     answer = await submit(client, body, "C-empty:reg:0")
     assert answer["status"] == "rejected" and answer["outputs"] == {}
     assert {(r["code"], r["field"]) for r in answer["reasons"]} == {
-        ("missing_field", "phone"), ("missing_field", "last_employer")
+        ("missing_field", "phone"),
+        ("missing_field", "last_employer"),
     }
     assert all(r["message_zh"] and r["message_en"] for r in answer["reasons"])
 
@@ -318,8 +333,9 @@ async def test_pending_polls_turn_approved_after_that_many_polls(client: Client)
 
 async def test_failure_rate_one_answers_503_and_registers_nothing(client: Client) -> None:
     await behave(client, "hrss", failure_rate=1.0)
-    response = await client.post("/hrss/submissions", json=submission("C-down"),
-                                 headers={"Idempotency-Key": "C-down:reg:0"})
+    response = await client.post(
+        "/hrss/submissions", json=submission("C-down"), headers={"Idempotency-Key": "C-down:reg:0"}
+    )
     assert_problem(response, 503)
     assert await registered(client, "C-down") == []
     await behave(client, "hrss", failure_rate=0.0)
@@ -348,8 +364,9 @@ async def test_a_client_gone_during_latency_finds_its_registration(
         with pytest.raises(asyncio.CancelledError):
             await call
         (await http.put("/admin/behaviour/hrss", json={"latency_ms": 0})).raise_for_status()
-        retried = await http.post("/hrss/submissions", json=body,
-                                  headers={"Idempotency-Key": "C-killed:0"})
+        retried = await http.post(
+            "/hrss/submissions", json=body, headers={"Idempotency-Key": "C-killed:0"}
+        )
         assert retried.json()["status"] == "approved"
         rows = (await http.get("/admin/submissions", params={"case_id": "C-killed"})).json()
         assert [(r["receipt"], r["registrations"]) for r in rows] == [
@@ -385,8 +402,13 @@ async def test_bad_behaviour_is_a_400_naming_the_field(
 async def test_behaviour_round_trips_and_reset_clears_everything(client: Client) -> None:
     await behave(client, "civil-affairs", latency_ms=5, pending_polls=3, reject_reasons=REASONS)
     shown = (await client.get("/admin/behaviour/civil-affairs")).json()
-    assert shown == {"latency_ms": 5, "failure_rate": 0.0, "pending_polls": 3,
-                     "reject_rate": 0.0, "reject_reasons": REASONS}
+    assert shown == {
+        "latency_ms": 5,
+        "failure_rate": 0.0,
+        "pending_polls": 3,
+        "reject_rate": 0.0,
+        "reject_reasons": REASONS,
+    }
     assert_problem(await client.get("/admin/behaviour/tax-bureau"), 404)
     await submit(client, submission("C-reset"), "C-reset:0", agency="civil-affairs")
     assert (await client.post("/admin/reset")).status_code == 204

@@ -6,18 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest
 import httpx
+import pytest
+from conftest import ServedApp, citizen_where, known_values, served_gateway
 from temporalio.testing import WorkflowEnvironment
 
 from activities.agencies.population import Citizen
-from conftest import ServedApp, citizen_where, known_values, running_worker
-from deploy.local import free_port
 from deploy.clerk import ClerkHabits, HttpDesk, serve_case, wait_for, waiting_on_clerk
 from friction.sqlite_store import SqliteFrictionStore
-from gateway.app import create_app
-from workflows.calendar import load_calendar
-from workflows.definition import Catalogue
 
 PROBLEM = "application/problem+json"
 
@@ -30,19 +26,8 @@ async def gateway(
     store: SqliteFrictionStore,
     task_queue: str,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(
-        temporal=dev_env.client,
-        store=store,
-        catalogue=Catalogue.load(),
-        calendar=load_calendar(),
-        task_queue=task_queue,
-    )
-    # Served by uvicorn on the test's own loop: the worker shares that loop, and
-    # Litestar's test client would block it while a request waits on the worker.
-    async with running_worker(dev_env.client, agency_urls, store, task_queue):
-        async with ServedApp(app, free_port()) as served:
-            async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
-                yield client
+    async with served_gateway(dev_env.client, store, task_queue, agency_urls) as client:
+        yield client
 
 
 def open_body(citizen: Citizen, centre: str = "liangxi-chongan") -> dict[str, str]:
@@ -120,7 +105,7 @@ async def test_opening_a_case_with_bad_input_is_refused_naming_the_field(
     assert store.case_counts() == {}  # no half-opened case
 
 
-async def test_malformed_bodies_and_unknown_cases_are_problems(gateway: httpx.AsyncClient) -> None:  
+async def test_malformed_bodies_and_unknown_cases_are_problems(gateway: httpx.AsyncClient) -> None:
     missing = await gateway.post("/api/cases", json={"bundle": "employment-hardship"})
     assert missing.status_code == 400
     assert missing.headers["content-type"].startswith(PROBLEM)
@@ -164,7 +149,7 @@ async def test_friction_batch_from_another_channel_keeps_the_good_events(
     assert bad.status_code == 400 and bad.headers["content-type"].startswith(PROBLEM)
 
 
-async def test_openapi_is_served(gateway: httpx.AsyncClient) -> None:  
+async def test_openapi_is_served(gateway: httpx.AsyncClient) -> None:
     schema = (await gateway.get("/schema/openapi.json")).json()
     assert "/api/cases" in schema["paths"]
     assert "/api/friction/events" in schema["paths"]

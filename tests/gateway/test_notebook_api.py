@@ -10,15 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ServedApp
+from conftest import served_gateway
 from temporalio.testing import WorkflowEnvironment
 
-from deploy.local import free_port
 from friction.events import CaseRecord, ManualReentry, Provenance, StepRecord
 from friction.sqlite_store import SqliteFrictionStore
-from gateway.app import create_app
 from workflows.calendar import load_calendar, local_date
-from workflows.definition import Catalogue
 
 BUNDLE = "employment-hardship"
 FORM = "flexible-insurance-enrollment"
@@ -31,11 +28,8 @@ async def api(
     dev_env: WorkflowEnvironment, store: SqliteFrictionStore, task_queue: str
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The gateway without a worker: these endpoints read and write the notebook only."""
-    app = create_app(temporal=dev_env.client, store=store, catalogue=Catalogue.load(),
-                     calendar=load_calendar(), task_queue=task_queue)
-    async with ServedApp(app, free_port()) as served:
-        async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
-            yield client
+    async with served_gateway(dev_env.client, store, task_queue) as client:
+        yield client
 
 
 def record(case_id: str, centre: str, prefilled: int, trips: int = 1) -> CaseRecord:

@@ -14,17 +14,13 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from conftest import ServedApp, known_values, running_worker
+from conftest import ServedApp, known_values, served_gateway
 from temporalio.testing import WorkflowEnvironment
 
 from activities.agencies.population import Citizen
 from deploy.clerk import ClerkHabits, HttpDesk, serve_case
-from deploy.local import free_port
 from friction.sqlite_store import SqliteFrictionStore
 from friction.verification import VerificationPolicy
-from gateway.app import create_app
-from workflows.calendar import load_calendar
-from workflows.definition import Catalogue
 
 BUNDLE = "employment-hardship"
 FORM = "flexible-insurance-enrollment"
@@ -42,18 +38,10 @@ async def gateway(
     store: SqliteFrictionStore,
     task_queue: str,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(
-        temporal=dev_env.client,
-        store=store,
-        catalogue=Catalogue.load(),
-        calendar=load_calendar(),
-        task_queue=task_queue,
-        verification=POLICY,
-    )
-    async with running_worker(dev_env.client, agency_urls, store, task_queue):
-        async with ServedApp(app, free_port()) as served:
-            async with httpx.AsyncClient(base_url=served.url, timeout=60) as client:
-                yield client
+    async with served_gateway(
+        dev_env.client, store, task_queue, agency_urls, verification=POLICY
+    ) as client:
+        yield client
 
 
 def with_everything_on_file(population: list[Citizen]) -> list[Citizen]:

@@ -6,11 +6,6 @@ from collections import Counter
 from datetime import date, timedelta
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
-
-from activities.agencies.population import Citizen
 from conftest import (
     ServedApp,
     bundle_start,
@@ -20,11 +15,24 @@ from conftest import (
     set_behaviour,
     wait_for,
 )
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.agencies.population import Citizen
 from deploy.clerk import waiting_on_clerk
 from friction.events import ManualReentry, PhysicalMaterialRequested, PiecemealRejection, RepeatTrip
 from friction.sqlite_store import SqliteFrictionStore
 from workflows.bundle import BundleWorkflow
-from workflows.case import RECORD_MATERIAL, RECORD_TRIP, SUBMIT_FIELDS, CaseProgress, FieldEntry, MaterialEntry, TripEntry
+from workflows.case import (
+    RECORD_MATERIAL,
+    RECORD_TRIP,
+    SUBMIT_FIELDS,
+    CaseProgress,
+    FieldEntry,
+    MaterialEntry,
+    TripEntry,
+)
 from workflows.definition import Catalogue
 
 EMPLOYMENT = Catalogue.load().default("employment-hardship")
@@ -72,8 +80,14 @@ async def test_clerk_runs_the_bundle_and_the_insurance_form_is_retyped(
     reentries = [e for e in events if isinstance(e, ManualReentry)]
     assert {e.step for e in reentries} == {INSURANCE_FORM}
     assert {e.field for e in reentries} == {
-        "applicant_name", "id_number", "gender", "birth_date",
-        "household_address", "registration_type", "phone", "bank_account",
+        "applicant_name",
+        "id_number",
+        "gender",
+        "birth_date",
+        "household_address",
+        "registration_type",
+        "phone",
+        "bank_account",
     }
     known = {e.field: e.known_from for e in reentries}
     assert known["id_number"].source == "public-security"
@@ -160,8 +174,9 @@ async def test_paper_asked_despite_e_certificate_and_a_second_trip_are_friction(
         await h2.execute_update(RECORD_TRIP, TripEntry(reasons=(reason,)), result_type=CaseProgress)
         await clerk_completes(h2, without)
 
-    papers = [e for e in store.events_for_case(habit.case_id)
-              if isinstance(e, PhysicalMaterialRequested)]
+    papers = [
+        e for e in store.events_for_case(habit.case_id) if isinstance(e, PhysicalMaterialRequested)
+    ]
     assert {(e.step, e.material) for e in papers} >= {
         ("unemployment-registration", "resident_id_card"),
         ("unemployment-registration", "household_register"),
@@ -183,10 +198,20 @@ async def test_rejection_names_every_reason_and_the_case_recovers(
     task_queue: str,
 ) -> None:
     reasons = [
-        {"code": "grade_not_allowed", "message_zh": "缴费档次不符", "message_en": "Grade not allowed",
-         "field": "contribution_grade", "material": None},
-        {"code": "phone_unreachable", "message_zh": "电话无法接通", "message_en": "Phone unreachable",
-         "field": "phone", "material": None},
+        {
+            "code": "grade_not_allowed",
+            "message_zh": "缴费档次不符",
+            "message_en": "Grade not allowed",
+            "field": "contribution_grade",
+            "material": None,
+        },
+        {
+            "code": "phone_unreachable",
+            "message_zh": "电话无法接通",
+            "message_en": "Phone unreachable",
+            "field": "phone",
+            "material": None,
+        },
     ]
     await set_behaviour(fresh_agencies, "social-insurance", reject_rate=1.0, reject_reasons=reasons)
     citizen = citizen_where(population, ecerts=True, bank=True)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import msgspec
+from conftest import ServedApp, bundle_start, citizen_where, running_worker, set_behaviour
 from temporalio.testing import WorkflowEnvironment
 
 from activities.agencies.population import Citizen
-from conftest import ServedApp, bundle_start, citizen_where, running_worker, set_behaviour
 from friction.events import ExtraWait
 from friction.sqlite_store import SqliteFrictionStore
 from workflows.bundle import BundleWorkflow
