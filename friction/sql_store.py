@@ -45,7 +45,13 @@ from friction.events import (
 )
 from friction.register import CantGetItDoneRecord, check_cause
 from friction.reports import GroupBy, ReportSums
-from friction.store import ConflictError, Granularity, IngestResult, OpenCantGetItDone
+from friction.store import (
+    ConflictError,
+    Granularity,
+    IngestResult,
+    KindTotal,
+    OpenCantGetItDone,
+)
 from friction.stuck_points import (
     MAX_SAMPLE_CASES,
     MAX_SAMPLE_TRACES,
@@ -370,6 +376,9 @@ ON CONFLICT (bundle, status) DO UPDATE SET count = t.count + excluded.count""",
     # A clerk's note merged into another kind's stuck point still counts as a note.
     "counts_by_kind": "SELECT kind, sum(count - notes), sum(notes) FROM stuck_points GROUP BY kind",
     "case_counts": "SELECT bundle, status, count FROM case_counts WHERE count > 0",
+    "kind_totals": """
+SELECT kind, bundle, sum(count - notes), sum(citizen_minutes), sum(clerk_minutes)
+FROM stuck_points GROUP BY kind, bundle""",
     "events_for_case": "SELECT body FROM events WHERE case_id = ? ORDER BY {order_column}",
     "page_event_bodies": """
 SELECT event_id, body FROM events WHERE event_id > ? ORDER BY event_id LIMIT ?""",
@@ -1097,6 +1106,13 @@ class SqlFrictionStore:
 
     def case_counts(self) -> dict[tuple[str, str], int]:
         return {(bundle, status): int(n) for bundle, status, n in self._fetch("case_counts")}
+
+    def kind_totals(self) -> list[KindTotal]:
+        return [
+            KindTotal(kind=kind, bundle=bundle, events=int(n),
+                      citizen_minutes=float(citizen), clerk_minutes=float(clerk))
+            for kind, bundle, n, citizen, clerk in self._fetch("kind_totals")
+        ]
 
     def events_for_case(self, case_id: str) -> list[FrictionEvent]:
         return [

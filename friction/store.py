@@ -42,6 +42,16 @@ class OpenCantGetItDone(msgspec.Struct, kw_only=True, frozen=True):
     oldest_registered_at: datetime
 
 
+class KindTotal(msgspec.Struct, kw_only=True, frozen=True):
+    """Friction of one kind in one bundle (None: a channel that names no bundle)."""
+
+    kind: str
+    bundle: str | None
+    events: int
+    citizen_minutes: float
+    clerk_minutes: float
+
+
 class IngestResult(msgspec.Struct, kw_only=True, frozen=True):
     stored: tuple[str, ...]  # event ids newly stored, in batch order
     duplicates: tuple[str, ...]  # event ids already stored (or repeated within the batch)
@@ -67,6 +77,11 @@ class FrictionStore(Protocol):
 
     def case_counts(self) -> dict[tuple[str, str], int]:
         """Cases by (bundle, status)."""
+        ...
+
+    def kind_totals(self) -> list[KindTotal]:
+        """Events (clerk notes merged into a point excluded) and burden by stuck-point
+        kind and bundle, straight from the rollups: cheap enough for every scrape."""
         ...
 
     def events_for_case(self, case_id: str) -> list[FrictionEvent]:

@@ -22,7 +22,6 @@ from friction.store import FrictionStore
 
 # Burden is summed over every stuck point, not the top of the backlog. Their number is
 # bounded by bundles x steps x subjects (fields, materials, rules), a few hundred.
-ALL_STUCK_POINTS = 100_000
 NO_BUNDLE = "-"  # events from channels that name no bundle, as in a stuck point's fingerprint
 
 
@@ -55,7 +54,7 @@ class NotebookCollector(Collector):
         yield opened
         yield completed
         yield friction
-        yield from self._from_stuck_points(by_bundle)
+        yield from self._burden_and_trips(by_bundle)
         yield from self._cant_get_it_done()
 
     def _cant_get_it_done(self) -> Iterator[Metric]:
@@ -88,7 +87,7 @@ class NotebookCollector(Collector):
         yield open_cases
         yield oldest
 
-    def _from_stuck_points(self, bundles: dict[str, int]) -> Iterator[Metric]:
+    def _burden_and_trips(self, bundles: dict[str, int]) -> Iterator[Metric]:
         burden = CounterMetricFamily(
             "onething_friction_burden_seconds",
             "Estimated time friction cost citizens and clerks (burden.toml), by kind and who",
@@ -102,17 +101,14 @@ class NotebookCollector(Collector):
         )
         minutes = {(kind, who): 0.0 for kind in FRICTION_KINDS for who in ("citizen", "clerk")}
         repeats = dict.fromkeys(bundles, 0)
-        for point in self._store.stuck_points(limit=ALL_STUCK_POINTS):
-            minutes[(point.kind, "citizen")] = (
-                minutes.get((point.kind, "citizen"), 0.0) + point.citizen_minutes
+        for row in self._store.kind_totals():
+            minutes[(row.kind, "citizen")] = (
+                minutes.get((row.kind, "citizen"), 0.0) + row.citizen_minutes
             )
-            minutes[(point.kind, "clerk")] = (
-                minutes.get((point.kind, "clerk"), 0.0) + point.clerk_minutes
-            )
-            if point.kind == "repeat_trip":
-                bundle = point.bundle or NO_BUNDLE
-                # Clerks' notes merged into the point are not trips.
-                repeats[bundle] = repeats.get(bundle, 0) + point.count - point.notes
+            minutes[(row.kind, "clerk")] = minutes.get((row.kind, "clerk"), 0.0) + row.clerk_minutes
+            if row.kind == "repeat_trip":
+                bundle = row.bundle or NO_BUNDLE
+                repeats[bundle] = repeats.get(bundle, 0) + row.events
         for (kind, who), total in sorted(minutes.items()):
             burden.add_metric([kind, who], total * 60)
         for bundle, count in sorted(repeats.items()):

@@ -456,3 +456,15 @@ def test_a_lost_postgres_connection_is_replaced(postgres: PostgresBackend) -> No
         assert store.stuck_points()[0].count == 2
     finally:
         store.close()
+
+
+def test_kind_totals_sum_the_rollups_by_kind_and_bundle(store: SqlFrictionStore) -> None:
+    store.ingest([reentry("A", 1), reentry("B", 1, source="hrss"), paper("A", 2), trip("E", 1)])
+    totals = {(t.kind, t.bundle): t for t in store.kind_totals()}
+    points = {p.kind: p for p in store.stuck_points()}
+    assert set(totals) == {(kind, BUNDLE) for kind in points}
+    for kind, point in points.items():
+        total = totals[(kind, BUNDLE)]
+        assert total.events == point.count
+        assert total.citizen_minutes == pytest.approx(point.citizen_minutes)
+        assert total.clerk_minutes == pytest.approx(point.clerk_minutes)
