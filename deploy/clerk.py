@@ -141,9 +141,20 @@ async def wait_for(
 class ClerkHabits(msgspec.Struct, kw_only=True, frozen=True):
     """How this clerk works: what the articles say clerks do, as switches."""
 
-    paper_for_held: bool = False  # asks for the paper card although the e-certificate holds it
-    choose: dict[str, str] = {}  # field name -> the value this case calls for
+    paper_for_held: bool = False  # asks for paper at every step although e-certificates hold it
+    paper_once_for: tuple[str, ...] = ()  # asks for these on paper once per case, held or not
+    citizen_comes_back: bool = False  # a citizen lacking a material leaves and returns once
     seconds_per_field: tuple[float, float] | None = None  # typing time, measured by a console
+
+
+def _next_option(field: FieldView, known: dict[str, str]) -> None:
+    """The agency refused an enum value: the clerk checks with the citizen and takes the
+    next option instead of typing the same one again."""
+    if field.concept is None or not field.options:
+        return
+    current = known.get(field.concept, field.options[0])
+    at = field.options.index(current) if current in field.options else -1
+    known[field.concept] = field.options[(at + 1) % len(field.options)]
 
 
 async def serve_case(
@@ -152,23 +163,42 @@ async def serve_case(
     habits: ClerkHabits | None = None,
     rng: random.Random | None = None,
     timeout: float = 60.0,
+    every: float = 0.1,
 ) -> CaseProgress:
     """Drive a case to its end; returns the final progress."""
     rng = rng or random.Random(0)
     habits = habits or ClerkHabits()
+    known = dict(known)  # rejections change what the clerk types next
+    asked_on_paper: set[str] = set()
+    came_back = False
     for _ in range(40):
-        progress = await wait_for(desk, waiting_on_clerk, timeout=timeout)
+        progress = await wait_for(desk, waiting_on_clerk, timeout=timeout, every=every)
         if progress.status != "open":
             return progress
         step = next(s for s in progress.steps if s.id == progress.current_step)
         for material in step.materials:
-            if material.status == "missing" or (habits.paper_for_held and material.ecert):
+            habitual = material.name in habits.paper_once_for and material.status == "held_ecert"
+            if (habitual and material.name not in asked_on_paper) or (
+                habits.paper_for_held and material.ecert
+            ):
                 await desk.record_material(
                     MaterialEntry(step=step.id, material=material.name, form="paper")
                 )
+                asked_on_paper.add(material.name)
+        if step.missing_materials and habits.citizen_comes_back and not came_back:
+            lacking = [o for o in progress.outstanding if o.startswith("material:")]
+            reasons = (lacking or list(progress.outstanding))[: rng.choice((1, 2))]
+            await desk.record_trip(TripEntry(reasons=tuple(reasons)))
+            came_back = True
+        for name in step.missing_materials:
+            await desk.record_material(MaterialEntry(step=step.id, material=name, form="paper"))
+        refused = {r.field for r in step.rejections if r.field}
+        for field in step.fields:
+            if field.name in refused and field.name in step.missing_fields:
+                _next_option(field, known)
         today = local_date(step.started_at or datetime.now(UTC))
         values = {
-            f.name: habits.choose.get(f.name) or clerk_answer(f, known, today)
+            f.name: clerk_answer(f, known, today)
             for f in step.fields
             if f.name in step.missing_fields
         }

@@ -30,12 +30,12 @@ import httpx
 import msgspec
 
 from activities.agencies.population import Citizen, lookup_values
-from deploy.clerk import GatewayError, HttpDesk, clerk_answer, wait_for, waiting_on_clerk
+from deploy.clerk import ClerkHabits, GatewayError, HttpDesk, serve_case
 from deploy.settings import Settings
 from friction.backlog import BacklogEntry
 from friction.cli import render_entries
 from workflows.calendar import local_date
-from workflows.case import CaseProgress, FieldEntry, MaterialEntry, StepView, TripEntry
+from workflows.case import CaseProgress, StepView
 from workflows.definition import LOOKUP_SOURCES
 
 BUNDLE = "employment-hardship"
@@ -140,9 +140,7 @@ class Clerk:
         self.rng = rng
         self.known = documents(citizen, rng, datetime.now(UTC))
         self.paper_habit = rng.random() < PAPER_HABIT_RATE
-        self.asked_paper = False
         self.comes_back = rng.random() < TRIP_RATE
-        self.came_back = False
 
     async def open(self, centre: str) -> str:
         body: dict[str, Any] = {
@@ -159,57 +157,15 @@ class Clerk:
         case_id: str = response.json()["case_id"]
         return case_id
 
-    def _regrade(self, step: StepView) -> None:
-        # The agency said the grade does not match: the clerk checks with the citizen and
-        # types the next grade instead.
-        for rejection in step.rejections:
-            field = next((f for f in step.fields if f.name == rejection.field), None)
-            if field is None or field.concept is None or not field.options:
-                continue
-            current = self.known.get(field.concept, field.options[0])
-            at = field.options.index(current) if current in field.options else -1
-            self.known[field.concept] = field.options[(at + 1) % len(field.options)]
-
     async def serve(self, case_id: str) -> Outcome:
-        desk = HttpDesk(self.http, case_id)
-        deadline = time.monotonic() + CASE_TIMEOUT
-        while True:
-            left = deadline - time.monotonic()
-            progress = await wait_for(desk, waiting_on_clerk, timeout=left, every=POLL_EVERY)
-            if progress.status != "open":
-                return Outcome(case_id=case_id, status=progress.status, trips=progress.trips)
-            step = _current(progress)
-            if self.paper_habit and not self.asked_paper:
-                for material in step.materials:
-                    if material.name == "resident_id_card" and material.status == "held_ecert":
-                        await desk.record_material(
-                            MaterialEntry(step=step.id, material=material.name, form="paper")
-                        )
-                        # Once the photocopy is in the folder, later steps use it.
-                        self.asked_paper = True
-            if step.missing_materials and self.comes_back and not self.came_back:
-                lacking = [o for o in progress.outstanding if o.startswith("material:")]
-                reasons = (lacking or list(progress.outstanding))[: self.rng.choice((1, 2))]
-                await desk.record_trip(TripEntry(reasons=tuple(reasons)))
-                self.came_back = True
-            for name in step.missing_materials:
-                await desk.record_material(MaterialEntry(step=step.id, material=name,
-                                                         form="paper"))
-            self._regrade(step)
-            today = local_date(step.started_at or datetime.now(UTC))
-            values = {
-                f.name: clerk_answer(f, self.known, today)
-                for f in step.fields
-                if f.name in step.missing_fields
-            }
-            typed = {name: round(self.rng.uniform(*TYPING_SECONDS), 1) for name in values}
-            # With nothing to type, the last paper may already have sent the step to the
-            # agency; an empty submission only answers a rejection nothing can fix.
-            if values or not (step.missing_fields or step.missing_materials):
-                await desk.submit_fields(
-                    FieldEntry(step=step.id, values=values, typed_seconds=typed)
-                )
-
+        habits = ClerkHabits(
+            paper_once_for=("resident_id_card",) if self.paper_habit else (),
+            citizen_comes_back=self.comes_back,
+            seconds_per_field=TYPING_SECONDS,
+        )
+        final = await serve_case(HttpDesk(self.http, case_id), self.known, habits, self.rng,
+                                 timeout=CASE_TIMEOUT, every=POLL_EVERY)
+        return Outcome(case_id=case_id, status=final.status, trips=final.trips)
 
 class Run:
     def __init__(self, args: argparse.Namespace) -> None:
@@ -261,8 +217,8 @@ class Run:
             finally:
                 if self._in_slow_spell(index):
                     await self._slow_spell_case_done(agencies)
-            flags = [f for f, on in (("paper ID asked", clerk.asked_paper),
-                                     ("came back", clerk.came_back)) if on]
+            flags = [f for f, on in (("asks for the paper ID", clerk.paper_habit),
+                                     ("came back", outcome.trips > 1)) if on]
             print(f"  {outcome.case_id}  {outcome.status:<9} at {centre:<16}"
                   f"{'  (' + ', '.join(flags) + ')' if flags else ''}")
             if outcome.detail:
