@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from deploy.local import installed_binary
-from deploy.settings import Settings
+from deploy.settings import Settings, installation_secret
+from gateway.accounts import ROLES, AccountBook, AccountError, seed_demo_accounts
 from workflows.case import SEARCH_ATTRIBUTES
 
 if TYPE_CHECKING:
@@ -297,6 +298,22 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+ACCOUNTS_NOTE = "first-accounts.txt"
+
+
+def _first_accounts(settings: Settings) -> dict[str, str]:
+    """A new installation gets one account per staff role, so the console can be used
+    at once; their passwords are shown once and kept in a file only root can read."""
+    if settings.accounts_file.exists():
+        return {}
+    made = seed_demo_accounts(AccountBook(settings.accounts_file), settings.default_centre)
+    note = settings.state_dir / ACCOUNTS_NOTE
+    fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.writelines(f"{user} {password}\n" for user, password in made.items())
+    return made
+
+
 def up(settings: Settings) -> int:
     temporal_host, temporal_port = _split_address(settings.temporal_address)
     gateway_url = f"http://{_local_host(settings.gateway_host)}:{settings.gateway_port}"
@@ -320,6 +337,8 @@ def up(settings: Settings) -> int:
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     settings.friction_db.parent.mkdir(parents=True, exist_ok=True)
+    installation_secret(settings)  # made once here, before the parts race to make it
+    first_accounts = _first_accounts(settings)
     sup = Supervisor(settings)
     sup.logs.mkdir(exist_ok=True)
     # Set both explicitly: a shell starts background jobs with SIGINT ignored, and Python
@@ -360,9 +379,14 @@ def up(settings: Settings) -> int:
              f"{settings.worker_metrics_port}/metrics" if settings.worker_metrics_port else "off"),
             ("state folder", f"{settings.state_dir} (logs in {sup.logs})"),
         ]
+        rows[3:3] = [("console", f"{gateway_url}/login")]
         print("onething is up; Ctrl-C stops everything")
         for label, where in rows:
             print(f"  {label:<17} {where}")
+        if first_accounts:
+            print(f"  console accounts (made now, also in {settings.state_dir / ACCOUNTS_NOTE}):")
+            for username, password in first_accounts.items():
+                print(f"    {username:<10} password {password}")
         sys.stdout.flush()
         return sup.watch()
     except KeyboardInterrupt:
@@ -450,6 +474,8 @@ async def run_gateway(settings: Settings) -> None:
             calendar=load_calendar(),
             task_queue=settings.task_queue,
             tracer_provider=tracing,
+            secret=installation_secret(settings),
+            accounts=AccountBook(settings.accounts_file),
         )
         config = uvicorn.Config(
             app, host=settings.gateway_host, port=settings.gateway_port, log_level="info"
@@ -485,7 +511,29 @@ def _parser() -> argparse.ArgumentParser:
                    "(see: onething notebook -h)", add_help=False)
     sub.add_parser("demo", help="drive a batch of cases through the gateway (demo -h)",
                    add_help=False)
+    account = sub.add_parser("account", help="add a console and API account; the password "
+                             "is read from standard input")
+    account.add_argument("username")
+    account.add_argument("--role", action="append", choices=ROLES, required=True,
+                         help="a role (repeat for several)")
+    account.add_argument("--name", help="the name shown in the console")
+    account.add_argument("--centre", help="a clerk's service centre")
+    account.add_argument("--lang", choices=("zh", "en"), default="zh")
     return parser
+
+
+def add_account(settings: Settings, args: argparse.Namespace) -> int:
+    password = sys.stdin.readline().rstrip("\n")
+    try:
+        made = AccountBook(settings.accounts_file).add(
+            args.username, password, tuple(args.role), display_name=args.name,
+            centre=args.centre, lang=args.lang,
+        )
+    except AccountError as exc:
+        print(f"onething account: {exc}", file=sys.stderr)
+        return 2
+    print(f"account {made.username} ({', '.join(made.roles)}) added to {settings.accounts_file}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -505,6 +553,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     match args.command:
         case "up":
             return up(settings)
+        case "account":
+            return add_account(settings, args)
         case "worker":
             asyncio.run(run_worker(settings))
         case "gateway":

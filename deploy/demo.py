@@ -31,9 +31,11 @@ import msgspec
 
 from activities.agencies.population import Citizen, lookup_values
 from deploy.clerk import ClerkHabits, GatewayError, HttpDesk, serve_case
-from deploy.settings import Settings
+from deploy.settings import Settings, installation_secret
 from friction.backlog import BacklogEntry
 from friction.cli import render_entries
+from gateway.accounts import AccountBook
+from gateway.auth import GatewaySecurity
 from workflows.calendar import local_date
 from workflows.case import CaseProgress, StepView
 from workflows.definition import LOOKUP_SOURCES
@@ -235,7 +237,9 @@ class Run:
     async def go(self) -> int:
         args = self.args
         async with (
-            httpx.AsyncClient(base_url=args.gateway, timeout=30) as http,
+            httpx.AsyncClient(
+                base_url=args.gateway, timeout=30, headers={"Authorization": f"Bearer {args.token}"}
+            ) as http,
             httpx.AsyncClient(timeout=10) as admin,
         ):
             agencies = Agencies(admin, args.agencies)
@@ -321,6 +325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="run this version of the bundle (default: the catalogue's; "
                         "2 links the insurance form to the dossier)")
     args = parser.parse_args(None if argv is None else list(argv))
+    # The demo runs beside the gateway and holds its secret: it acts as a service with
+    # the roles of the clerks and developers it plays.
+    args.token = GatewaySecurity(
+        installation_secret(settings), AccountBook(settings.accounts_file)
+    ).mint_token("service:demo", ("clerk", "analyst", "developer"))
     if args.cases < 1 or args.concurrency < 1:
         parser.error("--cases and --concurrency must be at least 1")
     if args.bundle_version is not None and args.bundle_version < 1:

@@ -7,6 +7,7 @@ replaces its simulator without a code change.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import msgspec
@@ -29,6 +30,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     friction_db: Path
     friction_dsn: str | None = None  # PostgreSQL (city, province); None: SQLite at friction_db
     pseudonym_key: bytes  # HMAC key for referring to people without personal values
+    # Keys the console's sessions, API tokens, CSRF and tracking codes; None: a random
+    # key kept in the state folder (secret.key), made on first use.
+    secret_key: bytes | None = None
+    accounts_file: Path  # staff accounts with roles (JSON, scrypt password hashes)
+    default_centre: str = "liangxi-chongan"  # the demo clerk's service centre
     # Temporal SDK metrics of the worker process, for Prometheus; port 0 turns them off.
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 8302
@@ -61,10 +67,31 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             friction_db=Path(e.get("ONETHING_FRICTION_DB", str(state / "friction.db"))),
             friction_dsn=e.get("ONETHING_FRICTION_DSN") or None,
             pseudonym_key=e.get("ONETHING_PSEUDONYM_KEY", "onething-dev-key").encode(),
+            secret_key=e["ONETHING_SECRET_KEY"].encode() if e.get("ONETHING_SECRET_KEY") else None,
+            accounts_file=Path(e.get("ONETHING_ACCOUNTS_FILE", str(state / "accounts.json"))),
             worker_metrics_host=e.get("ONETHING_WORKER_METRICS_HOST", "127.0.0.1"),
             worker_metrics_port=int(e.get("ONETHING_WORKER_METRICS_PORT", "8302")),
             traces_exporter=_traces_exporter(e),
         )
+
+
+def installation_secret(settings: Settings) -> bytes:
+    """The gateway's secret: from ONETHING_SECRET_KEY, else the state folder's secret.key,
+    made once so sessions and tokens survive a restart. Every gateway of a cluster needs
+    the same one, so a cluster sets the variable."""
+    if settings.secret_key is not None:
+        return settings.secret_key
+    path = settings.state_dir / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another part made it meanwhile
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
 
 
 def _traces_exporter(e: dict[str, str]) -> str:

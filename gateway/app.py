@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Litestar, Request, get
+from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.plugins.flash import FlashConfig, FlashPlugin
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
@@ -21,7 +23,10 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from friction.store import FrictionStore
 from friction.verification import VerificationPolicy
+from gateway.accounts import AccountBook
+from gateway.auth import GatewaySecurity
 from gateway.cases import CasesController, WorklistController
+from gateway.console import console_handlers, template_config
 from gateway.friction_api import FrictionController
 from gateway.metrics import NotebookCollector
 from gateway.notebook_api import ROUTE_HANDLERS as NOTEBOOK_HANDLERS
@@ -63,11 +68,16 @@ def create_app(
     store: FrictionStore,
     catalogue: Catalogue,
     calendar: WorkingCalendar,
+    secret: bytes,
+    accounts: AccountBook,
     task_queue: str = TASK_QUEUE,
     tracer_provider: TracerProvider | None = None,
     verification: VerificationPolicy | None = None,
 ) -> Litestar:
-    """The gateway; traces go to `tracer_provider`, or to the OTel global one if None."""
+    """The gateway; traces go to `tracer_provider`, or to the OTel global one if None.
+    `secret` keys the console's sessions, the API's tokens, CSRF and tracking codes."""
+    security = GatewaySecurity(secret, accounts)
+    templates = template_config()
     provider = tracer_provider or trace.get_tracer_provider()
     temporal = traced_client(temporal, provider)
     collector = NotebookCollector(store, calendar)
@@ -82,12 +92,12 @@ def create_app(
     prometheus = PrometheusConfig(app_name="onething", prefix="onething_http", group_path=True)
     return Litestar(
         route_handlers=[
-            CasesController,
-            WorklistController,
-            FrictionController,
-            *NOTEBOOK_HANDLERS,
+            security.api_router(
+                CasesController, WorklistController, FrictionController, *NOTEBOOK_HANDLERS
+            ),
             PrometheusController,
             healthz,
+            *console_handlers(),
         ],
         dependencies={
             "temporal": Provide(lambda: temporal, sync_to_thread=False),
@@ -96,9 +106,18 @@ def create_app(
             "calendar": Provide(lambda: calendar, sync_to_thread=False),
             "task_queue": Provide(lambda: task_queue, sync_to_thread=False),
             "verification_policy": Provide(lambda: policy, sync_to_thread=False),
+            "accounts": Provide(lambda: accounts, sync_to_thread=False),
+            "security": Provide(lambda: security, sync_to_thread=False),
         },
         middleware=[prometheus.middleware],
+        on_app_init=[security.session.on_app_init],
+        # Forms of the console carry a CSRF token; the API takes bearer tokens only.
+        csrf_config=CSRFConfig(
+            secret=security.csrf_secret, cookie_httponly=True, exclude=["^/api/"]
+        ),
+        template_config=templates,
         plugins=[
+            FlashPlugin(FlashConfig(template_config=templates)),
             ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True)),
             OpenTelemetryPlugin(
                 OpenTelemetryConfig(
@@ -117,6 +136,7 @@ def create_app(
             description="Clerk, citizen and notebook API of onething (一件事)",
             path="/schema",
             render_plugins=[JsonRenderPlugin()],
+            components=[security.jwt.openapi_components],
         ),
         before_request=name_span_by_route,
         on_startup=[register],

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 
 from friction.ingest import BatchResult, decode_batch, ingest
 from friction.store import FrictionStore
+from gateway.auth import requires
 from gateway.errors import problem
 
 MAX_BATCH_BYTES = 1_000_000
@@ -19,6 +20,8 @@ MAX_BATCH_BYTES = 1_000_000
 class FrictionController(Controller):
     path = "/api/friction"
     tags = ["friction"]
+    # Online channels send their friction as services; clerks' consoles may too.
+    guards = [requires("channel", "clerk")]
 
     @post("/events", status_code=200, summary="Ingest a batch of friction events")
     async def ingest_events(

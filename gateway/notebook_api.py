@@ -37,6 +37,7 @@ from friction.reports import DEFAULT_MIN_GROUP, Report
 from friction.store import ConflictError, FrictionStore
 from friction.stuck_points import StuckPoint, TrendPoint
 from friction.verification import VerificationPolicy
+from gateway.auth import requires
 from gateway.cases import CaseId
 from gateway.errors import from_temporal, invalid_field, problem
 from workflows.calendar import CHINA_TZ, WorkingCalendar
@@ -143,9 +144,54 @@ def parse_instant(field: str, value: str | None) -> datetime | None:
     return moment
 
 
+async def log_case_note(
+    temporal: Client, store: FrictionStore, case_id: str, data: NoteBody
+) -> ClerkNote:
+    """A clerk's notebook entry, given the case's context: its bundle, step and centre."""
+    _name("category", data.category)
+    _name("subject", data.subject, required=False)
+    _name("actor", data.actor)
+    if not data.text.strip() or len(data.text) > MAX_NOTE_CHARS:
+        raise invalid_field("text", f"1-{MAX_NOTE_CHARS} characters")
+    handle = temporal.get_workflow_handle(case_id)
+    try:
+        # The note carries the case's context: its bundle, step and centre.
+        progress, described = await asyncio.gather(
+            handle.query(PROGRESS, result_type=CaseProgress), handle.describe()
+        )
+    except RPCError as exc:
+        raise from_temporal(case_id, exc) from exc
+    steps = [s.id for s in progress.steps]
+    step = data.step or progress.current_step
+    if step is None:  # closed: the last step the case reached
+        step = next((s.id for s in reversed(progress.steps) if s.started_at), None)
+    if data.step is not None and data.step not in steps:
+        raise invalid_field("step", f"the case's steps are {', '.join(steps)}")
+    note = ClerkNote(
+        event_id=notebook.note_id(case_id, data.actor, data.category, data.text,
+                                  data.subject, data.about_kind, step),
+        occurred_at=datetime.now(UTC),
+        case_id=case_id,
+        bundle=progress.bundle,
+        bundle_version=progress.bundle_version,
+        step=step,
+        centre=described.typed_search_attributes.get(_CENTRE),
+        category=data.category,
+        text=data.text,
+        subject=data.subject,
+        about_kind=data.about_kind,
+        actor=data.actor,
+    )
+    try:
+        return await asyncio.to_thread(notebook.log_note, store, note)
+    except notebook.InputError as exc:
+        raise refused(exc) from exc
+
+
 class BacklogController(Controller):
     path = "/api/friction"
     tags = ("notebook",)
+    guards = [requires("analyst", "developer")]
 
     @get("/backlog", summary="Stuck points ranked by burden, with their backlog items")
     async def backlog(
@@ -179,7 +225,8 @@ class BacklogController(Controller):
         return await asyncio.to_thread(read)
 
     @post("/backlog/{fingerprint:str}/transitions", status_code=201,
-          summary="Move a backlog item: triage, start, deploy a fix, reopen")
+          summary="Move a backlog item: triage, start, deploy a fix, reopen",
+          guards=[requires("developer")])
     async def transition(
         self,
         fingerprint: Fingerprint,
@@ -219,6 +266,7 @@ class BacklogController(Controller):
 class NotesController(Controller):
     path = "/api/cases"
     tags = ("notebook",)
+    guards = [requires("clerk")]
 
     @post("/{case_id:str}/notes", status_code=201,
           summary="A clerk's notebook entry on a case, in the case's context")
@@ -229,51 +277,15 @@ class NotesController(Controller):
         temporal: NamedDependency[Client],
         store: NamedDependency[FrictionStore],
     ) -> ClerkNote:
-        _name("category", data.category)
-        _name("subject", data.subject, required=False)
-        _name("actor", data.actor)
-        if not data.text.strip() or len(data.text) > MAX_NOTE_CHARS:
-            raise invalid_field("text", f"1-{MAX_NOTE_CHARS} characters")
-        handle = temporal.get_workflow_handle(case_id)
-        try:
-            # The note carries the case's context: its bundle, step and centre.
-            progress, described = await asyncio.gather(
-                handle.query(PROGRESS, result_type=CaseProgress), handle.describe()
-            )
-        except RPCError as exc:
-            raise from_temporal(case_id, exc) from exc
-        steps = [s.id for s in progress.steps]
-        step = data.step or progress.current_step
-        if step is None:  # closed: the last step the case reached
-            step = next((s.id for s in reversed(progress.steps) if s.started_at), None)
-        if data.step is not None and data.step not in steps:
-            raise invalid_field("step", f"the case's steps are {', '.join(steps)}")
-        note = ClerkNote(
-            event_id=notebook.note_id(case_id, data.actor, data.category, data.text,
-                                      data.subject, data.about_kind, step),
-            occurred_at=datetime.now(UTC),
-            case_id=case_id,
-            bundle=progress.bundle,
-            bundle_version=progress.bundle_version,
-            step=step,
-            centre=described.typed_search_attributes.get(_CENTRE),
-            category=data.category,
-            text=data.text,
-            subject=data.subject,
-            about_kind=data.about_kind,
-            actor=data.actor,
-        )
-        try:
-            return await asyncio.to_thread(notebook.log_note, store, note)
-        except notebook.InputError as exc:
-            raise refused(exc) from exc
+        return await log_case_note(temporal, store, case_id, data)
 
 
 class CantGetItDoneController(Controller):
     path = "/api/cant-get-it-done"
     tags = ("notebook",)
 
-    @post("/", summary="Register a case that cannot get done (办不成事)")
+    @post("/", summary="Register a case that cannot get done (办不成事)",
+          guards=[requires("clerk")])
     async def register(
         self,
         data: JSONBody[RegisterBody],
@@ -299,7 +311,8 @@ class CantGetItDoneController(Controller):
         return Response(content=record, status_code=201 if created else 200)
 
     @post("/{case_id:str}/resolution", status_code=200,
-          summary="Answer a registered case: resolved, or documented as not possible")
+          summary="Answer a registered case: resolved, or documented as not possible",
+          guards=[requires("clerk")])
     async def resolve(
         self,
         case_id: RegisterCaseId,
@@ -320,7 +333,8 @@ class CantGetItDoneController(Controller):
         except ConflictError as exc:
             raise _conflict(exc) from exc
 
-    @get("/", summary="The register, oldest first, with each case's age in working days")
+    @get("/", summary="The register, oldest first, with each case's age in working days",
+         guards=[requires("clerk", "analyst")])
     async def register_list(
         self,
         store: NamedDependency[FrictionStore],
@@ -336,6 +350,7 @@ class CantGetItDoneController(Controller):
 class ReportsController(Controller):
     path = "/api/reports"
     tags = ("notebook",)
+    guards = [requires("analyst", "developer")]
 
     @get("/", summary="Per bundle, step or centre: trips, working days, minutes, prefill")
     async def report(

@@ -27,7 +27,9 @@ from deploy.local import free_port, installed_binary
 from deploy.settings import AGENCIES
 from friction.sqlite_store import SqliteFrictionStore
 from friction.store import FrictionStore
+from gateway.accounts import AccountBook
 from gateway.app import create_app
+from gateway.auth import GatewaySecurity
 from workflows.calendar import load_calendar
 from workflows.case import SEARCH_ATTRIBUTES, CaseProgress, CaseStart
 from workflows.converter import DATA_CONVERTER
@@ -193,23 +195,41 @@ async def wait_for(
     return await clerk.wait_for(TemporalDesk(handle), ready, timeout=timeout)
 
 
+TEST_SECRET = b"onething-test-secret-not-for-production"
+
+
+def api_token(*roles: str, subject: str = "service:tests") -> str:
+    """A bearer token for the test gateway's API, as a service with `roles`."""
+    security = GatewaySecurity(TEST_SECRET, AccountBook(Path("/nonexistent/accounts.json")))
+    return security.mint_token(subject, roles or ("admin",))  # type: ignore[arg-type]
+
+
+def bearer(*roles: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_token(*roles)}"}
+
+
 @contextlib.asynccontextmanager
 async def served_gateway(
     client: Client,
     store: FrictionStore,
     task_queue: str,
     agency_urls: dict[str, str] | None = None,
+    accounts: AccountBook | None = None,
+    headers: dict[str, str] | None = None,
     **app_options: Any,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The real gateway app served by uvicorn on the test's own loop, with an in-process
     worker when agency_urls are given. Litestar's test client would block that loop while
-    a request waits on the worker."""
+    a request waits on the worker. The client calls the API as an admin service unless
+    `headers` say otherwise."""
     app = create_app(
         temporal=client,
         store=store,
         catalogue=Catalogue.load(),
         calendar=load_calendar(),
         task_queue=task_queue,
+        secret=TEST_SECRET,
+        accounts=accounts or AccountBook(Path("/nonexistent/accounts.json")),
         **app_options,
     )
     async with contextlib.AsyncExitStack() as stack:
@@ -219,6 +239,8 @@ async def served_gateway(
             )
         served = await stack.enter_async_context(ServedApp(app, free_port()))
         http = await stack.enter_async_context(
-            httpx.AsyncClient(base_url=served.url, timeout=60)
+            httpx.AsyncClient(
+                base_url=served.url, timeout=60, headers=bearer() if headers is None else headers
+            )
         )
         yield http

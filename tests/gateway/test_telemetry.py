@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import ServedApp, citizen_where, known_values
+from conftest import TEST_SECRET, ServedApp, bearer, citizen_where, known_values
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -25,6 +26,7 @@ from deploy.local import free_port
 from deploy.telemetry import GATEWAY_SERVICE, WORKER_SERVICE, tracer_provider
 from friction.events import CaseRecord, ManualReentry, Provenance, RepeatTrip
 from friction.sqlite_store import SqliteFrictionStore
+from gateway.accounts import AccountBook
 from gateway.app import create_app
 from gateway.metrics import NotebookCollector
 from workflows import ports
@@ -59,6 +61,8 @@ async def traced_gateway(
         calendar=load_calendar(),
         task_queue=task_queue,
         tracer_provider=gateway_traces,
+        secret=TEST_SECRET,
+        accounts=AccountBook(Path("/nonexistent/accounts.json")),
     )
     async with httpx.AsyncClient(timeout=10) as agencies:
         worker = create_worker(
@@ -66,7 +70,9 @@ async def traced_gateway(
             task_queue=task_queue, tracer_provider=worker_traces,
         )
         async with worker, ServedApp(app, free_port()) as served:
-            async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
+            async with httpx.AsyncClient(
+                base_url=served.url, timeout=30, headers=bearer()
+            ) as client:
                 yield client
 
 

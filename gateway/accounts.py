@@ -1,0 +1,163 @@
+"""Who may use the gateway: staff accounts with roles, kept in one JSON file.
+
+Passwords are stored as scrypt hashes with a per-account salt. The file is rewritten
+whole through a temporary file and a rename, so a crash never leaves it half-written.
+Citizens have no account: they follow a case by its number and verification code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import threading
+from pathlib import Path
+from typing import Literal, get_args
+
+import msgspec
+
+Role = Literal["clerk", "analyst", "developer", "admin", "channel"]
+# clerk: a window clerk; analyst: the data bureau; developer: fixes stuck points;
+# admin: everything; channel: a service (online app) that sends friction events.
+ROLES: tuple[Role, ...] = get_args(Role)
+STAFF_ROLES: tuple[Role, ...] = ("clerk", "analyst", "developer", "admin")
+_USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{1,31}$")
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+MIN_PASSWORD = 8
+
+
+class AccountError(ValueError):
+    """An account request the book refuses; the message names the field at fault."""
+
+
+class Account(msgspec.Struct, kw_only=True, frozen=True):
+    username: str
+    display_name: str
+    roles: tuple[Role, ...]
+    centre: str | None = None  # a clerk's service centre: the worklist they see first
+    lang: str = "zh"
+    password_hash: str = ""  # "scrypt$<salt hex>$<hash hex>"
+    active: bool = True
+
+    def has_any(self, *roles: Role) -> bool:
+        return "admin" in self.roles or any(r in self.roles for r in roles)
+
+
+class _File(msgspec.Struct, kw_only=True):
+    accounts: list[Account]
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def password_matches(password: str, stored: str) -> bool:
+    scheme, _, rest = stored.partition("$")
+    salt_hex, _, digest_hex = rest.partition("$")
+    if scheme != "scrypt" or not salt_hex or not digest_hex:
+        return False
+    digest = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt_hex), **_SCRYPT)
+    return hmac.compare_digest(digest.hex(), digest_hex)
+
+
+# A fixed hash to compare against when the username is unknown, so a login attempt takes
+# as long for a missing account as for a wrong password.
+_DECOY = hash_password(secrets.token_hex(8))
+
+
+class AccountBook:
+    """Accounts in a JSON file; safe to share between threads of one process."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._accounts: dict[str, Account] = {}
+        if path.exists():
+            loaded = msgspec.json.decode(path.read_bytes(), type=_File)
+            self._accounts = {a.username: a for a in loaded.accounts}
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def get(self, username: str) -> Account | None:
+        account = self._accounts.get(username)
+        return account if account is not None and account.active else None
+
+    def all(self) -> list[Account]:
+        return sorted(self._accounts.values(), key=lambda a: a.username)
+
+    def authenticate(self, username: str, password: str) -> Account | None:
+        account = self.get(username)
+        if account is None:
+            password_matches(password, _DECOY)
+            return None
+        return account if password_matches(password, account.password_hash) else None
+
+    def add(
+        self,
+        username: str,
+        password: str,
+        roles: tuple[Role, ...],
+        *,
+        display_name: str | None = None,
+        centre: str | None = None,
+        lang: str = "zh",
+    ) -> Account:
+        if not _USERNAME.match(username):
+            raise AccountError("username: 2-32 lowercase letters, digits, '.', '_' or '-'")
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(f"password: at least {MIN_PASSWORD} characters")
+        if not roles or any(r not in ROLES for r in roles):
+            raise AccountError(f"roles: one or more of {', '.join(ROLES)}")
+        account = Account(
+            username=username,
+            display_name=display_name or username,
+            roles=roles,
+            centre=centre,
+            lang=lang,
+            password_hash=hash_password(password),
+        )
+        with self._lock:
+            if username in self._accounts:
+                raise AccountError(f"username: {username!r} exists already")
+            self._accounts[username] = account
+            self._save()
+        return account
+
+    def set_lang(self, username: str, lang: str) -> None:
+        with self._lock:
+            account = self._accounts[username]
+            self._accounts[username] = msgspec.structs.replace(account, lang=lang)
+            self._save()
+
+    def _save(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._path.with_suffix(".tmp")
+        body = msgspec.json.format(msgspec.json.encode(_File(accounts=self.all())))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(body)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self._path)
+
+
+def seed_demo_accounts(book: AccountBook, centre: str) -> dict[str, str]:
+    """One account per staff role with a fresh random password, for a new installation;
+    returns username -> password, to be shown once."""
+    made: dict[str, str] = {}
+    names = {"clerk": "窗口工作人员", "analyst": "数据局分析员", "developer": "平台开发者",
+             "admin": "管理员"}
+    for role in STAFF_ROLES:
+        if book.get(role) is not None:
+            continue
+        password = secrets.token_urlsafe(9)
+        book.add(role, password, (role,), display_name=names[role],
+                 centre=centre if role == "clerk" else None)
+        made[role] = password
+    return made

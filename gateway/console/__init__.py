@@ -1,0 +1,42 @@
+"""The web console: the clerk's workbench, the citizen's tracking page, the data bureau's
+dashboard and the developers' backlog, rendered on the server in Chinese or English."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from litestar import Router
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+
+from gateway.console.login import LoginController
+from gateway.console.pages import CONSOLE_EXCEPTION_HANDLERS
+from gateway.i18n import TEMPLATE_GLOBALS, gettext, ngettext
+
+HERE = Path(__file__).parent
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,  # a misspelt name fails the page's test, not silently
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_callables(gettext=gettext, ngettext=ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(TEMPLATE_GLOBALS)
+    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
+
+
+def console_handlers() -> list[Any]:
+    pages = Router(
+        path="/",
+        route_handlers=[LoginController],
+        exception_handlers=CONSOLE_EXCEPTION_HANDLERS,
+        include_in_schema=False,
+    )
+    static = create_static_files_router(path="/static", directories=[HERE / "static"])
+    return [pages, static]

@@ -1,0 +1,88 @@
+"""What every console page shares: rendering in the reader's language, the way back to
+the login page, and error pages instead of JSON for a person at a browser."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.plugins.flash import flash
+from litestar.plugins.problem_details import ProblemDetailsException
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+
+from gateway.accounts import Account
+from gateway.i18n import request_lang, translations
+
+HOME_OF_ROLE = (
+    ("clerk", "/console/desk"),
+    ("analyst", "/console/dashboard"),
+    ("developer", "/console/backlog"),
+    ("admin", "/console/dashboard"),
+)
+
+
+def home_of(account: Account) -> str:
+    return next((path for role, path in HOME_OF_ROLE if role in account.roles), "/console/")
+
+
+def user_of(request: Request[Any, Any, Any]) -> Account | None:
+    user = request.scope.get("user")
+    return user if isinstance(user, Account) else None
+
+
+def tr(request: Request[Any, Any, Any], message: str) -> str:
+    """A message in the reader's language, for text made outside a template."""
+    return translations(request_lang(request)).ugettext(message)
+
+
+def page(
+    request: Request[Any, Any, Any], template: str, status_code: int = 200, **context: Any
+) -> Template:
+    return Template(
+        template_name=template,
+        context={"lang": request_lang(request), "user": user_of(request), **context},
+        status_code=status_code,
+    )
+
+
+def see_other(path: str) -> Redirect:
+    """Post/redirect/get: a reload never sends a form twice."""
+    return Redirect(path=path, status_code=HTTP_303_SEE_OTHER)
+
+
+def safe_next(value: str | None, fallback: str) -> str:
+    """Only a path on this site: an open redirect would send a clerk to a lookalike."""
+    if not value:
+        return fallback
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
+        return fallback
+    return value
+
+
+def say(request: Request[Any, Any, Any], message: str, category: str = "info") -> None:
+    flash(request, tr(request, message), category)
+
+
+def problem_text(exc: ProblemDetailsException) -> str:
+    return str(exc.detail or exc.title or "")
+
+
+def to_login(request: Request[Any, Any, Any], _: NotAuthorizedException) -> Response[Any]:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return see_other(f"/login?next={quote(target)}")
+
+
+def error_page(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    detail = problem_text(exc) if isinstance(exc, ProblemDetailsException) else exc.detail
+    return page(request, "error.html", status_code=exc.status_code, status=exc.status_code,
+                detail=detail)
+
+
+CONSOLE_EXCEPTION_HANDLERS: dict[Any, Any] = {
+    NotAuthorizedException: to_login,
+    HTTPException: error_page,
+}
