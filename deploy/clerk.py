@@ -147,7 +147,7 @@ class ClerkHabits(msgspec.Struct, kw_only=True, frozen=True):
     seconds_per_field: tuple[float, float] | None = None  # typing time, measured by a console
 
 
-def _next_option(field: FieldView, known: dict[str, str]) -> None:
+def next_option(field: FieldView, known: dict[str, str]) -> None:
     """The agency refused an enum value: the clerk checks with the citizen and takes the
     next option instead of typing the same one again."""
     if field.concept is None or not field.options:
@@ -195,7 +195,7 @@ async def serve_case(
         refused = {r.field for r in step.rejections if r.field}
         for field in step.fields:
             if field.name in refused and field.name in step.missing_fields:
-                _next_option(field, known)
+                next_option(field, known)
         today = local_date(step.started_at or datetime.now(UTC))
         values = {
             f.name: clerk_answer(f, known, today)

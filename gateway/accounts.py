@@ -80,6 +80,11 @@ class AccountBook:
             loaded = msgspec.json.decode(path.read_bytes(), type=_File)
             self._accounts = {a.username: a for a in loaded.accounts}
 
+    def __deepcopy__(self, memo: dict[int, object]) -> AccountBook:
+        # One book per process: Litestar copies routers (and the auth handlers bound to
+        # the book) when it registers them.
+        return self
+
     @property
     def path(self) -> Path:
         return self._path

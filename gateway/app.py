@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Litestar, Request, get
 from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
@@ -107,8 +108,8 @@ def create_app(
             "task_queue": Provide(lambda: task_queue, sync_to_thread=False),
             "verification_policy": Provide(lambda: policy, sync_to_thread=False),
             "accounts": Provide(lambda: accounts, sync_to_thread=False),
-            "security": Provide(lambda: security, sync_to_thread=False),
         },
+        state=State({"secret": secret}),  # keys tracking codes
         middleware=[prometheus.middleware],
         on_app_init=[security.session.on_app_init],
         # Forms of the console carry a CSRF token; the API takes bearer tokens only.

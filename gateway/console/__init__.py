@@ -14,6 +14,8 @@ from litestar.template import TemplateConfig
 
 from gateway.console.login import LoginController
 from gateway.console.pages import CONSOLE_EXCEPTION_HANDLERS
+from gateway.console.tracking import TrackingController
+from gateway.console.workbench import WorkbenchController
 from gateway.i18n import TEMPLATE_GLOBALS, gettext, ngettext
 
 HERE = Path(__file__).parent
@@ -34,7 +36,7 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
 def console_handlers() -> list[Any]:
     pages = Router(
         path="/",
-        route_handlers=[LoginController],
+        route_handlers=[LoginController, WorkbenchController, TrackingController],
         exception_handlers=CONSOLE_EXCEPTION_HANDLERS,
         include_in_schema=False,
     )

@@ -13,7 +13,7 @@ from litestar.response import Redirect, Template
 
 from gateway.accounts import AccountBook
 from gateway.auth import GUESS_LIMIT
-from gateway.console.pages import home_of, page, safe_next, see_other, user_of
+from gateway.console.pages import N_, home_of, page, safe_next, see_other, user_of
 from gateway.i18n import LANG_COOKIE, as_lang
 
 
@@ -52,7 +52,7 @@ class LoginController(Controller):
         account = accounts.authenticate(data.username.strip(), data.password)
         if account is None:
             return page(request, "login.html", status_code=401, next=data.next,
-                        error="Unknown username or wrong password.", username=data.username)
+                        error=N_("Unknown username or wrong password."), username=data.username)
         request.set_session({"username": account.username})
         return see_other(safe_next(data.next, home_of(account)))
 

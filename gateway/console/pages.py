@@ -33,6 +33,11 @@ def user_of(request: Request[Any, Any, Any]) -> Account | None:
     return user if isinstance(user, Account) else None
 
 
+def N_(message: str) -> str:
+    """Marks a message for the catalogue where it is chosen, translated where it is shown."""
+    return message
+
+
 def tr(request: Request[Any, Any, Any], message: str) -> str:
     """A message in the reader's language, for text made outside a template."""
     return translations(request_lang(request)).ugettext(message)
@@ -69,6 +74,13 @@ def say(request: Request[Any, Any, Any], message: str, category: str = "info") -
 
 def problem_text(exc: ProblemDetailsException) -> str:
     return str(exc.detail or exc.title or "")
+
+
+def problem_field(exc: ProblemDetailsException) -> str | None:
+    """The field a refusal names, to show the message beside its input."""
+    extra = exc.extra if isinstance(exc.extra, dict) else {}
+    field = extra.get("field")
+    return field if isinstance(field, str) else None
 
 
 def to_login(request: Request[Any, Any, Any], _: NotAuthorizedException) -> Response[Any]:

@@ -1,0 +1,366 @@
+"""The developers' backlog in the console: stuck points ranked by burden, one stuck
+point's evidence, trend and verification, and the lifecycle moves made through forms.
+
+The work is friction.notebook's, as for the JSON API: the backlog read runs the verifier,
+a move goes through the lifecycle with the status the developer saw, so a move made
+meanwhile by someone else (or by the verifier) is refused rather than overwritten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, get_args
+from urllib.parse import quote
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body, Parameter
+from litestar.response import Template
+from markupsafe import Markup
+
+from friction import notebook
+from friction.backlog import _ALLOWED as LIFECYCLE  # the moves a person may make, by status
+from friction.backlog import (
+    VERIFIER,
+    BacklogEntry,
+    BacklogItem,
+    LifecycleError,
+    Status,
+    Transition,
+    TransitionRequest,
+)
+from friction.store import ConflictError, FrictionStore
+from friction.stuck_points import StuckPoint, TrendPoint, period_start, periods
+from friction.verification import VerificationPolicy
+from gateway.auth import current_account, requires
+from gateway.console.pages import page, say, see_other, tr
+from gateway.i18n import CHINA_TZ
+from gateway.notebook_api import Fingerprint
+from workflows.definition import BundleDefinition, Catalogue
+
+BACKLOG_PATH = "/console/backlog"
+BACKLOG_LIMIT = 50
+STATUSES: tuple[Status, ...] = get_args(Status)
+
+
+def N_(message: str) -> str:
+    """Marks a msgid for the catalogue; the template translates it when it shows it."""
+    return message
+
+
+KIND_WORDS = {
+    "manual_reentry": N_("Typed again although known"),
+    "search_only_entry": N_("Reached only by search"),
+    "extra_wait": N_("Waited past the time limit"),
+    "physical_material": N_("Paper asked for although held"),
+    "repeat_trip": N_("Came back again"),
+    "piecemeal_rejection": N_("Rejected piece by piece"),
+    "cant_get_it_done": N_("Could not get it done"),
+    "clerk_note": N_("Clerk's note"),
+}
+STATUS_WORDS: dict[Status, str] = {
+    "new": N_("New"),
+    "triaged": N_("Assigned"),
+    "in_progress": N_("Being fixed"),
+    "fix_deployed": N_("Fix deployed"),
+    "verified": N_("Verified"),
+    "reopened": N_("Reopened"),
+}
+STATUS_BADGE: dict[Status, str] = {
+    "new": "bad", "reopened": "bad", "triaged": "warn", "in_progress": "warn",
+    "fix_deployed": "muted", "verified": "ok",
+}
+# What the form that moves an item to a status says on its button.
+MOVE_WORDS: dict[Status, str] = {
+    "triaged": N_("Triage: assign an owner"),
+    "in_progress": N_("Start the fix"),
+    "fix_deployed": N_("Mark the fix deployed"),
+    "reopened": N_("Reopen"),
+}
+VERDICT_WORDS = {
+    "not_yet": N_("Waiting for enough cases"),
+    "verified": N_("The data shows the fix works"),
+    "not_effective": N_("The data shows no effect"),
+}
+VERDICT_BADGE = {"not_yet": "muted", "verified": "ok", "not_effective": "bad"}
+# Evidence keys are "<what>:<name>"; the page says what in words.
+SOURCE_WORDS = {
+    "agency": N_("Agency record"),
+    "ecert": N_("E-certificate"),
+    "step": N_("Earlier step"),
+    "clerk": N_("Clerk's entry"),
+}
+DETAIL_WORDS = {
+    "field": N_("Field typed"),
+    "reason": N_("Reason for the return"),
+    "material": N_("Paper material"),
+    "category": N_("Note category"),
+}
+WORDS = {"kind": KIND_WORDS, "status": STATUS_WORDS, "status_badge": STATUS_BADGE,
+         "move": MOVE_WORDS, "verdict": VERDICT_WORDS, "verdict_badge": VERDICT_BADGE,
+         "source": SOURCE_WORDS, "detail": DETAIL_WORDS}
+
+
+class Place(msgspec.Struct, kw_only=True, frozen=True):
+    """A stuck point's bundle and step by name in both languages (its ids where the
+    catalogue does not name them), for `pick`."""
+
+    bundle_zh: str
+    bundle_en: str
+    step_zh: str
+    step_en: str
+
+
+def place_of(catalogue: Catalogue, point: StuckPoint) -> Place:
+    bundle_name: tuple[str, str] = (point.bundle or "—",) * 2
+    step_name: tuple[str, str] = (point.step or "—",) * 2
+    if point.bundle in catalogue.ids():
+        newest = catalogue.default(point.bundle)
+        bundle_name = (newest.name_zh, newest.name_en)
+        # An older version may have a step the newest dropped: look through all, newest first.
+        for version in reversed(catalogue.versions(point.bundle)):
+            steps = {s.id: s for s in catalogue.get(point.bundle, version).steps}
+            if point.step in steps:
+                step_name = (steps[point.step].name_zh, steps[point.step].name_en)
+                break
+    return Place(bundle_zh=bundle_name[0], bundle_en=bundle_name[1],
+                 step_zh=step_name[0], step_en=step_name[1])
+
+
+class TransitionForm(msgspec.Struct, kw_only=True, frozen=True):
+    to_status: Status
+    expected_status: Status  # the status the developer saw; a move meanwhile is a conflict
+    reason: str = ""
+    owner: str = ""
+    fix_description: str = ""
+    fix_deployed_at: str = ""  # <input type="datetime-local">: China time, no offset
+
+    def request(self) -> TransitionRequest:
+        return TransitionRequest(
+            to_status=self.to_status,
+            reason=self.reason,
+            owner=self.owner.strip() or None,
+            fix_description=self.fix_description.strip() or None,
+            fix_deployed_at=china_time(self.fix_deployed_at),
+        )
+
+
+def china_time(value: str) -> datetime | None:
+    """A form's local date and time as China time; empty means now (the lifecycle's
+    default)."""
+    if not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise LifecycleError("fix_deployed_at: not a date and time") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=CHINA_TZ)
+
+
+def refusal_text(request: Request[Any, Any, Any], field: str, said: str) -> str:
+    """The lifecycle's refusal in the reader's words; its own where there are none."""
+    words = {
+        "reason": tr(request, "Say why, in a few words."),
+        "owner": tr(request, "Triage assigns an owner: name the team or person."),
+        "fix_description": tr(request, "Say what was deployed."),
+        "fix_deployed_at": tr(request,
+                              "Give the date and time the fix went live (China time), "
+                              "not in the future."),
+        "to_status": tr(request, "This move is not allowed from the item's status."),
+    }
+    return words.get(field, said)
+
+
+class Refusal(msgspec.Struct, kw_only=True, frozen=True):
+    """A move the lifecycle refused: the form comes back as sent, the message by its
+    field."""
+
+    form: TransitionForm
+    field: str
+    message: str
+
+
+def weekly(trend: list[TrendPoint], today: date) -> list[TrendPoint]:
+    """The stuck point's weeks up to this one, quiet weeks after its last event included:
+    a fix that works shows as bars that stop, not as a chart that ends."""
+    if not trend:
+        return []
+    counted = {p.period_start: p for p in trend}
+    return [
+        counted.get(start)
+        or TrendPoint(period_start=start, count=0, citizen_minutes=0.0, clerk_minutes=0.0)
+        for start in periods(trend[0].period_start, max(today, trend[-1].period_start), "week")
+    ]
+
+
+class TrendChart(msgspec.Struct, kw_only=True, frozen=True):
+    weeks: list[str]
+    events: list[int]
+    burden_minutes: list[float]
+    fix_week: str | None  # the week the fix went live, marked on the chart
+    events_label: str
+    burden_label: str
+    fix_label: str
+
+
+class RateChart(msgspec.Struct, kw_only=True, frozen=True):
+    labels: list[str]  # before the fix, since the fix
+    per_100_cases: list[float | None]
+    axis_label: str
+
+
+class Charts(msgspec.Struct, kw_only=True, frozen=True):
+    trend: TrendChart | None
+    rates: RateChart | None
+
+
+def charts_json(
+    request: Request[Any, Any, Any], weeks: list[TrendPoint], item: BacklogItem
+) -> Markup:
+    """The charts' data for backlog.js, safe inside <script type="application/json">."""
+    fix_week = None
+    if item.fix_deployed_at is not None:
+        fix_week = period_start(notebook.local_date(item.fix_deployed_at), "week").isoformat()
+    trend = TrendChart(
+        weeks=[w.period_start.isoformat() for w in weeks],
+        events=[w.count for w in weeks],
+        burden_minutes=[round(w.citizen_minutes + w.clerk_minutes, 1) for w in weeks],
+        fix_week=fix_week,
+        events_label=tr(request, "Events"),
+        burden_label=tr(request, "Burden (minutes)"),
+        fix_label=tr(request, "Fix deployed"),
+    ) if weeks else None
+    rates = None
+    if item.verdict is not None:
+        rates = RateChart(
+            labels=[tr(request, "Before the fix"), tr(request, "Since the fix")],
+            per_100_cases=[item.verdict.before.per_100_cases, item.verdict.after.per_100_cases],
+            axis_label=tr(request, "Events per 100 closed cases"),
+        )
+    encoded = msgspec.json.encode(Charts(trend=trend, rates=rates))
+    # "<" only occurs inside JSON strings, where \u003c means the same; unescaped, a
+    # "</script>" in a label would end the block early.
+    return Markup(encoded.replace(b"<", b"\\u003c").decode())
+
+
+class ItemView(msgspec.Struct, kw_only=True, frozen=True):
+    point: StuckPoint
+    item: BacklogItem
+    weeks: list[TrendPoint]
+    transitions: list[Transition]
+
+
+def read_item(
+    store: FrictionStore, policy: VerificationPolicy, fingerprint: str, now: datetime
+) -> ItemView:
+    # The verifier first, as on the list: the status and verdict shown are today's.
+    notebook.run_verifier(store, policy, now)
+    point = store.stuck_point(fingerprint)
+    if point is None:
+        raise NotFoundException(f"no stuck point {fingerprint}")
+    return ItemView(
+        point=point,
+        item=store.backlog_item(fingerprint) or BacklogItem(fingerprint=fingerprint),
+        weeks=weekly(store.trend(fingerprint, "week"), notebook.local_date(now)),
+        transitions=store.transitions(fingerprint),
+    )
+
+
+def moves_from(status: Status) -> list[Status]:
+    """The moves a person may make from `status`, in the lifecycle's order."""
+    return [s for s in STATUSES if s in LIFECYCLE[status]]
+
+
+class BacklogPages(Controller):
+    path = BACKLOG_PATH
+    guards = [requires("developer", "analyst")]  # analysts read; developers also move items
+
+    @get("/")
+    async def backlog(
+        self,
+        request: Request[Any, Any, Any],
+        store: NamedDependency[FrictionStore],
+        verification_policy: NamedDependency[VerificationPolicy],
+        catalogue: NamedDependency[Catalogue],
+        bundle: Annotated[str | None, Parameter(max_length=64)] = None,
+    ) -> Template:
+        entries: list[BacklogEntry] = await asyncio.to_thread(
+            notebook.backlog, store, verification_policy, datetime.now(UTC), bundle or None,
+            BACKLOG_LIMIT,
+        )
+        bundles: list[BundleDefinition] = [catalogue.default(b) for b in catalogue.ids()]
+        return page(
+            request, "backlog.html", entries=entries, bundle=bundle or "", bundles=bundles,
+            places={e.point.fingerprint: place_of(catalogue, e.point) for e in entries},
+            policy=verification_policy, limit=BACKLOG_LIMIT, words=WORDS,
+        )
+
+    @get("/{fingerprint:str}")
+    async def stuck_point(
+        self,
+        request: Request[Any, Any, Any],
+        fingerprint: Fingerprint,
+        store: NamedDependency[FrictionStore],
+        verification_policy: NamedDependency[VerificationPolicy],
+        catalogue: NamedDependency[Catalogue],
+    ) -> Template:
+        return await self._item_page(request, fingerprint, store, verification_policy,
+                                     catalogue)
+
+    @post("/{fingerprint:str}/transitions", guards=[requires("developer")])
+    async def move(
+        self,
+        request: Request[Any, Any, Any],
+        fingerprint: Fingerprint,
+        data: Annotated[TransitionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        store: NamedDependency[FrictionStore],
+        verification_policy: NamedDependency[VerificationPolicy],
+        catalogue: NamedDependency[Catalogue],
+    ) -> Response[Any]:
+        actor = current_account(request).username
+        try:
+            await asyncio.to_thread(
+                lambda: notebook.transition(store, fingerprint, data.request(), actor,
+                                            datetime.now(UTC), data.expected_status)
+            )
+        except LifecycleError as exc:
+            field = notebook.field_of(exc) or "to_status"
+            said = str(exc).partition(":")[2].strip()
+            refusal = Refusal(form=data, field=field,
+                              message=refusal_text(request, field, said))
+            return await self._item_page(request, fingerprint, store, verification_policy,
+                                         catalogue, status_code=422, refusal=refusal)
+        except ConflictError:
+            say(request, "Someone else moved this item while you were looking at it. "
+                         "Nothing was changed: here it is as it stands now.", "error")
+            return await self._item_page(request, fingerprint, store, verification_policy,
+                                         catalogue, status_code=409)
+        except notebook.NotFoundError as exc:
+            raise NotFoundException(str(exc)) from exc
+        say(request, "Saved.", "ok")
+        return see_other(f"{BACKLOG_PATH}/{quote(fingerprint, safe='')}")
+
+    async def _item_page(
+        self,
+        request: Request[Any, Any, Any],
+        fingerprint: str,
+        store: FrictionStore,
+        policy: VerificationPolicy,
+        catalogue: Catalogue,
+        status_code: int = 200,
+        refusal: Refusal | None = None,
+    ) -> Template:
+        now = datetime.now(UTC)
+        view = await asyncio.to_thread(read_item, store, policy, fingerprint, now)
+        may_move = current_account(request).has_any("developer")
+        return page(
+            request, "backlog_item.html", status_code=status_code, view=view,
+            place=place_of(catalogue, view.point), policy=policy, words=WORDS,
+            moves=moves_from(view.item.status) if may_move else [], refusal=refusal,
+            charts=charts_json(request, view.weeks, view.item),
+            now_local=now.astimezone(CHINA_TZ).strftime("%Y-%m-%dT%H:%M"), verifier=VERIFIER,
+        )

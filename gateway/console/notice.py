@@ -1,0 +1,66 @@
+"""The one-time notice (一次性告知) in words, and the code a citizen tracks a case with.
+
+The workflow states what a case lacks as codes ("material:<step>.<name>"); the notice
+names each item with its step, in both languages, so one printed page tells the citizen
+everything at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Literal
+
+import msgspec
+
+from gateway.auth import derive_key
+from workflows.case import CaseProgress
+
+CODE_DIGITS = 6
+
+
+class NoticeItem(msgspec.Struct, kw_only=True, frozen=True):
+    code: str  # as the workflow states it, e.g. the reason of a return visit
+    kind: Literal["field", "material", "rejection"]
+    step_zh: str
+    step_en: str
+    label_zh: str
+    label_en: str
+
+
+def notice_items(progress: CaseProgress) -> list[NoticeItem]:
+    steps = {s.id: s for s in progress.steps}
+    items: list[NoticeItem] = []
+    for code in progress.outstanding:
+        kind, _, rest = code.partition(":")
+        step_id, _, name = rest.partition(".")
+        step = steps.get(step_id)
+        if step is None:
+            continue
+        label: tuple[str, str] | None = None
+        if kind == "field":
+            label = next(((f.label_zh, f.label_en) for f in step.fields if f.name == name), None)
+        elif kind == "material":
+            label = next(
+                ((m.label_zh, m.label_en) for m in step.materials if m.name == name), None
+            )
+        elif kind == "rejection":
+            label = next(
+                ((r.message_zh, r.message_en) for r in step.rejections if r.code == name), None
+            )
+        if label is None:
+            continue
+        items.append(NoticeItem(code=code, kind=kind, step_zh=step.name_zh, step_en=step.name_en,  # type: ignore[arg-type]
+                                label_zh=label[0], label_en=label[1]))
+    return items
+
+
+def tracking_code(secret: bytes, case_id: str) -> str:
+    """Six digits printed on the citizen's notice: keyed, so a case number alone (read
+    over a shoulder, or guessed) shows nothing."""
+    digest = hmac.new(derive_key(secret, "tracking-code"), case_id.encode(), hashlib.sha256)
+    return f"{int.from_bytes(digest.digest()[:8], 'big') % 10**CODE_DIGITS:0{CODE_DIGITS}d}"
+
+
+def code_matches(secret: bytes, case_id: str, code: str) -> bool:
+    return hmac.compare_digest(tracking_code(secret, case_id), code.strip())

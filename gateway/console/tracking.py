@@ -1,0 +1,56 @@
+"""The citizen's tracking page (一单跟踪): a case by its number and tracking code.
+
+It shows the steps, their status and promised dates and what is still missing, and no
+personal value: the citizen already knows who they are, an onlooker need not.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.params import Parameter
+from litestar.plugins.problem_details import ProblemDetailsException
+from litestar.response import Template
+from temporalio.client import Client
+
+from gateway import case_desk
+from gateway.auth import GUESS_LIMIT
+from gateway.case_desk import CASE_ID_PATTERN
+from gateway.console.notice import code_matches, notice_items
+from gateway.console.pages import N_, page
+from workflows.definition import Catalogue
+
+
+class TrackingController(Controller):
+    path = "/track"
+
+    @get("/")
+    async def ask(self, request: Request[Any, Any, Any]) -> Template:
+        return page(request, "track.html", case=None, error=None, case_id="")
+
+    @get("/case", middleware=[GUESS_LIMIT.middleware])
+    async def show(
+        self,
+        request: Request[Any, Any, Any],
+        temporal: NamedDependency[Client],
+        catalogue: NamedDependency[Catalogue],
+        case_id: Annotated[str, Parameter(max_length=32)] = "",
+        code: Annotated[str, Parameter(max_length=12)] = "",
+    ) -> Template:
+        case_id = case_id.strip().upper()
+        secret = request.app.state.secret
+        # One answer for an unknown case and a wrong code: the page confirms no case number.
+        refused = page(request, "track.html", status_code=404, case=None, case_id=case_id,
+                       error=N_("No case matches this number and code."))
+        if not re.match(CASE_ID_PATTERN, case_id) or not code_matches(secret, case_id, code):
+            return refused
+        try:
+            progress = await case_desk.case_progress(temporal, case_id)
+        except ProblemDetailsException:
+            return refused
+        definition = catalogue.get(progress.bundle, progress.bundle_version)
+        return page(request, "track.html", case=progress, case_id=case_id, error=None,
+                    bundle=definition, notice=notice_items(progress))

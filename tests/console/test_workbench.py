@@ -1,0 +1,100 @@
+"""A clerk completes a case of the employment bundle through the pages alone; a citizen
+follows it with the case number and tracking code."""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+from browser_kit import Console, Visitor
+from conftest import citizen_where, known_values
+
+from activities.agencies.population import Citizen
+from deploy.clerk import clerk_answer, next_option
+from friction.events import ManualReentry
+from workflows.calendar import local_date
+from workflows.case import CaseProgress
+
+STATUS = re.compile(r"已办结|Completed")
+
+
+async def progress_of(console: Console, case_id: str) -> CaseProgress:
+    response = await console.api.get(f"/api/cases/{case_id}")
+    return msgspec.json.decode(response.content, type=CaseProgress)
+
+
+async def wait_on_clerk(visitor: Visitor) -> None:
+    """The case page refreshes itself while agencies work; wait until it asks the clerk
+    for something or the case has ended."""
+    await visitor.page.wait_for_selector("#step-form, #case-status:not(:has-text('办理中'))",
+                                         timeout=60_000)
+
+
+async def test_a_clerk_completes_a_case_in_the_browser(
+    console: Console, visitor: Visitor, population: list[Citizen]
+) -> None:
+    citizen = citizen_where(population, ecerts=True, bank=True)
+    known = known_values(citizen)
+    page = visitor.page
+    await visitor.log_in("clerk")
+    assert page.url.endswith("/console/desk")
+    await visitor.check("desk")
+
+    await page.get_by_label(re.compile("身份号码")).fill(citizen.id_number)
+    await page.get_by_role("button", name="开始办理").click()
+    await page.wait_for_url(re.compile(r"/console/desk/cases/\d{8}-\w{8}$"))
+    case_id = page.url.rsplit("/", 1)[1]
+    await wait_on_clerk(visitor)
+    await visitor.check("case-first-step")
+
+    # The first step shows what the case already knows: prefilled fields and e-certificates.
+    assert await page.locator(".prefilled").count() > 0
+    assert await page.get_by_text("电子证照已有").count() > 0
+
+    rounds = 0
+    while True:
+        rounds += 1
+        assert rounds < 30, "the case never completed"
+        await wait_on_clerk(visitor)
+        progress = await progress_of(console, case_id)
+        if progress.status != "open":
+            break
+        step = next(s for s in progress.steps if s.id == progress.current_step)
+        for name in step.missing_materials:
+            label = next(m.label_zh for m in step.materials if m.name == name)
+            await page.get_by_role("button", name=f"纸质材料已收取: {label}").click()
+            await page.wait_for_load_state("load")
+        refused = {r.field for r in step.rejections if r.field}
+        today = local_date(step.started_at) if step.started_at else None
+        typed_any = False
+        for f in step.fields:
+            if f.name not in step.missing_fields:
+                continue
+            if f.name in refused:
+                next_option(f, known)
+            assert today is not None
+            value = clerk_answer(f, known, today)
+            control = page.locator(f"[name='f.{f.name}']")
+            if f.type == "enum":
+                await control.select_option(value)
+            elif f.type == "date":
+                await control.fill(value)
+            else:
+                await control.focus()
+                await control.press_sequentially(value, delay=5)  # keys, so typing is timed
+            typed_any = True
+        if typed_any or step.rejections:
+            if rounds == 2:
+                await visitor.check("case-typing")
+            await page.locator("#submit-step").click()
+            await page.wait_for_load_state("load")
+    await visitor.page.reload()
+    assert await page.locator("#case-status").inner_text() == "已办结"
+    await visitor.check("case-completed")
+
+    # The version-1 insurance form made the clerk type known values again: each re-entry
+    # is friction, timed by the page.
+    reentries = [e for e in console.store.events_for_case(case_id) if isinstance(e, ManualReentry)]
+    assert reentries and all(e.step == "flexible-insurance-enrollment" for e in reentries)
+    assert all(e.typed_seconds is not None and e.typed_seconds > 0 for e in reentries)
+
