@@ -1,0 +1,52 @@
+"""A citizen follows a case by its number and tracking code, and sees nothing personal."""
+
+from __future__ import annotations
+
+import re
+
+from browser_kit import Console, Visitor
+from conftest import TEST_SECRET, citizen_where
+
+from activities.agencies.population import Citizen
+from deploy.clerk import HttpDesk, wait_for, waiting_on_clerk
+from gateway.console.notice import tracking_code
+
+
+async def test_a_citizen_tracks_a_case_with_its_code(
+    console: Console, visitor: Visitor, population: list[Citizen]
+) -> None:
+    citizen = citizen_where(population, ecerts=False)
+    opened = await console.api.post("/api/cases", json={
+        "bundle": "employment-hardship", "citizen_id_number": citizen.id_number,
+        "centre": console.centre})
+    case_id = opened.json()["case_id"]
+    await wait_for(HttpDesk(console.api, case_id), waiting_on_clerk)
+    page = visitor.page
+
+    await visitor.goto("/track")
+    await visitor.check("track-form")
+    await page.get_by_label("办件编号").fill(case_id)
+    await page.get_by_label("查询码").fill("000000" if tracking_code(TEST_SECRET, case_id)
+                                            != "000000" else "111111")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(re.compile(r"/track/case\?"))
+    assert await page.locator("#track-error").is_visible()
+    await visitor.check("track-refused")
+
+    await page.get_by_label("查询码").fill(tracking_code(TEST_SECRET, case_id))
+    await page.get_by_role("button", name="查询进度").click()
+    await page.wait_for_url(re.compile(r"/track/case\?"))
+    assert await page.locator("#case-status").inner_text() == "办理中"
+    assert await page.get_by_role("cell", name="失业登记").count() == 1
+    html = await page.content()
+    # The dossier stays with the clerk: no name, ID number, phone or address here.
+    for personal in (citizen.name, citizen.id_number, citizen.phone, citizen.address):
+        assert personal not in html
+    # The one-time notice names what the citizen lacks, here papers with no e-certificate.
+    assert "居民身份证" in html
+    await visitor.check("track-case")
+
+    await page.get_by_role("link", name="English").click()
+    await page.wait_for_load_state("load")
+    assert await page.locator("#case-status").inner_text() == "In progress"
+    await visitor.check("track-case-english")
