@@ -37,7 +37,7 @@ def _root() -> Any:
 
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    if not os.path.exists(CHROMIUM):
+    if not shutil.which(CHROMIUM):
         message = f"no chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)"
         if os.environ.get("CI"):
             pytest.fail(message)
