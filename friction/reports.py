@@ -31,6 +31,7 @@ class ReportSums(msgspec.Struct, kw_only=True, frozen=True):
     friction_clerk_minutes: float
     fields_total: int
     fields_prefilled: int
+    trips: int = 0  # summed over the cases (steps: over the cases that reached the step)
 
 
 class ReportRow(msgspec.Struct, kw_only=True, frozen=True):
@@ -54,14 +55,15 @@ class Report(msgspec.Struct, kw_only=True, frozen=True):
     rows: tuple[ReportRow, ...]
 
 
-def _ratio(part: float, whole: float) -> float | None:
+def ratio(part: float, whole: float) -> float | None:
+    """part / whole to four places, None when there is no whole."""
     return None if whole == 0 else round(part / whole, 4)
 
 
 def to_row(sums: ReportSums, min_group: int = DEFAULT_MIN_GROUP) -> ReportRow:
     if sums.cases < min_group:
         return ReportRow(group=sums.group, cases=None, suppressed=True)
-    share = _ratio(sums.fields_prefilled, sums.fields_total)
+    share = ratio(sums.fields_prefilled, sums.fields_total)
     # Judged on the exact share: a rounded 0.91996 would pass as 92%.
     met = None if not sums.fields_total else (
         sums.fields_prefilled / sums.fields_total >= PREFILL_BENCHMARK
@@ -71,13 +73,13 @@ def to_row(sums: ReportSums, min_group: int = DEFAULT_MIN_GROUP) -> ReportRow:
         group=sums.group,
         cases=sums.cases,
         suppressed=False,
-        completion_rate=_ratio(sums.completed, sums.cases),
-        one_trip_rate=_ratio(sums.one_trip, sums.completed),
-        working_days_to_done=_ratio(sums.working_days_sum, sums.working_days_count),
+        completion_rate=ratio(sums.completed, sums.cases),
+        one_trip_rate=ratio(sums.one_trip, sums.completed),
+        working_days_to_done=ratio(sums.working_days_sum, sums.working_days_count),
         clerk_minutes_per_case=(
-            None if sums.clerk_minutes is None else _ratio(sums.clerk_minutes, sums.cases)
+            None if sums.clerk_minutes is None else ratio(sums.clerk_minutes, sums.cases)
         ),
-        friction_minutes_per_case=_ratio(friction, sums.cases),
+        friction_minutes_per_case=ratio(friction, sums.cases),
         prefilled_share=share,
         prefill_benchmark_met=met,
     )

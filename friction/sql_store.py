@@ -9,9 +9,10 @@ SqliteFrictionStore and PostgresFrictionStore only open connections and pick a d
 Stuck points are kept as rollups written in the same transaction as the events they
 count, and only for events stored for the first time: reading the backlog costs the
 number of stuck points, not the number of events, and a retried batch changes nothing.
-The same holds for their evidence (sources, details, traces), their daily counts and
-each case's friction per stuck point, which the reports and the verifier's rate windows
-sum instead of scanning events. The backlog, its transitions and the can't-get-it-done
+The same holds for their evidence (sources, details, traces), their daily counts, each
+case's friction per stuck point and the friction per kind, day, bundle and centre, which
+the reports, the dashboard and the verifier's rate windows sum instead of scanning
+events. The backlog, its transitions and the can't-get-it-done
 register are small tables of their own, changed under row locks.
 Several processes may write at once (WAL and BEGIN IMMEDIATE on SQLite, row locks on
 PostgreSQL): counters are only ever changed by `count = t.count + excluded.count`, never
@@ -33,6 +34,13 @@ import msgspec
 
 from friction.backlog import BacklogItem, Status, Transition
 from friction.burden import BurdenTable, default_burden_table
+from friction.dashboard import (
+    BreachSums,
+    CantGetItDoneByCause,
+    DashboardFilter,
+    KindDay,
+    PointSums,
+)
 from friction.events import (
     FRICTION_KINDS,
     CaseRecord,
@@ -59,6 +67,8 @@ from friction.stuck_points import (
     TrendPoint,
     details_of,
     known_from_of,
+    period_start,
+    periods,
     remedy_for,
 )
 from friction.verification import RateWindow, Verdict
@@ -77,6 +87,14 @@ PAGE = 1000  # rows per read transaction when iterating cases or events
 
 # A migration step that SQL alone cannot do (it decodes event bodies in Python).
 MigrationStep = Callable[[Any, "SqlFrictionStore"], None]
+
+# kind_days from the stored events, as ingest would have counted them: migration 3 fills
+# the table with it and rebuild_rollups refills it, so it stays as released.
+_KIND_DAYS_FROM_EVENTS = """
+INSERT INTO kind_days (day, kind, bundle, centre, count, citizen_minutes, clerk_minutes)
+SELECT local_day, kind, coalesce(bundle, ''), coalesce(centre, ''), count(*),
+       sum(citizen_minutes), sum(clerk_minutes)
+FROM events GROUP BY local_day, kind, coalesce(bundle, ''), coalesce(centre, '')"""
 
 # Append-only: a released version is never edited, a change is a new version. Each
 # version's statements run in one transaction together with its schema_version row.
@@ -250,6 +268,26 @@ MIGRATIONS: tuple[tuple[int, tuple[str | MigrationStep, ...]], ...] = (
             lambda cur, store: store._rebuild(cur),
         ),
     ),
+    (
+        # The data bureau's dashboard: friction by the event's own kind per China-local
+        # day, bundle and centre ('' where an event names none: key columns cannot be
+        # NULL), filled from the events already stored; cases of one centre by index.
+        3,
+        (
+            """CREATE TABLE kind_days (
+                day TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                bundle TEXT NOT NULL,
+                centre TEXT NOT NULL,
+                count {count} NOT NULL,
+                citizen_minutes {real} NOT NULL,
+                clerk_minutes {real} NOT NULL,
+                PRIMARY KEY (day, kind, bundle, centre)
+            ){without_rowid}""",
+            _KIND_DAYS_FROM_EVENTS,
+            "CREATE INDEX cases_centre_opened ON cases (centre, opened_at)",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -307,6 +345,13 @@ ON CONFLICT (fingerprint, trace_id) DO NOTHING""",
 INSERT INTO stuck_point_days AS t (fingerprint, day, count, citizen_minutes, clerk_minutes)
 VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (fingerprint, day) DO UPDATE SET
+    count = t.count + excluded.count,
+    citizen_minutes = t.citizen_minutes + excluded.citizen_minutes,
+    clerk_minutes = t.clerk_minutes + excluded.clerk_minutes""",
+    "upsert_kind_day": """
+INSERT INTO kind_days AS t (day, kind, bundle, centre, count, citizen_minutes, clerk_minutes)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (day, kind, bundle, centre) DO UPDATE SET
     count = t.count + excluded.count,
     citizen_minutes = t.citizen_minutes + excluded.citizen_minutes,
     clerk_minutes = t.clerk_minutes + excluded.clerk_minutes""",
@@ -437,6 +482,21 @@ ORDER BY registered_at, case_id""",
     "open_by_cause": """
 SELECT cause, count(*), min(registered_at) FROM cant_get_it_done WHERE resolved_at IS NULL
 GROUP BY cause""",
+    # The dashboard's drop-downs, from small tables and indexes. Centres by a loose index
+    # scan: one seek per centre, however many cases each has.
+    "bundles": """
+SELECT bundle FROM case_counts WHERE count > 0
+UNION SELECT bundle FROM stuck_points WHERE bundle IS NOT NULL
+UNION SELECT bundle FROM cant_get_it_done""",
+    "centres": """
+WITH RECURSIVE found (centre) AS (
+    SELECT min(centre) FROM cases
+    UNION ALL
+    SELECT (SELECT min(c.centre) FROM cases c WHERE c.centre > found.centre)
+    FROM found WHERE found.centre IS NOT NULL
+)
+SELECT centre FROM found WHERE centre IS NOT NULL
+UNION SELECT centre FROM cant_get_it_done""",
     # Pages for the OCEL export, in key order so each page is an index range.
     "page_cases": f"""
 SELECT {_CASE_COLUMNS} FROM cases
@@ -447,7 +507,8 @@ WHERE event_id > ? AND occurred_at >= ? AND occurred_at < ? ORDER BY event_id LI
 }
 
 # Reports: one statement for the cases of each group, one for their friction; both over
-# the cases opened in the window ({window}), summed from rollups.
+# the cases opened in the window, of one bundle and centre if asked ({filters}), summed
+# from rollups.
 _REPORT_STATEMENTS: dict[str, str] = {
     "cases": """
 SELECT {group}, count(*),
@@ -457,14 +518,15 @@ SELECT {group}, count(*),
        count(CASE WHEN c.status = 'completed' THEN c.working_days END),
        coalesce(sum(c.clerk_minutes), 0),
        coalesce(sum(c.fields_total), 0),
-       coalesce(sum(c.fields_prefilled), 0)
+       coalesce(sum(c.fields_prefilled), 0),
+       coalesce(sum(c.trips), 0)
 FROM cases c
-WHERE c.opened_at >= ? AND c.opened_at < ?{bundle}
+WHERE c.opened_at >= ? AND c.opened_at < ?{filters}
 GROUP BY {group}""",
     "case_friction": """
 SELECT {group}, coalesce(sum(f.citizen_minutes), 0), coalesce(sum(f.clerk_minutes), 0)
 FROM cases c JOIN case_friction f ON f.case_id = c.case_id
-WHERE c.opened_at >= ? AND c.opened_at < ?{bundle}
+WHERE c.opened_at >= ? AND c.opened_at < ?{filters}
 GROUP BY {group}""",
     # Steps: the share prefilled over approved steps, as a case counts its done steps.
     "steps": """
@@ -474,22 +536,68 @@ SELECT c.bundle, s.step, count(*),
        coalesce(sum(s.working_days), 0),
        count(s.working_days),
        coalesce(sum(CASE WHEN s.status = 'approved' THEN s.fields_total ELSE 0 END), 0),
-       coalesce(sum(CASE WHEN s.status = 'approved' THEN s.fields_prefilled ELSE 0 END), 0)
+       coalesce(sum(CASE WHEN s.status = 'approved' THEN s.fields_prefilled ELSE 0 END), 0),
+       coalesce(sum(c.trips), 0)
 FROM cases c JOIN case_steps s ON s.case_id = c.case_id
-WHERE c.opened_at >= ? AND c.opened_at < ?{bundle}
+WHERE c.opened_at >= ? AND c.opened_at < ?{filters}
 GROUP BY c.bundle, s.step""",
     "step_friction": """
 SELECT c.bundle, f.step, coalesce(sum(f.citizen_minutes), 0),
        coalesce(sum(f.clerk_minutes), 0)
 FROM cases c JOIN case_friction f ON f.case_id = c.case_id
-WHERE c.opened_at >= ? AND c.opened_at < ? AND f.step IS NOT NULL{bundle}
+WHERE c.opened_at >= ? AND c.opened_at < ? AND f.step IS NOT NULL{filters}
 GROUP BY c.bundle, f.step""",
 }
+# The dashboard's reads: {filters} is " AND <column> = ?" for each filter given.
+_DASHBOARD_STATEMENTS: dict[str, str] = {
+    "kind_days": """
+SELECT day, kind, sum(count), sum(citizen_minutes), sum(clerk_minutes) FROM kind_days
+WHERE day >= ? AND day < ?{filters}
+GROUP BY day, kind ORDER BY day, kind""",
+    # A stuck point's friction among the cases opened in the window, from the per-case
+    # rollup: what stalls at one centre, or in one period.
+    "case_points": """
+SELECT p.fingerprint, p.kind, p.bundle, p.step, p.subject, sum(f.count), count(*),
+       sum(f.citizen_minutes), sum(f.clerk_minutes)
+FROM cases c
+JOIN case_friction f ON f.case_id = c.case_id
+JOIN stuck_points p ON p.fingerprint = f.fingerprint
+WHERE c.opened_at >= ? AND c.opened_at < ?{filters}
+GROUP BY p.fingerprint, p.kind, p.bundle, p.step, p.subject
+ORDER BY sum(f.citizen_minutes) + sum(f.clerk_minutes) DESC, sum(f.count) DESC, p.fingerprint
+LIMIT ?""",
+    # SLA breaches: the extra_wait stuck points of every scope (agency call, queue, step)
+    # at a step, their cases counted once each.
+    "breaches": """
+SELECT p.bundle, p.step, sum(p.count), sum(p.citizen_minutes), sum(p.clerk_minutes)
+FROM stuck_points p WHERE p.kind = 'extra_wait'{filters}
+GROUP BY p.bundle, p.step""",
+    "breach_cases": """
+SELECT p.bundle, p.step, count(DISTINCT s.case_id)
+FROM stuck_points p JOIN stuck_point_cases s ON s.fingerprint = p.fingerprint
+WHERE p.kind = 'extra_wait'{filters}
+GROUP BY p.bundle, p.step""",
+    "case_breaches": """
+SELECT p.bundle, p.step, sum(f.count), count(DISTINCT f.case_id), sum(f.citizen_minutes),
+       sum(f.clerk_minutes)
+FROM cases c
+JOIN case_friction f ON f.case_id = c.case_id
+JOIN stuck_points p ON p.fingerprint = f.fingerprint
+WHERE p.kind = 'extra_wait' AND c.opened_at >= ? AND c.opened_at < ?{filters}
+GROUP BY p.bundle, p.step""",
+    "register_counts": """
+SELECT cause, sum(CASE WHEN resolved_at IS NULL THEN 1 ELSE 0 END), count(resolved_at)
+FROM cant_get_it_done
+WHERE registered_at >= ? AND registered_at < ?{filters}
+GROUP BY cause""",
+}
+
 # Open-ended windows as bounds every timestamp falls within.
 _EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 _LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 
 # Rollups from scratch, for a bulk load or a repair: the same numbers ingest keeps.
+# Migration 2 runs these, so a rollup added by a later migration is rebuilt apart.
 _REBUILD: tuple[str, ...] = (
     "DELETE FROM stuck_point_sources",
     "DELETE FROM stuck_point_cases",
@@ -532,6 +640,7 @@ _REBUILD: tuple[str, ...] = (
            sum(clerk_minutes)
     FROM events WHERE case_id IS NOT NULL GROUP BY case_id, fingerprint""",
 )
+_REBUILD_KIND_DAYS: tuple[str, ...] = ("DELETE FROM kind_days", _KIND_DAYS_FROM_EVENTS)
 
 
 class Dialect(msgspec.Struct, kw_only=True, frozen=True):
@@ -606,6 +715,34 @@ def _window(since: datetime | None, until: datetime | None) -> tuple[str, str]:
     return _ts(since or _EARLIEST), _ts(until or _LATEST)
 
 
+def _filters(
+    given: Sequence[tuple[str, object | None]], params: Sequence[object] = ()
+) -> tuple[str, tuple[object, ...]]:
+    """An " AND <column> = ?" per filter that is not None, and `params` with their values
+    after."""
+    used = [(column, value) for column, value in given if value is not None]
+    return (
+        "".join(f" AND {column} = ?" for column, _ in used),
+        (*params, *(value for _, value in used)),
+    )
+
+
+def _every_case(flt: DashboardFilter) -> bool:
+    """Whether a filter keeps every case: friction is then read from the stuck points
+    themselves, events without a case included."""
+    return flt.centre is None and flt.since is None and flt.until is None
+
+
+def _day_window(since: datetime | None, until: datetime | None) -> tuple[str, str]:
+    """The China-local days [since, until) touches, as [first, end) ISO dates: exact
+    when the bounds are local midnights, whole days otherwise."""
+    first = "0001-01-01" if since is None else _local_day(since)
+    if until is None:
+        return first, "9999-12-31"
+    last = date.fromisoformat(_local_day(until - timedelta(microseconds=1)))
+    return first, (last + timedelta(days=1)).isoformat()
+
+
 class _Row(msgspec.Struct, kw_only=True, frozen=True):
     """An event with everything the insert and the rollups need, computed before any
     lock is taken."""
@@ -618,6 +755,7 @@ class _Row(msgspec.Struct, kw_only=True, frozen=True):
     step: str | None
     subject: str
     case_id: str | None
+    centre: str | None
     occurred_at: str
     citizen: float
     clerk: float
@@ -676,8 +814,8 @@ def _event_row(event: FrictionEvent, burden: BurdenTable, encoder: msgspec.json.
     return _Row(
         event_id=event.event_id, kind=kind, point_kind=pkind, fingerprint=fp,
         bundle=event.bundle, step=event.step, subject=subject, case_id=event.case_id,
-        occurred_at=at, citizen=citizen, clerk=clerk, known_from=source, trace_id=trace_id,
-        local_day=day, details=details, params=params,
+        centre=event.centre, occurred_at=at, citizen=citizen, clerk=clerk, known_from=source,
+        trace_id=trace_id, local_day=day, details=details, params=params,
     )
 
 
@@ -827,6 +965,7 @@ class SqlFrictionStore:
         details: Counter[tuple[str, str]] = Counter()
         traces: dict[tuple[str, str], str] = {}
         days: dict[tuple[str, str], _Sum] = {}
+        kind_days: dict[tuple[str, str, str, str], _Sum] = {}
         per_case: dict[tuple[str, str], _Sum] = {}
         for row in rows:
             p = points.get(row.fingerprint)
@@ -852,6 +991,8 @@ class SqlFrictionStore:
                 key = (row.fingerprint, row.trace_id)
                 traces[key] = min(traces.get(key, row.occurred_at), row.occurred_at)
             days.setdefault((row.fingerprint, row.local_day), _Sum()).add(row)
+            key4 = (row.local_day, row.kind, row.bundle or "", row.centre or "")
+            kind_days.setdefault(key4, _Sum()).add(row)
         pairs = sorted(case_seen.items())
         flags = self._dialect.insert_new(
             cur, self._sql["insert_point_case"], [(fp, case, at) for (fp, case), at in pairs]
@@ -890,6 +1031,11 @@ class SqlFrictionStore:
             cur.executemany(
                 self._sql["upsert_day"],
                 [(fp, day, d.count, d.citizen, d.clerk) for (fp, day), d in sorted(days.items())],
+            )
+        if kind_days:
+            cur.executemany(
+                self._sql["upsert_kind_day"],
+                [(*key, d.count, d.citizen, d.clerk) for key, d in sorted(kind_days.items())],
             )
         if per_case:
             cur.executemany(
@@ -953,12 +1099,18 @@ class SqlFrictionStore:
         self._write(write)
 
     def rebuild_rollups(self) -> None:
-        """Recompute every stuck-point rollup from the stored events in one transaction:
-        after a bulk load straight into `events`, or to repair rollups by hand."""
+        """Recompute every rollup from the stored events in one transaction: after a bulk
+        load straight into `events`, or to repair rollups by hand."""
 
-        self._write(self._rebuild)
+        def rebuild(cur: Cursor) -> None:
+            self._rebuild(cur)
+            for statement in _REBUILD_KIND_DAYS:
+                cur.execute(self._dialect.sql(statement))
+
+        self._write(rebuild)
 
     def _rebuild(self, cur: Cursor) -> None:
+        """The stuck-point rollups of migration 2 (which runs this)."""
         for statement in (*self._dialect.rebuild_prelude, *_REBUILD):
             cur.execute(self._dialect.sql(statement))
 
@@ -1067,31 +1219,28 @@ class SqlFrictionStore:
         if granularity not in ("day", "week"):
             raise ValueError(f"granularity: day or week, not {granularity!r}")
         rows = self._fetch("select_days", (fingerprint,))
-        periods: dict[date, list[float]] = {}
+        sums: dict[date, list[float]] = {}
         for day, count, citizen, clerk in rows:
-            start = date.fromisoformat(day) if isinstance(day, str) else day
-            if granularity == "week":
-                start -= timedelta(days=start.weekday())
-            sums = periods.setdefault(start, [0, 0.0, 0.0])
-            sums[0] += int(count)
-            sums[1] += citizen
-            sums[2] += clerk
-        if not periods:
+            start = period_start(date.fromisoformat(day), granularity)
+            total = sums.setdefault(start, [0, 0.0, 0.0])
+            total[0] += int(count)
+            total[1] += citizen
+            total[2] += clerk
+        if not sums:
             return []
-        # Quiet periods are zeros, not gaps, so a chart's x axis is time.
-        step = timedelta(days=7 if granularity == "week" else 1)
-        first, last = min(periods), max(periods)
-        points = []
-        while first <= last:
-            count, citizen, clerk = periods.get(first, (0, 0.0, 0.0))
-            points.append(TrendPoint(period_start=first, count=int(count),
-                                     citizen_minutes=citizen, clerk_minutes=clerk))
-            first += step
-        return points
+        return [
+            TrendPoint(period_start=start, count=int(count), citizen_minutes=citizen,
+                       clerk_minutes=clerk)
+            for start in periods(min(sums), max(sums), granularity)
+            for count, citizen, clerk in [sums.get(start, (0, 0.0, 0.0))]
+        ]
 
     def _fetch(self, name: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return self._query(self._sql[name], params)
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         def read(cur: Cursor) -> list[tuple[Any, ...]]:
-            cur.execute(self._sql[name], params)
+            cur.execute(sql, params)
             rows: list[tuple[Any, ...]] = cur.fetchall()
             return rows
 
@@ -1127,17 +1276,17 @@ class SqlFrictionStore:
         since: datetime | None,
         until: datetime | None,
         bundle: str | None = None,
+        centre: str | None = None,
     ) -> list[ReportSums]:
         if group_by not in ("bundle", "step", "centre"):
             raise ValueError(f"group_by: bundle, step or centre, not {group_by!r}")
-        params: tuple[object, ...] = _window(since, until)
-        if bundle is not None:
-            params = (*params, bundle)
-        by_bundle = " AND c.bundle = ?" if bundle is not None else ""
+        filters, params = _filters(
+            (("c.bundle", bundle), ("c.centre", centre)), _window(since, until)
+        )
 
         def sql(name: str, group: str = "") -> str:
             text = _REPORT_STATEMENTS[name].replace("{group}", group)
-            return self._dialect.sql(text.replace("{bundle}", by_bundle))
+            return self._dialect.sql(text.replace("{filters}", filters))
 
         def read(cur: Cursor) -> tuple[list[tuple[Any, ...]], dict[str, tuple[float, float]]]:
             if group_by == "step":
@@ -1157,10 +1306,11 @@ class SqlFrictionStore:
         sums = []
         for row in rows:
             if group_by == "step":
-                group, cases, done, one_trip, wd_sum, wd_n, total, prefilled = row
+                group, cases, done, one_trip, wd_sum, wd_n, total, prefilled, trips = row
                 clerk: float | None = None  # handling time is recorded per case only
             else:
-                group, cases, done, one_trip, wd_sum, wd_n, clerk_sum, total, prefilled = row
+                (group, cases, done, one_trip, wd_sum, wd_n, clerk_sum, total, prefilled,
+                 trips) = row
                 clerk = float(clerk_sum)
             citizen_f, clerk_f = friction.get(group, (0.0, 0.0))
             sums.append(
@@ -1171,6 +1321,7 @@ class SqlFrictionStore:
                     friction_citizen_minutes=float(citizen_f),
                     friction_clerk_minutes=float(clerk_f),
                     fields_total=int(total), fields_prefilled=int(prefilled),
+                    trips=int(trips),
                 )
             )
         return sorted(sums, key=lambda s: s.group)
@@ -1323,6 +1474,99 @@ class SqlFrictionStore:
             OpenCantGetItDone(cause=cause, count=int(n), oldest_registered_at=_dt(oldest))
             for cause, n, oldest in self._fetch("open_by_cause")
         ]
+
+    # -- the dashboard ---------------------------------------------------------------------
+
+    def _dashboard_sql(
+        self,
+        name: str,
+        given: Sequence[tuple[str, object | None]],
+        head: Sequence[object] = (),
+        tail: Sequence[object] = (),
+    ) -> tuple[str, tuple[object, ...]]:
+        filters, params = _filters(given, head)
+        text = _DASHBOARD_STATEMENTS[name].replace("{filters}", filters)
+        return self._dialect.sql(text), (*params, *tail)
+
+    def kind_days(self, flt: DashboardFilter) -> list[KindDay]:
+        sql, params = self._dashboard_sql(
+            "kind_days", (("bundle", flt.bundle), ("centre", flt.centre)),
+            _day_window(flt.since, flt.until),
+        )
+        return [
+            KindDay(day=date.fromisoformat(day), kind=kind, events=int(n),
+                    citizen_minutes=float(citizen), clerk_minutes=float(clerk))
+            for day, kind, n, citizen, clerk in self._query(sql, params)
+        ]
+
+    def point_sums(self, flt: DashboardFilter, limit: int = 10) -> list[PointSums]:
+        if limit <= 0:  # LIMIT -1 would mean "all" to SQLite
+            return []
+        if _every_case(flt):
+            # Every event of each stuck point, caseless ones too: the rollup as it is.
+            rows = (
+                self._fetch("select_points", (limit,)) if flt.bundle is None
+                else self._fetch("select_bundle_points", (flt.bundle, limit))
+            )
+            rows = [(*row[:7], *row[9:11]) for row in rows]
+        else:
+            sql, params = self._dashboard_sql(
+                "case_points", (("p.bundle", flt.bundle), ("c.centre", flt.centre)),
+                _window(flt.since, flt.until), (limit,),
+            )
+            rows = self._query(sql, params)
+        return [
+            PointSums(fingerprint=fp, kind=kind, bundle=b, step=step, subject=subject,
+                      events=int(n), cases=int(cases), citizen_minutes=float(citizen),
+                      clerk_minutes=float(clerk))
+            for fp, kind, b, step, subject, n, cases, citizen, clerk in rows
+        ]
+
+    def sla_breaches(self, flt: DashboardFilter) -> list[BreachSums]:
+        if _every_case(flt):
+            by_bundle = (("p.bundle", flt.bundle),)
+
+            def read(cur: Cursor) -> list[tuple[Any, ...]]:
+                cur.execute(*self._dashboard_sql("breaches", by_bundle))
+                sums = cur.fetchall()
+                cur.execute(*self._dashboard_sql("breach_cases", by_bundle))
+                cases = {(b, step): n for b, step, n in cur.fetchall()}
+                return [(b, step, n, cases.get((b, step), 0), citizen, clerk)
+                        for b, step, n, citizen, clerk in sums]
+
+            rows = self._read(read)
+        else:
+            rows = self._query(*self._dashboard_sql(
+                "case_breaches", (("p.bundle", flt.bundle), ("c.centre", flt.centre)),
+                _window(flt.since, flt.until),
+            ))
+        return sorted(
+            (
+                BreachSums(bundle=b, step=step, events=int(n), cases=int(cases),
+                           citizen_minutes=float(citizen), clerk_minutes=float(clerk))
+                for b, step, n, cases, citizen, clerk in rows
+            ),
+            key=lambda r: (r.bundle or "", r.step or ""),
+        )
+
+    def register_counts(self, flt: DashboardFilter) -> list[CantGetItDoneByCause]:
+        sql, params = self._dashboard_sql(
+            "register_counts", (("bundle", flt.bundle), ("centre", flt.centre)),
+            _window(flt.since, flt.until),
+        )
+        return [
+            CantGetItDoneByCause(cause=cause, open=int(n_open), answered=int(answered))
+            for cause, n_open, answered in self._query(sql, params)
+        ]
+
+    def bundles_and_centres(self) -> tuple[list[str], list[str]]:
+        def read(cur: Cursor) -> tuple[list[str], list[str]]:
+            cur.execute(self._sql["bundles"])
+            bundles = sorted(b for (b,) in cur.fetchall())
+            cur.execute(self._sql["centres"])
+            return bundles, sorted(c for (c,) in cur.fetchall())
+
+        return self._read(read)
 
     # -- the event log, a page per read transaction (no lock held between pages) --------
 

@@ -3,10 +3,12 @@ SqliteFrictionStore is the embedded default, a PostgreSQL store can sit behind t
 Protocol.
 
 Contract every implementation keeps:
-- ingest stores each event id once; a batch is all-or-nothing; the stuck-point rollups
-  change in the same transaction as the events and only for newly stored events;
-- stuck_points, trend, report_sums and rate_window read rollups, so their cost does not
-  grow with the number of raw events;
+- ingest stores each event id once; a batch is all-or-nothing; the rollups (stuck
+  points and their evidence, per case, per kind and day) change in the same transaction
+  as the events and only for newly stored events;
+- stuck_points, trend, report_sums, rate_window and the dashboard's reads (kind_days,
+  point_sums, sla_breaches, register_counts, bundles_and_centres) read rollups, cases and
+  the register, so their cost does not grow with the number of raw events;
 - save_backlog changes an item and records its transition in one transaction, and only
   if the item's status is still the one its caller read (optimistic concurrency);
 - methods are synchronous and safe to call from several threads.
@@ -16,18 +18,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
 from friction.backlog import BacklogItem, Status, Transition
+from friction.dashboard import (
+    BreachSums,
+    CantGetItDoneByCause,
+    DashboardFilter,
+    KindDay,
+    PointSums,
+)
 from friction.events import CaseRecord, FrictionEvent
 from friction.register import CantGetItDoneRecord
 from friction.reports import GroupBy, ReportSums
+from friction.stuck_points import Granularity as Granularity
 from friction.stuck_points import StuckPoint, TrendPoint
 from friction.verification import RateWindow
-
-Granularity = Literal["day", "week"]
 
 
 class ConflictError(RuntimeError):
@@ -103,8 +111,38 @@ class FrictionStore(Protocol):
         since: datetime | None,
         until: datetime | None,
         bundle: str | None = None,
+        centre: str | None = None,
     ) -> list[ReportSums]:
-        """Sums per bundle, "bundle/step" or centre over the cases opened in [since, until)."""
+        """Sums per bundle, "bundle/step" or centre over the cases opened in [since, until)
+        (of one bundle and one centre if given)."""
+        ...
+
+    # The dashboard's reads (its granularity is the dashboard's business): friction by
+    # its own bundle, events by their centre and time, cases by their centre and opening
+    # time, the register by bundle, centre and registration time.
+
+    def kind_days(self, flt: DashboardFilter) -> list[KindDay]:
+        """Events by kind and China-local day, oldest first, over every local day that
+        [since, until) touches (the rollup counts whole days)."""
+        ...
+
+    def point_sums(self, flt: DashboardFilter, limit: int = 10) -> list[PointSums]:
+        """Stuck points ranked by burden minutes, largest first. With a centre or a
+        period, only the friction of the cases of that centre opened in that period."""
+        ...
+
+    def sla_breaches(self, flt: DashboardFilter) -> list[BreachSums]:
+        """Waits past their SLA per bundle and step, sorted so, over the same friction as
+        point_sums."""
+        ...
+
+    def register_counts(self, flt: DashboardFilter) -> list[CantGetItDoneByCause]:
+        """Can't-get-it-done cases registered in [since, until), per cause with any."""
+        ...
+
+    def bundles_and_centres(self) -> tuple[list[str], list[str]]:
+        """Every bundle and every centre a case, a stuck point or the register names,
+        sorted."""
         ...
 
     def backlog_items(self) -> dict[str, BacklogItem]:

@@ -7,7 +7,8 @@ what to do about each kind of stuck point.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Literal
 
 import msgspec
 
@@ -18,6 +19,8 @@ from friction.events import (
     PhysicalMaterialRequested,
     RepeatTrip,
 )
+
+Granularity = Literal["day", "week"]
 
 MAX_SAMPLE_CASES = 5
 MAX_SAMPLE_TRACES = 5
@@ -54,6 +57,19 @@ class TrendPoint(msgspec.Struct, kw_only=True, frozen=True):
     count: int
     citizen_minutes: float
     clerk_minutes: float
+
+
+def period_start(day: date, granularity: Granularity) -> date:
+    """The period a China-local day counts in: the day itself, or its week's Monday."""
+    return day - timedelta(days=day.weekday()) if granularity == "week" else day
+
+
+def periods(first: date, last: date, granularity: Granularity) -> list[date]:
+    """Every period from first's to last's, quiet ones included, so a chart's x axis is
+    time."""
+    step = timedelta(days=7 if granularity == "week" else 1)
+    start, end = period_start(first, granularity), period_start(last, granularity)
+    return [start + i * step for i in range((end - start) // step + 1)]
 
 
 def known_from_of(event: FrictionEvent) -> str | None:

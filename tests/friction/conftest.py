@@ -14,7 +14,7 @@ import os
 import sqlite3
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,12 @@ class Backend:
         """Run one statement on a connection of its own and commit it."""
         raise NotImplementedError
 
+    def insert(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        """Write rows straight into a table, as a bulk load or an older version would."""
+        raise NotImplementedError
+
     def fail_inserts(self, table: str, when: str = "true") -> None:
         """Make inserts into `table` raise 'disk on fire' where `when` holds of NEW."""
         raise NotImplementedError
@@ -104,6 +110,20 @@ class SqliteBackend(Backend):
             rows = raw.execute(sql).fetchall()
             raw.commit()
             return rows
+        finally:
+            raw.close()
+
+    def insert(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        raw = sqlite3.connect(self.path)
+        try:
+            raw.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)})"
+                f" VALUES ({', '.join('?' * len(columns))})",
+                rows,
+            )
+            raw.commit()
         finally:
             raw.close()
 
@@ -150,6 +170,18 @@ class PostgresBackend(Backend):
         with connect(self.dsn, self.schema) as raw:
             cur = raw.execute(sql)
             return cur.fetchall() if cur.description else []
+
+    def insert(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        from friction.postgres_store import connect
+
+        with connect(self.dsn, self.schema) as raw:
+            raw.cursor().executemany(
+                f"INSERT INTO {table} ({', '.join(columns)})"
+                f" VALUES ({', '.join(['%s'] * len(columns))})",
+                rows,
+            )
 
     def fail_inserts(self, table: str, when: str = "true") -> None:
         self.execute(

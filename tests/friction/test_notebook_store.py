@@ -7,7 +7,6 @@ notebook."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -390,18 +389,7 @@ def test_a_version_1_notebook_is_migrated_to_one_stuck_point_per_form(backend: B
         params[2] = f"manual_reentry|{BUNDLE}|{FORM}|{event.field}"  # type: ignore[union-attr]
         params[5] = event.field  # type: ignore[union-attr]
         old.append(params)
-    insert = (f"INSERT INTO events ({', '.join(sql_store.EVENT_COLUMNS[:14])})"
-              f" VALUES ({', '.join([dialect.placeholder] * 14)})")
-    if backend.name == "sqlite":
-        raw = sqlite3.connect(backend.path)  # type: ignore[attr-defined]
-        raw.executemany(insert, old)
-        raw.commit()
-        raw.close()
-    else:
-        from friction.postgres_store import connect
-
-        with connect(backend.dsn, backend.schema) as pg:  # type: ignore[attr-defined]
-            pg.cursor().executemany(insert, old)
+    backend.insert("events", sql_store.EVENT_COLUMNS[:14], old)
 
     store = backend.open()
     try:
