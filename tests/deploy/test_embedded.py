@@ -4,6 +4,7 @@ and a Ctrl-C that leaves no process behind."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -111,6 +112,21 @@ def test_up_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
         assert demo.returncode == 0, report
         assert "6 completed, 0 failed" in demo.stdout, report
         assert "flexible-insurance-enrollment" in demo.stdout, report
+
+        # The first start made an account per staff role: the clerk logs into the console.
+        first = dict(
+            line.split(" ", 1)
+            for line in (tmp_path / "state" / "first-accounts.txt").read_text().splitlines()
+        )
+        assert set(first) == {"clerk", "analyst", "developer", "admin"}
+        with httpx.Client(base_url=gateway, timeout=10) as browser:
+            form = browser.get("/login").text
+            csrf = re.search(r'name="_csrf_token" value="([^"]+)"', form)
+            assert csrf is not None
+            logged_in = browser.post("/login", data={
+                "username": "clerk", "password": first["clerk"], "_csrf_token": csrf.group(1)})
+            assert logged_in.headers["location"] == "/console/desk"
+            assert "待我办理" in browser.get("/console/desk").text
     finally:
         up.send_signal(signal.SIGINT)
         try:
@@ -121,7 +137,8 @@ def test_up_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
             pytest.fail(f"onething up did not stop on SIGINT:\n{output}")
 
     assert up.returncode == 0, output
-    for line in ("Temporal gRPC", "gateway API", "OpenAPI", "metrics", "state folder"):
+    for line in ("Temporal gRPC", "gateway API", "console", "OpenAPI", "metrics", "state folder",
+                 "console accounts"):
         assert line in output
     assert [pid for pid in children if _alive(pid)] == []
     assert (tmp_path / "state" / "temporal.db").exists()
