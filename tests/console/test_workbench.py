@@ -11,7 +11,7 @@ from conftest import citizen_where, known_values
 
 from activities.agencies.population import Citizen
 from deploy.clerk import clerk_answer, next_option
-from friction.events import ManualReentry
+from friction.events import ClerkNote, ManualReentry
 from workflows.calendar import local_date
 from workflows.case import CaseProgress
 
@@ -50,6 +50,20 @@ async def test_a_clerk_completes_a_case_in_the_browser(
     # The first step shows what the case already knows: prefilled fields and e-certificates.
     assert await page.locator(".prefilled").count() > 0
     assert await page.get_by_text("电子证照已有").count() > 0
+    # The one-time notice prints with the tracking code the citizen takes home.
+    code = await page.locator("#tracking-code").inner_text()
+    await page.locator("#print-notice").click()
+    await page.wait_for_url(re.compile(r"/notice$"))
+    assert code in await page.content()
+    await visitor.check("one-time-notice")
+    await page.go_back()
+    # A stuck point the clerk meets goes into the error notebook from the case.
+    await page.get_by_label("卡在哪里").fill("系统无法带出解除劳动关系日期，联系电话13900001111")
+    await page.get_by_role("button", name="记入错题本").click()
+    await page.wait_for_load_state("load")
+    [note] = [e for e in console.store.events_for_case(page.url.rsplit("/", 1)[1])
+              if isinstance(e, ClerkNote)]
+    assert note.actor == "clerk" and "13900001111" not in note.text  # the phone is masked
 
     rounds = 0
     while True:
