@@ -30,6 +30,11 @@ _ALLOWED: dict[str, frozenset[str]] = {
 VERIFIER = "verifier"
 
 
+def allowed_moves(status: str) -> frozenset[str]:
+    """The statuses a person may move an item to from `status`."""
+    return _ALLOWED[status]
+
+
 class LifecycleError(ValueError):
     """A transition that the lifecycle does not allow; the message says why."""
 

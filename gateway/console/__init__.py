@@ -12,6 +12,8 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
+from gateway.console.backlog import BacklogPages
+from gateway.console.dashboard import DashboardController
 from gateway.console.login import LoginController
 from gateway.console.pages import CONSOLE_EXCEPTION_HANDLERS
 from gateway.console.tracking import TrackingController
@@ -36,7 +38,8 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
 def console_handlers() -> list[Any]:
     pages = Router(
         path="/",
-        route_handlers=[LoginController, WorkbenchController, TrackingController],
+        route_handlers=[LoginController, WorkbenchController, TrackingController, BacklogPages,
+                       DashboardController],
         exception_handlers=CONSOLE_EXCEPTION_HANDLERS,
         include_in_schema=False,
     )

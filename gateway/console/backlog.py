@@ -23,7 +23,6 @@ from litestar.response import Template
 from markupsafe import Markup
 
 from friction import notebook
-from friction.backlog import _ALLOWED as LIFECYCLE  # the moves a person may make, by status
 from friction.backlog import (
     VERIFIER,
     BacklogEntry,
@@ -32,6 +31,7 @@ from friction.backlog import (
     Status,
     Transition,
     TransitionRequest,
+    allowed_moves,
 )
 from friction.store import ConflictError, FrictionStore
 from friction.stuck_points import StuckPoint, TrendPoint, period_start, periods
@@ -272,7 +272,7 @@ def read_item(
 
 def moves_from(status: Status) -> list[Status]:
     """The moves a person may make from `status`, in the lifecycle's order."""
-    return [s for s in STATUSES if s in LIFECYCLE[status]]
+    return [s for s in STATUSES if s in allowed_moves(status)]
 
 
 class BacklogPages(Controller):
