@@ -12,6 +12,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.agency_calls import AgencyCalls
 from activities.friction_calls import FrictionCalls
+from activities.notifier import Notifier, NotifyCalls, OutboxNotifier
 from friction.store import FrictionStore
 from workflows.bundle import BundleWorkflow
 from workflows.case import TASK_QUEUE
@@ -53,10 +54,13 @@ def create_worker(
     http: httpx.AsyncClient,
     task_queue: str = TASK_QUEUE,
     tracer_provider: TracerProvider | None = None,
+    notifier: Notifier | None = None,
 ) -> Worker:
-    """The worker; traces go to `tracer_provider`, or to the OTel global one if None."""
+    """The worker; traces go to `tracer_provider`, or to the OTel global one if None.
+    Citizens' notifications go to `notifier`, by default an outbox in memory."""
     agencies = AgencyCalls(agency_urls, http)
     friction = FrictionCalls(store)
+    notify = NotifyCalls(notifier or OutboxNotifier(":memory:"))
     return Worker(
         client,
         task_queue=task_queue,
@@ -67,6 +71,7 @@ def create_worker(
             agencies.poll_decision,
             friction.record_friction,
             friction.record_case,
+            notify.notify_citizen,
         ],
         workflow_runner=workflow_runner(),
         interceptors=tracing(client, tracer_provider),

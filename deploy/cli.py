@@ -415,6 +415,7 @@ def open_store(settings: Settings) -> FrictionStore:
 async def run_worker(settings: Settings) -> None:
     import httpx
 
+    from activities.notifier import OutboxNotifier
     from activities.worker import create_worker
     from deploy.telemetry import WORKER_SERVICE, install_sdk_metrics, setup_tracing
 
@@ -435,6 +436,7 @@ async def run_worker(settings: Settings) -> None:
                 http=http,
                 task_queue=settings.task_queue,
                 tracer_provider=tracing,
+                notifier=OutboxNotifier(settings.state_dir / "outbox.db"),
             )
             async with worker:
                 print(f"worker polling {settings.task_queue} on {settings.temporal_address}",

@@ -64,6 +64,7 @@ class ExtraWait(_Event, tag="extra_wait", kw_only=True, frozen=True):
     actual_seconds: float | None = None
     due_at: datetime | None = None
     calendar: str | None = None
+    milestone: str | None = None  # of a task step: its own stuck point
 
 
 class PhysicalMaterialRequested(_Event, tag="physical_material", kw_only=True, frozen=True):
@@ -190,6 +191,8 @@ def subject_of(event: FrictionEvent) -> str:
             return "form"
         case SearchOnlyEntry(service=s):
             return s
+        case ExtraWait(scope=scope, milestone=milestone) if milestone:
+            return f"{scope}:{milestone}"
         case ExtraWait(scope=scope, agency=agency):
             return f"{scope}:{agency}" if agency else scope
         case PhysicalMaterialRequested(material=m):

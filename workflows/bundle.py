@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.case import (
         PROGRESS,
         RECORD_MATERIAL,
+        RECORD_MILESTONE,
         RECORD_TRIP,
         SA_AWAITING,
         SA_BUNDLE,
@@ -49,17 +50,31 @@ with workflow.unsafe.imports_passed_through():
         FrictionNote,
         MaterialEntry,
         MaterialView,
+        MilestoneEntry,
+        MilestoneView,
+        Notification,
         Rejection,
         StepStatus,
         StepView,
         TripEntry,
     )
-    from workflows.definition import StepSpec
+    from workflows.definition import Condition, MilestoneSpec, StepSpec
     from workflows.fields import check_value
 
 MAX_REJECTIONS = 3  # after this many, the case goes to the can't-get-it-done register
 FIRST_POLL = timedelta(seconds=5)
 LONGEST_POLL = timedelta(hours=1)
+
+# What the citizen is told, by event; {name} is the step's or the bundle's name.
+_NOTICE_TEXT = {
+    "step_started": ("您的办件{case}：“{name}”已开始办理。", "Case {case}: {name} has started."),
+    "step_approved": ("您的办件{case}：“{name}”已办结。", "Case {case}: {name} is done."),
+    "step_rejected": ("您的办件{case}：“{name}”需补正，请查看一次性告知。",
+                      "Case {case}: {name} needs corrections; see the one-time notice."),
+    "case_completed": ("您的办件{case}（{name}）已全部办结。", "Case {case} ({name}) is complete."),
+    "case_failed": ("您的办件{case}（{name}）未能办成，工作人员将联系您。",
+                    "Case {case} ({name}) could not be done; staff will contact you."),
+}
 
 _KEY_AWAITING = SearchAttributeKey.for_keyword(SA_AWAITING)
 _KEY_STEP = SearchAttributeKey.for_keyword(SA_STEP)
@@ -101,6 +116,11 @@ class _Step:
         self.started_at: datetime | None = None
         self.finished_at: datetime | None = None
         self.due_on: date | None = None
+        self.due_at: datetime | None = None
+        self.milestones_done: dict[str, tuple[datetime, str, str | None]] = {}  # at, who, ref
+
+    def milestones_complete(self) -> bool:
+        return len(self.milestones_done) == len(self.spec.milestones)
 
     def missing_fields(self) -> list[str]:
         return [f.name for f in self.spec.fields if f.name not in self.values]
@@ -128,6 +148,8 @@ class BundleWorkflow:
         self._outstanding_at_first_trip: tuple[str, ...] = ()
         self._friction: list[FrictionNote] = []
         self._outbox: list[FrictionEvent] = []
+        self._notifications: list[Notification] = []
+        self._to_deliver: list[Notification] = []
         self._sequence = 0
         self._closing = False
         self._typing_seconds = 0.0  # measured by the console, summed for the reports
@@ -144,6 +166,7 @@ class BundleWorkflow:
             ]
         )
         flusher = asyncio.create_task(self._flush_friction())
+        deliverer = asyncio.create_task(self._deliver_notifications())
         await self._record_case()
         await self._look_up()
         self._outstanding_at_first_trip = self._outstanding()
@@ -154,9 +177,12 @@ class BundleWorkflow:
         else:
             self._status = "completed"
         self._set_awaiting("nobody", None)
+        if any(s.spec.notify for s in self._steps):
+            self._notify("case_completed" if self._status == "completed" else "case_failed", None)
         await self._record_case()
         self._closing = True
         await flusher
+        await deliverer
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.progress()
 
@@ -193,24 +219,42 @@ class BundleWorkflow:
     async def _run_step(self, step: _Step) -> bool:
         """Run one step to approval; False when it cannot be done."""
         spec = step.spec
+        if spec.when is not None and not self._holds(spec.when):
+            step.status = "skipped"  # the case's answers chose another path
+            return True
         self._current = step
         step.started_at = workflow.now()
-        step.due_on = self._start.calendar.add_working_days(
-            local_date(step.started_at), spec.sla_working_days
-        )
-        sla_watch = asyncio.create_task(self._watch_sla(step))
+        step.due_at = self._deadline(step.started_at, spec.sla_minutes, spec.sla_working_days)
+        step.due_on = local_date(step.due_at)
+        watches = [asyncio.create_task(self._watch_sla(step))]
+        watches += [asyncio.create_task(self._watch_milestone(step, m)) for m in spec.milestones]
         self._prefill(step)
+        if spec.notify:
+            self._notify("step_started", step)
         try:
             while True:
                 if not step.ready():
                     step.status = "awaiting_clerk"
                     self._set_awaiting("clerk", spec.id)
                     await workflow.wait_condition(step.ready)
+                if spec.kind == "task":
+                    step.status = "awaiting_worker"
+                    self._set_awaiting("worker", spec.id)
+                    await workflow.wait_condition(step.milestones_complete)
+                    self._take_outputs(step, {})
+                    step.status = "approved"
+                    if spec.notify:
+                        self._notify("step_approved", step)
+                    return True
                 decision = await self._submit(step)
                 if decision.status == "approved":
-                    self._take_outputs(step, decision)
+                    self._take_outputs(step, decision.outputs)
                     step.status = "approved"
+                    if spec.notify:
+                        self._notify("step_approved", step)
                     return True
+                if spec.notify:
+                    self._notify("step_rejected", step)
                 self._take_rejection(step, decision.reasons)
                 if step.round >= MAX_REJECTIONS:
                     step.status = "rejected"
@@ -224,7 +268,17 @@ class BundleWorkflow:
                     return False
         finally:
             step.finished_at = workflow.now()
-            await sla_watch
+            await asyncio.gather(*watches)
+
+    def _holds(self, condition: Condition) -> bool:
+        entry = self._dossier.get(condition.concept)
+        return entry is not None and entry.value == condition.equals
+
+    def _deadline(self, start: datetime, minutes: int, working_days: int) -> datetime:
+        """The end of an SLA: on the clock, or the end of its last working day."""
+        if minutes:
+            return start + timedelta(minutes=minutes)
+        return end_of_day(self._start.calendar.add_working_days(local_date(start), working_days))
 
     def _prefill(self, step: _Step) -> None:
         for f in step.spec.fields:
@@ -284,7 +338,7 @@ class BundleWorkflow:
             )
         return decision
 
-    def _take_outputs(self, step: _Step, decision: ports.AgencyDecision) -> None:
+    def _take_outputs(self, step: _Step, outputs: dict[str, str]) -> None:
         now = workflow.now()
         spec = step.spec
         # What the clerk typed is now known to the case, so no later form asks again.
@@ -295,7 +349,7 @@ class BundleWorkflow:
                     value=step.values[f.name], source=typed, at=now
                 )
         issued = Provenance(kind="step", source=spec.agency, step=spec.id)
-        for concept, value in decision.outputs.items():
+        for concept, value in outputs.items():
             self._dossier[concept] = DossierEntry(value=value, source=issued, at=now)
         for output in spec.outputs:
             if output.ecert:
@@ -336,8 +390,8 @@ class BundleWorkflow:
         step.awaiting_resubmit = not fixable
 
     async def _watch_sla(self, step: _Step) -> None:
-        assert step.due_on is not None
-        breach_at = end_of_day(step.due_on)
+        assert step.due_at is not None
+        breach_at = step.due_at
         try:
             await workflow.wait_condition(
                 lambda: step.finished_at is not None,
@@ -350,11 +404,67 @@ class BundleWorkflow:
                     **self._event_base(step.spec.id),
                     scope="step",
                     agency=step.spec.agency,
-                    sla_working_days=step.spec.sla_working_days,
+                    sla_working_days=step.spec.sla_working_days or None,
+                    sla_seconds=step.spec.sla_minutes * 60 or None,
                     actual_seconds=(workflow.now() - step.started_at).total_seconds(),
                     due_at=breach_at,
                     calendar=self._start.calendar.id,
                 )
+            )
+
+    async def _watch_milestone(self, step: _Step, milestone: MilestoneSpec) -> None:
+        assert step.started_at is not None
+        due = self._deadline(step.started_at, milestone.sla_minutes, milestone.sla_working_days)
+        try:
+            await workflow.wait_condition(
+                lambda: milestone.id in step.milestones_done or step.finished_at is not None,
+                timeout=max(due - workflow.now(), timedelta(seconds=1)),
+            )
+        except TimeoutError:
+            self._emit(
+                ExtraWait(
+                    **self._event_base(step.spec.id),
+                    scope="step",
+                    agency=step.spec.agency,
+                    milestone=milestone.id,
+                    sla_working_days=milestone.sla_working_days or None,
+                    sla_seconds=milestone.sla_minutes * 60 or None,
+                    actual_seconds=(workflow.now() - step.started_at).total_seconds(),
+                    due_at=due,
+                    calendar=self._start.calendar.id,
+                )
+            )
+
+    # -- the citizen hears of progress through the worker's notifier -----------------------
+
+    def _notify(self, event: str, step: _Step | None) -> None:
+        self._sequence += 1
+        name_zh, name_en = (step.spec.name_zh, step.spec.name_en) if step else (
+            self._bundle.name_zh, self._bundle.name_en)
+        zh, en = _NOTICE_TEXT[event]
+        notification = Notification(
+            notification_id=f"{self._start.case_id}/n{self._sequence}",
+            case_id=self._start.case_id,
+            at=workflow.now(),
+            event=event,  # type: ignore[arg-type]
+            step=step.spec.id if step else None,
+            text_zh=zh.format(case=self._start.case_id, name=name_zh),
+            text_en=en.format(case=self._start.case_id, name=name_en),
+        )
+        self._notifications.append(notification)
+        self._to_deliver.append(notification)
+
+    async def _deliver_notifications(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: bool(self._to_deliver) or self._closing)
+            if not self._to_deliver:
+                return
+            batch, self._to_deliver = tuple(self._to_deliver), []
+            await workflow.execute_activity(
+                ports.NOTIFY_CITIZEN,
+                ports.NotificationBatch(notifications=batch),
+                start_to_close_timeout=ports.STORE_TIMEOUT,
+                retry_policy=ports.STORE_RETRY,
             )
 
     # -- friction leaves through an activity, in order, exactly once ----------------------
@@ -559,14 +669,48 @@ class BundleWorkflow:
             if len(reason) > 120:
                 raise _invalid("reasons", "each reason is a short code of at most 120 chars")
 
+    @workflow.update(name=RECORD_MILESTONE)
+    def record_milestone(self, entry: MilestoneEntry) -> CaseProgress:
+        step = self._current
+        assert step is not None
+        step.milestones_done[entry.milestone] = (workflow.now(), entry.actor, entry.evidence_ref)
+        return self.progress()
+
+    @record_milestone.validator
+    def _check_milestone(self, entry: MilestoneEntry) -> None:
+        step = self._current
+        if self._status != "open" or step is None or step.spec.id != entry.step:
+            raise ApplicationError(
+                f"step {entry.step!r} is not the current step", {"field": "step"},
+                type="NotCurrentStep",
+            )
+        if step.status != "awaiting_worker":
+            raise ApplicationError(
+                f"step {entry.step!r} takes no milestone now (it is {step.status})",
+                {"field": "step"}, type="NotCurrentStep",
+            )
+        spec = next((m for m in step.spec.milestones if m.id == entry.milestone), None)
+        if spec is None:
+            raise _invalid("milestone", f"no milestone {entry.milestone!r} in {entry.step!r}")
+        if entry.milestone in step.milestones_done:
+            raise _invalid("milestone", f"{entry.milestone!r} is recorded already")
+        if not entry.actor.strip() or len(entry.actor) > 64:
+            raise _invalid("actor", "name who did it in 1-64 characters")
+        if spec.evidence != "none" and not (entry.evidence_ref or "").strip():
+            raise _invalid("evidence_ref", f"a {spec.evidence} reference is required")
+        if entry.evidence_ref is not None and len(entry.evidence_ref) > 200:
+            raise _invalid("evidence_ref", "at most 200 characters")
+
     # -- what the case shows -----------------------------------------------------------------
 
     def _outstanding(self) -> tuple[str, ...]:
         """The one-time notice: everything still lacking across the unfinished steps."""
         items: list[str] = []
         for step in self._steps:
-            if step.status == "approved":
+            if step.status in ("approved", "skipped"):
                 continue
+            if step.spec.when is not None and not self._holds(step.spec.when):
+                continue  # a path the case may not take: nothing to tell yet
             sid = step.spec.id
             if step is self._current:
                 items += [f"field:{sid}.{name}" for name in step.missing_fields()]
@@ -597,6 +741,7 @@ class BundleWorkflow:
             dossier=dict(self._dossier),
             fields_total=sum(len(s.spec.fields) for s in approved),
             fields_prefilled=sum(len(s.prefilled) for s in approved),
+            notifications=tuple(self._notifications),
         )
 
     def _step_view(self, step: _Step) -> StepView:
@@ -639,4 +784,23 @@ class BundleWorkflow:
             started_at=step.started_at,
             due_on=step.due_on,
             finished_at=step.finished_at,
+            kind=spec.kind,
+            due_at=step.due_at,
+            milestones=tuple(
+                MilestoneView(
+                    id=m.id,
+                    name_zh=m.name_zh,
+                    name_en=m.name_en,
+                    evidence=m.evidence,
+                    due_at=self._deadline(step.started_at, m.sla_minutes, m.sla_working_days)
+                    if step.started_at
+                    else None,
+                    done_at=step.milestones_done[m.id][0] if m.id in step.milestones_done else None,
+                    actor=step.milestones_done[m.id][1] if m.id in step.milestones_done else None,
+                    evidence_ref=step.milestones_done[m.id][2]
+                    if m.id in step.milestones_done
+                    else None,
+                )
+                for m in spec.milestones
+            ),
         )

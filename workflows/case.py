@@ -18,6 +18,7 @@ from workflows.definition import BundleDefinition
 SUBMIT_FIELDS = "submit_fields"
 RECORD_MATERIAL = "record_material"
 RECORD_TRIP = "record_trip"
+RECORD_MILESTONE = "record_milestone"
 PROGRESS = "progress"
 
 SA_BUNDLE = "OtBundle"
@@ -28,7 +29,7 @@ SEARCH_ATTRIBUTES = (SA_BUNDLE, SA_CENTRE, SA_AWAITING, SA_STEP)  # all Keyword
 
 TASK_QUEUE = "onething-bundles"
 
-Awaiting = Literal["lookup", "clerk", "agency", "nobody"]
+Awaiting = Literal["lookup", "clerk", "agency", "worker", "nobody"]
 
 
 class CaseStart(msgspec.Struct, kw_only=True, frozen=True):
@@ -54,6 +55,15 @@ class MaterialEntry(msgspec.Struct, kw_only=True, frozen=True):
     step: str
     material: str
     form: Literal["paper", "ecert"]
+
+
+class MilestoneEntry(msgspec.Struct, kw_only=True, frozen=True):
+    """Someone reached a milestone of a task step: who, and the evidence's reference."""
+
+    step: str
+    milestone: str
+    actor: str
+    evidence_ref: str | None = None  # a photo's or the minutes' reference in the file store
 
 
 class TripEntry(msgspec.Struct, kw_only=True, frozen=True):
@@ -96,7 +106,34 @@ class MaterialView(msgspec.Struct, kw_only=True, frozen=True):
     ecert: str | None
 
 
-StepStatus = Literal["pending", "awaiting_clerk", "awaiting_agency", "approved", "rejected"]
+StepStatus = Literal[
+    "pending", "awaiting_clerk", "awaiting_agency", "awaiting_worker", "approved", "rejected",
+    "skipped",
+]
+
+
+class MilestoneView(msgspec.Struct, kw_only=True, frozen=True):
+    id: str
+    name_zh: str
+    name_en: str
+    evidence: str
+    due_at: datetime | None
+    done_at: datetime | None = None
+    actor: str | None = None
+    evidence_ref: str | None = None
+
+
+class Notification(msgspec.Struct, kw_only=True, frozen=True):
+    """A progress message to the citizen, delivered by the worker's notifier."""
+
+    notification_id: str  # "<case id>/n<sequence>": a retried delivery sends it once
+    case_id: str
+    at: datetime
+    event: Literal["step_started", "step_approved", "step_rejected", "case_completed",
+                   "case_failed"]
+    step: str | None
+    text_zh: str
+    text_en: str
 
 
 class StepView(msgspec.Struct, kw_only=True, frozen=True):
@@ -115,6 +152,9 @@ class StepView(msgspec.Struct, kw_only=True, frozen=True):
     started_at: datetime | None
     due_on: date | None  # last working day of the SLA
     finished_at: datetime | None
+    kind: str = "agency"
+    due_at: datetime | None = None  # the SLA's end, on the clock
+    milestones: tuple[MilestoneView, ...] = ()
 
 
 class FrictionNote(msgspec.Struct, kw_only=True, frozen=True):
@@ -138,3 +178,4 @@ class CaseProgress(msgspec.Struct, kw_only=True, frozen=True):
     dossier: dict[str, DossierEntry]
     fields_total: int
     fields_prefilled: int
+    notifications: tuple[Notification, ...] = ()

@@ -14,6 +14,10 @@ from typing import Literal
 import msgspec
 
 FieldType = Literal["text", "id_number", "date", "enum", "phone", "bank_account"]
+# agency: the step is submitted to an agency and waits for its decision. task: people of
+# ours do it (a grid worker, a repair crew, a mediator) and record each milestone.
+StepKind = Literal["agency", "task"]
+Evidence = Literal["none", "photo", "minutes"]
 
 # Sources the case looks up before asking anyone for anything, and the dossier concepts
 # each one may provide. Agencies answer with concept -> value; the e-certificate library
@@ -65,12 +69,38 @@ class Output(msgspec.Struct, kw_only=True, frozen=True):
     ecert: str | None = None  # the approval also issues this e-certificate
 
 
+class Condition(msgspec.Struct, kw_only=True, frozen=True):
+    """A step runs only when the dossier holds `equals` under `concept` by then: an
+    earlier answer (a registry check, an urgency) chooses the path."""
+
+    concept: str
+    equals: str
+
+
+class MilestoneSpec(msgspec.Struct, kw_only=True, frozen=True):
+    """A point of a task someone must reach within its SLA from the step's start, and
+    record with who did it, when, and the evidence (a photo or minutes reference)."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    sla_minutes: int = 0  # on the clock: repairs and call-backs do not stop at weekends
+    sla_working_days: int = 0
+    evidence: Evidence = "none"
+
+
 class StepSpec(msgspec.Struct, kw_only=True, frozen=True):
     id: str
     name_zh: str
     name_en: str
-    agency: str
-    sla_working_days: int
+    agency: str  # the agency deciding, or for a task the department doing it
+    sla_working_days: int = 0  # statutory SLA in working days, or else
+    sla_minutes: int = 0  # an SLA on the clock (reviews within two hours)
+    kind: StepKind = "agency"
+    performer: str = "clerk"  # who records a task's milestones: grid_worker, mediator, ...
+    milestones: tuple[MilestoneSpec, ...] = ()
+    when: Condition | None = None
+    notify: bool = False  # tell the citizen when the step starts and when it ends
     agency_call_sla_seconds: float = 5.0
     clerk_minutes: float = 5.0  # standard handling time at the window, for the reports
     fields: tuple[FieldSpec, ...] = ()
@@ -117,8 +147,24 @@ def validate(definition: BundleDefinition, origin: str = "<definition>") -> Bund
         if s.id in step_ids:
             raise fail(where, "duplicate step id")
         step_ids.add(s.id)
-        if s.sla_working_days < 1:
-            raise fail(where, "sla_working_days must be 1 or more")
+        if (s.sla_working_days >= 1) == (s.sla_minutes >= 1):
+            raise fail(where, "give one SLA: sla_working_days or sla_minutes, 1 or more")
+        if s.kind == "task" and not s.milestones:
+            raise fail(where, "a task step needs at least one milestone")
+        if s.kind == "agency" and s.milestones:
+            raise fail(where, "milestones belong to task steps")
+        milestone_ids = [m.id for m in s.milestones]
+        if len(set(milestone_ids)) != len(milestone_ids):
+            raise fail(where, "duplicate milestone")
+        for m in s.milestones:
+            if (m.sla_working_days >= 1) == (m.sla_minutes >= 1):
+                raise fail(f"{where} milestone {m.id!r}",
+                           "give one SLA: sla_working_days or sla_minutes, 1 or more")
+        if s.when is not None:
+            if not _CONCEPT.fullmatch(s.when.concept):
+                raise fail(f"{where} when", f"bad concept name {s.when.concept!r}")
+            if s is definition.steps[0]:
+                raise fail(f"{where} when", "the first step always runs")
         names: set[str] = set()
         for f in s.fields:
             if f.name in names:

@@ -13,13 +13,14 @@ import msgspec
 from temporalio.common import RetryPolicy
 
 from friction.events import FrictionEvent
-from workflows.case import Rejection
+from workflows.case import Notification, Rejection
 
 LOOK_UP = "look_up"
 SUBMIT_STEP = "submit_step"
 POLL_DECISION = "poll_decision"
 RECORD_FRICTION = "record_friction"
 RECORD_CASE = "record_case"
+NOTIFY_CITIZEN = "notify_citizen"
 
 # Errors no retry can fix: the activity raises ApplicationError with these types.
 NON_RETRYABLE = ["UnknownAgency", "InvalidSubmission"]
@@ -82,3 +83,21 @@ class PollRequest(msgspec.Struct, kw_only=True, frozen=True):
 class FrictionBatch(msgspec.Struct, kw_only=True, frozen=True):
     events: tuple[FrictionEvent, ...]
 
+
+
+class NotificationBatch(msgspec.Struct, kw_only=True, frozen=True):
+    notifications: tuple[Notification, ...]
+
+
+# The can't-get-it-done register (workflows.cant_get_it_done); schemas in
+# workflows.register_case. Bounded retries: the workflow waits out a longer outage itself.
+REGISTER_CANT_GET_IT_DONE = "register_cant_get_it_done"
+RESOLVE_CANT_GET_IT_DONE = "resolve_cant_get_it_done"
+REGISTER_NON_RETRYABLE = ["InvalidField", "NotRegistered"]
+REGISTER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+    non_retryable_error_types=REGISTER_NON_RETRYABLE,
+)
