@@ -37,7 +37,7 @@ from friction.store import ConflictError, FrictionStore
 from friction.stuck_points import StuckPoint, TrendPoint, period_start, periods
 from friction.verification import VerificationPolicy
 from gateway.auth import current_account, requires
-from gateway.console.pages import page, say, see_other, tr
+from gateway.console.pages import embedded_json, names_of, page, say, see_other, tr
 from gateway.i18n import CHINA_TZ
 from gateway.notebook_api import Fingerprint
 from workflows.definition import BundleDefinition, Catalogue
@@ -103,32 +103,6 @@ DETAIL_WORDS = {
 WORDS = {"kind": KIND_WORDS, "status": STATUS_WORDS, "status_badge": STATUS_BADGE,
          "move": MOVE_WORDS, "verdict": VERDICT_WORDS, "verdict_badge": VERDICT_BADGE,
          "source": SOURCE_WORDS, "detail": DETAIL_WORDS}
-
-
-class Place(msgspec.Struct, kw_only=True, frozen=True):
-    """A stuck point's bundle and step by name in both languages (its ids where the
-    catalogue does not name them), for `pick`."""
-
-    bundle_zh: str
-    bundle_en: str
-    step_zh: str
-    step_en: str
-
-
-def place_of(catalogue: Catalogue, point: StuckPoint) -> Place:
-    bundle_name: tuple[str, str] = (point.bundle or "—",) * 2
-    step_name: tuple[str, str] = (point.step or "—",) * 2
-    if point.bundle in catalogue.ids():
-        newest = catalogue.default(point.bundle)
-        bundle_name = (newest.name_zh, newest.name_en)
-        # An older version may have a step the newest dropped: look through all, newest first.
-        for version in reversed(catalogue.versions(point.bundle)):
-            steps = {s.id: s for s in catalogue.get(point.bundle, version).steps}
-            if point.step in steps:
-                step_name = (steps[point.step].name_zh, steps[point.step].name_en)
-                break
-    return Place(bundle_zh=bundle_name[0], bundle_en=bundle_name[1],
-                 step_zh=step_name[0], step_en=step_name[1])
 
 
 class TransitionForm(msgspec.Struct, kw_only=True, frozen=True):
@@ -241,10 +215,7 @@ def charts_json(
             per_100_cases=[item.verdict.before.per_100_cases, item.verdict.after.per_100_cases],
             axis_label=tr(request, "Events per 100 closed cases"),
         )
-    encoded = msgspec.json.encode(Charts(trend=trend, rates=rates))
-    # "<" only occurs inside JSON strings, where \u003c means the same; unescaped, a
-    # "</script>" in a label would end the block early.
-    return Markup(encoded.replace(b"<", b"\\u003c").decode())
+    return embedded_json(Charts(trend=trend, rates=rates))
 
 
 class ItemView(msgspec.Struct, kw_only=True, frozen=True):
@@ -295,7 +266,10 @@ class BacklogPages(Controller):
         bundles: list[BundleDefinition] = [catalogue.default(b) for b in catalogue.ids()]
         return page(
             request, "backlog.html", entries=entries, bundle=bundle or "", bundles=bundles,
-            places={e.point.fingerprint: place_of(catalogue, e.point) for e in entries},
+            places={
+                e.point.fingerprint: names_of(catalogue, e.point.bundle, e.point.step)
+                for e in entries
+            },
             policy=verification_policy, limit=BACKLOG_LIMIT, words=WORDS,
         )
 
@@ -359,7 +333,8 @@ class BacklogPages(Controller):
         may_move = current_account(request).has_any("developer")
         return page(
             request, "backlog_item.html", status_code=status_code, view=view,
-            place=place_of(catalogue, view.point), policy=policy, words=WORDS,
+            place=names_of(catalogue, view.point.bundle, view.point.step), policy=policy,
+            words=WORDS,
             moves=moves_from(view.item.status) if may_move else [], refusal=refusal,
             charts=charts_json(request, view.weeks, view.item),
             now_local=now.astimezone(CHINA_TZ).strftime("%Y-%m-%dT%H:%M"), verifier=VERIFIER,

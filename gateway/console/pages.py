@@ -6,15 +6,18 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.plugins.flash import flash
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
+from markupsafe import Markup
 
 from gateway.accounts import Account
 from gateway.i18n import request_lang, translations
+from workflows.definition import Catalogue
 
 HOME_OF_ROLE = (
     ("clerk", "/console/desk"),
@@ -22,6 +25,39 @@ HOME_OF_ROLE = (
     ("developer", "/console/backlog"),
     ("admin", "/console/dashboard"),
 )
+
+
+class Place(msgspec.Struct, kw_only=True, frozen=True):
+    """A bundle and step by name in both languages (their ids where the catalogue does
+    not name them), for `pick`."""
+
+    bundle_zh: str
+    bundle_en: str
+    step_zh: str
+    step_en: str
+
+
+def names_of(catalogue: Catalogue, bundle: str | None, step: str | None = None) -> Place:
+    bundle_name: tuple[str, str] = (bundle or "—",) * 2
+    step_name: tuple[str, str] = (step or "—",) * 2
+    if bundle is not None and bundle in catalogue.ids():
+        newest = catalogue.default(bundle)
+        bundle_name = (newest.name_zh, newest.name_en)
+        # An older version may have a step the newest dropped: look through all, newest first.
+        for version in reversed(catalogue.versions(bundle)):
+            steps = {s.id: s for s in catalogue.get(bundle, version).steps}
+            if step in steps:
+                step_name = (steps[step].name_zh, steps[step].name_en)
+                break
+    return Place(bundle_zh=bundle_name[0], bundle_en=bundle_name[1],
+                 step_zh=step_name[0], step_en=step_name[1])
+
+
+def embedded_json(value: Any) -> Markup:
+    """`value` as JSON for a <script type="application/json"> block that a page's script
+    draws charts from. "<" only occurs inside JSON strings, where \\u003c means the same;
+    unescaped, a "</script>" in a label would end the block early."""
+    return Markup(msgspec.json.encode(value).replace(b"<", b"\\u003c").decode())
 
 
 def home_of(account: Account) -> str:

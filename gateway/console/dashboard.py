@@ -1,0 +1,271 @@
+"""The data bureau's dashboard: friction by kind over time, the top stuck points by
+burden, trips per case, the share of fields prefilled against the 92% benchmark, SLA
+breaches by step and can't-get-it-done cases by cause, for a bundle, a service centre and
+a period, or all of them.
+
+The figures are friction.dashboard's, small groups already withheld. The page carries
+them twice: as tables anyone (and any screen reader) can read, and as JSON in a
+<script type="application/json"> block that static/dashboard.js draws with ECharts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import msgspec
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.params import Parameter
+from litestar.plugins.problem_details import ProblemDetailsException
+from litestar.response import Template
+
+from friction.dashboard import (
+    Dashboard,
+    DashboardFilter,
+    FilterOptions,
+    build_dashboard,
+    filter_options,
+)
+from friction.reports import DEFAULT_MIN_GROUP, PREFILL_BENCHMARK
+from friction.store import FrictionStore
+from gateway.auth import requires
+from gateway.console.backlog import KIND_WORDS
+from gateway.console.pages import N_, embedded_json, names_of, page, problem_field, tr
+from gateway.i18n import request_lang
+from gateway.notebook_api import parse_instant
+from workflows.definition import Catalogue
+
+DASHBOARD_PATH = "/console/dashboard"
+TOP_STUCK_POINTS = 10
+GRANULARITIES = ("day", "week")
+MAX_NAME = 64
+# Any text: a filter the page cannot use comes back with its message, not a bare 400.
+Query = Annotated[str, Parameter()]
+
+CAUSE_WORDS = {
+    "policy": N_("Policy does not allow it"),
+    "system": N_("System fault"),
+    "materials": N_("Materials asked for"),
+    "service_attitude": N_("Service attitude"),
+    "acceptance": N_("Application not accepted"),
+    "consultation": N_("No clear answer to a question"),
+    "approval_procedure": N_("Approval procedure"),
+}
+GRANULARITY_WORDS = {"day": N_("By day"), "week": N_("By week")}
+FIELD_WORDS = {
+    "bundle": N_("Bundle"),
+    "centre": N_("Service centre"),
+    "since": N_("Start date"),
+    "until": N_("End date (inclusive)"),
+    "granularity": N_("Show friction"),
+}
+WORDS = {"kind": KIND_WORDS, "cause": CAUSE_WORDS, "granularity": GRANULARITY_WORDS,
+         "field": FIELD_WORDS}
+
+
+# -- what dashboard.js draws -----------------------------------------------------------------
+
+
+class KindSeries(msgspec.Struct, kw_only=True, frozen=True):
+    kind: str
+    name: str
+    events: list[int]
+
+
+class OverTimeChart(msgspec.Struct, kw_only=True, frozen=True):
+    periods: list[str]
+    series: list[KindSeries]
+    axis_label: str
+
+
+class BarChart(msgspec.Struct, kw_only=True, frozen=True):
+    """One bar a key; None where the figure is withheld."""
+
+    keys: list[str]
+    labels: list[str]
+    values: list[float | None]
+    axis_label: str
+
+
+class PrefillChart(msgspec.Struct, kw_only=True, frozen=True):
+    keys: list[str]
+    labels: list[str]
+    share_percent: list[float | None]
+    benchmark_percent: float
+    axis_label: str
+    benchmark_label: str
+
+
+class CauseChart(msgspec.Struct, kw_only=True, frozen=True):
+    causes: list[str]
+    labels: list[str]
+    open: list[int]
+    answered: list[int]
+    open_label: str
+    answered_label: str
+
+
+class Charts(msgspec.Struct, kw_only=True, frozen=True):
+    over_time: OverTimeChart
+    stuck_points: BarChart
+    trips: BarChart
+    prefill: PrefillChart
+    sla_breaches: BarChart
+    cant_get_it_done: CauseChart
+    withheld_label: str
+
+
+def charts_of(request: Request[Any, Any, Any], dashboard: Dashboard,
+              catalogue: Catalogue) -> Charts:
+    lang = request_lang(request)
+
+    def bundle_name(bundle: str | None) -> str:
+        return str(getattr(names_of(catalogue, bundle), f"bundle_{lang}"))
+
+    def step_name(bundle: str | None, step: str | None) -> str:
+        place = names_of(catalogue, bundle, step)
+        return f"{getattr(place, f'bundle_{lang}')} · {getattr(place, f'step_{lang}')}"
+
+    rows = dashboard.friction_over_time
+    periods = sorted({r.period_start for r in rows})
+    kinds = list(dict.fromkeys(r.kind for r in rows))
+    events = {(r.period_start, r.kind): r.events for r in rows}
+    over_time = OverTimeChart(
+        periods=[p.isoformat() for p in periods],
+        series=[KindSeries(kind=k, name=tr(request, KIND_WORDS.get(k, k)),
+                           events=[events.get((p, k), 0) for p in periods]) for k in kinds],
+        axis_label=tr(request, "Events"),
+    )
+    points = dashboard.stuck_points
+    stuck = BarChart(
+        keys=[p.fingerprint for p in points],
+        labels=[f"{tr(request, KIND_WORDS.get(p.kind, p.kind))}: {p.subject}" for p in points],
+        values=[None if p.burden_minutes is None else round(p.burden_minutes, 1)
+                for p in points],
+        axis_label=tr(request, "Burden (minutes)"),
+    )
+    trips = BarChart(
+        keys=[t.bundle for t in dashboard.trips],
+        labels=[bundle_name(t.bundle) for t in dashboard.trips],
+        values=[None if t.average_trips is None else round(t.average_trips, 2)
+                for t in dashboard.trips],
+        axis_label=tr(request, "Trips per case"),
+    )
+    prefill = PrefillChart(
+        keys=[p.bundle for p in dashboard.prefill],
+        labels=[bundle_name(p.bundle) for p in dashboard.prefill],
+        share_percent=[None if p.share is None else round(p.share * 100, 1)
+                       for p in dashboard.prefill],
+        benchmark_percent=round(PREFILL_BENCHMARK * 100, 1),
+        axis_label=tr(request, "Fields prefilled (%)"),
+        benchmark_label=tr(request, "Benchmark"),
+    )
+    breaches = dashboard.sla_breaches
+    sla = BarChart(
+        keys=[f"{b.bundle or ''}|{b.step or ''}" for b in breaches],
+        labels=[step_name(b.bundle, b.step) for b in breaches],
+        values=[None if b.cases is None else float(b.cases) for b in breaches],
+        axis_label=tr(request, "Cases that waited past the time limit"),
+    )
+    causes = dashboard.cant_get_it_done
+    cant = CauseChart(
+        causes=[c.cause for c in causes],
+        labels=[tr(request, CAUSE_WORDS.get(c.cause, c.cause)) for c in causes],
+        open=[c.open for c in causes],
+        answered=[c.answered for c in causes],
+        open_label=tr(request, "Still open"),
+        answered_label=tr(request, "Answered"),
+    )
+    return Charts(over_time=over_time, stuck_points=stuck, trips=trips, prefill=prefill,
+                  sla_breaches=sla, cant_get_it_done=cant,
+                  withheld_label=tr(request, "withheld"))
+
+
+# -- the filter ------------------------------------------------------------------------------
+
+
+class FilterForm(msgspec.Struct, kw_only=True, frozen=True):
+    """The filter as sent, to show it back in the form."""
+
+    bundle: str = ""
+    centre: str = ""
+    since: str = ""
+    until: str = ""
+    granularity: str = "day"
+
+
+def read_filter(
+    request: Request[Any, Any, Any], form: FilterForm, options: FilterOptions
+) -> tuple[DashboardFilter | None, dict[str, str]]:
+    """The filter the form asks for, or the reader's message for each field it cannot
+    be."""
+    errors: dict[str, str] = {}
+    if form.bundle and form.bundle not in options.bundles:
+        errors["bundle"] = tr(request, "Choose a bundle from the list.")
+    if form.centre and form.centre not in options.centres:
+        errors["centre"] = tr(request, "Choose a service centre from the list.")
+    if form.granularity not in GRANULARITIES:
+        errors["granularity"] = tr(request, "Choose by day or by week.")
+    bounds: dict[str, datetime | None] = {}
+    for field in ("since", "until"):
+        try:
+            bounds[field] = parse_instant(field, getattr(form, field))
+        except ProblemDetailsException as exc:
+            said = tr(request, FIELD_WORDS[problem_field(exc) or field])
+            errors[field] = tr(request, "“%(field)s” is not a date: enter it as YYYY-MM-DD, "
+                                        "e.g. 2026-03-02.") % {"field": said}
+    since, until = bounds.get("since"), bounds.get("until")
+    if until is not None and len(form.until) == 10:
+        until += timedelta(days=1)  # the form's last day is included: up to its end
+    if since is not None and until is not None and until <= since:
+        errors["until"] = tr(request, "The end of the period must not be before its start.")
+    if errors:
+        return None, errors
+    return DashboardFilter(
+        bundle=form.bundle or None, centre=form.centre or None, since=since, until=until,
+        granularity="week" if form.granularity == "week" else "day",
+    ), {}
+
+
+def backlog_href(fingerprint: str) -> str:
+    return f"/console/backlog/{quote(fingerprint, safe='')}"
+
+
+class DashboardController(Controller):
+    path = DASHBOARD_PATH
+    guards = [requires("analyst")]
+
+    @get("/")
+    async def dashboard(
+        self,
+        request: Request[Any, Any, Any],
+        store: NamedDependency[FrictionStore],
+        catalogue: NamedDependency[Catalogue],
+        bundle: Query = "",
+        centre: Query = "",
+        since: Query = "",
+        until: Query = "",
+        granularity: Query = "day",
+    ) -> Template:
+        form = FilterForm(bundle=bundle[:MAX_NAME], centre=centre[:MAX_NAME],
+                          since=since[:32], until=until[:32], granularity=granularity[:8])
+        options = await asyncio.to_thread(filter_options, store)
+        flt, errors = read_filter(request, form, options)
+        dashboard: Dashboard | None = None
+        chart: Charts | None = None
+        if flt is not None:
+            dashboard = await asyncio.to_thread(
+                lambda: build_dashboard(store, flt, top=TOP_STUCK_POINTS,
+                                        min_group=DEFAULT_MIN_GROUP))
+            chart = charts_of(request, dashboard, catalogue)
+        return page(
+            request, "dashboard.html", status_code=422 if errors else 200, form=form,
+            errors=errors, options=options, dashboard=dashboard, chart=chart,
+            charts=embedded_json(chart) if chart is not None else None,
+            names={b: names_of(catalogue, b) for b in options.bundles},
+            names_of=lambda b, s=None: names_of(catalogue, b, s), backlog_href=backlog_href,
+            words=WORDS, min_group=DEFAULT_MIN_GROUP, benchmark=PREFILL_BENCHMARK,
+        )
