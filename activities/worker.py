@@ -11,10 +11,14 @@ from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.agency_calls import AgencyCalls
+from activities.allowance_calls import AllowanceCalls
 from activities.friction_calls import FrictionCalls
 from activities.notifier import Notifier, NotifyCalls, OutboxNotifier
+from activities.register_calls import RegisterCalls
 from friction.store import FrictionStore
+from workflows.allowance_match import AllowanceMatchWorkflow
 from workflows.bundle import BundleWorkflow
+from workflows.cant_get_it_done import CantGetItDoneWorkflow
 from workflows.case import TASK_QUEUE
 
 # Schema modules are pure and imported by the workflow; passing them through keeps one
@@ -22,11 +26,15 @@ from workflows.case import TASK_QUEUE
 PASSTHROUGH = (
     "msgspec",
     "friction.events",
+    "friction.privacy",
+    "friction.register",
+    "workflows.allowance_case",
     "workflows.calendar",
     "workflows.case",
     "workflows.definition",
     "workflows.fields",
     "workflows.ports",
+    "workflows.register_case",
 )
 
 
@@ -55,16 +63,20 @@ def create_worker(
     task_queue: str = TASK_QUEUE,
     tracer_provider: TracerProvider | None = None,
     notifier: Notifier | None = None,
+    pseudonym_key: bytes | None = None,
 ) -> Worker:
     """The worker; traces go to `tracer_provider`, or to the OTel global one if None.
-    Citizens' notifications go to `notifier`, by default an outbox in memory."""
+    Citizens' notifications go to `notifier`, by default an outbox in memory.
+    `pseudonym_key` names the allowance match's cases; without it the match fails."""
     agencies = AgencyCalls(agency_urls, http)
     friction = FrictionCalls(store)
+    register = RegisterCalls(store)
     notify = NotifyCalls(notifier or OutboxNotifier(":memory:"))
+    allowance = AllowanceCalls(agency_urls, http, client, pseudonym_key)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[BundleWorkflow],
+        workflows=[BundleWorkflow, CantGetItDoneWorkflow, AllowanceMatchWorkflow],
         activities=[
             agencies.look_up,
             agencies.submit_step,
@@ -72,6 +84,9 @@ def create_worker(
             friction.record_friction,
             friction.record_case,
             notify.notify_citizen,
+            register.register_cant_get_it_done,
+            register.resolve_cant_get_it_done,
+            allowance.find_allowance_candidates,
         ],
         workflow_runner=workflow_runner(),
         interceptors=tracing(client, tracer_provider),

@@ -2,8 +2,10 @@
 
 It serves a case the way a clerk at a window does: hands in paper for what no
 e-certificate holds, types what the form does not fill (reading it off the citizen's
-documents), and resubmits after a rejection. It reaches the case through a Desk: the
-gateway over HTTP, or a Temporal handle directly.
+documents), and resubmits after a rejection. When a task step waits on the field worker
+(a grid worker, a repair officer, a mediator) it records each of the step's milestones as
+that worker would: who, and a photo or minutes reference where the milestone wants one.
+It reaches the case through a Desk: the gateway over HTTP, or a Temporal handle directly.
 """
 
 from __future__ import annotations
@@ -22,12 +24,16 @@ from workflows.calendar import local_date
 from workflows.case import (
     PROGRESS,
     RECORD_MATERIAL,
+    RECORD_MILESTONE,
     RECORD_TRIP,
     SUBMIT_FIELDS,
     CaseProgress,
     FieldEntry,
     FieldView,
     MaterialEntry,
+    MilestoneEntry,
+    MilestoneView,
+    StepView,
     TripEntry,
 )
 
@@ -37,6 +43,7 @@ class Desk(Protocol):
     async def submit_fields(self, entry: FieldEntry) -> CaseProgress: ...
     async def record_material(self, entry: MaterialEntry) -> CaseProgress: ...
     async def record_trip(self, entry: TripEntry) -> CaseProgress: ...
+    async def record_milestone(self, entry: MilestoneEntry) -> CaseProgress: ...
 
 
 class TemporalDesk:
@@ -61,6 +68,9 @@ class TemporalDesk:
 
     async def record_trip(self, entry: TripEntry) -> CaseProgress:
         return await self._update(RECORD_TRIP, entry)
+
+    async def record_milestone(self, entry: MilestoneEntry) -> CaseProgress:
+        return await self._update(RECORD_MILESTONE, entry)
 
 
 class GatewayError(RuntimeError):
@@ -99,6 +109,9 @@ class HttpDesk:
     async def record_trip(self, entry: TripEntry) -> CaseProgress:
         return await self._post("trips", entry)
 
+    async def record_milestone(self, entry: MilestoneEntry) -> CaseProgress:
+        return await self._post("milestones", entry)
+
 
 def clerk_answer(field: FieldView, known: dict[str, str], today: date) -> str:
     """What a clerk types for a missing field: the citizen's own value where the
@@ -110,6 +123,10 @@ def clerk_answer(field: FieldView, known: dict[str, str], today: date) -> str:
             return field.options[0]
         case "date":
             return (today - timedelta(days=60)).isoformat()
+        case "term_date":
+            # A document's term, read off a current one: it began today or runs a year.
+            begins = field.name.endswith("start")
+            return (today if begins else today + timedelta(days=365)).isoformat()
         case "bank_account":
             return "6222020200112233445"
         case "phone":
@@ -119,6 +136,30 @@ def clerk_answer(field: FieldView, known: dict[str, str], today: date) -> str:
 
 def waiting_on_clerk(progress: CaseProgress) -> bool:
     return progress.awaiting == "clerk" or progress.status != "open"
+
+
+def pending_milestones(progress: CaseProgress) -> list[MilestoneView]:
+    """The current task step's milestones nobody has recorded yet, while it waits on the
+    field worker."""
+    if progress.status != "open" or progress.awaiting != "worker":
+        return []
+    step = next((s for s in progress.steps if s.id == progress.current_step), None)
+    return [m for m in step.milestones if m.done_at is None] if step else []
+
+
+def waiting_on_people(progress: CaseProgress) -> bool:
+    """The case waits on the clerk, or on a field worker with a milestone to record."""
+    return waiting_on_clerk(progress) or bool(pending_milestones(progress))
+
+
+def evidence_ref(case_id: str, milestone: MilestoneView) -> str | None:
+    """The reference a field worker files with a milestone: the photo taken on site or
+    the minutes of the meeting, as the file store names them."""
+    if milestone.evidence == "photo":
+        return f"photo://{case_id}/{milestone.id}.jpg"
+    if milestone.evidence == "minutes":
+        return f"minutes://{case_id}/{milestone.id}"
+    return None
 
 
 async def wait_for(
@@ -145,6 +186,7 @@ class ClerkHabits(msgspec.Struct, kw_only=True, frozen=True):
     paper_once_for: tuple[str, ...] = ()  # asks for these on paper once per case, held or not
     citizen_comes_back: bool = False  # a citizen lacking a material leaves and returns once
     seconds_per_field: tuple[float, float] | None = None  # typing time, measured by a console
+    worker: str = "网格员"  # who records a task step's milestones, as the record names them
 
 
 def next_option(field: FieldView, known: dict[str, str]) -> None:
@@ -155,6 +197,21 @@ def next_option(field: FieldView, known: dict[str, str]) -> None:
     current = known.get(field.concept, field.options[0])
     at = field.options.index(current) if current in field.options else -1
     known[field.concept] = field.options[(at + 1) % len(field.options)]
+
+
+async def renew(
+    desk: Desk, step: StepView, progress: CaseProgress, today: date
+) -> CaseProgress:
+    """The one-time notice named documents that fail their rules (an expired lease): the
+    citizen comes back once with current ones, and the clerk types their new terms."""
+    rules = tuple(o for o in progress.outstanding if o.startswith("rule:"))
+    await desk.record_trip(TripEntry(reasons=rules))
+    for material in dict.fromkeys(f.material for f in step.findings if f.material):
+        await desk.record_material(MaterialEntry(step=step.id, material=material, form="paper"))
+    terms = {f.name: clerk_answer(f, {}, today) for f in step.fields if f.type == "term_date"}
+    if not terms:
+        return await desk.progress()
+    return await desk.submit_fields(FieldEntry(step=step.id, values=terms))
 
 
 async def serve_case(
@@ -171,10 +228,18 @@ async def serve_case(
     known = dict(known)  # rejections change what the clerk types next
     asked_on_paper: set[str] = set()
     came_back = False
+    renewed = False
     for _ in range(40):
-        progress = await wait_for(desk, waiting_on_clerk, timeout=timeout, every=every)
+        progress = await wait_for(desk, waiting_on_people, timeout=timeout, every=every)
         if progress.status != "open":
             return progress
+        if progress.awaiting == "worker":
+            for milestone in pending_milestones(progress):
+                await desk.record_milestone(MilestoneEntry(
+                    step=progress.current_step or "", milestone=milestone.id,
+                    actor=habits.worker, evidence_ref=evidence_ref(progress.case_id, milestone),
+                ))
+            continue
         step = next(s for s in progress.steps if s.id == progress.current_step)
         for material in step.materials:
             habitual = material.name in habits.paper_once_for and material.status == "held_ecert"
@@ -207,6 +272,14 @@ async def serve_case(
             if habits.seconds_per_field
             else {}
         )
+        if step.findings and not (values or step.missing_materials):
+            if renewed:
+                # The notice told everything at once, and what is left the citizen cannot
+                # change today (a contract too short, a gap in contributions).
+                return progress
+            progress = await renew(desk, step, progress, today)
+            renewed = True
+            continue
         # After the last material a step may already be with the agency; type only
         # when there is something to type, or a rejection to answer.
         if values or not (step.missing_fields or step.missing_materials):

@@ -283,6 +283,7 @@ async def _check_temporal_and_worker(sup: Supervisor, worker: Child) -> None:
     added = await ensure_search_attributes(client, settings.temporal_namespace)
     if added:
         print(f"onething: registered search attributes {', '.join(added)}")
+    await _ensure_schedules(sup, client)
     deadline = time.monotonic() + START_TIMEOUT
     while not await worker_polling(client, settings, worker.pid):
         if (code := worker.exited()) is not None:
@@ -292,6 +293,23 @@ async def _check_temporal_and_worker(sup: Supervisor, worker: Child) -> None:
             raise StartupError(f"worker not polling after {START_TIMEOUT:.0f} s; "
                                f"log {worker.log_path}")
         await asyncio.sleep(0.3)
+
+
+async def _ensure_schedules(sup: Supervisor, client: Client) -> None:
+    """The monthly allowance match's Temporal Schedule, made or brought up to date."""
+    from temporalio.service import RPCError
+
+    from deploy.allowance import ensure_allowance_schedule
+    from workflows.allowance_case import SCHEDULE_ID
+
+    settings = sup.settings
+    try:
+        done = await ensure_allowance_schedule(client, settings.task_queue,
+                                               settings.default_centre)
+    except RPCError as exc:
+        raise StartupError(f"the schedule {SCHEDULE_ID} could not be made: {exc}; "
+                           f"log {sup.logs / 'temporal.log'}") from exc
+    print(f"onething: schedule {SCHEDULE_ID} {done} (the first of each month, 02:00)")
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -437,6 +455,7 @@ async def run_worker(settings: Settings) -> None:
                 task_queue=settings.task_queue,
                 tracer_provider=tracing,
                 notifier=OutboxNotifier(settings.state_dir / "outbox.db"),
+                pseudonym_key=settings.pseudonym_key,
             )
             async with worker:
                 print(f"worker polling {settings.task_queue} on {settings.temporal_address}",
@@ -450,6 +469,7 @@ async def run_worker(settings: Settings) -> None:
 async def run_gateway(settings: Settings) -> None:
     import uvicorn
 
+    from activities.issued_documents import AgencyDocuments
     from deploy.telemetry import GATEWAY_SERVICE, setup_tracing
     from gateway.app import create_app
     from workflows.calendar import load_calendar
@@ -469,15 +489,18 @@ async def run_gateway(settings: Settings) -> None:
     client = await connect(settings)
     store = open_store(settings)
     try:
+        catalogue = Catalogue.load()
         app = create_app(
             temporal=client,
             store=store,
-            catalogue=Catalogue.load(),
+            catalogue=catalogue,
             calendar=load_calendar(),
             task_queue=settings.task_queue,
             tracer_provider=tracing,
             secret=installation_secret(settings),
             accounts=AccountBook(settings.accounts_file),
+            # /verify asks the registers of the agencies that issue verifiable documents.
+            documents=AgencyDocuments.for_catalogue(settings.agency_urls, catalogue),
         )
         config = uvicorn.Config(
             app, host=settings.gateway_host, port=settings.gateway_port, log_level="info"
@@ -506,6 +529,13 @@ def _parser() -> argparse.ArgumentParser:
     agencies = sub.add_parser("agencies", help="serve the simulated agencies")
     agencies.add_argument("--seed", type=int, default=2026, help="population seed")
     agencies.add_argument("--size", type=int, default=500, help="population size")
+    agencies.add_argument("--elderly", type=int, default=40,
+                          help="residents aged 76-99 added to the population")
+    matching = sub.add_parser("allowance-match", help="run the monthly match of the allowance "
+                           "for residents aged 80+ now, for one month, and print its summary")
+    matching.add_argument("--month", help="YYYY-MM (default: this month, China time)")
+    matching.add_argument("--centre", help="the centre whose grid workers confirm the cases "
+                       "(default: the settings' default centre)")
     # These hand all their arguments on; listed here for --help.
     sub.add_parser("backlog", help="the notebook's stuck points (see: onething backlog -h)",
                    add_help=False)
@@ -538,6 +568,25 @@ def add_account(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def allowance_match(settings: Settings, month: str | None, centre: str | None) -> int:
+    from deploy.allowance import run_allowance_match
+    from workflows.allowance_case import check_month, month_of
+    from workflows.calendar import local_date
+
+    month = month or month_of(local_date(datetime.now().astimezone()))
+    if (wrong := check_month(month)) is not None:
+        print(f"onething allowance-match: --month: {wrong}", file=sys.stderr)
+        return 2
+    client = await connect(settings)
+    summary = await run_allowance_match(client, settings.task_queue, month,
+                                        centre or settings.default_centre)
+    print(f"allowance match {summary.month}: {summary.candidates} due and not yet paid, "
+          f"{summary.opened} cases opened, {summary.already_open} already open")
+    for case_id in summary.opened_cases:
+        print(f"  {case_id}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     if args_in and args_in[0] in ("backlog", "notebook"):
@@ -564,7 +613,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         case "agencies":
             from activities.agencies.sim import serve
 
-            serve("127.0.0.1", settings.agency_sim_port, args.seed, args.size)
+            serve("127.0.0.1", settings.agency_sim_port, args.seed, args.size, args.elderly)
+        case "allowance-match":
+            return asyncio.run(allowance_match(settings, args.month, args.centre))
     return 0
 
 

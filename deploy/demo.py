@@ -9,6 +9,13 @@ forms do not fill is typed off the citizen's documents. At the end the notebook'
 should hold the enrollment form's re-entry as its top stuck point by burden: one stuck
 point for the whole form, about ten citizen-minutes in every case, as in the article.
 
+After that batch, every other bundle of the catalogue runs a few cases of its own
+(--cases-per-bundle), served by the same simulated clerk with the answers varied: the
+online certificate is reached by search, a repair is urgent or not, a dispute simple or
+complex, a committed address matches the registry or needs an on-site check; the
+allowance for residents aged 80+ is opened by the monthly match, not by a clerk. The
+backlog is then shown for each bundle.
+
 With --bundle-version 2 the cases run the fixed definition, whose enrollment form is linked
 to the dossier: mark the form's stuck point fix_deployed first (API or `onething notebook
 transition`), and the backlog read at the end shows the verifier's verdict on the fix. A
@@ -38,7 +45,7 @@ from gateway.accounts import AccountBook
 from gateway.auth import GatewaySecurity
 from workflows.calendar import local_date
 from workflows.case import CaseProgress, StepView
-from workflows.definition import LOOKUP_SOURCES
+from workflows.definition import LOOKUP_SOURCES, BundleDefinition, Catalogue
 
 BUNDLE = "employment-hardship"
 ENROLLMENT = "flexible-insurance-enrollment"
@@ -169,6 +176,81 @@ class Clerk:
                                  timeout=CASE_TIMEOUT, every=POLL_EVERY)
         return Outcome(case_id=case_id, status=final.status, trips=final.trips)
 
+NOT_ELIGIBLE = "not-eligible-today"  # the one-time notice named what cannot be met today
+PROACTIVE = "elderly-allowance"  # opened by the monthly match, not at a window
+CHANNEL_OF = {"population-certificate": "online", "public-repair": "qr"}
+# The app has no home tile or menu entry for the certificate (the article): search it is.
+ONLINE_ENTRIES = ("search",)
+MATCHING_ADDRESS_RATE = 0.7  # committed addresses the population registry confirms
+
+
+def answers_for(
+    definition: BundleDefinition, citizen: Citizen, rng: random.Random, today: datetime
+) -> dict[str, str]:
+    """What the citizen says and shows for any bundle: the agencies' records, a choice
+    among each enumerated answer the records do not hold, and an address to commit to."""
+    known = documents(citizen, rng, today)
+    for step in definition.steps:
+        for f in step.fields:
+            if f.concept and f.concept not in known and f.type == "enum":
+                known[f.concept] = rng.choice(f.options)
+    if rng.random() < MATCHING_ADDRESS_RATE:
+        known["residence.address"] = citizen.address
+    else:
+        known["residence.address"] = "滨湖区蠡湖街道湖滨路8号"  # lives elsewhere than registered
+    return known
+
+
+class BundleClerk(Clerk):
+    """A clerk (or the online channel) serving a case of any bundle."""
+
+    def __init__(self, http: httpx.AsyncClient, citizen: Citizen, rng: random.Random,
+                 definition: BundleDefinition) -> None:
+        super().__init__(http, citizen, rng)
+        self.definition = definition
+        self.known = answers_for(definition, citizen, rng, datetime.now(UTC))
+        held = [m.name for s in definition.steps for m in s.materials if m.ecert]
+        self.paper_habit = bool(held) and self.paper_habit
+        self.held = tuple(held[:1])
+
+    async def open(self, centre: str) -> str:
+        channel = CHANNEL_OF.get(self.definition.id, "window")
+        body: dict[str, Any] = {"bundle": self.definition.id,
+                                "citizen_id_number": self.citizen.id_number,
+                                "centre": centre, "channel": channel}
+        if channel == "online":
+            body["entry"] = self.rng.choice(ONLINE_ENTRIES)
+        response = await self.http.post("/api/cases", json=body)
+        if response.status_code != 201:
+            raise GatewayError(_problem(response))
+        case_id: str = response.json()["case_id"]
+        return case_id
+
+    async def serve(self, case_id: str) -> Outcome:
+        habits = ClerkHabits(paper_once_for=self.held if self.paper_habit else (),
+                             citizen_comes_back=self.comes_back,
+                             seconds_per_field=TYPING_SECONDS)
+        final = await serve_case(HttpDesk(self.http, case_id), self.known, habits, self.rng,
+                                 timeout=CASE_TIMEOUT, every=POLL_EVERY)
+        if final.status == "open":
+            # Told at once what cannot be met today; nothing for the window to do now.
+            told = "; ".join(f.message_en for s in final.steps for f in s.findings)
+            return Outcome(case_id=case_id, status=NOT_ELIGIBLE, trips=final.trips, detail=told)
+        return Outcome(case_id=case_id, status=final.status, trips=final.trips)
+
+
+class GridWorker:
+    """A grid worker visiting residents the monthly match found; the forms fill themselves."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def serve(self, case_id: str) -> Outcome:
+        final = await serve_case(HttpDesk(self.http, case_id), {}, ClerkHabits(worker="网格员"),
+                                 timeout=CASE_TIMEOUT, every=POLL_EVERY)
+        return Outcome(case_id=case_id, status=final.status, trips=final.trips)
+
+
 class Run:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -234,6 +316,77 @@ class Run:
             raise DemoError(_problem(response))
         return msgspec.json.decode(response.content, type=Backlog).entries
 
+    async def other_bundles(
+        self, http: httpx.AsyncClient, people: list[Citizen]
+    ) -> dict[str, list[Outcome]]:
+        catalogue = Catalogue.load()
+        wanted = [b for b in catalogue.ids() if b != BUNDLE and b in self.args.bundles]
+        results: dict[str, list[Outcome]] = {}
+        slots = asyncio.Semaphore(self.args.concurrency)
+        for bundle in wanted:
+            if bundle == PROACTIVE:
+                results[bundle] = await self.proactive(http, slots)
+                continue
+            definition = catalogue.default(bundle)
+            chosen = self.rng.sample(people, k=min(self.args.cases_per_bundle, len(people)))
+            print(f"\n{len(chosen)} cases of {bundle} ({definition.name_zh})")
+
+            clerks = [BundleClerk(http, c, random.Random(self.rng.randrange(2**32)), definition)
+                      for c in chosen]
+
+            async def serve(clerk: BundleClerk, centre: str) -> Outcome:
+                async with slots:
+                    return await self._served(clerk, centre)
+
+            results[bundle] = list(await asyncio.gather(*(
+                serve(c, self.rng.choice(CENTRES)) for c in clerks)))
+        return results
+
+    async def _served(
+        self, clerk: Clerk | GridWorker, centre: str, case_id: str | None = None
+    ) -> Outcome:
+        try:
+            if case_id is None:
+                assert isinstance(clerk, Clerk)
+                case_id = await clerk.open(centre)
+            outcome = await clerk.serve(case_id)
+        except (GatewayError, TimeoutError, RuntimeError) as exc:
+            outcome = Outcome(case_id=case_id or "-", status="failed", trips=0, detail=str(exc))
+        came_back = "  (came back)" if outcome.trips > 1 else ""
+        print(f"  {outcome.case_id}  {outcome.status:<9} at {centre:<16}{came_back}")
+        if outcome.detail:
+            print(f"    {outcome.detail}", file=sys.stderr)
+        return outcome
+
+    async def proactive(self, http: httpx.AsyncClient, slots: asyncio.Semaphore) -> list[Outcome]:
+        """This month's match opens the allowance cases; grid workers confirm them."""
+        from deploy.allowance import run_allowance_match
+        from deploy.cli import connect
+        from workflows.allowance_case import month_of
+
+        settings = Settings.from_env()
+        month = month_of(local_date(datetime.now(UTC)))
+        client = await connect(settings)
+        summary = await run_allowance_match(client, settings.task_queue, month,
+                                            settings.default_centre)
+        print(f"\n{PROACTIVE}: the {month} match found {summary.candidates} residents aged 80+ "
+              f"not yet paid; {summary.opened} cases opened, {summary.already_open} already open")
+        async def confirm(case_id: str) -> Outcome:
+            async with slots:
+                return await self._served(GridWorker(http), settings.default_centre, case_id)
+
+        # The rest wait in the grid workers' worklist (awaiting=worker), as they would.
+        chosen = summary.opened_cases[: self.args.cases_per_bundle]
+        return list(await asyncio.gather(*(confirm(c) for c in chosen)))
+
+    async def bundle_backlogs(self, http: httpx.AsyncClient, bundles: Sequence[str]) -> None:
+        for bundle in bundles:
+            response = await http.get("/api/friction/backlog", params={"bundle": bundle,
+                                                                       "limit": 3})
+            entries = msgspec.json.decode(_check(response).content, type=Backlog).entries
+            print(f"\nBacklog of {bundle}:")
+            print(render_entries(entries) if entries else "  no friction recorded")
+
     async def go(self) -> int:
         args = self.args
         async with (
@@ -259,9 +412,19 @@ class Run:
             ))
             wall = time.monotonic() - began
             await agencies.reset()
+            others = await self.other_bundles(http, people)
             entries = await self.backlog(http)
+            if others:
+                await self.bundle_backlogs(http, list(others))
+        for bundle, results in others.items():
+            ok = sum(o.status == "completed" for o in results)
+            told = sum(o.status == NOT_ELIGIBLE for o in results)
+            print(f"{bundle}: {ok} of {len(results) - told} completed"
+                  + (f", {told} told at once what they cannot meet today" if told else ""))
+            outcomes = [*outcomes, *results]
         done = sum(o.status == "completed" for o in outcomes)
-        print(f"\n{done} completed, {len(outcomes) - done} failed, "
+        told = sum(o.status == NOT_ELIGIBLE for o in outcomes)
+        print(f"\n{done} completed, {len(outcomes) - done - told} failed, "
               f"in {wall:.1f} s wall time\n")
         print("Backlog (stuck points, largest burden first):")
         print(render_entries(entries))
@@ -278,7 +441,7 @@ FORM_FINGERPRINT = f"manual_reentry|{BUNDLE}|{ENROLLMENT}|form"
 def verdict(
     outcomes: Sequence[Outcome], entries: Sequence[BacklogEntry], bundle_version: int | None = None
 ) -> int:
-    failed = [o for o in outcomes if o.status != "completed"]
+    failed = [o for o in outcomes if o.status not in ("completed", NOT_ELIGIBLE)]
     if failed:
         print(f"demo: {len(failed)} case(s) did not complete: "
               + ", ".join(f"{o.case_id} ({o.status})" for o in failed), file=sys.stderr)
@@ -321,6 +484,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=6,
                         help="cases served at once (default 6)")
     parser.add_argument("--seed", type=int, default=2026, help="seed of every choice")
+    parser.add_argument("--bundles", default="all",
+                        help="the other bundles to run after the employment batch: 'all', "
+                        "'none' or a comma-separated list of bundle ids")
+    parser.add_argument("--cases-per-bundle", type=int, default=6,
+                        help="cases of each other bundle (default 6)")
     parser.add_argument("--bundle-version", type=int, default=None,
                         help="run this version of the bundle (default: the catalogue's; "
                         "2 links the insurance form to the dossier)")
@@ -330,7 +498,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.token = GatewaySecurity(
         installation_secret(settings), AccountBook(settings.accounts_file)
     ).mint_token("service:demo", ("clerk", "analyst", "developer"))
-    if args.cases < 1 or args.concurrency < 1:
+    known = Catalogue.load().ids()
+    if args.bundles == "all":
+        args.bundles = known
+    elif args.bundles == "none":
+        args.bundles = []
+    else:
+        args.bundles = [b.strip() for b in args.bundles.split(",") if b.strip()]
+        if unknown := [b for b in args.bundles if b not in known]:
+            parser.error(f"--bundles: no bundle {', '.join(unknown)}; known: {', '.join(known)}")
+    if args.bundle_version is not None:
+        args.bundles = []  # the fix's story is about the employment bundle alone
+    if args.cases < 1 or args.concurrency < 1 or args.cases_per_bundle < 1:
         parser.error("--cases and --concurrency must be at least 1")
     if args.bundle_version is not None and args.bundle_version < 1:
         parser.error("--bundle-version must be at least 1")

@@ -14,7 +14,8 @@ import msgspec
 
 from workflows.case import TASK_QUEUE
 
-AGENCIES = ("public-security", "hrss", "civil-affairs", "social-insurance", "ecert")
+AGENCIES = ("public-security", "hrss", "civil-affairs", "social-insurance", "ecert",
+            "medical-insurance", "community", "finance")
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):

@@ -22,6 +22,7 @@ from prometheus_client import REGISTRY
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
+from activities.issued_documents import DocumentRegister, NoDocuments
 from friction.store import FrictionStore
 from friction.verification import VerificationPolicy
 from gateway.accounts import AccountBook
@@ -31,6 +32,7 @@ from gateway.console import console_handlers, template_config
 from gateway.friction_api import FrictionController
 from gateway.metrics import NotebookCollector
 from gateway.notebook_api import ROUTE_HANDLERS as NOTEBOOK_HANDLERS
+from gateway.online_channel import OnlineEntries, ServiceCatalogue, service_catalogue
 from workflows.calendar import WorkingCalendar
 from workflows.case import TASK_QUEUE
 from workflows.definition import Catalogue
@@ -74,6 +76,8 @@ def create_app(
     task_queue: str = TASK_QUEUE,
     tracer_provider: TracerProvider | None = None,
     verification: VerificationPolicy | None = None,
+    services: ServiceCatalogue | None = None,
+    documents: DocumentRegister | None = None,
 ) -> Litestar:
     """The gateway; traces go to `tracer_provider`, or to the OTel global one if None.
     `secret` keys the console's sessions, the API's tokens, CSRF and tracking codes."""
@@ -83,6 +87,12 @@ def create_app(
     temporal = traced_client(temporal, provider)
     collector = NotebookCollector(store, calendar)
     policy = verification or VerificationPolicy()
+    # The online channel's service catalogue (the version current.toml names, unless
+    # given), and the registers of issued documents behind /verify (none unless given).
+    online = services or service_catalogue()
+    online.check_bundles(catalogue.ids())
+    online_entries = OnlineEntries(online, store)
+    document_register = documents or NoDocuments()
 
     def register() -> None:
         REGISTRY.register(collector)
@@ -108,6 +118,8 @@ def create_app(
             "task_queue": Provide(lambda: task_queue, sync_to_thread=False),
             "verification_policy": Provide(lambda: policy, sync_to_thread=False),
             "accounts": Provide(lambda: accounts, sync_to_thread=False),
+            "online_entries": Provide(lambda: online_entries, sync_to_thread=False),
+            "documents": Provide(lambda: document_register, sync_to_thread=False),
         },
         state=State({"secret": secret}),  # keys tracking codes
         middleware=[prometheus.middleware],

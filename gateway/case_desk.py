@@ -9,11 +9,17 @@ import secrets
 from datetime import UTC, datetime
 
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from gateway.errors import from_temporal, invalid_field, problem
+from gateway.online_channel import OnlineEntries
 from gateway.schemas import CaseOpened, OpenCase, Worklist, WorklistItem
 from workflows.bundle import BundleWorkflow
 from workflows.calendar import WorkingCalendar, local_date
@@ -26,6 +32,8 @@ from workflows.case import (
     CaseProgress,
     CaseStart,
 )
+from workflows.case_number import CASE_ALPHABET, case_number, case_tail
+from workflows.case_number import CASE_ID_PATTERN as CASE_ID_PATTERN  # re-exported
 from workflows.definition import Catalogue
 from workflows.fields import check_id_number
 
@@ -33,19 +41,16 @@ _BUNDLE = SearchAttributeKey.for_keyword(SA_BUNDLE)
 _CENTRE = SearchAttributeKey.for_keyword(SA_CENTRE)
 _AWAITING = SearchAttributeKey.for_keyword(SA_AWAITING)
 _STEP = SearchAttributeKey.for_keyword(SA_STEP)
-_CASE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read out at a window
-CASE_ID_PATTERN = r"^\d{8}-[2-9A-Z]{8}$"
 
 
 def new_case_id(now: datetime, idempotency_key: str | None) -> str:
     """A case number a citizen can read out: date plus eight characters. With an
     idempotency key the same request always names the same case."""
     if idempotency_key:
-        digest = hashlib.sha256(idempotency_key.encode()).digest()
-        tail = "".join(_CASE_ALPHABET[b % len(_CASE_ALPHABET)] for b in digest[:8])
+        tail = case_tail(hashlib.sha256(idempotency_key.encode()).digest())
     else:
-        tail = "".join(secrets.choice(_CASE_ALPHABET) for _ in range(8))
-    return f"{local_date(now):%Y%m%d}-{tail}"
+        tail = "".join(secrets.choice(CASE_ALPHABET) for _ in range(8))
+    return case_number(local_date(now), tail)
 
 
 async def open_case(
@@ -55,7 +60,10 @@ async def open_case(
     task_queue: str,
     data: OpenCase,
     idempotency_key: str | None,
+    entries: OnlineEntries | None = None,
 ) -> CaseOpened:
+    """Open a case. An online start's entry is checked against the channel's service
+    catalogue (`entries`), and what it tells the notebook recorded once the case exists."""
     if data.bundle not in catalogue.ids():
         raise invalid_field("bundle", f"no bundle {data.bundle!r}")
     now = datetime.now(UTC)
@@ -71,6 +79,10 @@ async def open_case(
         raise invalid_field(
             "bundle_version", f"{data.bundle} has versions {catalogue.versions(data.bundle)}"
         )
+    if data.entry is not None:
+        if entries is None:
+            raise invalid_field("entry", "this desk takes no entry: it is not an online channel")
+        entries.check(data)
     case_id = new_case_id(now, idempotency_key)
     try:
         await temporal.start_workflow(
@@ -84,6 +96,9 @@ async def open_case(
                 channel=data.channel,
             ),
             id=case_id,
+            # A case number names one case for good: a retried request arriving after the
+            # case closed (an online case can close within a second) must not open it again.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             task_queue=task_queue,
             search_attributes=TypedSearchAttributes(
                 [
@@ -97,6 +112,8 @@ async def open_case(
         if idempotency_key is None:
             raise
         # The same request again: the case already exists, answer with it.
+    if entries is not None and data.entry is not None:
+        await entries.record(case_id, definition, data, now)  # idempotent: one per case
     return CaseOpened(case_id=case_id, bundle=definition.id, bundle_version=definition.version)
 
 

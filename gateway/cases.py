@@ -12,15 +12,18 @@ from temporalio.client import Client
 from gateway import case_desk
 from gateway.auth import requires
 from gateway.case_desk import CASE_ID_PATTERN
+from gateway.online_channel import OnlineEntries
 from gateway.schemas import CaseOpened, OpenCase, Worklist
 from workflows.calendar import WorkingCalendar
 from workflows.case import (
     RECORD_MATERIAL,
+    RECORD_MILESTONE,
     RECORD_TRIP,
     SUBMIT_FIELDS,
     CaseProgress,
     FieldEntry,
     MaterialEntry,
+    MilestoneEntry,
     TripEntry,
 )
 from workflows.definition import Catalogue
@@ -42,10 +45,11 @@ class CasesController(Controller):
         catalogue: NamedDependency[Catalogue],
         calendar: NamedDependency[WorkingCalendar],
         task_queue: NamedDependency[str],
+        online_entries: NamedDependency[OnlineEntries],
         idempotency_key: IdempotencyKey = None,
     ) -> CaseOpened:
         return await case_desk.open_case(
-            temporal, catalogue, calendar, task_queue, data, idempotency_key
+            temporal, catalogue, calendar, task_queue, data, idempotency_key, online_entries
         )
 
     @get("/{case_id:str}", summary="A case's progress: steps, what it waits on, friction")
@@ -70,6 +74,19 @@ class CasesController(Controller):
     ) -> CaseProgress:
         return await case_desk.update_case(temporal, case_id, RECORD_TRIP, data)
 
+    @post(
+        "/{case_id:str}/milestones",
+        status_code=200,
+        summary="A field worker reached a milestone of a task step: who, and the evidence",
+        description="Field workers (grid workers, repair officers, mediators) use clerk "
+        "accounts for now. A milestone whose evidence is a photo or minutes needs "
+        "`evidence_ref`; the workflow records when.",
+    )
+    async def record_milestone(
+        self, case_id: CaseId, data: JSONBody[MilestoneEntry], temporal: NamedDependency[Client]
+    ) -> CaseProgress:
+        return await case_desk.update_case(temporal, case_id, RECORD_MILESTONE, data)
+
 
 class WorklistController(Controller):
     path = "/api/worklist"
@@ -82,7 +99,7 @@ class WorklistController(Controller):
         temporal: NamedDependency[Client],
         centre: Annotated[str | None, Parameter(max_length=64)] = None,
         bundle: Annotated[str | None, Parameter(max_length=64)] = None,
-        awaiting: Annotated[str, Parameter(pattern="^(clerk|agency|lookup)$")] = "clerk",
+        awaiting: Annotated[str, Parameter(pattern="^(clerk|agency|lookup|worker)$")] = "clerk",
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> Worklist:
         return await case_desk.worklist(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import io
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
@@ -95,4 +95,17 @@ def percent(context: Mapping[str, Any], value: float | None) -> str:
     return format_percent(value, "#,##0.0%", locale=_BABEL_LOCALE[_lang_of(context)])
 
 
-TEMPLATE_GLOBALS = {"pick": pick, "local_date": local_date, "percent": percent}
+@pass_context
+def local_deadline(context: Mapping[str, Any], value: datetime | None) -> str:
+    """A deadline as people say it: a working-day SLA ends at local midnight, which is
+    the end of its last day (shown as that day); an SLA on the clock shows its time."""
+    if value is None:
+        return "—"
+    local = value.astimezone(CHINA_TZ)
+    if local.time() == time(0):
+        return str(local_date(context, (local - timedelta(days=1)).date()))
+    return str(local_date(context, value))
+
+
+TEMPLATE_GLOBALS = {"pick": pick, "local_date": local_date, "percent": percent,
+                    "local_deadline": local_deadline}

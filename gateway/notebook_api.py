@@ -32,16 +32,18 @@ from friction.backlog import (
 )
 from friction.events import ClerkNote
 from friction.ocel import encode
-from friction.register import CantGetItDoneRecord, RegisterError
+from friction.register import CantGetItDoneRecord
 from friction.reports import DEFAULT_MIN_GROUP, Report
 from friction.store import ConflictError, FrictionStore
 from friction.stuck_points import StuckPoint, TrendPoint
 from friction.verification import VerificationPolicy
+from gateway import register_desk
 from gateway.auth import requires
 from gateway.cases import CaseId
 from gateway.errors import from_temporal, invalid_field, problem
 from workflows.calendar import CHINA_TZ, WorkingCalendar
 from workflows.case import PROGRESS, SA_CENTRE, CaseProgress
+from workflows.register_case import RegisterProgress, ResolutionEntry, TaskForceEntry
 
 _CENTRE = SearchAttributeKey.for_keyword(SA_CENTRE)
 # Names that end up inside a fingerprint ("kind|bundle|step|subject") and in URL paths.
@@ -281,6 +283,9 @@ class NotesController(Controller):
 
 
 class CantGetItDoneController(Controller):
+    """The register's cases run as workflows (gateway.register_desk); the list reads the
+    register in the notebook's store, which those workflows write."""
+
     path = "/api/cant-get-it-done"
     tags = ("notebook",)
 
@@ -289,26 +294,43 @@ class CantGetItDoneController(Controller):
     async def register(
         self,
         data: JSONBody[RegisterBody],
-        store: NamedDependency[FrictionStore],
+        temporal: NamedDependency[Client],
         calendar: NamedDependency[WorkingCalendar],
+        task_queue: NamedDependency[str],
     ) -> Response[CantGetItDoneRecord]:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}", data.case_id):
             raise invalid_field("case_id", "a case number: letters, digits and '-'")
         for field in ("bundle", "centre", "department"):
             _name(field, getattr(data, field))
         _name("step", data.step, required=False)
-        try:
-            record, created = await asyncio.to_thread(
-                lambda: notebook.register_cant_get_it_done(
-                    store, case_id=data.case_id, bundle=data.bundle, step=data.step,
-                    centre=data.centre, department=data.department, cause=data.cause,
-                    calendar=calendar, now=datetime.now(UTC),
-                )
-            )
-        except RegisterError as exc:
-            raise refused(exc) from exc
+        record, created = await register_desk.register_case(
+            temporal, calendar, task_queue, case_id=data.case_id, bundle=data.bundle,
+            step=data.step, centre=data.centre, department=data.department, cause=data.cause,
+        )
         # 201 for a new registration, 200 for a repeated one (same record back).
         return Response(content=record, status_code=201 if created else 200)
+
+    @get("/{case_id:str}", summary="A registered case: status, deadline, task force, "
+         "escalations, answer", guards=[requires("clerk", "analyst")])
+    async def case(
+        self, case_id: RegisterCaseId, temporal: NamedDependency[Client]
+    ) -> RegisterProgress:
+        return await register_desk.register_progress(temporal, case_id)
+
+    @post("/{case_id:str}/task-force", status_code=200,
+          summary="Assign the task force that finds the cause and answers",
+          guards=[requires("clerk")])
+    async def assign_task_force(
+        self,
+        case_id: RegisterCaseId,
+        data: JSONBody[TaskForceEntry],
+        temporal: NamedDependency[Client],
+        store: NamedDependency[FrictionStore],
+        calendar: NamedDependency[WorkingCalendar],
+        task_queue: NamedDependency[str],
+    ) -> RegisterProgress:
+        desk = register_desk.Desk(temporal, store, calendar, task_queue)
+        return await register_desk.assign_task_force(desk, case_id, data)
 
     @post("/{case_id:str}/resolution", status_code=200,
           summary="Answer a registered case: resolved, or documented as not possible",
@@ -317,21 +339,17 @@ class CantGetItDoneController(Controller):
         self,
         case_id: RegisterCaseId,
         data: JSONBody[ResolutionBody],
+        temporal: NamedDependency[Client],
         store: NamedDependency[FrictionStore],
+        calendar: NamedDependency[WorkingCalendar],
+        task_queue: NamedDependency[str],
     ) -> CantGetItDoneRecord:
         _name("actor", data.actor)
-        try:
-            return await asyncio.to_thread(
-                notebook.resolve_cant_get_it_done, store, case_id, data.resolution,
-                data.explanation, datetime.now(UTC),
-            )
-        except RegisterError as exc:
-            raise refused(exc) from exc
-        except KeyError as exc:
-            raise problem(404, "Not registered", f"case {case_id} is not registered",
-                          case_id=case_id) from exc
-        except ConflictError as exc:
-            raise _conflict(exc) from exc
+        desk = register_desk.Desk(temporal, store, calendar, task_queue)
+        entry = ResolutionEntry(
+            resolution=data.resolution, explanation=data.explanation, actor=data.actor
+        )
+        return await register_desk.resolve_case(desk, case_id, entry)
 
     @get("/", summary="The register, oldest first, with each case's age in working days",
          guards=[requires("clerk", "analyst")])

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 import msgspec
+
+# How a citizen reached a service in the online channel (gateway.online_channel).
+EntryKind = Literal["home_tile", "menu", "search"]
 
 
 class OpenCase(msgspec.Struct, kw_only=True, frozen=True):
@@ -13,6 +17,9 @@ class OpenCase(msgspec.Struct, kw_only=True, frozen=True):
     centre: str
     channel: str = "window"
     bundle_version: int | None = None  # None: the version the catalogue names for new cases
+    # Online starts: the entry the citizen came through, checked against the channel's
+    # service catalogue; a search for a service lacking its due direct entry is friction.
+    entry: EntryKind | None = None
 
 
 class CaseOpened(msgspec.Struct, kw_only=True, frozen=True):

@@ -8,6 +8,7 @@ whose validators refuse bad values before they touch history.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import TypedDict
 
@@ -29,8 +30,9 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
         subject_of,
     )
-    from workflows import ports
+    from workflows import material_rules, ports
     from workflows.calendar import end_of_day, local_date
+    from workflows.cant_get_it_done import register_from_bundle
     from workflows.case import (
         PROGRESS,
         RECORD_MATERIAL,
@@ -58,8 +60,15 @@ with workflow.unsafe.imports_passed_through():
         StepView,
         TripEntry,
     )
-    from workflows.definition import Condition, MilestoneSpec, StepSpec
+    from workflows.definition import (
+        LOOKUP_SOURCES,
+        Condition,
+        LookupSpec,
+        MilestoneSpec,
+        StepSpec,
+    )
     from workflows.fields import check_value
+    from workflows.opening_hours import cut_off, next_opening, session_at, takes_submissions
 
 MAX_REJECTIONS = 3  # after this many, the case goes to the can't-get-it-done register
 FIRST_POLL = timedelta(seconds=5)
@@ -118,6 +127,11 @@ class _Step:
         self.due_on: date | None = None
         self.due_at: datetime | None = None
         self.milestones_done: dict[str, tuple[datetime, str, str | None]] = {}  # at, who, ref
+        # Material rules: what the last review found, the facts each round was submitted
+        # on (to tell a piecemeal rejection), and a request to look again (a return visit).
+        self.findings: tuple[material_rules.Finding, ...] = ()
+        self.submitted_facts: list[tuple[date, dict[str, str]]] = []
+        self.recheck = False
 
     def milestones_complete(self) -> bool:
         return len(self.milestones_done) == len(self.spec.milestones)
@@ -129,7 +143,11 @@ class _Step:
         return [name for name, status in self.materials.items() if status == "missing"]
 
     def ready(self) -> bool:
-        return not (self.missing_fields() or self.missing_materials() or self.awaiting_resubmit)
+        return not (self.missing_fields() or self.missing_materials() or self.awaiting_resubmit
+                    or self.findings)
+
+    def rules(self) -> tuple[tuple[str, str | None], ...]:
+        return tuple((r, m.name) for m in self.spec.materials for r in m.rules)
 
 
 @workflow.defn(name="BundleWorkflow")
@@ -153,6 +171,8 @@ class BundleWorkflow:
         self._sequence = 0
         self._closing = False
         self._typing_seconds = 0.0  # measured by the console, summed for the reports
+        self._looked_up_on: dict[str, date] = {}  # lookup source -> processing date read on
+        self._served_at: datetime | None = None  # the clerk's last input, or a step's start
 
     # -- the case ---------------------------------------------------------------------
 
@@ -169,6 +189,8 @@ class BundleWorkflow:
         deliverer = asyncio.create_task(self._deliver_notifications())
         await self._record_case()
         await self._look_up()
+        for s in self._steps:
+            self._review(s)  # the first notice names what the materials' rules find, too
         self._outstanding_at_first_trip = self._outstanding()
         for step in self._steps:
             if not await self._run_step(step):
@@ -186,7 +208,7 @@ class BundleWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.progress()
 
-    async def _look_up(self) -> None:
+    async def _look_up(self, lookups: tuple[LookupSpec, ...] | None = None) -> None:
         requests = [
             ports.LookupRequest(
                 case_id=self._start.case_id,
@@ -194,7 +216,7 @@ class BundleWorkflow:
                 source=lookup.source,
                 agency=lookup.agency,
             )
-            for lookup in self._bundle.lookups
+            for lookup in (self._bundle.lookups if lookups is None else lookups)
         ]
         results = await asyncio.gather(
             *(
@@ -210,6 +232,7 @@ class BundleWorkflow:
         )
         now = workflow.now()
         for request, result in zip(requests, results, strict=True):
+            self._looked_up_on[request.source] = local_date(now)
             source = Provenance(kind="agency", source=request.agency)
             for concept, value in result.values.items():
                 self._dossier[concept] = DossierEntry(value=value, source=source, at=now)
@@ -225,10 +248,20 @@ class BundleWorkflow:
         self._current = step
         step.started_at = workflow.now()
         step.due_at = self._deadline(step.started_at, spec.sla_minutes, spec.sla_working_days)
-        step.due_on = local_date(step.due_at)
+        # The last day of the SLA: due_at is the first instant after it for working days.
+        step.due_on = (
+            self._start.calendar.add_working_days(local_date(step.started_at),
+                                                  spec.sla_working_days)
+            if spec.sla_working_days
+            else local_date(step.due_at)
+        )
         watches = [asyncio.create_task(self._watch_sla(step))]
         watches += [asyncio.create_task(self._watch_milestone(step, m)) for m in spec.milestones]
+        self._served_at = step.started_at
+        if self._bundle.window is not None:
+            watches.append(asyncio.create_task(self._watch_closing(step)))
         self._prefill(step)
+        self._review(step)
         if spec.notify:
             self._notify("step_started", step)
         try:
@@ -236,7 +269,10 @@ class BundleWorkflow:
                 if not step.ready():
                     step.status = "awaiting_clerk"
                     self._set_awaiting("clerk", spec.id)
-                    await workflow.wait_condition(step.ready)
+                    if step.rules():
+                        await self._await_clerk_review(step)
+                    else:
+                        await workflow.wait_condition(step.ready)
                 if spec.kind == "task":
                     step.status = "awaiting_worker"
                     self._set_awaiting("worker", spec.id)
@@ -246,6 +282,9 @@ class BundleWorkflow:
                     if spec.notify:
                         self._notify("step_approved", step)
                     return True
+                reviewed = bool(step.rules()) or self._bundle.window is not None
+                if reviewed and not await self._review_before_submit(step):
+                    continue  # back to the clerk with every finding at once
                 decision = await self._submit(step)
                 if decision.status == "approved":
                     self._take_outputs(step, decision.outputs)
@@ -258,13 +297,19 @@ class BundleWorkflow:
                 self._take_rejection(step, decision.reasons)
                 if step.round >= MAX_REJECTIONS:
                     step.status = "rejected"
-                    self._emit(
-                        CantGetItDone(
-                            **self._event_base(spec.id),
-                            cause="approval_procedure",
-                            department=spec.agency,
+                    if workflow.patched("register-cant-get-it-done"):
+                        # The register's own workflow records this friction (cgid/<case>).
+                        await register_from_bundle(
+                            self._start, step=spec.id, department=spec.agency
                         )
-                    )
+                    else:
+                        self._emit(
+                            CantGetItDone(
+                                **self._event_base(spec.id),
+                                cause="approval_procedure",
+                                department=spec.agency,
+                            )
+                        )
                     return False
         finally:
             step.finished_at = workflow.now()
@@ -296,6 +341,7 @@ class BundleWorkflow:
         step.status = "awaiting_agency"
         self._set_awaiting("agency", spec.id)
         step.submitted_form = dict(step.values)
+        step.submitted_facts.append((local_date(workflow.now()), self._facts(step)))
         submission = ports.Submission(
             case_id=self._start.case_id,
             step=spec.id,
@@ -363,6 +409,20 @@ class BundleWorkflow:
         # detectable then: the earlier review should have named it too.
         if step.round > 0:
             for r in reasons:
+                if r.code in material_rules.RULES:
+                    # A rule's deficiency was detectable at an earlier rejection when the
+                    # facts submitted then already failed it as of that day.
+                    first = self._rule_failed_at(step, r.code)
+                    if r.code not in step.earlier_rejection_codes and first is not None:
+                        self._emit(
+                            PiecemealRejection(
+                                **self._event_base(spec.id),
+                                rule=r.code,
+                                first_rejection_round=first,
+                                later_rejection_round=step.round,
+                            )
+                        )
+                    continue
                 unchanged = r.field is not None and r.field in step.submitted_form
                 if r.code not in step.earlier_rejection_codes and unchanged:
                     self._emit(
@@ -388,6 +448,139 @@ class BundleWorkflow:
                 fixable = True
         # Nothing the clerk can retype: wait for the clerk to resubmit after dealing with it.
         step.awaiting_resubmit = not fixable
+
+    # -- material rules and the service window's hours --------------------------------------
+    # Only definitions that name rules or a window reach the activities and timers below,
+    # so the histories of bundles without them replay command for command.
+
+    def _facts(self, step: _Step) -> dict[str, str]:
+        """What the rules judge: the dossier, overlaid by what the clerk read off a paper."""
+        facts = {concept: entry.value for concept, entry in self._dossier.items()}
+        for f in step.spec.fields:
+            if f.concept and f.name in step.values:
+                facts[f.concept] = step.values[f.name]
+        return facts
+
+    def _review(self, step: _Step) -> None:
+        """Every rule of the step's materials at once, as of today's processing date."""
+        if step.rules():
+            step.findings = material_rules.review(
+                step.rules(), self._facts(step), local_date(workflow.now())
+            )
+
+    def _rule_failed_at(self, step: _Step, rule: str) -> int | None:
+        """The first earlier round whose submitted facts failed `rule` as of its day."""
+        for round_, (day, facts) in enumerate(step.submitted_facts[: step.round]):
+            if material_rules.check(rule, facts, day) is not None:
+                return round_
+        return None
+
+    async def _refresh_records(self, step: _Step) -> None:
+        """Read again the records the step's rules judge when they were read on an earlier
+        day: a record is judged as of the processing date, so the case reads it afresh
+        instead of asking the citizen for a new printout."""
+        today = local_date(workflow.now())
+        reads = {c for rule, _ in step.rules() for c in material_rules.RULES[rule].reads}
+        stale = tuple(
+            lk
+            for lk in self._bundle.lookups
+            if reads & set(LOOKUP_SOURCES.get(lk.source, ()))
+            and self._looked_up_on.get(lk.source, today) < today
+        )
+        if not stale:
+            return
+        await self._look_up(stale)
+        for f in step.spec.fields:  # prefilled values the clerk has not corrected
+            if f.name in step.sources and f.concept in self._dossier:
+                entry = self._dossier[f.concept]
+                step.values[f.name] = entry.value
+                step.sources[f.name] = entry.source
+
+    async def _await_clerk_review(self, step: _Step) -> None:
+        """Wait for the clerk; a return visit reads stale records again and reviews."""
+        while True:
+            step.recheck = False
+            await workflow.wait_condition(lambda: step.ready() or step.recheck)
+            if step.ready():
+                return
+            await self._refresh_records(step)
+            self._review(step)
+
+    async def _review_before_submit(self, step: _Step) -> bool:
+        """The pre-submission review: every rule as of this moment's processing date, then
+        the window's hours. A submission attempted within the closing margin waits for the
+        next opening and is recorded as friction, never a silent stop; the rules are judged
+        again as of the day the window takes it. False: back to the clerk."""
+        window = self._bundle.window
+        calendar = self._start.calendar
+        while True:
+            if step.rules():
+                await self._refresh_records(step)
+                self._review(step)
+                if step.findings:
+                    return False
+            now = workflow.now()
+            if window is None or takes_submissions(window, calendar, now):
+                return True
+            opening = next_opening(window, calendar, now)
+            session = session_at(window, calendar, now)
+            if session is not None and cut_off(window, calendar, now):
+                self._emit(
+                    ExtraWait(
+                        **self._event_base(step.spec.id),
+                        scope="queue",
+                        agency=window.run_by,
+                        actual_seconds=(opening - now).total_seconds(),
+                        due_at=session.closes,
+                        calendar=calendar.id,
+                    )
+                )
+            step.status = "awaiting_agency"
+            self._set_awaiting("agency", step.spec.id)
+            await workflow.sleep(opening - now)
+
+    async def _watch_closing(self, step: _Step) -> None:
+        """The window closing on a case the clerk served within the closing margin and that
+        still waits on the clerk: friction instead of sending the citizen away silently.
+        The case simply continues at the next opening."""
+        window = self._bundle.window
+        assert window is not None
+        calendar = self._start.calendar
+        watched: datetime | None = None
+        while step.finished_at is None:
+            served = self._served_at
+            session = session_at(window, calendar, served) if served else None
+            if (
+                served is not None
+                and session is not None
+                and session.closes != watched
+                and cut_off(window, calendar, served)
+            ):
+                watched = session.closes
+                try:
+                    await workflow.wait_condition(
+                        lambda: step.finished_at is not None,
+                        timeout=max(session.closes - workflow.now(), timedelta(seconds=1)),
+                    )
+                    return
+                except TimeoutError:
+                    if step.status in ("awaiting_clerk", "rejected"):
+                        reopens = next_opening(window, calendar, session.closes)
+                        self._emit(
+                            ExtraWait(
+                                **self._event_base(step.spec.id),
+                                scope="queue",
+                                agency=window.run_by,
+                                actual_seconds=(reopens - session.closes).total_seconds(),
+                                due_at=session.closes,
+                                calendar=calendar.id,
+                            )
+                        )
+                continue
+            await workflow.wait_condition(self._served_again(step, served))
+
+    def _served_again(self, step: _Step, served: datetime | None) -> Callable[[], bool]:
+        return lambda: step.finished_at is not None or self._served_at != served
 
     async def _watch_sla(self, step: _Step) -> None:
         assert step.due_at is not None
@@ -604,6 +797,8 @@ class BundleWorkflow:
             step.values[name] = value.upper() if spec.type == "id_number" else value
         self._typing_seconds += sum(entry.typed_seconds.values())
         step.awaiting_resubmit = False
+        self._served_at = workflow.now()
+        self._review(step)
         return self.progress()
 
     @submit_fields.validator
@@ -636,6 +831,8 @@ class BundleWorkflow:
             step.materials[spec.name] = "received_paper"
         else:
             step.materials[spec.name] = "held_ecert"
+        self._served_at = workflow.now()
+        self._review(step)
         return self.progress()
 
     @record_material.validator
@@ -650,6 +847,9 @@ class BundleWorkflow:
     @workflow.update(name=RECORD_TRIP)
     def record_trip(self, entry: TripEntry) -> CaseProgress:
         self._trips += 1
+        self._served_at = workflow.now()
+        if self._current is not None and self._current.rules():
+            self._current.recheck = True  # judged again as of the day of the return
         known_then = set(self._outstanding_at_first_trip)
         self._emit(
             RepeatTrip(
@@ -721,6 +921,7 @@ class BundleWorkflow:
                 if step.materials[m.name] == "missing"
                 and not (m.ecert and m.ecert in self._certificates)
             ]
+            items += [f"rule:{sid}.{f.rule}" for f in step.findings]
         return tuple(items)
 
     @workflow.query(name=PROGRESS)
@@ -803,4 +1004,5 @@ class BundleWorkflow:
                 )
                 for m in spec.milestones
             ),
+            findings=step.findings,
         )

@@ -13,6 +13,7 @@ import msgspec
 from friction.events import Provenance
 from workflows.calendar import WorkingCalendar
 from workflows.definition import BundleDefinition
+from workflows.material_rules import Finding
 
 # Update, query and search-attribute names, shared by the workflow and its callers.
 SUBMIT_FIELDS = "submit_fields"
@@ -155,6 +156,8 @@ class StepView(msgspec.Struct, kw_only=True, frozen=True):
     kind: str = "agency"
     due_at: datetime | None = None  # the SLA's end, on the clock
     milestones: tuple[MilestoneView, ...] = ()
+    # Material rules failing as of the last review ("rule:<step>.<rule>" in outstanding).
+    findings: tuple[Finding, ...] = ()
 
 
 class FrictionNote(msgspec.Struct, kw_only=True, frozen=True):

@@ -8,12 +8,18 @@ discover half-way through a case.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import time
 from pathlib import Path
 from typing import Literal
 
 import msgspec
 
-FieldType = Literal["text", "id_number", "date", "enum", "phone", "bank_account"]
+from workflows.material_rules import RULES
+
+# date: a day that has happened (born on, left on); term_date: a day of a term, which
+# may lie ahead (a lease's start or end).
+FieldType = Literal["text", "id_number", "date", "enum", "phone", "bank_account", "term_date"]
 # agency: the step is submitted to an agency and waits for its decision. task: people of
 # ours do it (a grid worker, a repair crew, a mediator) and record each milestone.
 StepKind = Literal["agency", "task"]
@@ -34,6 +40,17 @@ LOOKUP_SOURCES: dict[str, tuple[str, ...]] = {
     "low_income": ("civil.low_income", "civil.low_income_certificate_no"),
     "bank_account": ("bank.account", "bank.name"),
     "ecert": (),
+    # The labour contract filed with human resources and social security (劳动用工备案).
+    "employment_contract": (
+        "employment.contract_employer",
+        "employment.contract_start",
+        "employment.contract_end",
+    ),
+    # The month-by-month insurance lines, as JSON (workflows.material_rules.InsuranceLine),
+    # in the insurance system's own order: transferred virtual employer lines last.
+    "insurance_lines": ("insurance.lines",),
+    # The lease registered with the police (出租房屋租住登记).
+    "lease": ("housing.lease_address", "housing.lease_start", "housing.lease_end"),
 }
 
 
@@ -60,6 +77,9 @@ class MaterialSpec(msgspec.Struct, kw_only=True, frozen=True):
     label_zh: str
     label_en: str
     ecert: str | None = None  # the e-certificate type that holds it, if one exists
+    # Rules of workflows.material_rules the material must pass as of the processing date;
+    # all of a step's rules run at once at every review (the one-time notice).
+    rules: tuple[str, ...] = ()
 
 
 class Output(msgspec.Struct, kw_only=True, frozen=True):
@@ -108,6 +128,22 @@ class StepSpec(msgspec.Struct, kw_only=True, frozen=True):
     outputs: tuple[Output, ...] = ()
 
 
+class OpeningHours(msgspec.Struct, kw_only=True, frozen=True):
+    opens: time  # China time
+    closes: time
+
+
+class WindowSpec(msgspec.Struct, kw_only=True, frozen=True):
+    """The service window a bundle's submissions pass through, open on the calendar's
+    working days. A submission attempted within closing_margin_minutes of closing waits
+    for the next opening, and a case still waiting on the clerk when the window closes,
+    having been served in that margin, is recorded as friction: never a silent stop."""
+
+    run_by: str  # the agency staffing the window, e.g. public-security at a centre
+    hours: tuple[OpeningHours, ...]
+    closing_margin_minutes: int = 15
+
+
 class LookupSpec(msgspec.Struct, kw_only=True, frozen=True):
     source: str
     agency: str
@@ -120,6 +156,7 @@ class BundleDefinition(msgspec.Struct, kw_only=True, frozen=True):
     name_en: str
     lookups: tuple[LookupSpec, ...]
     steps: tuple[StepSpec, ...]
+    window: WindowSpec | None = None
 
     def step(self, step_id: str) -> StepSpec:
         for s in self.steps:
@@ -177,7 +214,36 @@ def validate(definition: BundleDefinition, origin: str = "<definition>") -> Bund
         materials = [m.name for m in s.materials]
         if len(set(materials)) != len(materials):
             raise fail(where, "duplicate material")
+        known = {c for lk in definition.lookups for c in LOOKUP_SOURCES.get(lk.source, ())}
+        known |= {f.concept for f in s.fields if f.concept}
+        for material in s.materials:
+            for rule in material.rules:
+                at = f"{where} material {material.name!r}"
+                if rule not in RULES:
+                    raise fail(at, f"unknown rule {rule!r}")
+                if not set(RULES[rule].reads) & known:
+                    raise fail(at, f"rule {rule!r} reads nothing the case looks up or asks")
+    if definition.window is not None:
+        _validate_window(definition.window, fail)
     return definition
+
+
+def _validate_window(window: WindowSpec, fail: Callable[[str, str], DefinitionError]) -> None:
+    if not window.hours:
+        raise fail("window.hours", "give at least one opening period")
+    previous: time | None = None
+    for i, h in enumerate(window.hours):
+        if h.opens.tzinfo is not None or h.closes.tzinfo is not None:
+            raise fail(f"window.hours[{i}]", "give local China times without an offset")
+        if h.opens >= h.closes:
+            raise fail(f"window.hours[{i}]", "opens before it closes, within one day")
+        if previous is not None and h.opens < previous:
+            raise fail(f"window.hours[{i}]", "periods in order, not overlapping")
+        previous = h.closes
+        length = (h.closes.hour * 60 + h.closes.minute) - (h.opens.hour * 60 + h.opens.minute)
+        if not 0 <= window.closing_margin_minutes < length:
+            raise fail("window.closing_margin_minutes",
+                       f"0 or more and shorter than the period {i} ({length} minutes)")
 
 
 def load_definition(path: Path) -> BundleDefinition:

@@ -57,6 +57,11 @@ def check_value(spec: FieldSpec, value: str, today: date) -> str | None:
             return check_id_number(value, today)
         case "date":
             return check_date(value, today)
+        case "term_date":
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                return "must be a date as YYYY-MM-DD"
         case "enum":
             if value not in spec.options:
                 return f"must be one of {', '.join(spec.options)}"

@@ -13,7 +13,9 @@ import msgspec
 from temporalio.common import RetryPolicy
 
 from friction.events import FrictionEvent
+from workflows.calendar import WorkingCalendar
 from workflows.case import Notification, Rejection
+from workflows.definition import BundleDefinition
 
 LOOK_UP = "look_up"
 SUBMIT_STEP = "submit_step"
@@ -101,3 +103,37 @@ REGISTER_RETRY = RetryPolicy(
     maximum_attempts=10,
     non_retryable_error_types=REGISTER_NON_RETRYABLE,
 )
+
+
+# The monthly match for the allowance of residents aged 80+ (workflows.allowance_match).
+# The activity asks civil affairs who is due and not yet paid, and names each one's case
+# with the worker's HMAC key, which never enters a workflow's history.
+FIND_ALLOWANCE_CANDIDATES = "find_allowance_candidates"
+ALLOWANCE_NON_RETRYABLE = [*NON_RETRYABLE, "NoPseudonymKey", "InvalidField"]
+ALLOWANCE_MATCH_TIMEOUT = timedelta(minutes=2)
+ALLOWANCE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=20,
+    non_retryable_error_types=ALLOWANCE_NON_RETRYABLE,
+)
+
+
+class AllowanceCandidatesRequest(msgspec.Struct, kw_only=True, frozen=True):
+    month: str  # YYYY-MM
+    bundle: str  # the bundle whose default version the cases get
+
+
+class AllowanceCandidate(msgspec.Struct, kw_only=True, frozen=True):
+    case_id: str  # from the month and a keyed HMAC of the ID number: no personal value
+    person_ref: str  # friction.pseudonym.keyed_ref of the ID number, the case's memo
+    citizen_id_number: str  # for the case's CaseStart only, as a window case has it
+
+
+class AllowanceCandidates(msgspec.Struct, kw_only=True, frozen=True):
+    bundle: BundleDefinition
+    calendar: WorkingCalendar
+    to_open: tuple[AllowanceCandidate, ...]
+    # Due and unpaid, but a case of theirs (from an earlier month) is still open.
+    already_open: int = 0

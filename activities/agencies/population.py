@@ -15,6 +15,13 @@ import msgspec
 
 from workflows.definition import LOOKUP_SOURCES
 from workflows.fields import id_check_digit
+from workflows.material_rules import (
+    VIRTUAL_EMPLOYER_ZH,
+    InsuranceLine,
+    add_months,
+    encode_lines,
+    latest_month,
+)
 
 # Region code -> (district, streets and towns in it).
 _DISTRICTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -61,6 +68,12 @@ _BANKS: dict[str, str] = {
 
 MIN_AGE = 25
 MAX_AGE = 59
+# Residents of 80 and over receive the allowance for the elderly (高龄津贴); the elderly
+# part of the population spans both sides of that age.
+ALLOWANCE_AGE = 80
+ELDERLY_MIN_AGE = 76
+ELDERLY_MAX_AGE = 99
+RETIREMENT_AGE = 60
 
 
 class Citizen(msgspec.Struct, kw_only=True, frozen=True):
@@ -80,6 +93,17 @@ class Citizen(msgspec.Struct, kw_only=True, frozen=True):
     bank_account: str | None = None
     bank_name: str | None = None
     certificates: tuple[str, ...] = ()  # e-certificate types held
+    # Civil affairs already pays this resident the allowance for the elderly (80+).
+    allowance_paid: bool = False
+    # Residence permit records (article 000), None where no record is held: the labour
+    # contract filed with human resources and social security (no end: open-ended), the
+    # month-by-month insurance lines as JSON in the insurance system's own order
+    # (workflows.material_rules.InsuranceLine), and the lease registered with the police.
+    contract_start: str | None = None
+    contract_end: str | None = None
+    insurance_lines: str | None = None
+    lease_start: str | None = None
+    lease_end: str | None = None
 
 
 def _years_before(day: date, years: int) -> date:
@@ -98,13 +122,20 @@ def _month_before(day: date, months: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-def _one(rng: random.Random, today: date, taken: set[str]) -> Citizen:
+def _one(
+    rng: random.Random,
+    today: date,
+    taken: set[str],
+    ages: tuple[int, int] = (MIN_AGE, MAX_AGE),
+    born: date | None = None,
+) -> Citizen:
     region = rng.choice(sorted(_DISTRICTS))
     district, streets = _DISTRICTS[region]
-    # Born so that the age today is MIN_AGE..MAX_AGE inclusive.
-    earliest = _years_before(today, MAX_AGE + 1) + timedelta(days=1)
-    latest = _years_before(today, MIN_AGE)
-    born = date.fromordinal(rng.randint(earliest.toordinal(), latest.toordinal()))
+    if born is None:
+        # Born so that the age today is ages[0]..ages[1] inclusive.
+        earliest = _years_before(today, ages[1] + 1) + timedelta(days=1)
+        latest = _years_before(today, ages[0])
+        born = date.fromordinal(rng.randint(earliest.toordinal(), latest.toordinal()))
     while True:
         first17 = f"{region}{born:%Y%m%d}{rng.randrange(1000):03d}"
         id_number = first17 + id_check_digit(first17)
@@ -160,8 +191,42 @@ def _one(rng: random.Random, today: date, taken: set[str]) -> Citizen:
     )
 
 
-def generate(seed: int, size: int, *, today: date | None = None) -> list[Citizen]:
-    """`size` citizens with unique identity numbers; the same arguments give the same people.
+def _age(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _month_end(day: date) -> date:
+    first_of_next = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return first_of_next - timedelta(days=1)
+
+
+def _elderly(rng: random.Random, today: date, taken: set[str], count: int) -> list[Citizen]:
+    """Retired residents aged ELDERLY_MIN_AGE..ELDERLY_MAX_AGE. The first two sit on the
+    allowance's edge: one turns 80 on the last day of this month, one on the first day of
+    the next. Some of those already 81 or more are paid the allowance; nobody younger."""
+    month_end = _month_end(today)
+    edges = [_years_before(month_end, ALLOWANCE_AGE),
+             _years_before(month_end + timedelta(days=1), ALLOWANCE_AGE)]
+    people = []
+    for i in range(count):
+        person = _one(rng, today, taken, (ELDERLY_MIN_AGE, ELDERLY_MAX_AGE),
+                      born=edges[i] if i < len(edges) else None)
+        born = date.fromisoformat(person.birth_date)
+        people.append(msgspec.structs.replace(
+            person,
+            last_contribution_month=f"{born.year + RETIREMENT_AGE:04d}-{born.month:02d}",
+            contribution_months=str(rng.randint(120, (RETIREMENT_AGE - 18) * 12)),
+            allowance_paid=_age(born, today) > ALLOWANCE_AGE and rng.random() < 0.5,
+        ))
+    return people
+
+
+def generate(
+    seed: int, size: int, *, today: date | None = None, elderly: int = 0
+) -> list[Citizen]:
+    """`size` working-age citizens with unique identity numbers, then `elderly` retired
+    ones (76 to 99, around the allowance's age of 80); the same arguments give the same
+    people, and adding elderly ones leaves the working-age ones as they were.
 
     Ages and contribution months are relative to `today` (default: the real today), so the
     records stay plausible whenever the simulator runs.
@@ -169,7 +234,98 @@ def generate(seed: int, size: int, *, today: date | None = None) -> list[Citizen
     rng = random.Random(seed)
     day = today or date.today()
     taken: set[str] = set()
-    return [_one(rng, day, taken) for _ in range(size)]
+    people = [_with_work_and_lease(_one(rng, day, taken), day) for _ in range(size)]
+    if elderly:
+        people += _elderly(random.Random(f"elderly/{seed}"), day, taken, elderly)
+    return people
+
+
+def _month_start(month: str) -> date:
+    return date.fromisoformat(f"{month}-01")
+
+
+def work_and_lease(
+    citizen: Citizen,
+    *,
+    contract_start: date,
+    contract_end: date | None,
+    employer_code: str,
+    latest_insured_not_credited: bool,
+    transferred_months: int,
+    lease: tuple[date, date] | None,
+) -> Citizen:
+    """The citizen with a labour contract at their last employer from contract_start,
+    insurance lines from its month to their last contribution month (that one insured but
+    not yet credited when latest_insured_not_credited), `transferred_months` earlier months
+    transferred in from another city's fund and listed last under a transferred virtual
+    employer, as the insurance system lists them, and a registered lease (start, end)."""
+    first = contract_start.year * 12 + contract_start.month - 1
+    last_month = _month_start(citizen.last_contribution_month)
+    last = last_month.year * 12 + last_month.month - 1
+
+    def month(index: int) -> str:
+        return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+    lines = [
+        InsuranceLine(
+            month=month(i),
+            employer=citizen.last_employer,
+            employer_code=employer_code,
+            status="insured_not_credited"
+            if latest_insured_not_credited and i == last
+            else "credited",
+        )
+        for i in range(first, last + 1)
+    ]
+    lines += [
+        InsuranceLine(month=month(i), employer=VIRTUAL_EMPLOYER_ZH,
+                      employer_code=f"ZY{employer_code[-8:]}", status="credited",
+                      transferred_virtual=True)
+        for i in range(first - transferred_months, first)
+    ]
+    return msgspec.structs.replace(
+        citizen,
+        contract_start=contract_start.isoformat(),
+        contract_end=contract_end.isoformat() if contract_end else None,
+        insurance_lines=encode_lines(lines),
+        lease_start=lease[0].isoformat() if lease else None,
+        lease_end=lease[1].isoformat() if lease else None,
+    )
+
+
+def _with_work_and_lease(citizen: Citizen, today: date) -> Citizen:
+    """Records drawn from the citizen's own seed, so the shared draws stay as they were."""
+    rng = random.Random(f"work/{citizen.id_number}")
+    last = _month_start(citizen.last_contribution_month)
+    employed_now = citizen.last_contribution_month >= latest_month(today)
+    start = add_months(last, -rng.randint(2, 71)).replace(day=rng.randint(1, 28))
+    if employed_now:
+        end: date | None = (today + timedelta(days=rng.randint(30, 900))
+                            if rng.random() < 0.8 else None)
+    else:
+        end = add_months(last, 1) - timedelta(days=1)
+    lease = None
+    if rng.random() < 0.7:
+        lease_start = today - timedelta(days=rng.randint(30, 700))
+        lease = (lease_start, add_months(lease_start, 12 * rng.randint(1, 2)) - timedelta(days=1))
+    return work_and_lease(
+        citizen,
+        contract_start=start,
+        contract_end=end,
+        employer_code=f"91320{_digits(rng, 12)}X",
+        latest_insured_not_credited=employed_now and rng.random() < 0.5,
+        transferred_months=rng.randint(6, 36) if rng.random() < 0.25 else 0,
+        lease=lease,
+    )
+
+
+def allowance_due(citizen: Citizen, month: str) -> bool:
+    """Whether household data make the citizen eligible for the allowance in `month`
+    (YYYY-MM): 80 or over on some day of the month, i.e. born in or before that month
+    80 years earlier. Whether it is paid already is the civil affairs' record, not this."""
+    year, mon = (int(part) for part in month.split("-"))
+    born = date.fromisoformat(citizen.birth_date)
+    return (born.year, born.month) <= (year - ALLOWANCE_AGE, mon)
 
 
 def lookup_values(citizen: Citizen, source: str) -> dict[str, str] | None:
@@ -205,6 +361,28 @@ def lookup_values(citizen: Citizen, source: str) -> dict[str, str] | None:
             if citizen.bank_account is None or citizen.bank_name is None:
                 return None
             return {"bank.account": citizen.bank_account, "bank.name": citizen.bank_name}
+        case "employment_contract":
+            if citizen.contract_start is None:
+                return None
+            contract = {
+                "employment.contract_employer": citizen.last_employer,
+                "employment.contract_start": citizen.contract_start,
+            }
+            if citizen.contract_end is not None:
+                contract["employment.contract_end"] = citizen.contract_end
+            return contract
+        case "insurance_lines":
+            if citizen.insurance_lines is None:
+                return None
+            return {"insurance.lines": citizen.insurance_lines}
+        case "lease":
+            if citizen.lease_start is None or citizen.lease_end is None:
+                return None
+            return {
+                "housing.lease_address": citizen.address,
+                "housing.lease_start": citizen.lease_start,
+                "housing.lease_end": citizen.lease_end,
+            }
     if source in LOOKUP_SOURCES:
         return None  # a source without concepts, such as the e-certificate library
     raise KeyError(f"unknown lookup source {source!r}")

@@ -12,6 +12,8 @@ import asyncio
 import hashlib
 import random
 import re
+import secrets
+import unicodedata
 from datetime import date
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -26,21 +28,50 @@ from litestar.plugins.problem_details import (
     ProblemDetailsPlugin,
 )
 
-from activities.agencies.population import Citizen, generate, lookup_values
+from activities.agencies.population import Citizen, allowance_due, generate, lookup_values
+from activities.issued_documents import (
+    CODE_ALPHABET,
+    CODE_GROUP,
+    CODE_GROUPS,
+    VERIFICATION_SUFFIX,
+    IssuedDocument,
+    format_code,
+    mask_name,
+)
 
 # Agency id -> the lookup sources it answers. "ecert" answers with certificate lists instead.
 LOOKUPS: dict[str, frozenset[str]] = {
-    "public-security": frozenset({"identity", "household"}),
-    "hrss": frozenset({"insurance_history", "bank_account"}),
+    "public-security": frozenset({"identity", "household", "lease"}),
+    "hrss": frozenset({"insurance_history", "bank_account", "employment_contract",
+                       "insurance_lines"}),
     "civil-affairs": frozenset({"low_income"}),
     "social-insurance": frozenset(),
     "ecert": frozenset(),
+    "medical-insurance": frozenset(),
+    "community": frozenset(),
+    "finance": frozenset(),
 }
 AGENCIES = tuple(LOOKUPS)
-SUBMITTING = frozenset({"public-security", "hrss", "civil-affairs", "social-insurance"})
-# Prefixes of the numbers an agency issues: pinyin initials of 公安, 人社, 民政, 社保.
+SUBMITTING = frozenset({"public-security", "hrss", "civil-affairs", "social-insurance",
+                        "medical-insurance", "community", "finance"})
+# Prefixes of the numbers an agency issues: pinyin initials of 公安, 人社, 民政, 社保, 医保, 社区,
+# 财政.
 ABBREVIATIONS = {"public-security": "GA", "hrss": "RS", "civil-affairs": "MZ",
-                 "social-insurance": "SB"}
+                 "social-insurance": "SB", "medical-insurance": "YB", "community": "SQ",
+                 "finance": "CZ"}
+# The population registry check (承诺+核验): an approval asked for this concept answers
+# "yes" when the address the citizen committed to is their registered one, else "no".
+# The form names the citizen and the address by these fields.
+REGISTRY_FOUND = "registry.found"
+REGISTRY_ID_FIELD = "id_number"
+REGISTRY_ADDRESS_FIELD = "residence_address"
+# The allowance for residents aged 80+ (高龄津贴): civil affairs lists who is due and not
+# yet paid; finance approving a payment that asks for allowance.* outputs for the form's
+# id_number pays that citizen from then on.
+ALLOWANCE_PAYER = "finance"
+ALLOWANCE_OUTPUTS = "allowance."
+ALLOWANCE_ID_FIELD = "id_number"
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 MAX_LATENCY_MS = 600_000
 
 T = TypeVar("T")
@@ -66,6 +97,9 @@ class Behaviour(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
     pending_polls: Annotated[int, msgspec.Meta(ge=0)] = 0
     reject_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
     reject_reasons: tuple[Reason, ...] = ()
+    # How many of a step's submissions may draw a rejection: 1 lets the corrected
+    # resubmission through; more plays an agency that keeps refusing.
+    reject_rounds: Annotated[int, msgspec.Meta(ge=1, le=10)] = 1
 
 
 class SubmissionBody(msgspec.Struct, kw_only=True, frozen=True):
@@ -105,6 +139,14 @@ class Health(msgspec.Struct, kw_only=True, frozen=True):
     status: str
 
 
+class AllowanceCandidates(msgspec.Struct, kw_only=True, frozen=True):
+    """Residents whom household data make due the 80+ allowance in `as_of` (YYYY-MM)
+    and whom civil affairs does not pay yet, by ID number."""
+
+    as_of: str
+    candidates: tuple[str, ...]
+
+
 class _Record(msgspec.Struct, kw_only=True):
     """One registered submission; mutable because polls move it from pending to approved."""
 
@@ -117,8 +159,11 @@ class _Record(msgspec.Struct, kw_only=True):
     status: Literal["approved", "rejected", "pending"]
     reasons: tuple[Reason, ...] = ()
     outputs: dict[str, str] = {}
+    decided: dict[str, str] = {}  # outputs the submission itself decides, not issued numbers
     polls_left: int = 0
     registrations: int = 0
+    citizen: str | None = None  # the form's ID number, for an allowance payment
+    holder: str = ""  # the applicant's name in the agency's own records, for documents
 
     def decision(self) -> Decision:
         return Decision(receipt=self.receipt, status=self.status, reasons=self.reasons,
@@ -139,6 +184,11 @@ def _fraction(*parts: str) -> float:
 def _issued_code(agency: str, receipt: str, concept: str) -> str:
     digest = hashlib.sha256(f"{receipt}\x1f{concept}".encode()).digest()
     return f"{ABBREVIATIONS[agency]}-{int.from_bytes(digest[:8], 'big') % 10**8:08d}"
+
+
+def _address_key(address: str) -> str:
+    """An address as the registry compares it: full-width forms folded, no spaces."""
+    return "".join(unicodedata.normalize("NFKC", address).split())
 
 
 _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
@@ -183,7 +233,18 @@ class AgencySim:
         self._behaviours: dict[str, Behaviour] = {}
         self._records: dict[tuple[str, str], _Record] = {}  # (agency, idempotency key)
         self._by_receipt: dict[str, _Record] = {}
-        self._seen_steps: set[tuple[str, str, str]] = set()  # (agency, case, step)
+        # (agency, case, step) -> submissions so far
+        self._seen_steps: dict[tuple[str, str, str], int] = {}
+        self._allowance_paid = {c.id_number for c in self.citizens if c.allowance_paid}
+        self._documents: dict[str, IssuedDocument] = {}  # issued, by verification code
+
+    # The allowance for residents aged 80+
+
+    def allowance_candidates(self, month: str) -> tuple[str, ...]:
+        return tuple(sorted(
+            c.id_number for c in self.citizens
+            if allowance_due(c, month) and c.id_number not in self._allowance_paid
+        ))
 
     # Behaviour
 
@@ -233,11 +294,11 @@ class AgencySim:
             for name, value in body.form.items()
             if not value.strip()
         ]
-        # Only a step's first submission may draw a rejection, so a corrected resubmission
-        # goes through; the draw hashes the case so the same case always meets the same fate.
+        # Only a step's first submissions (reject_rounds) may draw a rejection, so a corrected
+        # resubmission goes through; the draw hashes the case so it always meets the same fate.
         step_key = (agency, body.case_id, body.step)
-        first = step_key not in self._seen_steps
-        self._seen_steps.add(step_key)
+        self._seen_steps[step_key] = self._seen_steps.get(step_key, 0) + 1
+        first = self._seen_steps[step_key] <= behaviour.reject_rounds
         if first and _fraction(body.case_id, body.step) < behaviour.reject_rate:
             reasons.extend(behaviour.reject_reasons or (DEFAULT_REASON,))
         # The receipt follows from the key, so the same submission always gets the same one.
@@ -245,7 +306,10 @@ class AgencySim:
         receipt = f"{ABBREVIATIONS[agency]}-{digest}"
         record = _Record(agency=agency, idempotency_key=key, case_id=body.case_id,
                          step=body.step, receipt=receipt, requested=body.outputs,
-                         status="pending", polls_left=behaviour.pending_polls)
+                         decided=self._decided(body),
+                         status="pending", polls_left=behaviour.pending_polls,
+                         holder=self._holder(body),
+                         citizen=body.form.get(ALLOWANCE_ID_FIELD, "").strip().upper() or None)
         if reasons:
             record.status, record.reasons = "rejected", tuple(reasons)
         elif record.polls_left == 0:
@@ -265,14 +329,61 @@ class AgencySim:
                 self._approve(record)
         return record
 
+    def _decided(self, body: SubmissionBody) -> dict[str, str]:
+        """Outputs that follow from what was submitted: whether the population registry
+        holds the citizen at the committed address, the same answer every time."""
+        if REGISTRY_FOUND not in body.outputs:
+            return {}
+        person = self._by_id.get(body.form.get(REGISTRY_ID_FIELD, "").strip().upper())
+        committed = _address_key(body.form.get(REGISTRY_ADDRESS_FIELD, ""))
+        found = person is not None and committed == _address_key(person.address)
+        return {REGISTRY_FOUND: "yes" if found else "no"}
+
     def _approve(self, record: _Record) -> None:
         today = date.today().isoformat()
         record.status = "approved"
         record.outputs = {
-            concept: today if concept.endswith("_on")
+            concept: record.decided[concept] if concept in record.decided
+            else today if concept.endswith("_on")
             else _issued_code(record.agency, record.receipt, concept)
             for concept in record.requested
         }
+        for concept in record.requested:
+            if concept.endswith(VERIFICATION_SUFFIX):
+                self._issue(record, concept.removesuffix(VERIFICATION_SUFFIX), today)
+        if (record.agency == ALLOWANCE_PAYER and record.citizen in self._by_id
+                and any(c.startswith(ALLOWANCE_OUTPUTS) for c in record.requested)):
+            self._allowance_paid.add(record.citizen)
+
+    def _holder(self, body: SubmissionBody) -> str:
+        """Whom a document issued on this submission is about: the person the form's
+        id_number names, by the agency's own record of their name."""
+        person = self._by_id.get(body.form.get("id_number", "").strip().upper())
+        return person.name if person is not None else body.form.get("applicant_name", "")
+
+    def _issue(self, record: _Record, document: str, today: str) -> None:
+        """Register an issued document under a fresh random verification code: nothing
+        about the person or the case lets anyone compute it."""
+        while True:
+            code = format_code("".join(secrets.choice(CODE_ALPHABET)
+                                       for _ in range(CODE_GROUPS * CODE_GROUP)))
+            if code not in self._documents:
+                break
+        record.outputs[f"{document}{VERIFICATION_SUFFIX}"] = code
+        self._documents[code] = IssuedDocument(
+            agency=record.agency, document=document,
+            certificate_no=record.outputs.get(f"{document}.certificate_no", record.receipt),
+            verification_code=code, case_id=record.case_id,
+            issued_on=date.fromisoformat(record.outputs.get(f"{document}.issued_on", today)),
+            holder=mask_name(record.holder),
+        )
+
+    def document(self, agency: str, code: str) -> IssuedDocument:
+        found = self._documents.get(code.upper())
+        if found is None or found.agency != agency:
+            raise problem(404, "No such document",
+                          f"{agency} issued no document with this verification code")
+        return found
 
     def rows(self, case_id: str | None) -> list[SubmissionRow]:
         return [
@@ -319,6 +430,16 @@ def create_app(citizens: list[Citizen]) -> Litestar:
         await sim.delay("ecert")
         return CertificateList(certificates=sim.certificates(citizen))
 
+    @get("/civil-affairs/allowance-candidates")
+    async def allowance_candidates(as_of: FromQuery[str]) -> AllowanceCandidates:
+        """Who is due the 80+ allowance in the month `as_of` and not yet paid: household
+        data matched against civil affairs' payments (the ID numbers travel in the body)."""
+        if not _MONTH.fullmatch(as_of):
+            raise problem(400, "Invalid month", "as_of is a month: YYYY-MM", field="as_of")
+        sim.inject_fault("civil-affairs")
+        await sim.delay("civil-affairs")
+        return AllowanceCandidates(as_of=as_of, candidates=sim.allowance_candidates(as_of))
+
     @post("/{agency:str}/submissions", status_code=200)
     async def submit(
         agency: FromPath[str],
@@ -347,6 +468,15 @@ def create_app(citizens: list[Citizen]) -> Litestar:
         await sim.delay(agency)
         return record.decision()
 
+    @get("/{agency:str}/documents/{code:str}")
+    async def verify_document(agency: FromPath[str], code: FromPath[str]) -> IssuedDocument:
+        """The register of issued documents: what the agency confirms about a document
+        with this verification code (its holder masked), or 404."""
+        _known(agency, SUBMITTING)
+        sim.inject_fault(agency)
+        await sim.delay(agency)
+        return sim.document(agency, code)
+
     @put("/admin/behaviour/{agency:str}")
     async def set_behaviour(agency: FromPath[str], body: RawBody) -> Behaviour:
         _known(agency, AGENCIES)
@@ -374,13 +504,15 @@ def create_app(citizens: list[Citizen]) -> Litestar:
         sim.reset()
 
     return Litestar(
-        route_handlers=[healthz, look_up, certificates, submit, poll, set_behaviour,
-                        get_behaviour, submissions, population, reset],
+        route_handlers=[healthz, look_up, certificates, allowance_candidates, submit, poll,
+                        verify_document, set_behaviour, get_behaviour, submissions, population,
+                        reset],
         plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True))],
         state=State({"sim": sim}),
     )
 
 
-def serve(host: str, port: int, seed: int, size: int) -> None:
+def serve(host: str, port: int, seed: int, size: int, elderly: int = 0) -> None:
     """Run the simulator over a generated population until interrupted."""
-    uvicorn.run(create_app(generate(seed=seed, size=size)), host=host, port=port)
+    uvicorn.run(create_app(generate(seed=seed, size=size, elderly=elderly)), host=host,
+                port=port)

@@ -16,7 +16,9 @@ from gateway.console.backlog import BacklogPages
 from gateway.console.dashboard import DashboardController
 from gateway.console.login import LoginController
 from gateway.console.pages import CONSOLE_EXCEPTION_HANDLERS
+from gateway.console.register import RegisterController
 from gateway.console.tracking import TrackingController
+from gateway.console.verify import VerifyController
 from gateway.console.workbench import WorkbenchController
 from gateway.i18n import TEMPLATE_GLOBALS, gettext, ngettext
 
@@ -39,7 +41,7 @@ def console_handlers() -> list[Any]:
     pages = Router(
         path="/",
         route_handlers=[LoginController, WorkbenchController, TrackingController, BacklogPages,
-                       DashboardController],
+                       DashboardController, VerifyController, RegisterController],
         exception_handlers=CONSOLE_EXCEPTION_HANDLERS,
         include_in_schema=False,
     )

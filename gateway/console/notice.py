@@ -21,7 +21,7 @@ CODE_DIGITS = 6
 
 class NoticeItem(msgspec.Struct, kw_only=True, frozen=True):
     code: str  # as the workflow states it, e.g. the reason of a return visit
-    kind: Literal["field", "material", "rejection"]
+    kind: Literal["field", "material", "rejection", "rule"]
     step_zh: str
     step_en: str
     label_zh: str
@@ -47,6 +47,10 @@ def notice_items(progress: CaseProgress) -> list[NoticeItem]:
         elif kind == "rejection":
             label = next(
                 ((r.message_zh, r.message_en) for r in step.rejections if r.code == name), None
+            )
+        elif kind == "rule":  # a material failing a rule as of the processing date
+            label = next(
+                ((f.message_zh, f.message_en) for f in step.findings if f.rule == name), None
             )
         if label is None:
             continue

@@ -27,11 +27,13 @@ from gateway.schemas import OpenCase
 from workflows.calendar import WorkingCalendar
 from workflows.case import (
     RECORD_MATERIAL,
+    RECORD_MILESTONE,
     RECORD_TRIP,
     SUBMIT_FIELDS,
     CaseProgress,
     FieldEntry,
     MaterialEntry,
+    MilestoneEntry,
     TripEntry,
 )
 from workflows.definition import Catalogue
@@ -55,6 +57,13 @@ class MaterialForm(msgspec.Struct, kw_only=True, frozen=True):
     step: str
     material: str
     form: Literal["paper", "ecert"]
+
+
+class MilestoneForm(msgspec.Struct, kw_only=True, frozen=True):
+    step: str
+    milestone: str
+    actor: str = ""
+    evidence_ref: str = ""
 
 
 class NoteForm(msgspec.Struct, kw_only=True, frozen=True):
@@ -97,9 +106,14 @@ class WorkbenchController(Controller):
         with_agency = await case_desk.worklist(
             temporal, centre=account.centre, bundle=bundle or None, awaiting="agency"
         )
+        # Field workers use clerk accounts for now: their tasks are listed here too.
+        with_worker = await case_desk.worklist(
+            temporal, centre=account.centre, bundle=bundle or None, awaiting="worker"
+        )
         return page(
             request, "desk.html", status_code=status_code,
-            waiting=waiting.cases, with_agency=with_agency.cases, bundles=_bundles(catalogue),
+            waiting=waiting.cases, with_agency=with_agency.cases,
+            with_worker=with_worker.cases, bundles=_bundles(catalogue),
             chosen_bundle=bundle or "", centre=account.centre,
             request_key=secrets.token_urlsafe(16), typed=typed,
             error=problem_text(error) if error else None,
@@ -146,9 +160,11 @@ class WorkbenchController(Controller):
     ) -> Template:
         current = next((s for s in progress.steps if s.id == progress.current_step), None)
         secret: bytes = request.app.state.secret
+        account = current_account(request)
         return page(
             request, "case.html", status_code=status_code, case=progress, step=current,
             notice=notice_items(progress), typed=typed or {},
+            worker_name=account.display_name or account.username,
             tracking_code=tracking_code(secret, progress.case_id),
             error=problem_text(error) if error else None,
             error_field=problem_field(error) if error else None,
@@ -216,6 +232,25 @@ class WorkbenchController(Controller):
         reasons = tuple(str(r) for r in form.getall("reasons")) if "reasons" in form else ()
         return await self._update(request, temporal, case_id, RECORD_TRIP,
                                   TripEntry(reasons=reasons), N_("Return visit recorded."))
+
+    @post("/cases/{case_id:str}/milestones")
+    async def record_milestone(
+        self,
+        request: Request[Any, Any, Any],
+        case_id: CaseId,
+        data: Annotated[MilestoneForm, URL_ENCODED],
+        temporal: NamedDependency[Client],
+    ) -> Response[Any]:
+        account = current_account(request)
+        entry = MilestoneEntry(
+            step=data.step, milestone=data.milestone,
+            actor=data.actor.strip() or account.display_name or account.username,
+            evidence_ref=data.evidence_ref.strip() or None,
+        )
+        typed = {f"milestone.{data.milestone}.{k}": v for k, v in
+                 (("actor", data.actor), ("evidence_ref", data.evidence_ref))}
+        return await self._update(request, temporal, case_id, RECORD_MILESTONE, entry,
+                                  N_("Milestone recorded."), typed=typed)
 
     @post("/cases/{case_id:str}/notes")
     async def log_note(

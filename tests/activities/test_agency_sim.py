@@ -408,6 +408,7 @@ async def test_behaviour_round_trips_and_reset_clears_everything(client: Client)
         "pending_polls": 3,
         "reject_rate": 0.0,
         "reject_reasons": REASONS,
+        "reject_rounds": 1,
     }
     assert_problem(await client.get("/admin/behaviour/tax-bureau"), 404)
     await submit(client, submission("C-reset"), "C-reset:0", agency="civil-affairs")

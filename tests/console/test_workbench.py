@@ -40,6 +40,7 @@ async def test_a_clerk_completes_a_case_in_the_browser(
     assert page.url.endswith("/console/desk")
     await visitor.check("desk")
 
+    await page.locator("#bundle").select_option("employment-hardship")
     await page.get_by_label(re.compile("身份号码")).fill(citizen.id_number)
     await page.get_by_role("button", name="开始办理").click()
     await page.wait_for_url(re.compile(r"/console/desk/cases/\d{8}-\w{8}$"))

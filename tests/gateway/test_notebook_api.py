@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import served_gateway
+from conftest import running_worker, served_gateway
 from temporalio.testing import WorkflowEnvironment
 
 from friction.events import CaseRecord, ManualReentry, Provenance, StepRecord
@@ -30,6 +30,15 @@ async def api(
     """The gateway without a worker: these endpoints read and write the notebook only."""
     async with served_gateway(dev_env.client, store, task_queue) as client:
         yield client
+
+
+@pytest.fixture
+async def register_worker(
+    dev_env: WorkflowEnvironment, store: SqliteFrictionStore, task_queue: str
+) -> AsyncIterator[None]:
+    """Each registered case runs as a CantGetItDoneWorkflow, which needs a worker."""
+    async with running_worker(dev_env.client, {}, store, task_queue):
+        yield
 
 
 def record(case_id: str, centre: str, prefilled: int, trips: int = 1) -> CaseRecord:
@@ -91,7 +100,7 @@ async def test_reports_withhold_small_groups_and_show_the_prefilled_share(
 
 
 async def test_the_cant_get_it_done_register_over_http(
-    api: httpx.AsyncClient, store: SqliteFrictionStore
+    api: httpx.AsyncClient, store: SqliteFrictionStore, register_worker: None
 ) -> None:
     calendar = load_calendar()
     body = {"case_id": "20260302-ABCDEFGH", "bundle": BUNDLE, "step": FORM,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import date, timedelta
 
@@ -21,9 +22,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.agencies.population import Citizen
 from deploy.clerk import waiting_on_clerk
-from friction.events import ManualReentry, PhysicalMaterialRequested, PiecemealRejection, RepeatTrip
+from friction.events import (
+    CantGetItDone,
+    ManualReentry,
+    PhysicalMaterialRequested,
+    PiecemealRejection,
+    RepeatTrip,
+)
 from friction.sqlite_store import SqliteFrictionStore
-from workflows.bundle import BundleWorkflow
+from workflows.bundle import MAX_REJECTIONS, BundleWorkflow
 from workflows.case import (
     RECORD_MATERIAL,
     RECORD_TRIP,
@@ -34,6 +41,7 @@ from workflows.case import (
     TripEntry,
 )
 from workflows.definition import Catalogue
+from workflows.register_case import REGISTER_PROGRESS, RegisterProgress, register_workflow_id
 
 EMPLOYMENT = Catalogue.load().default("employment-hardship")
 INSURANCE_FORM = "flexible-insurance-enrollment"
@@ -227,3 +235,40 @@ async def test_rejection_names_every_reason_and_the_case_recovers(
     assert not any(isinstance(e, PiecemealRejection) for e in events)
     counts = Counter(type(e).__name__ for e in events)
     assert counts["ManualReentry"] == 8  # retyping after a rejection is not counted twice
+
+
+async def test_a_case_refused_three_times_goes_to_the_cant_get_it_done_window(
+    dev_env: WorkflowEnvironment,
+    fresh_agencies: ServedApp,
+    agency_urls: dict[str, str],
+    store: SqliteFrictionStore,
+    population: list[Citizen],
+    task_queue: str,
+) -> None:
+    refusal = {"code": "grade_not_allowed", "message_zh": "缴费档次不符",
+               "message_en": "Grade not allowed", "field": "contribution_grade",
+               "material": None}
+    await set_behaviour(fresh_agencies, "social-insurance", reject_rate=1.0,
+                        reject_rounds=MAX_REJECTIONS, reject_reasons=[refusal])
+    citizen = citizen_where(population, ecerts=True, bank=True)
+    async with running_worker(dev_env.client, agency_urls, store, task_queue):
+        start, handle = await start_case(dev_env, citizen, task_queue)
+        progress = await clerk_completes(handle, citizen)
+        assert progress.status == "failed"
+        assert progress.steps[2].status == "rejected"
+        assert progress.steps[2].round == MAX_REJECTIONS
+        # The register's own workflow took the case: registered, deadline set, running on.
+        register = dev_env.client.get_workflow_handle(register_workflow_id(start.case_id))
+        for _ in range(100):
+            answer = await register.query(REGISTER_PROGRESS, result_type=RegisterProgress)
+            if answer.record is not None:
+                break
+            await asyncio.sleep(0.1)
+    assert answer.status == "registered" and answer.record is not None
+    assert (answer.record.cause, answer.record.department) == (
+        "approval_procedure", "social-insurance")
+    [row] = [r for r in store.cant_get_it_done_cases() if r.case_id == start.case_id]
+    assert row.step == "flexible-insurance-enrollment" and row.resolved_at is None
+    # Its friction is recorded once, by the register.
+    assert [e.event_id for e in store.events_for_case(start.case_id)
+            if isinstance(e, CantGetItDone)] == [f"cgid/{start.case_id}"]
