@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -34,6 +35,15 @@ from workflows.calendar import load_calendar
 from workflows.case import SEARCH_ATTRIBUTES, CaseProgress, CaseStart
 from workflows.converter import DATA_CONVERTER
 from workflows.definition import LOOKUP_SOURCES, BundleDefinition, Catalogue
+
+_ROOT_CONFTEST = sys.modules[__name__]
+
+
+def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
+    # Test modules do `from conftest import ...`, meaning this file; pytest loads each
+    # folder's conftest.py under the same module name, so give the name back to this one.
+    if plugin is not _ROOT_CONFTEST and getattr(plugin, "__name__", None) == "conftest":
+        sys.modules["conftest"] = _ROOT_CONFTEST
 
 
 @pytest.fixture(scope="session")

@@ -19,17 +19,6 @@ from temporalio.testing import WorkflowEnvironment
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook
 
-_THIS_MODULE = sys.modules[__name__]
-
-
-def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
-    # Test modules do `from conftest import ...`, meaning tests/conftest.py; pytest loaded
-    # this file under the same module name, so give the name back once it is done.
-    if plugin is _THIS_MODULE:
-        root = manager.get_plugin(str(Path(__file__).resolve().parents[1] / "conftest.py"))
-        if root is not None:
-            sys.modules["conftest"] = root
-
 
 def _root() -> Any:
     return sys.modules["conftest"]

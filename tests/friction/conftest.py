@@ -12,7 +12,6 @@ import contextlib
 import functools
 import os
 import sqlite3
-import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,18 +24,6 @@ from friction.sql_store import SqlFrictionStore
 from friction.sqlite_store import SqliteFrictionStore
 
 DEFAULT_POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-_THIS_MODULE = sys.modules[__name__]
-
-
-def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
-    # Test modules elsewhere do `from conftest import ...`, meaning tests/conftest.py; pytest
-    # loaded this file under the same module name, so give the name back once it is done.
-    if plugin is _THIS_MODULE:
-        root = manager.get_plugin(str(Path(__file__).resolve().parents[1] / "conftest.py"))
-        if root is not None:
-            sys.modules["conftest"] = root
-
-
 def postgres_dsn() -> str:
     return os.environ.get("ONETHING_TEST_POSTGRES_DSN", DEFAULT_POSTGRES_DSN)
 
