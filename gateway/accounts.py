@@ -76,9 +76,21 @@ class AccountBook:
         self._path = path
         self._lock = threading.Lock()
         self._accounts: dict[str, Account] = {}
-        if path.exists():
-            loaded = msgspec.json.decode(path.read_bytes(), type=_File)
+        self._read_mtime: int | None = None
+        with self._lock:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        """Read the file again if another process (`onething account`) changed it, so an
+        account added meanwhile is seen and never lost by this process's next write."""
+        try:
+            mtime = self._path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return
+        if mtime != self._read_mtime:
+            loaded = msgspec.json.decode(self._path.read_bytes(), type=_File)
             self._accounts = {a.username: a for a in loaded.accounts}
+            self._read_mtime = mtime
 
     def __deepcopy__(self, memo: dict[int, object]) -> AccountBook:
         # One book per process: Litestar copies routers (and the auth handlers bound to
@@ -90,7 +102,9 @@ class AccountBook:
         return self._path
 
     def get(self, username: str) -> Account | None:
-        account = self._accounts.get(username)
+        with self._lock:
+            self._refresh()
+            account = self._accounts.get(username)
         return account if account is not None and account.active else None
 
     def all(self) -> list[Account]:
@@ -128,6 +142,7 @@ class AccountBook:
             password_hash=hash_password(password),
         )
         with self._lock:
+            self._refresh()
             if username in self._accounts:
                 raise AccountError(f"username: {username!r} exists already")
             self._accounts[username] = account
@@ -136,6 +151,7 @@ class AccountBook:
 
     def set_lang(self, username: str, lang: str) -> None:
         with self._lock:
+            self._refresh()
             account = self._accounts[username]
             self._accounts[username] = msgspec.structs.replace(account, lang=lang)
             self._save()
@@ -150,6 +166,7 @@ class AccountBook:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self._path)
+        self._read_mtime = self._path.stat().st_mtime_ns
 
 
 def seed_demo_accounts(book: AccountBook, centre: str) -> dict[str, str]:

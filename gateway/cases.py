@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, JSONBody, Parameter
 from temporalio.client import Client
 
 from gateway import case_desk
-from gateway.auth import requires
+from gateway.auth import current_account, requires
 from gateway.case_desk import CASE_ID_PATTERN
 from gateway.online_channel import OnlineEntries
 from gateway.schemas import CaseOpened, OpenCase, Worklist
@@ -45,11 +45,15 @@ class CasesController(Controller):
         catalogue: NamedDependency[Catalogue],
         calendar: NamedDependency[WorkingCalendar],
         task_queue: NamedDependency[str],
+        request: Request[Any, Any, Any],
         online_entries: NamedDependency[OnlineEntries],
         idempotency_key: IdempotencyKey = None,
     ) -> CaseOpened:
+        # A key names a request of one caller: another caller's same key is another case.
+        scoped = f"api:{current_account(request).username}:{idempotency_key}" \
+            if idempotency_key else None
         return await case_desk.open_case(
-            temporal, catalogue, calendar, task_queue, data, idempotency_key, online_entries
+            temporal, catalogue, calendar, task_queue, data, scoped, online_entries
         )
 
     @get("/{case_id:str}", summary="A case's progress: steps, what it waits on, friction")

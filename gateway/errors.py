@@ -35,4 +35,10 @@ def from_temporal(case_id: str, exc: Exception) -> ProblemDetailsException:
         if "completed" in exc.message:
             return problem(409, "Case closed", f"case {case_id} is closed", case_id=case_id)
         return problem(404, "No such case", f"no case {case_id}", case_id=case_id)
+    if isinstance(exc, RPCError) and exc.status in (
+        RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED
+    ):
+        # No worker answered in time, or Temporal is down: try again, nothing was changed.
+        return problem(503, "Case service unavailable", f"case {case_id} did not answer in "
+                       "time; try again", case_id=case_id)
     raise exc

@@ -60,8 +60,10 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    # One server per test: its clock only moves forward and a case left waiting in one
+    # test would let the next test's skips wake it, so tests sharing one interfere.
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=installed_binary("temporal-test-server"),
         data_converter=DATA_CONVERTER,

@@ -14,7 +14,7 @@ from typing import TypedDict
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from friction.events import (
@@ -653,12 +653,18 @@ class BundleWorkflow:
             if not self._to_deliver:
                 return
             batch, self._to_deliver = tuple(self._to_deliver), []
-            await workflow.execute_activity(
-                ports.NOTIFY_CITIZEN,
-                ports.NotificationBatch(notifications=batch),
-                start_to_close_timeout=ports.STORE_TIMEOUT,
-                retry_policy=ports.STORE_RETRY,
-            )
+            try:
+                await workflow.execute_activity(
+                    ports.NOTIFY_CITIZEN,
+                    ports.NotificationBatch(notifications=batch),
+                    start_to_close_timeout=ports.STORE_TIMEOUT,
+                    retry_policy=ports.NOTIFY_RETRY,
+                )
+            except ActivityError:
+                # Undelivered messages stay in the case's progress for the console and
+                # the tracking page; the case goes on.
+                workflow.logger.warning("notifications of case %s undelivered",
+                                        self._start.case_id)
 
     # -- friction leaves through an activity, in order, exactly once ----------------------
 

@@ -36,6 +36,11 @@ AGENCY_RETRY = RetryPolicy(
     non_retryable_error_types=NON_RETRYABLE,
 )
 STORE_TIMEOUT = timedelta(seconds=10)
+# A citizen's message is worth a few tries, never a case held open by an SMS outage.
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
+    maximum_attempts=10,
+)
 STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)
 )

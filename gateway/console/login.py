@@ -27,8 +27,12 @@ class LoginController(Controller):
     include_in_schema = False
 
     @get("/", exclude_from_auth=True)
-    async def root(self, request: Request[Any, Any, Any]) -> Redirect:
-        user = user_of(request)
+    async def root(
+        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountBook]
+    ) -> Redirect:
+        # Open to all, so no user is resolved here: read the session's account directly.
+        username = request.session.get("username")
+        user = accounts.get(username) if isinstance(username, str) else None
         return see_other(home_of(user) if user else "/login")
 
     @get("/console/")

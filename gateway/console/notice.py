@@ -28,7 +28,9 @@ class NoticeItem(msgspec.Struct, kw_only=True, frozen=True):
     label_en: str
 
 
-def notice_items(progress: CaseProgress) -> list[NoticeItem]:
+def notice_items(progress: CaseProgress, public: bool = False) -> list[NoticeItem]:
+    """The notice's items; `public` (the tracking page) names a failing material without
+    the finding's particulars (an employer, a contract's dates)."""
     steps = {s.id: s for s in progress.steps}
     items: list[NoticeItem] = []
     for code in progress.outstanding:
@@ -49,9 +51,16 @@ def notice_items(progress: CaseProgress) -> list[NoticeItem]:
                 ((r.message_zh, r.message_en) for r in step.rejections if r.code == name), None
             )
         elif kind == "rule":  # a material failing a rule as of the processing date
-            label = next(
-                ((f.message_zh, f.message_en) for f in step.findings if f.rule == name), None
-            )
+            finding = next((f for f in step.findings if f.rule == name), None)
+            material = next((m for m in step.materials
+                             if finding is not None and m.name == finding.material), None)
+            if finding is not None and public:
+                what = ((material.label_zh, material.label_en) if material
+                        else ("材料", "A material"))
+                label = (f"{what[0]}不符合要求，请按窗口告知补正",
+                         f"{what[1]} does not meet the requirements; see the window's notice")
+            elif finding is not None:
+                label = (finding.message_zh, finding.message_en)
         if label is None:
             continue
         items.append(NoticeItem(code=code, kind=kind, step_zh=step.name_zh, step_en=step.name_en,  # type: ignore[arg-type]

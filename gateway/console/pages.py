@@ -3,6 +3,7 @@ the login page, and error pages instead of JSON for a person at a browser."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -18,6 +19,8 @@ from markupsafe import Markup
 from gateway.accounts import Account
 from gateway.i18n import request_lang, translations
 from workflows.definition import Catalogue
+
+logger = logging.getLogger(__name__)
 
 HOME_OF_ROLE = (
     ("clerk", "/console/desk"),
@@ -130,7 +133,15 @@ def error_page(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
                 detail=detail)
 
 
+def failure_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A page, not a traceback, when something behind the console fails unexpectedly."""
+    logger.exception("console page %s failed", request.url.path, exc_info=exc)
+    return page(request, "error.html", status_code=500, status=500,
+                detail=tr(request, "The service could not answer. Please try again."))
+
+
 CONSOLE_EXCEPTION_HANDLERS: dict[Any, Any] = {
     NotAuthorizedException: to_login,
     HTTPException: error_page,
+    Exception: failure_page,
 }

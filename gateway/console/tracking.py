@@ -53,4 +53,4 @@ class TrackingController(Controller):
             return refused
         definition = catalogue.get(progress.bundle, progress.bundle_version)
         return page(request, "track.html", case=progress, case_id=case_id, error=None,
-                    bundle=definition, notice=notice_items(progress))
+                    bundle=definition, notice=notice_items(progress, public=True))

@@ -202,7 +202,11 @@ class WorkbenchController(Controller):
             for key, value in form.items()
             if key.startswith(FIELD_PREFIX) and str(value).strip()
         }
-        timing = msgspec.json.decode(str(form.get("typed_seconds") or "{}"), type=dict[str, float])
+        try:
+            timing = msgspec.json.decode(str(form.get("typed_seconds") or "{}"),
+                                         type=dict[str, float])
+        except msgspec.DecodeError:
+            timing = {}  # the page's timing is a help for the burden, never a reason to refuse
         entry = FieldEntry(
             step=str(form.get("step", "")), values=values,
             # Only fields actually sent: the clerk may have typed and then cleared one.

@@ -132,3 +132,21 @@ def test_accounts_refuse_bad_input_and_keep_no_password(tmp_path: Path) -> None:
     reopened = AccountBook(tmp_path / "a.json")
     assert reopened.authenticate("clerk", PASSWORD) is not None
     assert reopened.authenticate("clerk", "wrong-password") is None
+
+
+def test_an_account_added_by_another_process_is_seen_and_kept(tmp_path: Path) -> None:
+    gateway_book = AccountBook(tmp_path / "a.json")
+    gateway_book.add("clerk", PASSWORD, ("clerk",))
+    # `onething account` runs in its own process, with its own book on the same file.
+    AccountBook(tmp_path / "a.json").add("analyst", PASSWORD, ("analyst",))
+    assert gateway_book.get("analyst") is not None
+    gateway_book.set_lang("clerk", "en")  # a write from the gateway keeps the new account
+    reread = AccountBook(tmp_path / "a.json")
+    assert reread.get("analyst") is not None
+    assert reread.get("clerk") is not None and reread.get("clerk").lang == "en"  # type: ignore[union-attr]
+
+
+async def test_the_brand_link_takes_a_logged_in_clerk_home(gateway: httpx.AsyncClient) -> None:
+    assert (await gateway.get("/")).headers["location"] == "/login"
+    await log_in(gateway, "clerk")
+    assert (await gateway.get("/")).headers["location"] == "/console/desk"

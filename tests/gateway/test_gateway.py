@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from conftest import ServedApp, citizen_where, known_values, served_gateway
+from conftest import ServedApp, api_token, citizen_where, known_values, served_gateway
 from temporalio.testing import WorkflowEnvironment
 
 from activities.agencies.population import Citizen
@@ -125,6 +125,12 @@ async def test_retried_open_with_the_same_idempotency_key_names_the_same_case(
     again = await gateway.post("/api/cases", json=body, headers=headers)
     assert first.status_code == again.status_code == 201
     assert first.json()["case_id"] == again.json()["case_id"]
+    # Another caller's request with the same key is its own case, not a way into this one.
+    other = await gateway.post("/api/cases", json=open_body(population[2]),
+                               headers={**headers, "Authorization":
+                                        f"Bearer {api_token('clerk', subject='service:app')}"})
+    assert other.status_code == 201
+    assert other.json()["case_id"] != first.json()["case_id"]
 
 
 async def test_friction_batch_from_another_channel_keeps_the_good_events(

@@ -45,7 +45,7 @@ from workflows.allowance_case import (
 )
 from workflows.bundle import BundleWorkflow
 from workflows.calendar import CHINA_TZ, end_of_day, load_calendar, local_date
-from workflows.case import PROGRESS, SA_BUNDLE, SA_CENTRE, CaseProgress
+from workflows.case import SA_BUNDLE, SA_CENTRE
 from workflows.case_number import CASE_ID_PATTERN, allowance_case_id
 from workflows.definition import Catalogue
 
@@ -238,7 +238,8 @@ async def test_the_match_opens_one_case_per_due_resident_and_never_twice(
                 assert memo == {MEMO_PERSON_REF: keyed_ref(citizen, key)}
                 shown = f"{case_id} {attrs} {memo}"
                 assert citizen not in shown and citizen[6:14] not in case_id
-                progress = await handle.query(PROGRESS, result_type=CaseProgress)
+                # The dossier is filled once the case's look-ups have answered.
+                progress = await wait_for(TemporalDesk(handle), lambda p: p.awaiting != "lookup")
                 assert progress.bundle == ALLOWANCE_BUNDLE
                 assert progress.dossier["identity.id_number"].value == citizen
 
