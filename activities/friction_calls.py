@@ -14,29 +14,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-import msgspec
 from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 from temporalio import activity
 
 from friction.events import CaseRecord, FrictionEvent, subject_of
-from friction.ingest import ingest
-from friction.privacy import has_personal_value
+from friction.ingest import ingest, with_trace_id
 from friction.store import FrictionStore, IngestResult
 from workflows import ports
-
-
-def with_trace_id(event: FrictionEvent, span: trace.Span) -> FrictionEvent:
-    """The event carrying the span's trace id, unless it has one or there is no trace."""
-    context = span.get_span_context()
-    if event.trace_id is not None or not context.is_valid:
-        return event
-    trace_id = trace.format_trace_id(context.trace_id)
-    # A random hex id can, very rarely, hold a digit run shaped like an ID number; ingest
-    # would then refuse the whole event, so such an event goes without its trace id.
-    if has_personal_value(trace_id):
-        return event
-    return msgspec.structs.replace(event, trace_id=trace_id)
 
 
 def add_span_events(

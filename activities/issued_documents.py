@@ -23,10 +23,11 @@ from datetime import date
 import httpx
 import msgspec
 
+from workflows.case_number import CASE_ALPHABET
 from workflows.definition import Catalogue
 
 VERIFICATION_SUFFIX = ".verification_code"
-CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read off paper
+CODE_ALPHABET = CASE_ALPHABET  # read off paper as case numbers are read out: no 0/O, 1/I/L
 CODE_GROUPS = 3
 CODE_GROUP = 4
 _CODE = re.compile(f"[{CODE_ALPHABET}]{{{CODE_GROUPS * CODE_GROUP}}}")

@@ -65,10 +65,10 @@ class RegisterCalls:
             except ConflictError:
                 # Answered already: by an earlier attempt of this call, or elsewhere first.
                 # Either way the register's answer is the answer.
-                for record in self._store.cant_get_it_done_cases():
-                    if record.case_id == request.case_id:
-                        return record
-                raise
+                answered = self._store.cant_get_it_done_case(request.case_id)
+                if answered is None:
+                    raise
+                return answered
 
         try:
             return await asyncio.to_thread(write)

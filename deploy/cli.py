@@ -570,8 +570,8 @@ def add_account(settings: Settings, args: argparse.Namespace) -> int:
 
 async def allowance_match(settings: Settings, month: str | None, centre: str | None) -> int:
     from deploy.allowance import run_allowance_match
-    from workflows.allowance_case import check_month, month_of
-    from workflows.calendar import local_date
+    from workflows.allowance_case import check_month
+    from workflows.calendar import local_date, month_of
 
     month = month or month_of(local_date(datetime.now().astimezone()))
     if (wrong := check_month(month)) is not None:

@@ -362,7 +362,7 @@ class Run:
         """This month's match opens the allowance cases; grid workers confirm them."""
         from deploy.allowance import run_allowance_match
         from deploy.cli import connect
-        from workflows.allowance_case import month_of
+        from workflows.calendar import month_of
 
         settings = Settings.from_env()
         month = month_of(local_date(datetime.now(UTC)))

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterator, Sequence
 
 import msgspec
+from opentelemetry import trace
 
 from friction.events import FRICTION_KINDS, SCHEMA_VERSION, ClerkNote, FrictionEvent
 from friction.privacy import has_personal_value, mask
@@ -143,3 +144,16 @@ def ingest(store: FrictionStore, events: Sequence[FrictionEvent]) -> IngestResul
     for e in errors:
         log.warning("friction event %s (#%d) refused: %s", e.event_id, e.index, e.error)
     return store.ingest(good)
+
+
+def with_trace_id(event: FrictionEvent, span: trace.Span) -> FrictionEvent:
+    """The event carrying the span's trace id, unless it has one or there is no trace."""
+    context = span.get_span_context()
+    if event.trace_id is not None or not context.is_valid:
+        return event
+    trace_id = trace.format_trace_id(context.trace_id)
+    # A random hex id can, very rarely, hold a digit run shaped like an ID number; ingest
+    # would then refuse the whole event, so such an event goes without its trace id.
+    if has_personal_value(trace_id):
+        return event
+    return msgspec.structs.replace(event, trace_id=trace_id)

@@ -476,6 +476,7 @@ UPDATE cant_get_it_done SET resolved_at = ?, resolution = ?, explanation = ?
 WHERE case_id = ?""",
     "all_register": f"""
 SELECT {_REGISTER_COLUMNS} FROM cant_get_it_done ORDER BY registered_at, case_id""",
+    "one_register": f"SELECT {_REGISTER_COLUMNS} FROM cant_get_it_done WHERE case_id = ?",
     "open_register": f"""
 SELECT {_REGISTER_COLUMNS} FROM cant_get_it_done WHERE resolved_at IS NULL
 ORDER BY registered_at, case_id""",
@@ -1468,6 +1469,10 @@ class SqlFrictionStore:
     def cant_get_it_done_cases(self, open_only: bool = False) -> list[CantGetItDoneRecord]:
         rows = self._fetch("open_register" if open_only else "all_register")
         return [self._registered(row) for row in rows]
+
+    def cant_get_it_done_case(self, case_id: str) -> CantGetItDoneRecord | None:
+        rows = self._fetch("one_register", (case_id,))
+        return self._registered(rows[0]) if rows else None
 
     def open_cant_get_it_done(self) -> list[OpenCantGetItDone]:
         return [

@@ -191,6 +191,10 @@ class FrictionStore(Protocol):
         """Registered cases, oldest first."""
         ...
 
+    def cant_get_it_done_case(self, case_id: str) -> CantGetItDoneRecord | None:
+        """One registered case, or None."""
+        ...
+
     def open_cant_get_it_done(self) -> list[OpenCantGetItDone]:
         """Open cases per cause with the oldest registration."""
         ...

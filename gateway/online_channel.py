@@ -23,9 +23,8 @@ from typing import get_args
 import msgspec
 from opentelemetry import trace
 
-from activities.friction_calls import with_trace_id
 from friction.events import SearchOnlyEntry
-from friction.ingest import ingest
+from friction.ingest import ingest, with_trace_id
 from friction.store import FrictionStore
 from gateway.errors import invalid_field
 from gateway.schemas import EntryKind, OpenCase

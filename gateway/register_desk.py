@@ -152,7 +152,7 @@ async def _update(desk: Desk, case_id: str, name: str, arg: object) -> RegisterP
 
 
 def _registered(store: FrictionStore, case_id: str) -> CantGetItDoneRecord | None:
-    return next((r for r in store.cant_get_it_done_cases() if r.case_id == case_id), None)
+    return store.cant_get_it_done_case(case_id)
 
 
 def _start_of(record: CantGetItDoneRecord, calendar: WorkingCalendar) -> RegisterStart:

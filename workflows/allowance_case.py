@@ -9,7 +9,6 @@ the worker and the tests speak to it only in these Structs.
 from __future__ import annotations
 
 import re
-from datetime import date
 
 import msgspec
 
@@ -42,10 +41,6 @@ def check_month(month: str) -> str | None:
     if month < "1900-01":
         return "no allowance was paid before 1900"
     return None
-
-
-def month_of(day: date) -> str:
-    return f"{day:%Y-%m}"
 
 
 def match_workflow_id(month: str) -> str:

@@ -45,9 +45,8 @@ with workflow.unsafe.imports_passed_through():
         AllowanceMatchSummary,
         MatchCarry,
         check_month,
-        month_of,
     )
-    from workflows.calendar import local_date
+    from workflows.calendar import local_date, month_of
     from workflows.case import SA_AWAITING, SA_BUNDLE, SA_CENTRE, CaseStart
 
 # Children started at once; the server takes a batch of start commands per workflow task.

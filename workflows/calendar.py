@@ -66,3 +66,8 @@ CALENDARS_DIR = Path(__file__).parent / "calendars"
 
 def load_calendar(path: Path = CALENDARS_DIR / "cn-mainland.toml") -> WorkingCalendar:
     return msgspec.toml.decode(path.read_bytes(), type=WorkingCalendar)
+
+
+def month_of(day: date) -> str:
+    """A calendar month as "YYYY-MM"."""
+    return f"{day:%Y-%m}"

@@ -44,6 +44,8 @@ from typing import Literal
 
 import msgspec
 
+from workflows.calendar import month_of
+
 # Dossier concepts the rules read.
 CONTRACT_EMPLOYER = "employment.contract_employer"
 CONTRACT_START = "employment.contract_start"
@@ -113,10 +115,6 @@ def _month_index(month: str) -> int:
 
 def _month_name(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def month_of(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
 
 
 def latest_month(processing_date: date) -> str:

@@ -37,7 +37,7 @@ from friction.store import ConflictError, FrictionStore
 from friction.stuck_points import StuckPoint, TrendPoint, period_start, periods
 from friction.verification import VerificationPolicy
 from gateway.auth import current_account, requires
-from gateway.console.pages import embedded_json, names_of, page, say, see_other, tr
+from gateway.console.pages import N_, embedded_json, names_of, page, say, see_other, tr
 from gateway.i18n import CHINA_TZ
 from gateway.notebook_api import Fingerprint
 from workflows.definition import BundleDefinition, Catalogue
@@ -45,11 +45,6 @@ from workflows.definition import BundleDefinition, Catalogue
 BACKLOG_PATH = "/console/backlog"
 BACKLOG_LIMIT = 50
 STATUSES: tuple[Status, ...] = get_args(Status)
-
-
-def N_(message: str) -> str:
-    """Marks a msgid for the catalogue; the template translates it when it shows it."""
-    return message
 
 
 KIND_WORDS = {

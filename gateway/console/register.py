@@ -169,7 +169,7 @@ def progress_of_row(record: CantGetItDoneRecord) -> RegisterProgress:
 
 
 def row_of(store: FrictionStore, case_id: str) -> CantGetItDoneRecord | None:
-    return next((r for r in store.cant_get_it_done_cases() if r.case_id == case_id), None)
+    return store.cant_get_it_done_case(case_id)
 
 
 async def read_progress(

@@ -12,8 +12,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.testing import ActivityEnvironment
 
-from activities.friction_calls import FrictionCalls, with_trace_id
+from activities.friction_calls import FrictionCalls
 from friction.events import ManualReentry, Provenance, RepeatTrip
+from friction.ingest import with_trace_id
 from friction.sqlite_store import SqliteFrictionStore
 from workflows import ports
 

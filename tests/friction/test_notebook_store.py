@@ -330,6 +330,8 @@ def test_the_register_refuses_applicants_failures_and_answers_once(
     assert [r.case_id for r in store.cant_get_it_done_cases(open_only=True)] == [
         "20250303-OTHERCAS"]
     assert store.cant_get_it_done_cases()[0] == resolved
+    assert store.cant_get_it_done_case(first.case_id) == resolved
+    assert store.cant_get_it_done_case("20250303-NOTHERE2") is None
 
 
 def test_the_event_log_is_read_in_pages_within_its_window(

@@ -51,7 +51,7 @@ from friction.events import (
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.console.notice import notice_items
 from workflows.bundle import BundleWorkflow
-from workflows.calendar import CHINA_TZ, WorkingCalendar, local_date
+from workflows.calendar import CHINA_TZ, WorkingCalendar, local_date, month_of
 from workflows.case import (
     RECORD_MATERIAL,
     RECORD_TRIP,
@@ -73,7 +73,6 @@ from workflows.material_rules import (
     add_months,
     decode_lines,
     latest_month,
-    month_of,
 )
 
 PERMIT = Catalogue.load().default("residence-permit")
