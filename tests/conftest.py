@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import contextlib
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -60,6 +62,25 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+# The suite's one clock: ONETHING_TEST_CLOCK (ISO 8601 with offset) or a fixed Monday
+# morning in China. The time-skipping server starts at the real now and only moves
+# forward, so it is advanced to the anchor shifted by 28 years, which keeps weekdays,
+# month days and leap years (1901-2099) and stays in the future for decades.
+TEST_CLOCK = datetime.fromisoformat(os.environ.get("ONETHING_TEST_CLOCK",
+                                                   "2026-12-07T09:00+08:00"))
+CLOCK_SHIFT_YEARS = 28
+
+
+def time_skipping_moment(anchor: datetime = TEST_CLOCK) -> datetime:
+    return anchor.replace(year=anchor.year + CLOCK_SHIFT_YEARS)
+
+
+async def pin_clock(env: WorkflowEnvironment, moment: datetime | None = None) -> None:
+    """Advance a time-skipping server to a fixed moment (the shifted test clock)."""
+    target = moment or time_skipping_moment()
+    await env.sleep(target - await env.get_current_time())
+
+
 @pytest.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     # One server per test: its clock only moves forward and a case left waiting in one
@@ -77,6 +98,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
             },
         )
     )
+    await pin_clock(env)
     yield env
     await env.shutdown()
 
