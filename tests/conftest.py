@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import contextlib
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
