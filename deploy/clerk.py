@@ -162,6 +162,12 @@ def evidence_ref(case_id: str, milestone: MilestoneView) -> str | None:
     return None
 
 
+def held_until(progress: CaseProgress) -> datetime | None:
+    """The window opening the case's current step waits for, while its window is closed."""
+    step = next((s for s in progress.steps if s.id == progress.current_step), None)
+    return step.held_until if step is not None and progress.status == "open" else None
+
+
 async def wait_for(
     desk: Desk,
     ready: Callable[[CaseProgress], bool],
@@ -230,8 +236,12 @@ async def serve_case(
     came_back = False
     renewed = False
     for _ in range(40):
-        progress = await wait_for(desk, waiting_on_people, timeout=timeout, every=every)
-        if progress.status != "open":
+        progress = await wait_for(
+            desk, lambda p: waiting_on_people(p) or held_until(p) is not None,
+            timeout=timeout, every=every,
+        )
+        if progress.status != "open" or held_until(progress) is not None:
+            # Ended, or held for the window to open: nothing for the clerk to do now.
             return progress
         if progress.awaiting == "worker":
             for milestone in pending_milestones(progress):

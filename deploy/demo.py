@@ -37,13 +37,13 @@ import httpx
 import msgspec
 
 from activities.agencies.population import Citizen, lookup_values
-from deploy.clerk import ClerkHabits, GatewayError, HttpDesk, serve_case
+from deploy.clerk import ClerkHabits, GatewayError, HttpDesk, held_until, serve_case
 from deploy.settings import Settings, installation_secret
 from friction.backlog import BacklogEntry
 from friction.cli import render_entries
 from gateway.accounts import AccountBook
 from gateway.auth import GatewaySecurity
-from workflows.calendar import local_date
+from workflows.calendar import CHINA_TZ, local_date
 from workflows.case import CaseProgress, StepView
 from workflows.definition import LOOKUP_SOURCES, BundleDefinition, Catalogue
 
@@ -75,6 +75,19 @@ class Outcome(msgspec.Struct, kw_only=True, frozen=True):
     status: str
     trips: int
     detail: str = ""
+
+
+HELD = "held"
+
+
+def outcome_of(case_id: str, final: CaseProgress) -> Outcome:
+    """A case left open only because its window is closed is held, not failed."""
+    opening = held_until(final)
+    if opening is not None:
+        at = opening.astimezone(CHINA_TZ)
+        return Outcome(case_id=case_id, status=HELD, trips=final.trips,
+                       detail=f"held until the window opens at {at:%H:%M} on {at:%m-%d}")
+    return Outcome(case_id=case_id, status=final.status, trips=final.trips)
 
 
 def _problem(response: httpx.Response) -> str:
@@ -174,7 +187,7 @@ class Clerk:
         )
         final = await serve_case(HttpDesk(self.http, case_id), self.known, habits, self.rng,
                                  timeout=CASE_TIMEOUT, every=POLL_EVERY)
-        return Outcome(case_id=case_id, status=final.status, trips=final.trips)
+        return outcome_of(case_id, final)
 
 NOT_ELIGIBLE = "not-eligible-today"  # the one-time notice named what cannot be met today
 PROACTIVE = "elderly-allowance"  # opened by the monthly match, not at a window
@@ -232,11 +245,11 @@ class BundleClerk(Clerk):
                              seconds_per_field=TYPING_SECONDS)
         final = await serve_case(HttpDesk(self.http, case_id), self.known, habits, self.rng,
                                  timeout=CASE_TIMEOUT, every=POLL_EVERY)
-        if final.status == "open":
+        if final.status == "open" and held_until(final) is None:
             # Told at once what cannot be met today; nothing for the window to do now.
             told = "; ".join(f.message_en for s in final.steps for f in s.findings)
             return Outcome(case_id=case_id, status=NOT_ELIGIBLE, trips=final.trips, detail=told)
-        return Outcome(case_id=case_id, status=final.status, trips=final.trips)
+        return outcome_of(case_id, final)
 
 
 class GridWorker:
@@ -248,15 +261,17 @@ class GridWorker:
     async def serve(self, case_id: str) -> Outcome:
         final = await serve_case(HttpDesk(self.http, case_id), {}, ClerkHabits(worker="网格员"),
                                  timeout=CASE_TIMEOUT, every=POLL_EVERY)
-        return Outcome(case_id=case_id, status=final.status, trips=final.trips)
+        return outcome_of(case_id, final)
 
 
 class Run:
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, began: float | None = None) -> None:
         self.args = args
         self.cases: int = args.cases
         self.rng = random.Random(args.seed)
         self.started = 0
+        # The wall time printed is the whole command's, from its start.
+        self.began = time.monotonic() if began is None else began
         self.spell_left = sum(self._in_slow_spell(i) for i in range(args.cases))
 
     def _in_slow_spell(self, index: int) -> bool:
@@ -403,14 +418,12 @@ class Run:
             chosen = self.rng.sample(people, k=min(args.cases, len(people)))
             version = f" version {args.bundle_version}" if args.bundle_version else ""
             print(f"{len(chosen)} cases of {BUNDLE}{version}, {args.concurrency} windows at a time")
-            began = time.monotonic()
             slots = asyncio.Semaphore(args.concurrency)
             outcomes = await asyncio.gather(*(
                 self._one(http, agencies, slots, c, self.rng.choice(CENTRES),
                           self.rng.randrange(2**32))
                 for c in chosen
             ))
-            wall = time.monotonic() - began
             await agencies.reset()
             others = await self.other_bundles(http, people)
             entries = await self.backlog(http)
@@ -422,13 +435,22 @@ class Run:
             print(f"{bundle}: {ok} of {len(results) - told} completed"
                   + (f", {told} told at once what they cannot meet today" if told else ""))
             outcomes = [*outcomes, *results]
-        done = sum(o.status == "completed" for o in outcomes)
-        told = sum(o.status == NOT_ELIGIBLE for o in outcomes)
-        print(f"\n{done} completed, {len(outcomes) - done - told} failed, "
-              f"in {wall:.1f} s wall time\n")
+        print(summary(outcomes, time.monotonic() - self.began))
         print("Backlog (stuck points, largest burden first):")
         print(render_entries(entries))
         return verdict(outcomes, entries, args.bundle_version)
+
+
+def summary(outcomes: Sequence[Outcome], wall: float) -> str:
+    """One line: completed, held for a closed window (and until when), told what they cannot
+    meet today, failed; and the command's wall time."""
+    done = sum(o.status == "completed" for o in outcomes)
+    held = [o for o in outcomes if o.status == HELD]
+    told = sum(o.status == NOT_ELIGIBLE for o in outcomes)
+    failed = len(outcomes) - done - len(held) - told
+    why = sorted({o.detail for o in held})
+    held_part = f", {len(held)} held ({'; '.join(why)})" if held else ""
+    return f"\n{done} completed{held_part}, {failed} failed, in {wall:.1f} s wall time\n"
 
 
 class Backlog(msgspec.Struct, kw_only=True, frozen=True):
@@ -441,7 +463,7 @@ FORM_FINGERPRINT = f"manual_reentry|{BUNDLE}|{ENROLLMENT}|form"
 def verdict(
     outcomes: Sequence[Outcome], entries: Sequence[BacklogEntry], bundle_version: int | None = None
 ) -> int:
-    failed = [o for o in outcomes if o.status not in ("completed", NOT_ELIGIBLE)]
+    failed = [o for o in outcomes if o.status not in ("completed", NOT_ELIGIBLE, HELD)]
     if failed:
         print(f"demo: {len(failed)} case(s) did not complete: "
               + ", ".join(f"{o.case_id} ({o.status})" for o in failed), file=sys.stderr)
@@ -469,6 +491,7 @@ def verdict(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    began = time.monotonic()
     settings = Settings.from_env()
     host = "127.0.0.1" if settings.gateway_host in ("0.0.0.0", "::") else settings.gateway_host
     parser = argparse.ArgumentParser(
@@ -514,7 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.bundle_version is not None and args.bundle_version < 1:
         parser.error("--bundle-version must be at least 1")
     try:
-        return asyncio.run(Run(args).go())
+        return asyncio.run(Run(args, began).go())
     except DemoError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1

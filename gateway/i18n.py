@@ -107,5 +107,15 @@ def local_deadline(context: Mapping[str, Any], value: datetime | None) -> str:
     return str(local_date(context, value))
 
 
+@pass_context
+def held_words(context: Mapping[str, Any], value: datetime) -> str:
+    """A step held for its window to open, with the opening in China time."""
+    local = value.astimezone(CHINA_TZ)
+    message = translations(_lang_of(context)).ugettext(
+        "Held until the window opens at %(time)s on %(day)s"
+    )
+    return message % {"time": f"{local:%H:%M}", "day": f"{local:%m-%d}"}
+
+
 TEMPLATE_GLOBALS = {"pick": pick, "local_date": local_date, "percent": percent,
-                    "local_deadline": local_deadline}
+                    "local_deadline": local_deadline, "held_words": held_words}

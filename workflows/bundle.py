@@ -132,6 +132,7 @@ class _Step:
         self.findings: tuple[material_rules.Finding, ...] = ()
         self.submitted_facts: list[tuple[date, dict[str, str]]] = []
         self.recheck = False
+        self.held_until: datetime | None = None  # the window opening a submission waits for
 
     def milestones_complete(self) -> bool:
         return len(self.milestones_done) == len(self.spec.milestones)
@@ -521,6 +522,7 @@ class BundleWorkflow:
                     return False
             now = workflow.now()
             if window is None or takes_submissions(window, calendar, now):
+                step.held_until = None
                 return True
             opening = next_opening(window, calendar, now)
             session = session_at(window, calendar, now)
@@ -537,7 +539,9 @@ class BundleWorkflow:
                 )
             step.status = "awaiting_agency"
             self._set_awaiting("agency", step.spec.id)
+            step.held_until = opening
             await workflow.sleep(opening - now)
+            step.held_until = None
 
     async def _watch_closing(self, step: _Step) -> None:
         """The window closing on a case the clerk served within the closing margin and that
@@ -1011,4 +1015,5 @@ class BundleWorkflow:
                 for m in spec.milestones
             ),
             findings=step.findings,
+            held_until=step.held_until,
         )

@@ -158,6 +158,9 @@ class StepView(msgspec.Struct, kw_only=True, frozen=True):
     milestones: tuple[MilestoneView, ...] = ()
     # Material rules failing as of the last review ("rule:<step>.<rule>" in outstanding).
     findings: tuple[Finding, ...] = ()
+    # While the step waits for its window to open (closed, lunch break, past the cut-off):
+    # the opening it will be taken at.
+    held_until: datetime | None = None
 
 
 class FrictionNote(msgspec.Struct, kw_only=True, frozen=True):

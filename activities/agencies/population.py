@@ -9,10 +9,11 @@ always give the same people.
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 
+from workflows.calendar import local_date
 from workflows.definition import LOOKUP_SOURCES
 from workflows.fields import id_check_digit
 from workflows.material_rules import (
@@ -228,11 +229,12 @@ def generate(
     ones (76 to 99, around the allowance's age of 80); the same arguments give the same
     people, and adding elderly ones leaves the working-age ones as they were.
 
-    Ages and contribution months are relative to `today` (default: the real today), so the
-    records stay plausible whenever the simulator runs.
+    Ages, contracts, insurance months and leases are relative to `today`, the processing
+    date (default: today's date in China, where the agencies are; tests pass a fixed day),
+    so the records stay plausible, and the same ones fail the same rules, whenever it runs.
     """
     rng = random.Random(seed)
-    day = today or date.today()
+    day = today or local_date(datetime.now(UTC))
     taken: set[str] = set()
     people = [_with_work_and_lease(_one(rng, day, taken), day) for _ in range(size)]
     if elderly:
