@@ -1,5 +1,6 @@
 """The demo's clerk against a closed window, on the time-skipping server at fixed moments:
-18:45 China time (after closing) and 12:00 (the lunch break) on a working day of 2041.
+18:45 China time (after closing) and 12:00 (the lunch break) on a working day of 2055,
+after the suite's pinned clock (the time-skipping server only moves forward).
 
 The case is held for the window's next opening; the step says until when (held_until),
 the demo's clerk leaves it there, and the demo's summary counts it as held, not failed.
@@ -7,14 +8,12 @@ the demo's clerk leaves it there, and the demo's summary counts it as held, not 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import msgspec
 import pytest
-from conftest import ServedApp, bundle_start, running_worker
-from google.protobuf.timestamp_pb2 import Timestamp
-from temporalio.api.testservice.v1 import SleepUntilRequest
+from conftest import ServedApp, bundle_start, pin_clock, running_worker
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -32,8 +31,8 @@ from workflows.definition import BundleDefinition, Catalogue, validate
 from workflows.material_rules import add_months, latest_month
 
 PERMIT = Catalogue.load().default("residence-permit")
-DAY = date(2041, 3, 5)  # a Tuesday: a working day by weekdays alone
-CALENDAR = WorkingCalendar(id="weekdays-2041")
+DAY = date(2055, 3, 9)  # a Tuesday: a working day by weekdays alone
+CALENDAR = WorkingCalendar(id="weekdays-2055")
 HELD_CERTS = ("resident_id_card", "household_register", "social_insurance_record",
               "labour_contract_filing", "lease_registration")
 
@@ -42,7 +41,7 @@ def applicant(day: date) -> Citizen:
     """Eligible as of `day` and the days after: a long contract, a valid lease, the
     latest month credited; every material held as a record, so no clerk is needed (the
     time-skipping server takes no updates)."""
-    base = generate(seed=2041, size=1, today=day)[0]
+    base = generate(seed=2055, size=1, today=day)[0]
     person = msgspec.structs.replace(base, last_contribution_month=latest_month(day),
                                      certificates=HELD_CERTS)
     return work_and_lease(
@@ -61,26 +60,20 @@ def on_file() -> BundleDefinition:
         msgspec.structs.replace(step, materials=materials),)))
 
 
-async def skip_to(env: WorkflowEnvironment, moment: datetime) -> None:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment.astimezone(UTC).replace(tzinfo=None))
-    await env.client.test_service.sleep_until(SleepUntilRequest(timestamp=stamp))
-
-
 def china(day: date, hour: int, minute: int) -> datetime:
     return datetime.combine(day, time(hour, minute), CHINA_TZ)
 
 
 @pytest.mark.parametrize(("at", "opens", "said"), [
     (china(DAY, 18, 45), china(DAY + timedelta(days=1), 9, 0),
-     "held until the window opens at 09:00 on 03-06"),
-    (china(DAY, 12, 0), china(DAY, 13, 30), "held until the window opens at 13:30 on 03-05"),
+     "held until the window opens at 09:00 on 03-10"),
+    (china(DAY, 12, 0), china(DAY, 13, 30), "held until the window opens at 13:30 on 03-09"),
 ], ids=["evening", "lunch"])
 async def test_the_demos_clerk_leaves_a_case_held_for_the_window(
     time_env: WorkflowEnvironment, store: SqliteFrictionStore, task_queue: str,
     at: datetime, opens: datetime, said: str,
 ) -> None:
-    await skip_to(time_env, at)
+    await pin_clock(time_env, at)
     now = await time_env.get_current_time()
     assert at <= now < at + timedelta(minutes=5)
     person = applicant(DAY)
