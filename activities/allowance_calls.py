@@ -20,7 +20,8 @@ from activities.agency_calls import AgencyCalls
 from friction.pseudonym import keyed_ref
 from workflows import ports
 from workflows.allowance_case import MEMO_PERSON_REF, check_month
-from workflows.calendar import WorkingCalendar, load_calendar
+from workflows.calendar import WorkingCalendar
+from workflows.calendar_source import load_calendar
 from workflows.case import SA_BUNDLE
 from workflows.case_number import allowance_case_id
 from workflows.definition import Catalogue

@@ -37,7 +37,7 @@ from deploy.local import free_port, installed_binary
 from deploy.settings import AGENCIES
 from friction.sqlite_store import SqliteFrictionStore
 from workflows.bundle import BundleWorkflow
-from workflows.calendar import load_calendar
+from workflows.calendar_source import load_calendar
 from workflows.case import SEARCH_ATTRIBUTES, CaseStart
 from workflows.converter import DATA_CONVERTER
 from workflows.definition import LOOKUP_SOURCES, Catalogue

@@ -472,7 +472,7 @@ async def run_gateway(settings: Settings) -> None:
     from activities.issued_documents import AgencyDocuments
     from deploy.telemetry import GATEWAY_SERVICE, setup_tracing
     from gateway.app import create_app
-    from workflows.calendar import load_calendar
+    from workflows.calendar_source import load_calendar
     from workflows.definition import Catalogue
 
     class QuietServer(uvicorn.Server):
@@ -494,7 +494,7 @@ async def run_gateway(settings: Settings) -> None:
             temporal=client,
             store=store,
             catalogue=catalogue,
-            calendar=load_calendar(),
+            calendar=load_calendar(published=settings.state_dir / "calendars"),
             task_queue=settings.task_queue,
             tracer_provider=tracing,
             secret=installation_secret(settings),
@@ -543,6 +543,14 @@ def _parser() -> argparse.ArgumentParser:
                    "(see: onething notebook -h)", add_help=False)
     sub.add_parser("demo", help="drive a batch of cases through the gateway (demo -h)",
                    add_help=False)
+    cal = sub.add_parser("calendar", help="working days: show a year, or publish a "
+                         "year's schedule to every open case")
+    cal_sub = cal.add_subparsers(dest="calendar_command", required=True, metavar="action")
+    cal_show = cal_sub.add_parser("show", help="a year's working days, holidays, make-up days")
+    cal_show.add_argument("year", type=int)
+    cal_publish = cal_sub.add_parser("publish", help="install a year's schedule file "
+                                     "(workflows/calendars/README.md) and hand it to open cases")
+    cal_publish.add_argument("file", type=Path)
     account = sub.add_parser("account", help="add a console and API account; the password "
                              "is read from standard input")
     account.add_argument("username")
@@ -587,6 +595,28 @@ async def allowance_match(settings: Settings, month: str | None, centre: str | N
     return 0
 
 
+async def calendar_command(settings: Settings, args: argparse.Namespace) -> int:
+    from deploy import calendar_admin
+    from workflows.calendar import local_date
+    from workflows.calendar_source import ScheduleError, build_calendar
+
+    today = local_date(datetime.now().astimezone())
+    published = calendar_admin.published_dir(settings.state_dir)
+    if args.calendar_command == "show":
+        print(calendar_admin.show(build_calendar([args.year], published), args.year))
+        return 0
+    try:
+        year = calendar_admin.install(args.file, settings.state_dir)
+    except (ScheduleError, OSError) as exc:
+        print(f"onething calendar publish: {exc}", file=sys.stderr)
+        return 2
+    print(f"schedule of {year} installed in {published}")
+    client = await connect(settings)
+    count = await calendar_admin.hand_to_open_cases(client, settings.state_dir, today)
+    print(f"{count} open cases count their working days by it from now on")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     if args_in and args_in[0] in ("backlog", "notebook"):
@@ -616,6 +646,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve("127.0.0.1", settings.agency_sim_port, args.seed, args.size, args.elderly)
         case "allowance-match":
             return asyncio.run(allowance_match(settings, args.month, args.centre))
+        case "calendar":
+            return asyncio.run(calendar_command(settings, args))
     return 0
 
 

@@ -31,9 +31,10 @@ with workflow.unsafe.imports_passed_through():
         subject_of,
     )
     from workflows import material_rules, ports
-    from workflows.calendar import end_of_day, local_date
+    from workflows.calendar import WorkingCalendar, end_of_day, local_date
     from workflows.cant_get_it_done import register_from_bundle
     from workflows.case import (
+        CALENDAR_PUBLISHED,
         PROGRESS,
         RECORD_MATERIAL,
         RECORD_MILESTONE,
@@ -133,6 +134,7 @@ class _Step:
         self.submitted_facts: list[tuple[date, dict[str, str]]] = []
         self.recheck = False
         self.held_until: datetime | None = None  # the window opening a submission waits for
+        self.due_provisional = False  # due_on lies in a year with no official schedule
 
     def milestones_complete(self) -> bool:
         return len(self.milestones_done) == len(self.spec.milestones)
@@ -174,6 +176,9 @@ class BundleWorkflow:
         self._typing_seconds = 0.0  # measured by the console, summed for the reports
         self._looked_up_on: dict[str, date] = {}  # lookup source -> processing date read on
         self._served_at: datetime | None = None  # the clerk's last input, or a step's start
+        # The working days the case counts by: the calendar it started with, until an
+        # operator publishes a newer schedule (calendar_published).
+        self._calendar = start.calendar
 
     # -- the case ---------------------------------------------------------------------
 
@@ -248,14 +253,7 @@ class BundleWorkflow:
             return True
         self._current = step
         step.started_at = workflow.now()
-        step.due_at = self._deadline(step.started_at, spec.sla_minutes, spec.sla_working_days)
-        # The last day of the SLA: due_at is the first instant after it for working days.
-        step.due_on = (
-            self._start.calendar.add_working_days(local_date(step.started_at),
-                                                  spec.sla_working_days)
-            if spec.sla_working_days
-            else local_date(step.due_at)
-        )
+        self._set_due(step)
         watches = [asyncio.create_task(self._watch_sla(step))]
         watches += [asyncio.create_task(self._watch_milestone(step, m)) for m in spec.milestones]
         self._served_at = step.started_at
@@ -316,6 +314,29 @@ class BundleWorkflow:
             step.finished_at = workflow.now()
             await asyncio.gather(*watches)
 
+    def _set_due(self, step: _Step) -> None:
+        spec = step.spec
+        assert step.started_at is not None
+        step.due_at = self._deadline(step.started_at, spec.sla_minutes, spec.sla_working_days)
+        # The last day of the SLA: due_at is the first instant after it for working days.
+        step.due_on = (
+            self._calendar.add_working_days(local_date(step.started_at), spec.sla_working_days)
+            if spec.sla_working_days
+            else local_date(step.due_at)
+        )
+        step.due_provisional = bool(spec.sla_working_days) and self._calendar.provisional(
+            local_date(step.started_at), step.due_on
+        )
+
+    @workflow.signal(name=CALENDAR_PUBLISHED)
+    def calendar_published(self, calendar: WorkingCalendar) -> None:
+        """A newer schedule (a year's notice published or corrected): the SLAs not yet
+        passed count by it from now on; a breach already recorded stays recorded."""
+        self._calendar = calendar
+        for step in self._steps:
+            if step.started_at is not None and step.finished_at is None:
+                self._set_due(step)
+
     def _holds(self, condition: Condition) -> bool:
         entry = self._dossier.get(condition.concept)
         return entry is not None and entry.value == condition.equals
@@ -324,7 +345,7 @@ class BundleWorkflow:
         """The end of an SLA: on the clock, or the end of its last working day."""
         if minutes:
             return start + timedelta(minutes=minutes)
-        return end_of_day(self._start.calendar.add_working_days(local_date(start), working_days))
+        return end_of_day(self._calendar.add_working_days(local_date(start), working_days))
 
     def _prefill(self, step: _Step) -> None:
         for f in step.spec.fields:
@@ -513,7 +534,7 @@ class BundleWorkflow:
         next opening and is recorded as friction, never a silent stop; the rules are judged
         again as of the day the window takes it. False: back to the clerk."""
         window = self._bundle.window
-        calendar = self._start.calendar
+        calendar = self._calendar
         while True:
             if step.rules():
                 await self._refresh_records(step)
@@ -549,7 +570,7 @@ class BundleWorkflow:
         The case simply continues at the next opening."""
         window = self._bundle.window
         assert window is not None
-        calendar = self._start.calendar
+        calendar = self._calendar
         watched: datetime | None = None
         while step.finished_at is None:
             served = self._served_at
@@ -587,27 +608,33 @@ class BundleWorkflow:
         return lambda: step.finished_at is not None or self._served_at != served
 
     async def _watch_sla(self, step: _Step) -> None:
-        assert step.due_at is not None
-        breach_at = step.due_at
-        try:
-            await workflow.wait_condition(
-                lambda: step.finished_at is not None,
-                timeout=max(breach_at - workflow.now(), timedelta(seconds=1)),
-            )
-        except TimeoutError:
-            assert step.started_at is not None
-            self._emit(
-                ExtraWait(
-                    **self._event_base(step.spec.id),
-                    scope="step",
-                    agency=step.spec.agency,
-                    sla_working_days=step.spec.sla_working_days or None,
-                    sla_seconds=step.spec.sla_minutes * 60 or None,
-                    actual_seconds=(workflow.now() - step.started_at).total_seconds(),
-                    due_at=breach_at,
-                    calendar=self._start.calendar.id,
+        while True:
+            assert step.due_at is not None
+            breach_at = step.due_at
+            try:
+                # A published calendar moves due_at: the timer is set again for the new end.
+                await workflow.wait_condition(
+                    lambda at=breach_at: step.finished_at is not None or step.due_at != at,
+                    timeout=max(breach_at - workflow.now(), timedelta(seconds=1)),
                 )
+                if step.finished_at is not None:
+                    return
+                continue
+            except TimeoutError:
+                break
+        assert step.started_at is not None
+        self._emit(
+            ExtraWait(
+                **self._event_base(step.spec.id),
+                scope="step",
+                agency=step.spec.agency,
+                sla_working_days=step.spec.sla_working_days or None,
+                sla_seconds=step.spec.sla_minutes * 60 or None,
+                actual_seconds=(workflow.now() - step.started_at).total_seconds(),
+                due_at=breach_at,
+                calendar=self._calendar.id,
             )
+        )
 
     async def _watch_milestone(self, step: _Step, milestone: MilestoneSpec) -> None:
         assert step.started_at is not None
@@ -628,7 +655,7 @@ class BundleWorkflow:
                     sla_seconds=milestone.sla_minutes * 60 or None,
                     actual_seconds=(workflow.now() - step.started_at).total_seconds(),
                     due_at=due,
-                    calendar=self._start.calendar.id,
+                    calendar=self._calendar.id,
                 )
             )
 
@@ -711,7 +738,7 @@ class BundleWorkflow:
 
     async def _record_case(self) -> None:
         now = workflow.now()
-        calendar = self._start.calendar
+        calendar = self._calendar
         opened = workflow.info().start_time
         closed = None if self._status == "open" else now
         steps = tuple(
@@ -1016,4 +1043,5 @@ class BundleWorkflow:
             ),
             findings=step.findings,
             held_until=step.held_until,
+            due_provisional=step.due_provisional,
         )

@@ -3,12 +3,16 @@
 SLAs in the reforms are promised in working days (承诺时限), so a deadline is computed
 against the State Council's published holiday schedule, never by adding calendar days.
 China keeps one time zone with no daylight saving, so local dates use a fixed UTC+8.
+
+The calendar a case carries is built outside the workflow (workflows.calendar_source,
+from the `holidays` package plus one data file per year); this module is the pure part
+the workflow computes with. A year whose schedule has not been published is counted
+from the statutory holidays alone, and a date in it is provisional (预计).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
-from pathlib import Path
 
 import msgspec
 
@@ -19,6 +23,17 @@ class WorkingCalendar(msgspec.Struct, kw_only=True, frozen=True):
     id: str
     holidays: frozenset[date] = frozenset()
     makeup_workdays: frozenset[date] = frozenset()  # weekend days worked in exchange (调休)
+    # Years whose official schedule (the State Council's notice) the calendar holds; in the
+    # others only the statutory holidays are known, so a date there is provisional.
+    official_years: frozenset[int] = frozenset()
+
+    def is_official(self, year: int) -> bool:
+        return year in self.official_years
+
+    def provisional(self, start: date, end: date) -> bool:
+        """Whether a span counted from `start` to `end` crosses a year with no official
+        schedule: its make-up days and exact holidays may still move the end."""
+        return any(not self.is_official(y) for y in range(start.year, end.year + 1))
 
     def is_working_day(self, day: date) -> bool:
         if day in self.makeup_workdays:
@@ -59,13 +74,6 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), datetime.min.time(), CHINA_TZ).astimezone(
         UTC
     )
-
-
-CALENDARS_DIR = Path(__file__).parent / "calendars"
-
-
-def load_calendar(path: Path = CALENDARS_DIR / "cn-mainland.toml") -> WorkingCalendar:
-    return msgspec.toml.decode(path.read_bytes(), type=WorkingCalendar)
 
 
 def month_of(day: date) -> str:

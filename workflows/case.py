@@ -21,6 +21,7 @@ RECORD_MATERIAL = "record_material"
 RECORD_TRIP = "record_trip"
 RECORD_MILESTONE = "record_milestone"
 PROGRESS = "progress"
+CALENDAR_PUBLISHED = "calendar_published"  # signal: a newer working-day schedule
 
 SA_BUNDLE = "OtBundle"
 SA_CENTRE = "OtCentre"
@@ -161,6 +162,9 @@ class StepView(msgspec.Struct, kw_only=True, frozen=True):
     # While the step waits for its window to open (closed, lunch break, past the cut-off):
     # the opening it will be taken at.
     held_until: datetime | None = None
+    # The promised date counts days of a year whose official schedule is not published yet
+    # (预计): the statutory holidays alone.
+    due_provisional: bool = False
 
 
 class FrictionNote(msgspec.Struct, kw_only=True, frozen=True):

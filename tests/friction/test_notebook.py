@@ -27,7 +27,7 @@ from friction.reports import PREFILL_BENCHMARK
 from friction.sql_store import SqlFrictionStore
 from friction.store import ConflictError
 from friction.verification import VerificationPolicy
-from workflows.calendar import load_calendar
+from workflows.calendar_source import load_calendar
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in China
 BUNDLE = "employment-hardship"

@@ -13,7 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from friction import notebook
 from friction.sqlite_store import SqliteFrictionStore
-from workflows.calendar import load_calendar, local_date
+from workflows.calendar import local_date
+from workflows.calendar_source import load_calendar
 from workflows.register_case import register_workflow_id
 
 PROBLEM = "application/problem+json"

@@ -23,7 +23,8 @@ from temporalio.testing import WorkflowEnvironment
 from friction import notebook
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook
-from workflows.calendar import load_calendar, local_date
+from workflows.calendar import local_date
+from workflows.calendar_source import load_calendar
 
 PASSWORD = "window-register-2026"
 CENTRE = "liangxi-chongan"

@@ -15,7 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from friction.events import CaseRecord, ManualReentry, Provenance, StepRecord
 from friction.sqlite_store import SqliteFrictionStore
-from workflows.calendar import load_calendar, local_date
+from workflows.calendar import local_date
+from workflows.calendar_source import load_calendar
 
 BUNDLE = "employment-hardship"
 FORM = "flexible-insurance-enrollment"

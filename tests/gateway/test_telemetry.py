@@ -30,7 +30,7 @@ from gateway.accounts import AccountBook
 from gateway.app import create_app
 from gateway.metrics import NotebookCollector
 from workflows import ports
-from workflows.calendar import load_calendar
+from workflows.calendar_source import load_calendar
 from workflows.definition import Catalogue
 
 

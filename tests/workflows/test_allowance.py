@@ -44,7 +44,8 @@ from workflows.allowance_case import (
     AllowanceMatchSummary,
 )
 from workflows.bundle import BundleWorkflow
-from workflows.calendar import CHINA_TZ, end_of_day, load_calendar, local_date
+from workflows.calendar import CHINA_TZ, end_of_day, local_date
+from workflows.calendar_source import load_calendar
 from workflows.case import SA_BUNDLE, SA_CENTRE
 from workflows.case_number import CASE_ID_PATTERN, allowance_case_id
 from workflows.definition import Catalogue

@@ -1,6 +1,7 @@
 from datetime import UTC, date, datetime
 
-from workflows.calendar import end_of_day, load_calendar, local_date
+from workflows.calendar import end_of_day, local_date
+from workflows.calendar_source import load_calendar
 
 CAL = load_calendar()
 

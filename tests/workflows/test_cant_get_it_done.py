@@ -32,7 +32,8 @@ from friction.events import CantGetItDone, ExtraWait, FrictionEvent
 from friction.register import CantGetItDoneRecord
 from friction.sqlite_store import SqliteFrictionStore
 from friction.store import IngestResult
-from workflows.calendar import CHINA_TZ, WorkingCalendar, load_calendar, local_date
+from workflows.calendar import CHINA_TZ, WorkingCalendar, local_date
+from workflows.calendar_source import load_calendar
 from workflows.cant_get_it_done import CantGetItDoneWorkflow
 from workflows.case import CaseStart
 from workflows.converter import DATA_CONVERTER

@@ -16,7 +16,8 @@ import msgspec
 import pytest
 
 from activities.agencies.population import generate, lookup_values, work_and_lease
-from workflows.calendar import CHINA_TZ, load_calendar
+from workflows.calendar import CHINA_TZ
+from workflows.calendar_source import load_calendar
 from workflows.definition import (
     LOOKUP_SOURCES,
     Catalogue,

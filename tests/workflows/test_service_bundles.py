@@ -47,7 +47,8 @@ from deploy.clerk import ClerkHabits, TemporalDesk, serve_case
 from friction.events import ExtraWait, ManualReentry, PhysicalMaterialRequested
 from friction.sqlite_store import SqliteFrictionStore
 from workflows.bundle import BundleWorkflow
-from workflows.calendar import end_of_day, load_calendar, local_date
+from workflows.calendar import end_of_day, local_date
+from workflows.calendar_source import load_calendar
 from workflows.case import CaseProgress, CaseStart, FieldEntry, StepView
 from workflows.definition import (
     LOOKUP_SOURCES,
