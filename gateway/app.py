@@ -3,6 +3,7 @@ details."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Litestar, Request, get
@@ -30,17 +31,22 @@ from gateway.auth import GatewaySecurity
 from gateway.cases import CasesController, WorklistController
 from gateway.console import console_handlers, template_config
 from gateway.friction_api import FrictionController
-from gateway.metrics import NotebookCollector
+from gateway.metrics import CalendarCoverage, NotebookCollector
 from gateway.notebook_api import ROUTE_HANDLERS as NOTEBOOK_HANDLERS
 from gateway.online_channel import OnlineEntries, ServiceCatalogue, service_catalogue
-from workflows.calendar import WorkingCalendar
+from workflows.calendar import WorkingCalendar, local_date
+from workflows.calendar_source import missing_official
 from workflows.case import TASK_QUEUE
 from workflows.definition import Catalogue
 
 
 @get("/healthz", include_in_schema=False)
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz(calendar: WorkingCalendar) -> dict[str, object]:
+    # Operators learn here (and from /metrics) which years still lack the State
+    # Council's schedule: promised dates in them are provisional until it is published.
+    today = local_date(datetime.now(UTC))
+    return {"status": "ok", "calendar": calendar.id,
+            "calendar_years_unofficial": missing_official(calendar, today)}
 
 
 def name_span_by_route(request: Request[Any, Any, Any]) -> None:
@@ -86,6 +92,7 @@ def create_app(
     provider = tracer_provider or trace.get_tracer_provider()
     temporal = traced_client(temporal, provider)
     collector = NotebookCollector(store, calendar)
+    coverage = CalendarCoverage(calendar)
     policy = verification or VerificationPolicy()
     # The online channel's service catalogue (the version current.toml names, unless
     # given), and the registers of issued documents behind /verify (none unless given).
@@ -96,9 +103,11 @@ def create_app(
 
     def register() -> None:
         REGISTRY.register(collector)
+        REGISTRY.register(coverage)
 
     def unregister() -> None:
         REGISTRY.unregister(collector)
+        REGISTRY.unregister(coverage)
 
     prometheus = PrometheusConfig(app_name="onething", prefix="onething_http", group_path=True)
     return Litestar(

@@ -19,6 +19,7 @@ from friction.events import FRICTION_KINDS
 from friction.notebook import WorkingDays, local_date
 from friction.register import CAUSES
 from friction.store import FrictionStore
+from workflows.calendar import WorkingCalendar
 
 # Burden is summed over every stuck point, not the top of the backlog. Their number is
 # bounded by bundles x steps x subjects (fields, materials, rules), a few hundred.
@@ -115,3 +116,22 @@ class NotebookCollector(Collector):
             trips.add_metric([bundle], count)
         yield burden
         yield trips
+
+
+class CalendarCoverage(Collector):
+    """Whether the working-day calendar holds the official schedule of this year and the
+    next (0: counted from the statutory holidays alone, so promised dates are provisional)."""
+
+    def __init__(self, calendar: WorkingCalendar) -> None:
+        self._calendar = calendar
+
+    def collect(self) -> Iterator[Metric]:
+        year = local_date(datetime.now(UTC)).year
+        official = GaugeMetricFamily(
+            "onething_calendar_official",
+            "1 if the calendar holds the year's official holiday schedule, else 0",
+            labels=["year"],
+        )
+        for y in (year, year + 1):
+            official.add_metric([str(y)], 1 if self._calendar.is_official(y) else 0)
+        yield official

@@ -607,6 +607,9 @@ class BundleWorkflow:
     def _served_again(self, step: _Step, served: datetime | None) -> Callable[[], bool]:
         return lambda: step.finished_at is not None or self._served_at != served
 
+    def _sla_moved(self, step: _Step, breach_at: datetime) -> Callable[[], bool]:
+        return lambda: step.finished_at is not None or step.due_at != breach_at
+
     async def _watch_sla(self, step: _Step) -> None:
         while True:
             assert step.due_at is not None
@@ -614,7 +617,7 @@ class BundleWorkflow:
             try:
                 # A published calendar moves due_at: the timer is set again for the new end.
                 await workflow.wait_condition(
-                    lambda at=breach_at: step.finished_at is not None or step.due_at != at,
+                    self._sla_moved(step, breach_at),
                     timeout=max(breach_at - workflow.now(), timedelta(seconds=1)),
                 )
                 if step.finished_at is not None:

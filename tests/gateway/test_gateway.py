@@ -159,3 +159,19 @@ async def test_openapi_is_served(gateway: httpx.AsyncClient) -> None:
     schema = (await gateway.get("/schema/openapi.json")).json()
     assert "/api/cases" in schema["paths"]
     assert "/api/friction/events" in schema["paths"]
+
+
+async def test_health_and_metrics_name_the_years_without_an_official_schedule(
+    gateway: httpx.AsyncClient,
+) -> None:
+    health = (await gateway.get("/healthz")).json()
+    assert health["status"] == "ok" and health["calendar"].startswith("cn-mainland@")
+    metrics = (await gateway.get("/metrics")).text
+    years = [line for line in metrics.splitlines()
+             if line.startswith("onething_calendar_official{")]
+    assert len(years) == 2  # this year and the next
+    for line in years:
+        year = int(line.split('"')[1])
+        official = line.endswith(" 1.0")
+        # Whatever the day: a year is listed by /healthz exactly when /metrics says 0.
+        assert (year in health["calendar_years_unofficial"]) is not official
