@@ -61,6 +61,8 @@ class BurdenTable(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
     cant_get_it_done: Minutes
     clerk_note: Minutes
     extra_wait: ExtraWaitMinutes
+    # Paper documents by material id (the event's material); physical_material is the default.
+    physical_material_by_material: dict[str, Minutes] = {}
 
     def burden_of(self, event: FrictionEvent) -> tuple[float, float]:
         """(citizen minutes, clerk minutes) one event costs."""
@@ -75,17 +77,38 @@ class BurdenTable(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
                 return _wait(getattr(self.extra_wait, event.scope), event)
             case SearchOnlyEntry():
                 return _pair(self.search_only_entry)
-            case PhysicalMaterialRequested():
-                return _pair(self.physical_material)
+            case PhysicalMaterialRequested(material=material):
+                by_material = self.physical_material_by_material
+                return _pair(by_material.get(material, self.physical_material))
             case RepeatTrip():
                 return _pair(self.repeat_trip)
             case PiecemealRejection():
                 return _pair(self.piecemeal_rejection)
             case CantGetItDone():
                 return _pair(self.cant_get_it_done)
+            case ClerkNote(about_kind=kind) if kind is not None and self._of_kind(kind):
+                # A note about a friction kind: what that friction costs, plus the writing.
+                c, k = self._of_kind(kind) or (0.0, 0.0)
+                return c + self.clerk_note.citizen, k + self.clerk_note.clerk
             case ClerkNote():
                 return _pair(self.clerk_note)
         raise TypeError(f"not a friction event: {type(event).__name__}")
+
+    def _of_kind(self, kind: str) -> tuple[float, float] | None:
+        """Per-event (citizen, clerk) estimate of a friction kind; extra_wait is a late step."""
+        per_kind: dict[str, Minutes] = {
+            "manual_reentry": self.manual_reentry,
+            "search_only_entry": self.search_only_entry,
+            "physical_material": self.physical_material,
+            "repeat_trip": self.repeat_trip,
+            "piecemeal_rejection": self.piecemeal_rejection,
+            "cant_get_it_done": self.cant_get_it_done,
+        }
+        if kind == "extra_wait":
+            step = self.extra_wait.step
+            return step.citizen, step.clerk
+        m = per_kind.get(kind)
+        return None if m is None else _pair(m)
 
 
 def _pair(m: Minutes) -> tuple[float, float]:

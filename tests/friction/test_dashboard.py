@@ -82,7 +82,7 @@ def seed(store: SqlFrictionStore) -> list[FrictionEvent]:
         SearchOnlyEntry(event_id="app/1", occurred_at=SUNDAY_LATE, channel="app",
                         service="population-certificate", entry_path="search"),  # 3 + 0
         msgspec.structs.replace(paper("P0", 1), bundle=RESIDENCE, centre="liangxi",
-                                occurred_at=T0 + timedelta(days=7)),  # 10 + 3
+                                occurred_at=T0 + timedelta(days=7)),  # a household register: 15 + 5
         wait("P1", 1, T0 + timedelta(days=8), bundle=RESIDENCE, step="verification"),
     ]
     assert len(store.ingest(events).stored) == len(events)
@@ -189,7 +189,7 @@ def test_top_stuck_points_by_burden_among_the_filtered_cases(store: SqlFrictionS
         (residence_wait, 1, 1, 35.0),
         (FORM_POINT, 9, 3, 22.05),
         (f"extra_wait|{BUNDLE}|registration|agency_call:hrss", 1, 1, 20.0),
-        (f"physical_material|{RESIDENCE}|registration|household_register", 1, 1, 13.0),
+        (f"physical_material|{RESIDENCE}|registration|household_register", 1, 1, 20.0),
         ("search_only_entry|-|-|population-certificate", 1, 0, 3.0),  # no case, no group
     ]
     first = dash(store).stuck_points[0]
@@ -206,8 +206,8 @@ def test_top_stuck_points_by_burden_among_the_filtered_cases(store: SqlFrictionS
         (STEP_WAIT, 2, 2, 70.0),
         (residence_wait, 1, 1, 35.0),
         (f"extra_wait|{BUNDLE}|registration|agency_call:hrss", 1, 1, 20.0),
+        (f"physical_material|{RESIDENCE}|registration|household_register", 1, 1, 20.0),
         (FORM_POINT, 6, 2, 14.7),
-        (f"physical_material|{RESIDENCE}|registration|household_register", 1, 1, 13.0),
     ]
     # One period: the cases opened in it (week 2's residence cases drop out).
     assert top(dash(store, since=WEEK1, until=WEEK2)) == [
@@ -217,7 +217,7 @@ def test_top_stuck_points_by_burden_among_the_filtered_cases(store: SqlFrictionS
     ]
     assert top(dash(store, since=WEEK2)) == [
         (residence_wait, 1, 1, 35.0),
-        (f"physical_material|{RESIDENCE}|registration|household_register", 1, 1, 13.0),
+        (f"physical_material|{RESIDENCE}|registration|household_register", 1, 1, 20.0),
     ]
     # Two hardship cases at binhu: their stuck points are named but show no numbers.
     binhu = dash(store, centre="binhu").stuck_points
@@ -242,7 +242,7 @@ def test_a_clerks_note_counts_as_a_note_over_time_and_a_bundle_without_cases_sho
                               ("03-03", "physical_material"): 1}
         form = next(p for p in d.stuck_points if p.kind == "manual_reentry")
         assert (form.fingerprint, form.events, form.cases) == (FORM_POINT, 4, 1)
-        assert form.clerk_minutes == pytest.approx(3 * 1.2 + 5.0)
+        assert form.clerk_minutes == pytest.approx(3 * 1.2 + 1.2 + 5.0)
     # No case of the bundle is known, so not even five: named, no numbers. Among the
     # cases opened since a date, X0 (never recorded) is not there at all.
     newborn = dash(store).stuck_points[0]

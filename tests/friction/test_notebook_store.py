@@ -130,7 +130,8 @@ def test_a_clerks_note_about_a_kind_joins_its_automatic_stuck_point(
     assert (point.count, point.notes, point.cases) == (7, 1, 2)
     assert point.details["category:form_not_generated"] == 1
     assert point.details["field:phone"] == 3  # two typed, one named by the clerk
-    assert point.clerk_minutes == pytest.approx(6 * 1.2 + 5.0)
+    # the note about a re-entry: the re-entry's 1.2 clerk minutes plus 5 of writing
+    assert point.clerk_minutes == pytest.approx(6 * 1.2 + 1.2 + 5.0)
     # A note still counts as a note, however it is merged.
     counts = store.counts_by_kind()
     assert (counts["manual_reentry"], counts["clerk_note"]) == (6, 1)

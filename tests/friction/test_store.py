@@ -261,7 +261,7 @@ def test_stuck_points_ranked_by_burden_with_counts_cases_sources_and_remedy(
         reentry("A", 2, minutes=2),
         reentry("B", 1, minutes=3),
         reentry("C", 1, source="hrss", minutes=4),
-        # one paper document asked twice in 2 cases: 2 x (10 + 3) = 26 minutes.
+        # one paper document asked twice in 2 cases: household register: 2 x (15 + 5) = 40.
         paper("A", 3, minutes=5),
         paper("D", 1, minutes=6),
         # one repeat trip: 120 + 15 = 135 minutes.
@@ -272,7 +272,7 @@ def test_stuck_points_ranked_by_burden_with_counts_cases_sources_and_remedy(
     points = store.stuck_points()
 
     assert [p.kind for p in points] == ["repeat_trip", "physical_material", "manual_reentry"]
-    assert [p.burden_minutes for p in points] == pytest.approx([135.0, 26.0, 4 * 2.45])
+    assert [p.burden_minutes for p in points] == pytest.approx([135.0, 40.0, 4 * 2.45])
     assert points == sorted(points, key=lambda p: -p.burden_minutes)
 
     retyped = points[2]
