@@ -822,8 +822,27 @@ class BundleWorkflow:
         fields = {f.name: f for f in step.spec.fields}
         for name, value in entry.values.items():
             spec = fields[name]
+            typed = value.upper() if spec.type == "id_number" else value
             if name in step.prefilled and name in step.values:
-                step.sources.pop(name, None)  # a correction of a prefilled value
+                known = step.sources.get(name)
+                if (
+                    known is not None
+                    and typed == step.values[name]
+                    and name not in step.reentered
+                    and workflow.patched("reentry-over-prefill")
+                ):
+                    # Typed again although the form showed it: a re-entry, not a correction.
+                    step.reentered.add(name)
+                    self._emit(
+                        ManualReentry(
+                            **self._event_base(step.spec.id),
+                            field=name,
+                            known_from=known,
+                            typed_seconds=entry.typed_seconds.get(name),
+                        )
+                    )
+                elif typed != step.values[name]:
+                    step.sources.pop(name, None)  # a correction of a prefilled value
             elif spec.concept in self._dossier and name not in step.reentered:
                 step.reentered.add(name)
                 self._emit(
@@ -834,7 +853,7 @@ class BundleWorkflow:
                         typed_seconds=entry.typed_seconds.get(name),
                     )
                 )
-            step.values[name] = value.upper() if spec.type == "id_number" else value
+            step.values[name] = typed
         self._typing_seconds += sum(entry.typed_seconds.values())
         step.awaiting_resubmit = False
         self._served_at = workflow.now()

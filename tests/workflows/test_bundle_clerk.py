@@ -272,3 +272,45 @@ async def test_a_case_refused_three_times_goes_to_the_cant_get_it_done_window(
     # Its friction is recorded once, by the register.
     assert [e.event_id for e in store.events_for_case(start.case_id)
             if isinstance(e, CantGetItDone)] == [f"cgid/{start.case_id}"]
+
+
+async def test_a_prefilled_value_typed_again_is_a_reentry_and_a_different_one_a_correction(
+    dev_env: WorkflowEnvironment,
+    fresh_agencies: ServedApp,
+    agency_urls: dict[str, str],
+    store: SqliteFrictionStore,
+    population: list[Citizen],
+    task_queue: str,
+) -> None:
+    citizen = citizen_where(population, ecerts=True, bank=True)
+    async with running_worker(dev_env.client, agency_urls, store, task_queue):
+        start, handle = await start_case(dev_env, citizen, task_queue)
+        first = await wait_for(handle, waiting_on_clerk)
+        step = first.steps[0]
+        prefilled = [f for f in step.fields if f.prefilled and f.value]
+        same = prefilled[0]
+        other = next(f for f in prefilled[1:] if f.type == "text")
+        changed = f"{other.value}号"
+        after: CaseProgress = await handle.execute_update(
+            SUBMIT_FIELDS,
+            FieldEntry(step=step.id, values={same.name: same.value or "",
+                                             other.name: changed},
+                       typed_seconds={same.name: 6.0}),
+            result_type=CaseProgress,
+        )
+        # Typed twice over: still one re-entry of that field.
+        await handle.execute_update(
+            SUBMIT_FIELDS, FieldEntry(step=step.id, values={same.name: same.value or ""}),
+            result_type=CaseProgress,
+        )
+        await handle.terminate("test done")
+    view = {f.name: f for f in after.steps[0].fields}
+    assert view[same.name].prefilled and view[same.name].source == same.source
+    assert not view[other.name].prefilled  # a correction keeps no prefilled source
+    reentries = [f for f in after.friction if f.kind == "manual_reentry"]
+    assert len(reentries) == 1
+    stored = await asyncio.to_thread(store.events_for_case, start.case_id)
+    typed_again = [e for e in stored if isinstance(e, ManualReentry)]
+    assert [(e.field, e.known_from, e.typed_seconds) for e in typed_again] == [
+        (same.name, same.source, 6.0)
+    ]
