@@ -458,11 +458,11 @@ WHERE c.bundle = ? AND c.status <> 'open' AND c.opened_at >= ? AND c.opened_at <
     # stuck_point_cases is the index from a stuck point to its cases; case_friction, keyed
     # by case first for the reports, gives each case's count.
     "window_events": """
-SELECT coalesce(sum(f.count), 0)
+SELECT count(*)
 FROM stuck_point_cases p
 JOIN cases c ON c.case_id = p.case_id
-JOIN case_friction f ON f.case_id = p.case_id AND f.fingerprint = p.fingerprint
-WHERE p.fingerprint = ? AND c.bundle = ? AND c.status <> 'open'
+JOIN events e ON e.case_id = p.case_id AND e.fingerprint = p.fingerprint
+WHERE p.fingerprint = ? AND c.bundle = ? AND c.status <> 'open' AND e.kind <> 'clerk_note'
   AND c.opened_at >= ? AND c.opened_at < ?""",
     # The can't-get-it-done register.
     "insert_register": f"""

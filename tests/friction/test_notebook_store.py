@@ -287,6 +287,11 @@ def test_rate_windows_count_closed_cases_of_the_bundle_opened_in_the_window(
         store.upsert_case(case(f"A{i}", "failed" if i == 2 else "completed",
                                opened=fix + timedelta(hours=i)))
     store.ingest([reentry("A0", 1, "phone", at=fix)])
+    # A clerk's note merged into the stuck point is evidence, not an event of the rate.
+    store.ingest([ClerkNote(
+        event_id="note/A1/1", occurred_at=fix, case_id="A1", bundle=BUNDLE, step=FORM,
+        category="form_not_generated", text="表格无法生成", subject="phone",
+        about_kind="manual_reentry", actor="clerk-017")])
 
     before = store.rate_window(FORM_POINT, BUNDLE, None, fix)
     after = store.rate_window(FORM_POINT, BUNDLE, fix, None)
@@ -365,7 +370,8 @@ def test_rebuilt_rollups_keep_evidence_trends_and_per_case_friction(
     after = (store.stuck_points(), store.trend(FORM_POINT), store.counts_by_kind(),
              store.rate_window(FORM_POINT, BUNDLE, None, None))
     assert after == before
-    assert before[0][0].notes == 1 and before[3].events == 5
+    # The rate counts the four re-entries of closed cases A and B, not the note.
+    assert before[0][0].notes == 1 and before[3].events == 4
 
 
 def test_a_version_1_notebook_is_migrated_to_one_stuck_point_per_form(backend: Backend) -> None:
