@@ -116,6 +116,12 @@ def _pair(m: Minutes) -> tuple[float, float]:
 
 
 def _wait(rate: WaitMinutes, event: ExtraWait) -> tuple[float, float]:
+    if event.scope == "agency_call" and event.attended is not None:
+        # The whole call is the time people at the window waited; a call the case waited
+        # for in the background kept nobody waiting.
+        waited = (event.actual_seconds or 0.0) / 60 if event.attended else 0.0
+        return (rate.citizen + rate.citizen_per_overrun_minute * waited,
+                rate.clerk + rate.clerk_per_overrun_minute * waited)
     overrun = 0.0
     if event.actual_seconds is not None and event.sla_seconds is not None:
         overrun = max(0.0, event.actual_seconds - event.sla_seconds) / 60

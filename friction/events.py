@@ -65,6 +65,10 @@ class ExtraWait(_Event, tag="extra_wait", kw_only=True, frozen=True):
     due_at: datetime | None = None
     calendar: str | None = None
     milestone: str | None = None  # of a task step: its own stuck point
+    # Of an agency call: whether someone waited for it at the window (the citizen with the
+    # clerk, served in the same sitting) or the case waited in the background; None on
+    # events recorded before this was known.
+    attended: bool | None = None
 
 
 class PhysicalMaterialRequested(_Event, tag="physical_material", kw_only=True, frozen=True):

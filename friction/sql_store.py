@@ -455,8 +455,8 @@ WHERE fingerprint = ? ORDER BY seq""",
     "window_cases": """
 SELECT count(*) FROM cases c
 WHERE c.bundle = ? AND c.status <> 'open' AND c.opened_at >= ? AND c.opened_at < ?""",
-    # stuck_point_cases is the index from a stuck point to its cases; case_friction, keyed
-    # by case first for the reports, gives each case's count.
+    # stuck_point_cases is the index from a stuck point to its cases; the events themselves
+    # are counted, so a clerk's note merged into the point never counts as friction.
     "window_events": """
 SELECT count(*)
 FROM stuck_point_cases p

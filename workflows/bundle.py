@@ -74,6 +74,9 @@ with workflow.unsafe.imports_passed_through():
 MAX_REJECTIONS = 3  # after this many, the case goes to the can't-get-it-done register
 FIRST_POLL = timedelta(seconds=5)
 LONGEST_POLL = timedelta(hours=1)
+# A submission this soon after the clerk's last input is made with the citizen at the
+# window: the clerk presses submit with the citizen in front of them.
+ATTENDED_SITTING = timedelta(minutes=10)
 
 # What the citizen is told, by event; {name} is the step's or the bundle's name.
 _NOTICE_TEXT = {
@@ -337,6 +340,16 @@ class BundleWorkflow:
             if step.started_at is not None and step.finished_at is None:
                 self._set_due(step)
 
+    def _attended(self) -> bool:
+        """Whether a call now keeps people waiting: a case at a window (not an online or QR
+        channel) whose clerk served it within the sitting, so the citizen is still there."""
+        served = self._served_at
+        return (
+            self._start.channel == "window"
+            and served is not None
+            and workflow.now() - served <= ATTENDED_SITTING
+        )
+
     def _holds(self, condition: Condition) -> bool:
         entry = self._dossier.get(condition.concept)
         return entry is not None and entry.value == condition.equals
@@ -391,6 +404,7 @@ class BundleWorkflow:
                     agency=spec.agency,
                     sla_seconds=spec.agency_call_sla_seconds,
                     actual_seconds=decision.elapsed_seconds,
+                    attended=self._attended(),
                 )
             )
         interval = FIRST_POLL

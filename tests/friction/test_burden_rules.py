@@ -2,8 +2,11 @@
 
 from datetime import UTC, datetime
 
+import msgspec
+import pytest
+
 from friction.burden import default_burden_table
-from friction.events import ClerkNote, PhysicalMaterialRequested, Provenance
+from friction.events import ClerkNote, ExtraWait, PhysicalMaterialRequested, Provenance
 
 AT = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 
@@ -41,3 +44,16 @@ def test_paper_costs_per_material_with_a_default() -> None:
 
     assert paper("household_register")[0] > paper("resident_id_card")[0]
     assert paper("something_else") == (t.physical_material.citizen, t.physical_material.clerk)
+
+
+def test_an_agency_call_costs_the_time_people_at_the_window_waited() -> None:
+    table = default_burden_table()
+    call = ExtraWait(event_id="c/1", occurred_at=datetime(2026, 12, 1, 2, tzinfo=UTC),
+                     case_id="c", bundle="b", step="s", scope="agency_call", agency="hrss",
+                     sla_seconds=2.0, actual_seconds=90.0)
+    at_window = table.burden_of(msgspec.structs.replace(call, attended=True))
+    background = table.burden_of(msgspec.structs.replace(call, attended=False))
+    legacy = table.burden_of(call)
+    assert at_window == (1.5, 1.5)  # the whole 90 s, for the citizen and the clerk
+    assert background == (0.0, 0.0)
+    assert legacy == pytest.approx((88 / 60, 88 / 60))  # before `attended`: the overrun
