@@ -122,4 +122,4 @@ async def test_the_demos_clerk_leaves_a_case_held_for_the_window(
     assert done.steps[0].finished_at is not None and done.steps[0].finished_at >= opens
 
     line = summary([outcome, Outcome(case_id="X", status="completed", trips=1)], 12.5)
-    assert f"1 completed, 1 held ({said}), 0 failed, in 12.5 s wall time" in line
+    assert f"1 completed, 0 failed, 1 held ({said}), in 12.5 s wall time" in line
