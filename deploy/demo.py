@@ -432,7 +432,9 @@ class Run:
         for bundle, results in others.items():
             ok = sum(o.status == "completed" for o in results)
             told = sum(o.status == NOT_ELIGIBLE for o in results)
-            print(f"{bundle}: {ok} of {len(results) - told} completed"
+            held = sum(o.status == HELD for o in results)
+            print(f"{bundle}: {ok} of {len(results) - told - held} completed"
+                  + (f", {held} held for the window to open" if held else "")
                   + (f", {told} told at once what they cannot meet today" if told else ""))
             outcomes = [*outcomes, *results]
         print(summary(outcomes, time.monotonic() - self.began))
@@ -450,7 +452,7 @@ def summary(outcomes: Sequence[Outcome], wall: float) -> str:
     failed = len(outcomes) - done - len(held) - told
     why = sorted({o.detail for o in held})
     held_part = f", {len(held)} held ({'; '.join(why)})" if held else ""
-    return f"\n{done} completed{held_part}, {failed} failed, in {wall:.1f} s wall time\n"
+    return f"\n{done} completed, {failed} failed{held_part}, in {wall:.1f} s wall time\n"
 
 
 class Backlog(msgspec.Struct, kw_only=True, frozen=True):
