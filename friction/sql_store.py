@@ -514,13 +514,17 @@ _REPORT_STATEMENTS: dict[str, str] = {
     "cases": """
 SELECT {group}, count(*),
        sum(CASE WHEN c.status = 'completed' THEN 1 ELSE 0 END),
-       sum(CASE WHEN c.status = 'completed' AND c.trips <= 1 THEN 1 ELSE 0 END),
+       sum(CASE WHEN c.status IN ('completed', 'not_eligible', 'withdrawn') AND c.trips <= 1
+           THEN 1 ELSE 0 END),
        coalesce(sum(CASE WHEN c.status = 'completed' THEN c.working_days END), 0),
        count(CASE WHEN c.status = 'completed' THEN c.working_days END),
        coalesce(sum(c.clerk_minutes), 0),
        coalesce(sum(c.fields_total), 0),
        coalesce(sum(c.fields_prefilled), 0),
-       coalesce(sum(c.trips), 0)
+       coalesce(sum(c.trips), 0),
+       sum(CASE WHEN c.status <> 'open' THEN 1 ELSE 0 END),
+       sum(CASE WHEN c.status = 'not_eligible' THEN 1 ELSE 0 END),
+       sum(CASE WHEN c.status = 'withdrawn' THEN 1 ELSE 0 END)
 FROM cases c
 WHERE c.opened_at >= ? AND c.opened_at < ?{filters}
 GROUP BY {group}""",
@@ -533,12 +537,16 @@ GROUP BY {group}""",
     "steps": """
 SELECT c.bundle, s.step, count(*),
        sum(CASE WHEN s.status = 'approved' THEN 1 ELSE 0 END),
-       sum(CASE WHEN s.status = 'approved' AND c.trips <= 1 THEN 1 ELSE 0 END),
+       sum(CASE WHEN s.status IN ('approved', 'not_eligible', 'withdrawn') AND c.trips <= 1
+           THEN 1 ELSE 0 END),
        coalesce(sum(s.working_days), 0),
        count(s.working_days),
        coalesce(sum(CASE WHEN s.status = 'approved' THEN s.fields_total ELSE 0 END), 0),
        coalesce(sum(CASE WHEN s.status = 'approved' THEN s.fields_prefilled ELSE 0 END), 0),
-       coalesce(sum(c.trips), 0)
+       coalesce(sum(c.trips), 0),
+       sum(CASE WHEN c.status <> 'open' THEN 1 ELSE 0 END),
+       sum(CASE WHEN s.status = 'not_eligible' THEN 1 ELSE 0 END),
+       sum(CASE WHEN s.status = 'withdrawn' THEN 1 ELSE 0 END)
 FROM cases c JOIN case_steps s ON s.case_id = c.case_id
 WHERE c.opened_at >= ? AND c.opened_at < ?{filters}
 GROUP BY c.bundle, s.step""",
@@ -1307,11 +1315,12 @@ class SqlFrictionStore:
         sums = []
         for row in rows:
             if group_by == "step":
-                group, cases, done, one_trip, wd_sum, wd_n, total, prefilled, trips = row
+                (group, cases, done, one_trip, wd_sum, wd_n, total, prefilled, trips,
+                 closed, not_eligible, withdrawn) = row
                 clerk: float | None = None  # handling time is recorded per case only
             else:
                 (group, cases, done, one_trip, wd_sum, wd_n, clerk_sum, total, prefilled,
-                 trips) = row
+                 trips, closed, not_eligible, withdrawn) = row
                 clerk = float(clerk_sum)
             citizen_f, clerk_f = friction.get(group, (0.0, 0.0))
             sums.append(
@@ -1322,7 +1331,8 @@ class SqlFrictionStore:
                     friction_citizen_minutes=float(citizen_f),
                     friction_clerk_minutes=float(clerk_f),
                     fields_total=int(total), fields_prefilled=int(prefilled),
-                    trips=int(trips),
+                    trips=int(trips), closed=int(closed), not_eligible=int(not_eligible),
+                    withdrawn=int(withdrawn),
                 )
             )
         return sorted(sums, key=lambda s: s.group)
