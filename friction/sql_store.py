@@ -51,7 +51,7 @@ from friction.events import (
     point_kind,
     subject_of,
 )
-from friction.register import CantGetItDoneRecord, check_cause
+from friction.register import CantGetItDoneRecord, check_cause, is_walk_in
 from friction.reports import GroupBy, ReportSums
 from friction.store import (
     ConflictError,
@@ -477,6 +477,7 @@ WHERE case_id = ?""",
     "all_register": f"""
 SELECT {_REGISTER_COLUMNS} FROM cant_get_it_done ORDER BY registered_at, case_id""",
     "one_register": f"SELECT {_REGISTER_COLUMNS} FROM cant_get_it_done WHERE case_id = ?",
+    "case_bundle": "SELECT bundle FROM cases WHERE case_id = ?",
     "open_register": f"""
 SELECT {_REGISTER_COLUMNS} FROM cant_get_it_done WHERE resolved_at IS NULL
 ORDER BY registered_at, case_id""",
@@ -595,7 +596,8 @@ JOIN stuck_points p ON p.fingerprint = f.fingerprint
 WHERE p.kind = 'extra_wait' AND c.opened_at >= ? AND c.opened_at < ?{filters}
 GROUP BY p.bundle, p.step""",
     "register_counts": """
-SELECT cause, sum(CASE WHEN resolved_at IS NULL THEN 1 ELSE 0 END), count(resolved_at)
+SELECT cause, sum(CASE WHEN resolved_at IS NULL THEN 1 ELSE 0 END), count(resolved_at),
+       sum(CASE WHEN substr(case_id, 1, 7) = 'WALKIN-' THEN 1 ELSE 0 END)
 FROM cant_get_it_done
 WHERE registered_at >= ? AND registered_at < ?{filters}
 GROUP BY cause""",
@@ -1434,6 +1436,7 @@ class SqlFrictionStore:
             cause=cause, registered_at=_dt(registered),
             deadline=deadline if isinstance(deadline, date) else date.fromisoformat(deadline),
             resolved_at=_opt_dt(resolved), resolution=resolution, explanation=explanation,
+            walk_in=is_walk_in(case_id),
         )
 
     def register_cant_get_it_done(
@@ -1483,6 +1486,10 @@ class SqlFrictionStore:
     def cant_get_it_done_case(self, case_id: str) -> CantGetItDoneRecord | None:
         rows = self._fetch("one_register", (case_id,))
         return self._registered(rows[0]) if rows else None
+
+    def case_bundle(self, case_id: str) -> str | None:
+        rows = self._fetch("case_bundle", (case_id,))
+        return str(rows[0][0]) if rows else None
 
     def open_cant_get_it_done(self) -> list[OpenCantGetItDone]:
         return [
@@ -1570,8 +1577,9 @@ class SqlFrictionStore:
             _window(flt.since, flt.until),
         )
         return [
-            CantGetItDoneByCause(cause=cause, open=int(n_open), answered=int(answered))
-            for cause, n_open, answered in self._query(sql, params)
+            CantGetItDoneByCause(cause=cause, open=int(n_open), answered=int(answered),
+                                 walk_ins=int(walk_ins))
+            for cause, n_open, answered, walk_ins in self._query(sql, params)
         ]
 
     def bundles_and_centres(self) -> tuple[list[str], list[str]]:
