@@ -87,6 +87,7 @@ class CantGetItDoneByCause(msgspec.Struct, kw_only=True, frozen=True):
     cause: str
     open: int
     answered: int
+    walk_ins: int = 0  # of these, walk-ins registered with no case yet
 
 
 # -- the dashboard's sections ---------------------------------------------------------------

@@ -172,7 +172,7 @@ class CaseRecord(msgspec.Struct, kw_only=True, frozen=True):
     bundle_version: int
     centre: str
     channel: str
-    status: Literal["open", "completed", "failed"]
+    status: Literal["open", "completed", "failed", "not_eligible", "withdrawn"]
     opened_at: datetime
     closed_at: datetime | None = None
     trips: int = 1

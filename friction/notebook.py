@@ -37,6 +37,7 @@ from friction.register import (
     check_cause,
     check_resolution,
     event_of,
+    is_walk_in,
 )
 from friction.reports import DEFAULT_MIN_GROUP, GroupBy, Report, build
 from friction.store import ConflictError, FrictionStore
@@ -226,6 +227,7 @@ def register_cant_get_it_done(
         case_id=case_id, bundle=bundle, step=step, centre=centre, department=department,
         cause=checked_cause, registered_at=now,
         deadline=calendar.add_working_days(local_date(now), deadline_working_days),
+        walk_in=is_walk_in(case_id),
     )
     stored, created = store.register_cant_get_it_done(record)
     # Every time, not only the first: a crash between the two writes heals on a retry,

@@ -21,6 +21,13 @@ EXCLUDED_CAUSES = frozenset({"applicant"})
 
 Resolution = Literal["resolved", "cannot_be_done"]
 RESOLUTIONS: tuple[str, ...] = get_args(Resolution)
+# A walk-in with no case yet is registered under a number of its own, never a case number
+# (those begin with a date: workflows.case_number).
+WALK_IN_PREFIX = "WALKIN-"
+
+
+def is_walk_in(case_id: str) -> bool:
+    return case_id.startswith(WALK_IN_PREFIX)
 
 
 class CantGetItDoneRecord(msgspec.Struct, kw_only=True, frozen=True):
@@ -35,6 +42,7 @@ class CantGetItDoneRecord(msgspec.Struct, kw_only=True, frozen=True):
     resolved_at: datetime | None = None
     resolution: Resolution | None = None
     explanation: str | None = None  # masked free text: what was done, or why it cannot be
+    walk_in: bool = False  # registered with no case yet: its number is a WALKIN- one
 
 
 class RegisterError(ValueError):

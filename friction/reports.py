@@ -23,7 +23,8 @@ class ReportSums(msgspec.Struct, kw_only=True, frozen=True):
     group: str  # the bundle id, "bundle/step" or the centre
     cases: int
     completed: int
-    one_trip: int  # completed cases that needed a single trip
+    # Cases ended for good (completed, closed as not eligible, withdrawn) in a single trip.
+    one_trip: int
     working_days_sum: int  # over completed cases (steps: over finished steps)
     working_days_count: int
     clerk_minutes: float | None  # None for steps: handling time is recorded per case
@@ -32,6 +33,9 @@ class ReportSums(msgspec.Struct, kw_only=True, frozen=True):
     fields_total: int
     fields_prefilled: int
     trips: int = 0  # summed over the cases (steps: over the cases that reached the step)
+    closed: int = 0  # cases no longer open, however they ended
+    not_eligible: int = 0  # closed by the clerk: a material rule the citizen cannot meet
+    withdrawn: int = 0  # withdrawn by the citizen
 
 
 class ReportRow(msgspec.Struct, kw_only=True, frozen=True):
@@ -45,6 +49,9 @@ class ReportRow(msgspec.Struct, kw_only=True, frozen=True):
     friction_minutes_per_case: float | None = None
     prefilled_share: float | None = None
     prefill_benchmark_met: bool | None = None
+    closed_rate: float | None = None  # of the cases, those closed however they ended
+    not_eligible: int | None = None
+    withdrawn: int | None = None
 
 
 class Report(msgspec.Struct, kw_only=True, frozen=True):
@@ -74,7 +81,9 @@ def to_row(sums: ReportSums, min_group: int = DEFAULT_MIN_GROUP) -> ReportRow:
         cases=sums.cases,
         suppressed=False,
         completion_rate=ratio(sums.completed, sums.cases),
-        one_trip_rate=ratio(sums.one_trip, sums.completed),
+        # A case closed as not eligible or withdrawn ended for good too: one trip or not.
+        one_trip_rate=ratio(sums.one_trip,
+                            sums.completed + sums.not_eligible + sums.withdrawn),
         working_days_to_done=ratio(sums.working_days_sum, sums.working_days_count),
         clerk_minutes_per_case=(
             None if sums.clerk_minutes is None else ratio(sums.clerk_minutes, sums.cases)
@@ -82,6 +91,9 @@ def to_row(sums: ReportSums, min_group: int = DEFAULT_MIN_GROUP) -> ReportRow:
         friction_minutes_per_case=ratio(friction, sums.cases),
         prefilled_share=share,
         prefill_benchmark_met=met,
+        closed_rate=ratio(sums.closed, sums.cases),
+        not_eligible=sums.not_eligible,
+        withdrawn=sums.withdrawn,
     )
 
 
@@ -111,16 +123,17 @@ def render(report: Report) -> str:
         return "-" if v is None else f"{v:.1f}"
 
     header = ("group", "cases", "done", "1-trip", "wdays", "clerk min", "friction min",
-              "prefilled")
+              "prefilled", "not elig.", "withdrawn")
     lines = [header]
     for r in report.rows:
         if r.suppressed:
-            lines.append((r.group, f"<{report.min_group}", "", "", "", "", "", ""))
+            lines.append((r.group, f"<{report.min_group}", "", "", "", "", "", "", "", ""))
             continue
         mark = "" if r.prefill_benchmark_met is None else (" ✓" if r.prefill_benchmark_met else "")
         lines.append((r.group, str(r.cases), pct(r.completion_rate), pct(r.one_trip_rate),
                       num(r.working_days_to_done), num(r.clerk_minutes_per_case),
-                      num(r.friction_minutes_per_case), pct(r.prefilled_share) + mark))
+                      num(r.friction_minutes_per_case), pct(r.prefilled_share) + mark,
+                      str(r.not_eligible or 0), str(r.withdrawn or 0)))
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()

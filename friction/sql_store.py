@@ -51,7 +51,7 @@ from friction.events import (
     point_kind,
     subject_of,
 )
-from friction.register import CantGetItDoneRecord, check_cause
+from friction.register import CantGetItDoneRecord, check_cause, is_walk_in
 from friction.reports import GroupBy, ReportSums
 from friction.store import (
     ConflictError,
@@ -477,6 +477,7 @@ WHERE case_id = ?""",
     "all_register": f"""
 SELECT {_REGISTER_COLUMNS} FROM cant_get_it_done ORDER BY registered_at, case_id""",
     "one_register": f"SELECT {_REGISTER_COLUMNS} FROM cant_get_it_done WHERE case_id = ?",
+    "case_bundle": "SELECT bundle FROM cases WHERE case_id = ?",
     "open_register": f"""
 SELECT {_REGISTER_COLUMNS} FROM cant_get_it_done WHERE resolved_at IS NULL
 ORDER BY registered_at, case_id""",
@@ -514,13 +515,17 @@ _REPORT_STATEMENTS: dict[str, str] = {
     "cases": """
 SELECT {group}, count(*),
        sum(CASE WHEN c.status = 'completed' THEN 1 ELSE 0 END),
-       sum(CASE WHEN c.status = 'completed' AND c.trips <= 1 THEN 1 ELSE 0 END),
+       sum(CASE WHEN c.status IN ('completed', 'not_eligible', 'withdrawn') AND c.trips <= 1
+           THEN 1 ELSE 0 END),
        coalesce(sum(CASE WHEN c.status = 'completed' THEN c.working_days END), 0),
        count(CASE WHEN c.status = 'completed' THEN c.working_days END),
        coalesce(sum(c.clerk_minutes), 0),
        coalesce(sum(c.fields_total), 0),
        coalesce(sum(c.fields_prefilled), 0),
-       coalesce(sum(c.trips), 0)
+       coalesce(sum(c.trips), 0),
+       sum(CASE WHEN c.status <> 'open' THEN 1 ELSE 0 END),
+       sum(CASE WHEN c.status = 'not_eligible' THEN 1 ELSE 0 END),
+       sum(CASE WHEN c.status = 'withdrawn' THEN 1 ELSE 0 END)
 FROM cases c
 WHERE c.opened_at >= ? AND c.opened_at < ?{filters}
 GROUP BY {group}""",
@@ -533,12 +538,16 @@ GROUP BY {group}""",
     "steps": """
 SELECT c.bundle, s.step, count(*),
        sum(CASE WHEN s.status = 'approved' THEN 1 ELSE 0 END),
-       sum(CASE WHEN s.status = 'approved' AND c.trips <= 1 THEN 1 ELSE 0 END),
+       sum(CASE WHEN s.status IN ('approved', 'not_eligible', 'withdrawn') AND c.trips <= 1
+           THEN 1 ELSE 0 END),
        coalesce(sum(s.working_days), 0),
        count(s.working_days),
        coalesce(sum(CASE WHEN s.status = 'approved' THEN s.fields_total ELSE 0 END), 0),
        coalesce(sum(CASE WHEN s.status = 'approved' THEN s.fields_prefilled ELSE 0 END), 0),
-       coalesce(sum(c.trips), 0)
+       coalesce(sum(c.trips), 0),
+       sum(CASE WHEN c.status <> 'open' THEN 1 ELSE 0 END),
+       sum(CASE WHEN s.status = 'not_eligible' THEN 1 ELSE 0 END),
+       sum(CASE WHEN s.status = 'withdrawn' THEN 1 ELSE 0 END)
 FROM cases c JOIN case_steps s ON s.case_id = c.case_id
 WHERE c.opened_at >= ? AND c.opened_at < ?{filters}
 GROUP BY c.bundle, s.step""",
@@ -587,7 +596,8 @@ JOIN stuck_points p ON p.fingerprint = f.fingerprint
 WHERE p.kind = 'extra_wait' AND c.opened_at >= ? AND c.opened_at < ?{filters}
 GROUP BY p.bundle, p.step""",
     "register_counts": """
-SELECT cause, sum(CASE WHEN resolved_at IS NULL THEN 1 ELSE 0 END), count(resolved_at)
+SELECT cause, sum(CASE WHEN resolved_at IS NULL THEN 1 ELSE 0 END), count(resolved_at),
+       sum(CASE WHEN substr(case_id, 1, 7) = 'WALKIN-' THEN 1 ELSE 0 END)
 FROM cant_get_it_done
 WHERE registered_at >= ? AND registered_at < ?{filters}
 GROUP BY cause""",
@@ -1307,11 +1317,12 @@ class SqlFrictionStore:
         sums = []
         for row in rows:
             if group_by == "step":
-                group, cases, done, one_trip, wd_sum, wd_n, total, prefilled, trips = row
+                (group, cases, done, one_trip, wd_sum, wd_n, total, prefilled, trips,
+                 closed, not_eligible, withdrawn) = row
                 clerk: float | None = None  # handling time is recorded per case only
             else:
                 (group, cases, done, one_trip, wd_sum, wd_n, clerk_sum, total, prefilled,
-                 trips) = row
+                 trips, closed, not_eligible, withdrawn) = row
                 clerk = float(clerk_sum)
             citizen_f, clerk_f = friction.get(group, (0.0, 0.0))
             sums.append(
@@ -1322,7 +1333,8 @@ class SqlFrictionStore:
                     friction_citizen_minutes=float(citizen_f),
                     friction_clerk_minutes=float(clerk_f),
                     fields_total=int(total), fields_prefilled=int(prefilled),
-                    trips=int(trips),
+                    trips=int(trips), closed=int(closed), not_eligible=int(not_eligible),
+                    withdrawn=int(withdrawn),
                 )
             )
         return sorted(sums, key=lambda s: s.group)
@@ -1424,6 +1436,7 @@ class SqlFrictionStore:
             cause=cause, registered_at=_dt(registered),
             deadline=deadline if isinstance(deadline, date) else date.fromisoformat(deadline),
             resolved_at=_opt_dt(resolved), resolution=resolution, explanation=explanation,
+            walk_in=is_walk_in(case_id),
         )
 
     def register_cant_get_it_done(
@@ -1473,6 +1486,10 @@ class SqlFrictionStore:
     def cant_get_it_done_case(self, case_id: str) -> CantGetItDoneRecord | None:
         rows = self._fetch("one_register", (case_id,))
         return self._registered(rows[0]) if rows else None
+
+    def case_bundle(self, case_id: str) -> str | None:
+        rows = self._fetch("case_bundle", (case_id,))
+        return str(rows[0][0]) if rows else None
 
     def open_cant_get_it_done(self) -> list[OpenCantGetItDone]:
         return [
@@ -1560,8 +1577,9 @@ class SqlFrictionStore:
             _window(flt.since, flt.until),
         )
         return [
-            CantGetItDoneByCause(cause=cause, open=int(n_open), answered=int(answered))
-            for cause, n_open, answered in self._query(sql, params)
+            CantGetItDoneByCause(cause=cause, open=int(n_open), answered=int(answered),
+                                 walk_ins=int(walk_ins))
+            for cause, n_open, answered, walk_ins in self._query(sql, params)
         ]
 
     def bundles_and_centres(self) -> tuple[list[str], list[str]]:

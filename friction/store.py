@@ -195,6 +195,10 @@ class FrictionStore(Protocol):
         """One registered case, or None."""
         ...
 
+    def case_bundle(self, case_id: str) -> str | None:
+        """The bundle of a case the notebook knows (its case record), or None."""
+        ...
+
     def open_cant_get_it_done(self) -> list[OpenCantGetItDone]:
         """Open cases per cause with the oldest registration."""
         ...

@@ -13,18 +13,22 @@ from gateway import case_desk
 from gateway.auth import current_account, requires
 from gateway.case_desk import CASE_ID_PATTERN
 from gateway.online_channel import OnlineEntries
-from gateway.schemas import CaseOpened, OpenCase, Worklist
+from gateway.schemas import CaseOpened, NotEligibleBody, OpenCase, WithdrawalBody, Worklist
 from workflows.calendar import WorkingCalendar
 from workflows.case import (
+    CLOSE_NOT_ELIGIBLE,
     RECORD_MATERIAL,
     RECORD_MILESTONE,
     RECORD_TRIP,
     SUBMIT_FIELDS,
+    WITHDRAW,
     CaseProgress,
     FieldEntry,
     MaterialEntry,
     MilestoneEntry,
+    NotEligibleEntry,
     TripEntry,
+    WithdrawalEntry,
 )
 from workflows.definition import Catalogue
 
@@ -90,6 +94,44 @@ class CasesController(Controller):
         self, case_id: CaseId, data: JSONBody[MilestoneEntry], temporal: NamedDependency[Client]
     ) -> CaseProgress:
         return await case_desk.update_case(temporal, case_id, RECORD_MILESTONE, data)
+
+    @post(
+        "/{case_id:str}/not-eligible",
+        status_code=200,
+        summary="Close the case as not eligible: a material rule the citizen cannot meet today",
+        description="Taken while the current step waits on the clerk with failed rules "
+        "(the one-time notice's `rule:` items, or an agency's rejection by a rule); the "
+        "failed rules are recorded on the case and told to the citizen, and the case "
+        "ends. The closing clerk is the logged-in account. 409 when the step fails no "
+        "rule or the case is closed.",
+    )
+    async def close_not_eligible(
+        self,
+        case_id: CaseId,
+        data: JSONBody[NotEligibleBody],
+        temporal: NamedDependency[Client],
+        request: Request[Any, Any, Any],
+    ) -> CaseProgress:
+        entry = NotEligibleEntry(actor=current_account(request).username, reason=data.reason)
+        return await case_desk.update_case(temporal, case_id, CLOSE_NOT_ELIGIBLE, entry)
+
+    @post(
+        "/{case_id:str}/withdrawal",
+        status_code=200,
+        summary="The citizen withdraws the application; the case ends",
+        description="Recorded by the logged-in clerk on the citizen's behalf, while the "
+        "case waits on the clerk or a field worker. 409 when the case is closed or an "
+        "agency is deciding.",
+    )
+    async def withdraw(
+        self,
+        case_id: CaseId,
+        data: JSONBody[WithdrawalBody],
+        temporal: NamedDependency[Client],
+        request: Request[Any, Any, Any],
+    ) -> CaseProgress:
+        entry = WithdrawalEntry(actor=current_account(request).username, reason=data.reason)
+        return await case_desk.update_case(temporal, case_id, WITHDRAW, entry)
 
 
 class WorklistController(Controller):

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 from litestar.plugins.problem_details import ProblemDetailsException
@@ -38,8 +38,8 @@ from friction.store import ConflictError, FrictionStore
 from friction.stuck_points import StuckPoint, TrendPoint
 from friction.verification import VerificationPolicy
 from gateway import register_desk
-from gateway.auth import requires
-from gateway.cases import CaseId
+from gateway.auth import current_account, requires
+from gateway.cases import CaseId, IdempotencyKey
 from gateway.errors import from_temporal, invalid_field, problem
 from workflows.calendar import CHINA_TZ, WorkingCalendar
 from workflows.case import PROGRESS, SA_CENTRE, CaseProgress
@@ -94,12 +94,14 @@ class NoteBody(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class RegisterBody(msgspec.Struct, kw_only=True, frozen=True):
-    case_id: str
+    case_id: str = ""  # an existing case's number; none for a walk-in
     bundle: str
     centre: str
     department: str
     cause: str
     step: str | None = None
+    # A walk-in with no case yet: registered under a WALKIN- number the register makes.
+    walk_in: bool = False
 
 
 class ResolutionBody(msgspec.Struct, kw_only=True, frozen=True):
@@ -290,21 +292,40 @@ class CantGetItDoneController(Controller):
     tags = ("notebook",)
 
     @post("/", summary="Register a case that cannot get done (办不成事)",
+          description="`case_id` must name an existing case (422 naming `case_id` "
+          "otherwise). A walk-in with no case yet is registered with `walk_in: true` and "
+          "no `case_id`, under a `WALKIN-<date>-<eight>` number the register makes (the "
+          "same one for a repeated request with the same `Idempotency-Key`).",
           guards=[requires("clerk")])
     async def register(
         self,
         data: JSONBody[RegisterBody],
         temporal: NamedDependency[Client],
+        store: NamedDependency[FrictionStore],
         calendar: NamedDependency[WorkingCalendar],
         task_queue: NamedDependency[str],
+        request: Request[Any, Any, Any],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[CantGetItDoneRecord]:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}", data.case_id):
-            raise invalid_field("case_id", "a case number: letters, digits and '-'")
+        if data.walk_in and data.case_id:
+            raise invalid_field("case_id", "a walk-in has no case number yet: leave it out")
+        if not data.walk_in and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}",
+                                                 data.case_id):
+            raise invalid_field("case_id", "a case number: letters, digits and '-' (or "
+                                "walk_in: true for a walk-in with no case yet)")
         for field in ("bundle", "centre", "department"):
             _name(field, getattr(data, field))
         _name("step", data.step, required=False)
+        if data.walk_in:
+            # A key names a request of one caller: another caller's same key is another.
+            scoped = f"api:{current_account(request).username}:{idempotency_key}" \
+                if idempotency_key else None
+            case_id = register_desk.walk_in_number(datetime.now(UTC), scoped)
+        else:
+            case_id = data.case_id
+            await register_desk.check_case(temporal, store, case_id, data.bundle)
         record, created = await register_desk.register_case(
-            temporal, calendar, task_queue, case_id=data.case_id, bundle=data.bundle,
+            temporal, calendar, task_queue, case_id=case_id, bundle=data.bundle,
             step=data.step, centre=data.centre, department=data.department, cause=data.cause,
         )
         # 201 for a new registration, 200 for a repeated one (same record back).

@@ -9,20 +9,25 @@ register's rows stay in the notebook's store, written by the workflow's activiti
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 import msgspec
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.common import SearchAttributeKey, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from friction.privacy import mask
-from friction.register import CantGetItDoneRecord
+from friction.register import WALK_IN_PREFIX, CantGetItDoneRecord
 from friction.store import FrictionStore
 from gateway.errors import from_temporal, invalid_field, problem
-from workflows.calendar import WorkingCalendar
+from workflows.calendar import WorkingCalendar, local_date
 from workflows.cant_get_it_done import CantGetItDoneWorkflow, refusal_of
+from workflows.case import SA_BUNDLE
+from workflows.case_number import CASE_ALPHABET, case_tail
 from workflows.register_case import (
     ASSIGN_TASK_FORCE,
     REGISTER_PROGRESS,
@@ -37,6 +42,7 @@ from workflows.register_case import (
 )
 
 Handle = WorkflowHandle[CantGetItDoneWorkflow, RegisterProgress]
+_BUNDLE = SearchAttributeKey.for_keyword(SA_BUNDLE)
 
 
 def _handle(temporal: Client, case_id: str) -> Handle:
@@ -63,6 +69,48 @@ async def _start(temporal: Client, task_queue: str, start: RegisterStart) -> boo
     except WorkflowAlreadyStartedError:
         return False
     return True
+
+
+def walk_in_number(now: datetime, idempotency_key: str | None) -> str:
+    """The register number of a walk-in with no case yet: WALKIN-<date>-<eight>. With an
+    idempotency key the same request always names the same walk-in."""
+    if idempotency_key:
+        tail = case_tail(hashlib.sha256(idempotency_key.encode()).digest())
+    else:
+        tail = "".join(secrets.choice(CASE_ALPHABET) for _ in range(8))
+    return f"{WALK_IN_PREFIX}{local_date(now):%Y%m%d}-{tail}"
+
+
+async def check_case(temporal: Client, store: FrictionStore, case_id: str, bundle: str) -> None:
+    """Refuse a case number that names no case (422 naming case_id), or a case of another
+    bundle (naming bundle). A case exists when Temporal holds a BundleWorkflow with its
+    number, the source of truth from the moment the case opens, or the notebook holds its
+    case record, which outlives Temporal's retention of closed cases. A number the
+    register holds already (a walk-in's, or a case registered before) is taken as well: a
+    repeated registration returns the first one."""
+    try:
+        described = await temporal.get_workflow_handle(case_id).describe()
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise from_temporal(case_id, exc) from exc
+    else:
+        if described.workflow_type == "BundleWorkflow":
+            # Set when the gateway opens the case; else the notebook's record may say.
+            known = described.typed_search_attributes.get(_BUNDLE) or await asyncio.to_thread(
+                store.case_bundle, case_id)
+            if known is not None and known != bundle:
+                raise invalid_field("bundle", f"case {case_id} is of bundle {known}")
+            return
+    found, registered = await asyncio.gather(
+        asyncio.to_thread(store.case_bundle, case_id),
+        asyncio.to_thread(store.cant_get_it_done_case, case_id),
+    )
+    if found is not None and found != bundle:
+        raise invalid_field("bundle", f"case {case_id} is of bundle {found}")
+    if found is None and registered is None:
+        raise invalid_field(
+            "case_id", f"no case {case_id}: give the number of an existing case, or "
+            "register a walk-in with no case yet as a walk-in")
 
 
 async def register_case(

@@ -40,3 +40,15 @@ class WorklistItem(msgspec.Struct, kw_only=True, frozen=True):
 class Worklist(msgspec.Struct, kw_only=True, frozen=True):
     cases: tuple[WorklistItem, ...]
 
+
+
+class NotEligibleBody(msgspec.Struct, kw_only=True, frozen=True):
+    """The clerk closes a case as not eligible; who closes it is the logged-in account."""
+
+    reason: str = ""  # required: refused as a 422 naming `reason` when blank
+
+
+class WithdrawalBody(msgspec.Struct, kw_only=True, frozen=True):
+    """The citizen withdraws, recorded by the logged-in clerk on their behalf."""
+
+    reason: str | None = None

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.cant_get_it_done import register_from_bundle
     from workflows.case import (
         CALENDAR_PUBLISHED,
+        CLOSE_NOT_ELIGIBLE,
         PROGRESS,
         RECORD_MATERIAL,
         RECORD_MILESTONE,
@@ -44,9 +45,11 @@ with workflow.unsafe.imports_passed_through():
         SA_CENTRE,
         SA_STEP,
         SUBMIT_FIELDS,
+        WITHDRAW,
         Awaiting,
         CaseProgress,
         CaseStart,
+        Closure,
         DossierEntry,
         FieldEntry,
         FieldView,
@@ -55,11 +58,13 @@ with workflow.unsafe.imports_passed_through():
         MaterialView,
         MilestoneEntry,
         MilestoneView,
+        NotEligibleEntry,
         Notification,
         Rejection,
         StepStatus,
         StepView,
         TripEntry,
+        WithdrawalEntry,
     )
     from workflows.definition import (
         LOOKUP_SOURCES,
@@ -87,7 +92,13 @@ _NOTICE_TEXT = {
     "case_completed": ("您的办件{case}（{name}）已全部办结。", "Case {case} ({name}) is complete."),
     "case_failed": ("您的办件{case}（{name}）未能办成，工作人员将联系您。",
                     "Case {case} ({name}) could not be done; staff will contact you."),
+    "case_not_eligible": ("您的办件{case}（{name}）不符合办理条件：{rules}。"
+                          "办件已终止，符合条件后可重新申请。",
+                          "Case {case} ({name}) is closed as not eligible: {rules}. You may "
+                          "apply again once you meet them."),
+    "case_withdrawn": ("您的办件{case}（{name}）已撤回。", "Case {case} ({name}) is withdrawn."),
 }
+MAX_CLOSING_REASON = 200  # characters: a short reason, never a person's particulars
 
 _KEY_AWAITING = SearchAttributeKey.for_keyword(SA_AWAITING)
 _KEY_STEP = SearchAttributeKey.for_keyword(SA_STEP)
@@ -176,6 +187,7 @@ class BundleWorkflow:
         self._to_deliver: list[Notification] = []
         self._sequence = 0
         self._closing = False
+        self._closure: Closure | None = None  # closed as not eligible, or withdrawn
         self._typing_seconds = 0.0  # measured by the console, summed for the reports
         self._looked_up_on: dict[str, date] = {}  # lookup source -> processing date read on
         self._served_at: datetime | None = None  # the clerk's last input, or a step's start
@@ -203,12 +215,16 @@ class BundleWorkflow:
         self._outstanding_at_first_trip = self._outstanding()
         for step in self._steps:
             if not await self._run_step(step):
-                self._status = "failed"
+                self._status = "failed" if self._closure is None else self._closure.outcome
                 break
         else:
             self._status = "completed"
         self._set_awaiting("nobody", None)
-        if any(s.spec.notify for s in self._steps):
+        if self._closure is not None:
+            # Only a case closed through the updates below gets here: no earlier history
+            # holds them, so none replays differently.
+            self._notify_closure(self._closure)
+        elif any(s.spec.notify for s in self._steps):
             self._notify("case_completed" if self._status == "completed" else "case_failed", None)
         await self._record_case()
         self._closing = True
@@ -274,11 +290,17 @@ class BundleWorkflow:
                     if step.rules():
                         await self._await_clerk_review(step)
                     else:
-                        await workflow.wait_condition(step.ready)
+                        await workflow.wait_condition(lambda: step.ready() or self._closed())
+                    if self._closed():
+                        return self._close_step(step)
                 if spec.kind == "task":
                     step.status = "awaiting_worker"
                     self._set_awaiting("worker", spec.id)
-                    await workflow.wait_condition(step.milestones_complete)
+                    await workflow.wait_condition(
+                        lambda: step.milestones_complete() or self._closed()
+                    )
+                    if self._closed():
+                        return self._close_step(step)
                     self._take_outputs(step, {})
                     step.status = "approved"
                     if spec.notify:
@@ -536,8 +558,8 @@ class BundleWorkflow:
         """Wait for the clerk; a return visit reads stale records again and reviews."""
         while True:
             step.recheck = False
-            await workflow.wait_condition(lambda: step.ready() or step.recheck)
-            if step.ready():
+            await workflow.wait_condition(lambda: step.ready() or step.recheck or self._closed())
+            if step.ready() or self._closed():
                 return
             await self._refresh_records(step)
             self._review(step)
@@ -678,7 +700,9 @@ class BundleWorkflow:
 
     # -- the citizen hears of progress through the worker's notifier -----------------------
 
-    def _notify(self, event: str, step: _Step | None) -> None:
+    def _notify(
+        self, event: str, step: _Step | None, rules_zh: str = "", rules_en: str = ""
+    ) -> None:
         self._sequence += 1
         name_zh, name_en = (step.spec.name_zh, step.spec.name_en) if step else (
             self._bundle.name_zh, self._bundle.name_en)
@@ -689,8 +713,8 @@ class BundleWorkflow:
             at=workflow.now(),
             event=event,  # type: ignore[arg-type]
             step=step.spec.id if step else None,
-            text_zh=zh.format(case=self._start.case_id, name=name_zh),
-            text_en=en.format(case=self._start.case_id, name=name_en),
+            text_zh=zh.format(case=self._start.case_id, name=name_zh, rules=rules_zh),
+            text_en=en.format(case=self._start.case_id, name=name_en, rules=rules_en),
         )
         self._notifications.append(notification)
         self._to_deliver.append(notification)
@@ -974,6 +998,109 @@ class BundleWorkflow:
         if entry.evidence_ref is not None and len(entry.evidence_ref) > 200:
             raise _invalid("evidence_ref", "at most 200 characters")
 
+    # -- a case that cannot be completed today ends cleanly -----------------------------------
+
+    def _closed(self) -> bool:
+        return self._closure is not None
+
+    def _close_step(self, step: _Step) -> bool:
+        assert self._closure is not None
+        step.status = self._closure.outcome
+        return False
+
+    def _step_awaiting_closure(self, outcome: str) -> _Step:
+        """The current step when the case may close now: waiting on the clerk (or, for a
+        withdrawal, on the field worker too), not while an agency or a look-up is at work."""
+        if self._status != "open" or self._closure is not None:
+            raise ApplicationError("the case is closed", {"field": "case"}, type="CaseClosed")
+        step = self._current
+        waiting = ("awaiting_clerk", "rejected", "awaiting_worker")
+        if step is None or step.status not in waiting or (
+            outcome == "not_eligible" and step.status == "awaiting_worker"
+        ):
+            raise ApplicationError(
+                f"the case cannot close as {outcome} now: "
+                + ("it is being looked up" if step is None else f"the step is {step.status}")
+                + "; try again when it waits on the clerk",
+                {"field": "step"},
+                type="NotCurrentStep",
+            )
+        return step
+
+    def _failed_rules(self, step: _Step) -> tuple[material_rules.Finding, ...]:
+        """What makes the case not eligible: the rules failing at the last review, or the
+        rules an agency named when it returned the application."""
+        if step.findings:
+            return step.findings
+        return tuple(
+            material_rules.Finding(
+                rule=r.code, message_zh=r.message_zh, message_en=r.message_en,
+                material=r.material,
+            )
+            for r in step.rejections
+            if r.code in material_rules.RULES
+        )
+
+    @staticmethod
+    def _check_closing_words(actor: str, reason: str | None, required: bool) -> None:
+        if not actor.strip() or len(actor) > 64:
+            raise _invalid("actor", "name who closes the case in 1-64 characters")
+        if required and not (reason or "").strip():
+            raise _invalid("reason", "say briefly why the case is not eligible")
+        if reason is not None and len(reason) > MAX_CLOSING_REASON:
+            raise _invalid("reason", f"at most {MAX_CLOSING_REASON} characters")
+
+    @workflow.update(name=CLOSE_NOT_ELIGIBLE)
+    def close_not_eligible(self, entry: NotEligibleEntry) -> CaseProgress:
+        step = self._step_awaiting_closure("not_eligible")
+        self._closure = Closure(
+            outcome="not_eligible", actor=entry.actor.strip(), at=workflow.now(),
+            step=step.spec.id, reason=entry.reason.strip(), findings=self._failed_rules(step),
+        )
+        return self.progress()
+
+    @close_not_eligible.validator
+    def _check_not_eligible(self, entry: NotEligibleEntry) -> None:
+        step = self._step_awaiting_closure("not_eligible")
+        if not self._failed_rules(step):
+            raise ApplicationError(
+                f"step {step.spec.id!r} fails no material rule: it is not a case of "
+                "not eligible (withdraw it, or register it as can't get it done)",
+                {"field": "step"},
+                type="NotCurrentStep",
+            )
+        self._check_closing_words(entry.actor, entry.reason, required=True)
+
+    @workflow.update(name=WITHDRAW)
+    def withdraw(self, entry: WithdrawalEntry) -> CaseProgress:
+        step = self._step_awaiting_closure("withdrawn")
+        reason = (entry.reason or "").strip() or None
+        self._closure = Closure(
+            outcome="withdrawn", actor=entry.actor.strip(), at=workflow.now(),
+            step=step.spec.id, reason=reason,
+        )
+        return self.progress()
+
+    @withdraw.validator
+    def _check_withdrawal(self, entry: WithdrawalEntry) -> None:
+        self._step_awaiting_closure("withdrawn")
+        self._check_closing_words(entry.actor, entry.reason, required=False)
+
+    def _notify_closure(self, closure: Closure) -> None:
+        """Tell the citizen how the case ended; the failed rules in their general wording,
+        never a finding's particulars (dates, an employer)."""
+        if closure.outcome == "withdrawn":
+            self._notify("case_withdrawn", None)
+            return
+        rules = [material_rules.RULES[f.rule] for f in closure.findings
+                 if f.rule in material_rules.RULES]
+        self._notify(
+            "case_not_eligible", None,
+            rules_zh="；".join(r.wording_zh.rstrip("。") for r in rules) or "材料不符合要求",
+            rules_en="; ".join(r.wording_en.rstrip(".") for r in rules)
+            or "a material does not meet the requirements",
+        )
+
     # -- what the case shows -----------------------------------------------------------------
 
     def _outstanding(self) -> tuple[str, ...]:
@@ -1016,6 +1143,7 @@ class BundleWorkflow:
             fields_total=sum(len(s.spec.fields) for s in approved),
             fields_prefilled=sum(len(s.prefilled) for s in approved),
             notifications=tuple(self._notifications),
+            closure=self._closure,
         )
 
     def _step_view(self, step: _Step) -> StepView:

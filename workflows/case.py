@@ -22,6 +22,8 @@ RECORD_TRIP = "record_trip"
 RECORD_MILESTONE = "record_milestone"
 PROGRESS = "progress"
 CALENDAR_PUBLISHED = "calendar_published"  # signal: a newer working-day schedule
+CLOSE_NOT_ELIGIBLE = "close_not_eligible"
+WITHDRAW = "withdraw"
 
 SA_BUNDLE = "OtBundle"
 SA_CENTRE = "OtCentre"
@@ -68,6 +70,21 @@ class MilestoneEntry(msgspec.Struct, kw_only=True, frozen=True):
     evidence_ref: str | None = None  # a photo's or the minutes' reference in the file store
 
 
+class NotEligibleEntry(msgspec.Struct, kw_only=True, frozen=True):
+    """The clerk closes the case: a material rule the citizen cannot meet today fails.
+    The actor is the logged-in account, set by the gateway; the reason a short sentence."""
+
+    actor: str
+    reason: str
+
+
+class WithdrawalEntry(msgspec.Struct, kw_only=True, frozen=True):
+    """The citizen withdraws the application, recorded by the clerk on their behalf."""
+
+    actor: str
+    reason: str | None = None
+
+
 class TripEntry(msgspec.Struct, kw_only=True, frozen=True):
     """The citizen came back; reasons name outstanding items ("material:<step>.<name>")."""
 
@@ -110,8 +127,9 @@ class MaterialView(msgspec.Struct, kw_only=True, frozen=True):
 
 StepStatus = Literal[
     "pending", "awaiting_clerk", "awaiting_agency", "awaiting_worker", "approved", "rejected",
-    "skipped",
+    "skipped", "not_eligible", "withdrawn",
 ]
+CaseStatus = Literal["open", "completed", "failed", "not_eligible", "withdrawn"]
 
 
 class MilestoneView(msgspec.Struct, kw_only=True, frozen=True):
@@ -132,7 +150,7 @@ class Notification(msgspec.Struct, kw_only=True, frozen=True):
     case_id: str
     at: datetime
     event: Literal["step_started", "step_approved", "step_rejected", "case_completed",
-                   "case_failed"]
+                   "case_failed", "case_not_eligible", "case_withdrawn"]
     step: str | None
     text_zh: str
     text_en: str
@@ -174,11 +192,23 @@ class FrictionNote(msgspec.Struct, kw_only=True, frozen=True):
     subject: str
 
 
+class Closure(msgspec.Struct, kw_only=True, frozen=True):
+    """How a case that could not be completed ended: closed as not eligible (the rules
+    failing then, as the one-time notice named them) or withdrawn by the citizen."""
+
+    outcome: Literal["not_eligible", "withdrawn"]
+    actor: str
+    at: datetime
+    step: str | None
+    reason: str | None = None
+    findings: tuple[Finding, ...] = ()  # not eligible: the failed rules, in words
+
+
 class CaseProgress(msgspec.Struct, kw_only=True, frozen=True):
     case_id: str
     bundle: str
     bundle_version: int
-    status: Literal["open", "completed", "failed"]
+    status: CaseStatus
     current_step: str | None
     awaiting: Awaiting
     trips: int
@@ -189,3 +219,4 @@ class CaseProgress(msgspec.Struct, kw_only=True, frozen=True):
     fields_total: int
     fields_prefilled: int
     notifications: tuple[Notification, ...] = ()
+    closure: Closure | None = None

@@ -15,6 +15,7 @@ import msgspec
 
 from gateway.auth import derive_key
 from workflows.case import CaseProgress
+from workflows.material_rules import RULES
 
 CODE_DIGITS = 6
 
@@ -77,3 +78,23 @@ def tracking_code(secret: bytes, case_id: str) -> str:
 
 def code_matches(secret: bytes, case_id: str, code: str) -> bool:
     return hmac.compare_digest(tracking_code(secret, case_id), code.strip())
+
+
+def closure_rules(progress: CaseProgress) -> list[tuple[str, str]]:
+    """The rules a case closed as not eligible failed, in their general wording (zh, en):
+    what the citizen is told, without a finding's particulars."""
+    if progress.closure is None:
+        return []
+    return [(RULES[f.rule].wording_zh.rstrip("。"), RULES[f.rule].wording_en.rstrip("."))
+            for f in progress.closure.findings if f.rule in RULES]
+
+
+def closing_options(progress: CaseProgress) -> tuple[bool, bool]:
+    """Whether the clerk may close the case now as not eligible, and record a withdrawal:
+    as the workflow's validators decide, so the page offers only what would be taken."""
+    step = next((s for s in progress.steps if s.id == progress.current_step), None)
+    if progress.status != "open" or progress.closure is not None or step is None:
+        return False, False
+    at_clerk = step.status in ("awaiting_clerk", "rejected")
+    failed = bool(step.findings) or any(r.code in RULES for r in step.rejections)
+    return at_clerk and failed, at_clerk or step.status == "awaiting_worker"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -96,6 +97,8 @@ class RegisterForm(msgspec.Struct, kw_only=True, frozen=True):
     department: str = ""
     cause: str = ""
     centre: str = ""  # only asked of an account with no service centre of its own
+    walk_in: str = ""  # checked: a walk-in with no case yet, registered under its own number
+    request_key: str = ""  # made when the form was shown: a double submit registers once
 
 
 class TaskForceForm(msgspec.Struct, kw_only=True, frozen=True):
@@ -208,6 +211,13 @@ def refusal_text(request: Request[Any, Any, Any], field: str | None, said: str) 
                                    "or why it cannot be done (at most %(count)s "
                                    "characters).") % {"count": MAX_EXPLANATION_CHARS},
     }
+    if field == "case_id" and said.startswith("case_id: no case"):
+        return tr(request, "No case has this number: give the number of an existing case, "
+                           "or register a walk-in with no case yet as a walk-in.")
+    if field == "case_id" and "walk-in" in said:
+        return tr(request, "A walk-in has no case number yet: leave the case number empty.")
+    if field == "bundle" and "is of bundle" in said:
+        return tr(request, "This case is of another bundle: choose the case's own bundle.")
     if field == "cause":
         if "applicant" in said:
             return tr(request, "An applicant's own failure is not a can't-get-it-done "
@@ -226,7 +236,9 @@ def refusal_of(request: Request[Any, Any, Any], form: str,
 def check_registration(catalogue: Catalogue, data: RegisterForm, centre: str) -> None:
     """What the form can check before the register does: a case number, a bundle and a
     step of the catalogue, names the register's fingerprints can hold."""
-    if not CASE_NUMBER.fullmatch(data.case_id.strip()):
+    if data.walk_in and data.case_id.strip():
+        raise invalid_field("case_id", "a walk-in has no case number yet: leave it empty")
+    if not data.walk_in and not CASE_NUMBER.fullmatch(data.case_id.strip()):
         raise invalid_field("case_id", "a case number: letters, digits and '-'")
     if data.bundle not in catalogue.ids():
         raise invalid_field("bundle", "a bundle of the catalogue")
@@ -298,6 +310,7 @@ class RegisterController(Controller):
             bundles=bundle_choices(catalogue), departments=departments_of(catalogue),
             may_write=account.has_any("clerk"), own_centre=account.centre,
             refusal=refusal, typed=typed or RegisterForm(),
+            request_key=secrets.token_urlsafe(16),
         )
 
     @post("/", guards=[requires("clerk")])
@@ -315,8 +328,15 @@ class RegisterController(Controller):
         centre = account.centre or data.centre.strip()
         try:
             check_registration(catalogue, data, centre)
+            if data.walk_in:
+                key = f"console:{account.username}:{data.request_key}" \
+                    if data.request_key else None
+                case_id = register_desk.walk_in_number(datetime.now(UTC), key)
+            else:
+                case_id = data.case_id.strip()
+                await register_desk.check_case(temporal, store, case_id, data.bundle)
             record, created = await register_desk.register_case(
-                temporal, calendar, task_queue, case_id=data.case_id.strip(),
+                temporal, calendar, task_queue, case_id=case_id,
                 bundle=data.bundle, step=data.step or None, centre=centre,
                 department=data.department.strip(), cause=data.cause,
             )

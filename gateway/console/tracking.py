@@ -19,7 +19,7 @@ from temporalio.client import Client
 from gateway import case_desk
 from gateway.auth import GUESS_LIMIT
 from gateway.case_desk import CASE_ID_PATTERN
-from gateway.console.notice import code_matches, notice_items
+from gateway.console.notice import closure_rules, code_matches, notice_items
 from gateway.console.pages import N_, page
 from workflows.definition import Catalogue
 
@@ -53,4 +53,5 @@ class TrackingController(Controller):
             return refused
         definition = catalogue.get(progress.bundle, progress.bundle_version)
         return page(request, "track.html", case=progress, case_id=case_id, error=None,
-                    bundle=definition, notice=notice_items(progress, public=True))
+                    bundle=definition, notice=notice_items(progress, public=True),
+                    closure_rules=closure_rules(progress))

@@ -20,21 +20,25 @@ from friction.store import FrictionStore
 from gateway import case_desk
 from gateway.auth import current_account, requires
 from gateway.case_desk import CASE_ID_PATTERN
-from gateway.console.notice import notice_items, tracking_code
+from gateway.console.notice import closing_options, closure_rules, notice_items, tracking_code
 from gateway.console.pages import N_, page, problem_field, problem_text, say, see_other
 from gateway.notebook_api import NoteBody, log_case_note
 from gateway.schemas import OpenCase
 from workflows.calendar import WorkingCalendar
 from workflows.case import (
+    CLOSE_NOT_ELIGIBLE,
     RECORD_MATERIAL,
     RECORD_MILESTONE,
     RECORD_TRIP,
     SUBMIT_FIELDS,
+    WITHDRAW,
     CaseProgress,
     FieldEntry,
     MaterialEntry,
     MilestoneEntry,
+    NotEligibleEntry,
     TripEntry,
+    WithdrawalEntry,
 )
 from workflows.definition import Catalogue
 
@@ -64,6 +68,10 @@ class MilestoneForm(msgspec.Struct, kw_only=True, frozen=True):
     milestone: str
     actor: str = ""
     evidence_ref: str = ""
+
+
+class ClosingForm(msgspec.Struct, kw_only=True, frozen=True):
+    reason: str = ""
 
 
 class NoteForm(msgspec.Struct, kw_only=True, frozen=True):
@@ -161,8 +169,10 @@ class WorkbenchController(Controller):
         current = next((s for s in progress.steps if s.id == progress.current_step), None)
         secret: bytes = request.app.state.secret
         account = current_account(request)
+        can_close, can_withdraw = closing_options(progress)
         return page(
             request, "case.html", status_code=status_code, case=progress, step=current,
+            can_close=can_close, can_withdraw=can_withdraw, closure_rules=closure_rules(progress),
             notice=notice_items(progress), typed=typed or {},
             worker_name=account.display_name or account.username,
             tracking_code=tracking_code(secret, progress.case_id),
@@ -255,6 +265,33 @@ class WorkbenchController(Controller):
                  (("actor", data.actor), ("evidence_ref", data.evidence_ref))}
         return await self._update(request, temporal, case_id, RECORD_MILESTONE, entry,
                                   N_("Milestone recorded."), typed=typed)
+
+    @post("/cases/{case_id:str}/not-eligible")
+    async def close_not_eligible(
+        self,
+        request: Request[Any, Any, Any],
+        case_id: CaseId,
+        data: Annotated[ClosingForm, URL_ENCODED],
+        temporal: NamedDependency[Client],
+    ) -> Response[Any]:
+        entry = NotEligibleEntry(actor=current_account(request).username, reason=data.reason)
+        return await self._update(request, temporal, case_id, CLOSE_NOT_ELIGIBLE, entry,
+                                  N_("The case is closed as not eligible."),
+                                  typed={"closing.reason": data.reason})
+
+    @post("/cases/{case_id:str}/withdrawal")
+    async def withdraw(
+        self,
+        request: Request[Any, Any, Any],
+        case_id: CaseId,
+        data: Annotated[ClosingForm, URL_ENCODED],
+        temporal: NamedDependency[Client],
+    ) -> Response[Any]:
+        entry = WithdrawalEntry(actor=current_account(request).username,
+                                reason=data.reason.strip() or None)
+        return await self._update(request, temporal, case_id, WITHDRAW, entry,
+                                  N_("The withdrawal is recorded; the case is closed."),
+                                  typed={"withdrawal.reason": data.reason})
 
     @post("/cases/{case_id:str}/notes")
     async def log_note(

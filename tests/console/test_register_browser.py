@@ -6,7 +6,6 @@ page passes axe."""
 from __future__ import annotations
 
 import re
-import uuid
 
 from browser_kit import Console, Visitor
 from conftest import citizen_where
@@ -24,15 +23,15 @@ async def test_a_clerk_registers_and_answers_a_case_in_the_browser(
     await page.wait_for_url(re.compile(r"/console/register$"))
     await visitor.check("register-empty")
 
-    # A walk-in: no case on this platform, the number the citizen brought.
-    walk_in = f"WALKIN-{uuid.uuid4().hex[:6].upper()}"
-    await page.get_by_label("办件编号").fill(walk_in)
+    # A walk-in: no case on this platform yet; the register gives it a number.
+    await page.get_by_label(re.compile("无办件来访")).check()
     await page.locator("#bundle").select_option("employment-hardship")
     await page.locator("#step").select_option("flexible-insurance-enrollment")
     await page.get_by_label("卡在哪个部门").fill("social-insurance")
     await page.get_by_label("原因").select_option("system")
     await page.get_by_role("button", name="登记为办不成事").click()
-    await page.wait_for_url(re.compile(rf"/console/register/{walk_in}$"))
+    await page.wait_for_url(re.compile(r"/console/register/WALKIN-\d{8}-[2-9A-Z]{8}$"))
+    walk_in = page.url.rsplit("/", 1)[1]
     assert await page.locator("#status").inner_text() == "已登记，尚未成立专班"
     assert await page.locator("#cause").inner_text() == "系统故障"
     await visitor.check("registered")

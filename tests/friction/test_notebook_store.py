@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import msgspec
 import pytest
 
-from friction import sql_store
+from friction import reports, sql_store
 from friction.backlog import BacklogItem, Transition
 from friction.events import (
     CaseRecord,
@@ -427,3 +427,36 @@ def test_stuck_points_carry_new_fields_with_defaults() -> None:
            "known_from": {}, "sample_cases": [], "remedy": "r"}
     point = msgspec.convert(old, type=StuckPoint)
     assert (point.details, point.sample_traces, point.notes) == ({}, (), 0)
+
+
+def test_cases_closed_as_not_eligible_or_withdrawn_count_as_closed_not_completed(
+    store: SqlFrictionStore,
+) -> None:
+    """A case the citizen cannot complete today ends for good: it is closed but not
+    completed, its single trip counts in the one-trip rate, and each ending is counted
+    apart per bundle and per step."""
+    def one(status: str) -> tuple[StepRecord, ...]:
+        return (StepRecord(step=FORM, status=status),)
+
+    store.upsert_case(case("A", trips=1, working_days=1, steps=one("approved")))
+    store.upsert_case(case("B", trips=2, working_days=3, steps=one("approved")))
+    store.upsert_case(case("N", "not_eligible", trips=1, steps=one("not_eligible")))
+    store.upsert_case(case("W", "withdrawn", trips=2, steps=one("withdrawn")))
+    store.upsert_case(case("F", "failed", trips=1, steps=one("rejected")))
+    store.upsert_case(case("O", "open", steps=one("awaiting_clerk")))
+    since, until = T0 - timedelta(days=1), T0 + timedelta(days=1)
+
+    (sums,) = store.report_sums("bundle", since, until)
+    assert (sums.cases, sums.completed, sums.closed) == (6, 2, 5)
+    assert (sums.not_eligible, sums.withdrawn) == (1, 1)
+    assert sums.one_trip == 2  # A and N: the failed case is no trip's end
+    row = reports.to_row(sums, min_group=1)
+    assert row.completion_rate == pytest.approx(2 / 6, abs=1e-4)
+    assert row.closed_rate == pytest.approx(5 / 6, abs=1e-4)
+    assert row.one_trip_rate == 0.5  # of A, B, N and W
+    assert (row.not_eligible, row.withdrawn) == (1, 1)
+    assert (sums.working_days_sum, sums.working_days_count) == (4, 2)  # completed only
+
+    (step,) = store.report_sums("step", since, until)
+    assert (step.completed, step.not_eligible, step.withdrawn, step.one_trip) == (2, 1, 1, 2)
+    assert "not elig." in reports.render(reports.build("bundle", [sums], since, until, 1))

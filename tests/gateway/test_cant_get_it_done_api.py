@@ -12,6 +12,7 @@ from conftest import bearer, running_worker, served_gateway
 from temporalio.testing import WorkflowEnvironment
 
 from friction import notebook
+from friction.events import CaseRecord
 from friction.sqlite_store import SqliteFrictionStore
 from workflows.calendar import local_date
 from workflows.calendar_source import load_calendar
@@ -32,11 +33,23 @@ def new_case() -> str:
     return f"20260302-{uuid.uuid4().hex[:8].upper()}"
 
 
+def known_case(store: SqliteFrictionStore, bundle: str = "employment-hardship") -> str:
+    """A case the notebook knows (it failed at a window): the register takes only cases
+    that exist."""
+    case_id = new_case()
+    opened = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    store.upsert_case(CaseRecord(
+        case_id=case_id, bundle=bundle, bundle_version=1, centre="liangxi-chongan",
+        channel="window", status="failed", opened_at=opened,
+        closed_at=opened + timedelta(hours=1)))
+    return case_id
+
+
 async def test_a_registered_case_runs_as_a_workflow_from_registration_to_its_answer(
     dev_env: WorkflowEnvironment, store: SqliteFrictionStore, task_queue: str
 ) -> None:
     calendar = load_calendar()
-    case_id = new_case()
+    case_id = known_case(store)
     body = {"case_id": case_id, "bundle": "employment-hardship", "centre": "liangxi-chongan",
             "step": "flexible-insurance-enrollment", "department": "social-insurance",
             "cause": "system"}
@@ -103,7 +116,7 @@ async def test_a_registered_case_runs_as_a_workflow_from_registration_to_its_ans
         assert (closed.status_code, closed.json()) == (200, answered.json())
 
         # Refused before anything starts: an applicant's own failure is no such case.
-        other = new_case()
+        other = known_case(store)
         applicant = await api.post(BASE, json={**body, "case_id": other, "cause": "applicant"})
         assert problem_field(applicant) == "cause"
         assert "applicant's own failure" in applicant.json()["detail"]

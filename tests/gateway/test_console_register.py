@@ -21,6 +21,7 @@ from conftest import running_worker, served_gateway
 from temporalio.testing import WorkflowEnvironment
 
 from friction import notebook
+from friction.events import CaseRecord
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook
 from workflows.calendar import local_date
@@ -78,15 +79,24 @@ async def post_form(
     return await client.post(action, data={**fields, "_csrf_token": csrf_of(shown)})
 
 
-def new_case() -> str:
-    return f"WALKIN-{uuid.uuid4().hex[:8].upper()}"
+def new_case(store: SqliteFrictionStore | None = None) -> str:
+    """A case number; with a store, of a case the notebook knows (it failed at a window):
+    the register takes only cases that exist."""
+    case_id = f"20260302-{uuid.uuid4().hex[:8].upper()}"
+    if store is not None:
+        opened = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+        store.upsert_case(CaseRecord(
+            case_id=case_id, bundle="employment-hardship", bundle_version=1, centre=CENTRE,
+            channel="window", status="failed", opened_at=opened,
+            closed_at=opened + timedelta(hours=1)))
+    return case_id
 
 
 async def test_a_clerk_registers_assigns_and_answers_through_the_console(
     dev_env: WorkflowEnvironment, store: SqliteFrictionStore, task_queue: str,
     accounts: AccountBook,
 ) -> None:
-    case_id = new_case()
+    case_id = new_case(store)
     case_page = f"{REGISTER}/{case_id}"
     async with gateway_with_worker(dev_env, store, task_queue, accounts) as client:
         await log_in(client, "clerk")
@@ -163,7 +173,7 @@ async def test_refusals_roles_and_csrf(
     dev_env: WorkflowEnvironment, store: SqliteFrictionStore, task_queue: str,
     accounts: AccountBook,
 ) -> None:
-    case_id = new_case()
+    case_id = new_case(store)
     form = {"case_id": case_id, "bundle": "employment-hardship", "step": "",
             "department": "hrss", "cause": "applicant"}
     async with gateway_with_worker(dev_env, store, task_queue, accounts) as client:

@@ -80,7 +80,8 @@ async def test_reports_withhold_small_groups_and_show_the_prefilled_share(
                      "completion_rate": None, "one_trip_rate": None,
                      "working_days_to_done": None, "clerk_minutes_per_case": None,
                      "friction_minutes_per_case": None, "prefilled_share": None,
-                     "prefill_benchmark_met": None}
+                     "prefill_benchmark_met": None, "closed_rate": None,
+                     "not_eligible": None, "withdrawn": None}
     assert liangxi["cases"] == 5 and liangxi["one_trip_rate"] == 0.8
     assert liangxi["prefilled_share"] == 0.92 and liangxi["prefill_benchmark_met"] is True
     assert liangxi["friction_minutes_per_case"] == pytest.approx(2.45 / 5)
@@ -106,6 +107,9 @@ async def test_the_cant_get_it_done_register_over_http(
     calendar = load_calendar()
     body = {"case_id": "20260302-ABCDEFGH", "bundle": BUNDLE, "step": FORM,
             "centre": "liangxi-chongan", "department": "social-insurance", "cause": "system"}
+    # The register takes cases that exist: these the notebook knows.
+    for known in (body["case_id"], "20260302-XXXXXXXX"):
+        store.upsert_case(record(known, "liangxi-chongan", 0))
     created = await api.post("/api/cant-get-it-done", json=body)
     assert created.status_code == 201, created.text
     registered = created.json()
