@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Litestar, Request, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.flash import FlashConfig, FlashPlugin
@@ -41,7 +41,7 @@ from workflows.definition import Catalogue
 
 
 @get("/healthz", include_in_schema=False)
-async def healthz(calendar: WorkingCalendar) -> dict[str, object]:
+async def healthz(calendar: NamedDependency[WorkingCalendar]) -> dict[str, object]:
     # Operators learn here (and from /metrics) which years still lack the State
     # Council's schedule: promised dates in them are provisional until it is published.
     today = local_date(datetime.now(UTC))
