@@ -63,6 +63,11 @@ class BurdenTable(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
     extra_wait: ExtraWaitMinutes
     # Paper documents by material id (the event's material); physical_material is the default.
     physical_material_by_material: dict[str, Minutes] = {}
+    # A form retyped by hand: the clerk's redundant round, once per form and case.
+    manual_reentry_form_round: Minutes = Minutes(citizen=0.0, clerk=0.0)
+
+    def _form_round(self, event: ManualReentry) -> float:
+        return self.manual_reentry_form_round.clerk if event.first_of_form else 0.0
 
     def burden_of(self, event: FrictionEvent) -> tuple[float, float]:
         """(citizen minutes, clerk minutes) one event costs."""
@@ -70,9 +75,10 @@ class BurdenTable(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
             case ManualReentry(typed_seconds=seconds) if seconds is not None and seconds >= 0:
                 # Typing is the clerk's time; the citizen's wait includes reading out
                 # and checking, which the keyboard does not see.
-                return self.manual_reentry.citizen, seconds / 60
+                return self.manual_reentry.citizen, seconds / 60 + self._form_round(event)
             case ManualReentry():
-                return _pair(self.manual_reentry)
+                citizen, clerk = _pair(self.manual_reentry)
+                return citizen, clerk + self._form_round(event)
             case ExtraWait():
                 return _wait(getattr(self.extra_wait, event.scope), event)
             case SearchOnlyEntry():

@@ -45,6 +45,9 @@ class ManualReentry(_Event, tag="manual_reentry", kw_only=True, frozen=True):
     field: str
     known_from: Provenance
     typed_seconds: float | None = None  # measured by the console when it can
+    # The first value of this step's form the case saw typed again: the form as a whole
+    # costs the clerk a redundant round once, on top of each field's typing.
+    first_of_form: bool = False
 
 
 class SearchOnlyEntry(_Event, tag="search_only_entry", kw_only=True, frozen=True):

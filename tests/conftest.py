@@ -82,7 +82,7 @@ async def pin_clock(env: WorkflowEnvironment, moment: datetime | None = None) ->
 
 
 @pytest.fixture
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+async def time_env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironment]:
     # One server per test: its clock only moves forward and a case left waiting in one
     # test would let the next test's skips wake it, so tests sharing one interfere.
     env = await WorkflowEnvironment.start_time_skipping(
@@ -98,7 +98,10 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
             },
         )
     )
-    await pin_clock(env)
+    # A test that names its own fixed moment (marked own_clock) pins it itself; the others
+    # start at the suite's clock.
+    if request.node.get_closest_marker("own_clock") is None:
+        await pin_clock(env)
     yield env
     await env.shutdown()
 

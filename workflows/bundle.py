@@ -870,6 +870,7 @@ class BundleWorkflow:
                     and workflow.patched("reentry-over-prefill")
                 ):
                     # Typed again although the form showed it: a re-entry, not a correction.
+                    first_of_form = not step.reentered
                     step.reentered.add(name)
                     self._emit(
                         ManualReentry(
@@ -877,11 +878,13 @@ class BundleWorkflow:
                             field=name,
                             known_from=known,
                             typed_seconds=entry.typed_seconds.get(name),
+                            first_of_form=first_of_form,
                         )
                     )
                 elif typed != step.values[name]:
                     step.sources.pop(name, None)  # a correction of a prefilled value
             elif spec.concept in self._dossier and name not in step.reentered:
+                first_of_form = not step.reentered
                 step.reentered.add(name)
                 self._emit(
                     ManualReentry(
@@ -889,6 +892,7 @@ class BundleWorkflow:
                         field=name,
                         known_from=self._dossier[spec.concept].source,
                         typed_seconds=entry.typed_seconds.get(name),
+                        first_of_form=first_of_form,
                     )
                 )
             step.values[name] = typed

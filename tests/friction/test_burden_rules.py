@@ -57,3 +57,18 @@ def test_an_agency_call_costs_the_time_people_at_the_window_waited() -> None:
     assert at_window == (1.5, 1.5)  # the whole 90 s, for the citizen and the clerk
     assert background == (0.0, 0.0)
     assert legacy == pytest.approx((88 / 60, 88 / 60))  # before `attended`: the overrun
+
+
+def test_a_form_retyped_by_hand_costs_the_clerk_one_redundant_round() -> None:
+    from friction.events import ManualReentry
+
+    table = default_burden_table()
+    at = datetime(2026, 12, 1, 2, tzinfo=UTC)
+    known = Provenance(kind="agency", source="public-security")
+    fields = [ManualReentry(event_id=f"c/{n}", occurred_at=at, case_id="c", bundle="b",
+                            step="form", field=f"f{n}", known_from=known, typed_seconds=6.0,
+                            first_of_form=n == 0) for n in range(8)]
+    clerk = sum(table.burden_of(e)[1] for e in fields)
+    # Eight fields of six seconds each, plus the form's round once.
+    assert clerk == pytest.approx(8 * 0.1 + table.manual_reentry_form_round.clerk)
+    assert table.manual_reentry_form_round.clerk > 0

@@ -44,9 +44,9 @@ async def test_slow_agency_breaches_a_working_day_sla_and_the_case_keeps_waiting
     population: list[Citizen],
     task_queue: str,
 ) -> None:
-    # Polls back off to one an hour: 120 polls keep the decision pending for about
-    # five days, past a three-working-day SLA.
-    await set_behaviour(fresh_agencies, "hrss", pending_polls=120)
+    # Polls back off to one an hour: 250 polls keep the decision pending for about ten
+    # days, past a three-working-day SLA whatever weekday the case starts on.
+    await set_behaviour(fresh_agencies, "hrss", pending_polls=250)
     citizen = citizen_where(population, ecerts=True)
     start = bundle_start(prefilled_only(), citizen)
     async with running_worker(time_env.client, agency_urls, store, task_queue):

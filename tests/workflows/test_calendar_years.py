@@ -46,6 +46,8 @@ HAND_TYPED_2026_WORKED = {"01-04", "02-14", "02-28", "05-09", "09-20", "10-10"}
 
 CAL = load_calendar(date(2026, 12, 7))
 
+pytestmark = pytest.mark.own_clock
+
 
 def test_2026_is_the_official_schedule_day_for_day() -> None:
     day = date(2026, 1, 1)

@@ -36,6 +36,8 @@ CALENDAR = WorkingCalendar(id="weekdays-2055")
 HELD_CERTS = ("resident_id_card", "household_register", "social_insurance_record",
               "labour_contract_filing", "lease_registration")
 
+pytestmark = pytest.mark.own_clock
+
 
 def applicant(day: date) -> Citizen:
     """Eligible as of `day` and the days after: a long contract, a valid lease, the
@@ -100,4 +102,4 @@ async def test_the_demos_clerk_leaves_a_case_held_for_the_window(
     assert done.steps[0].finished_at is not None and done.steps[0].finished_at >= opens
 
     line = summary([outcome, Outcome(case_id="X", status="completed", trips=1)], 12.5)
-    assert f"1 completed, 1 held ({said}), 0 failed, in 12.5 s wall time" in line
+    assert f"1 completed, 0 failed, 1 held ({said}), in 12.5 s wall time" in line
