@@ -23,6 +23,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from activities.agencies.population import Citizen, generate, work_and_lease
 from activities.agencies.sim import create_app as create_agency_sim
@@ -41,6 +42,7 @@ from workflows.case import (
     TripEntry,
     WithdrawalEntry,
 )
+from workflows.converter import DATA_CONVERTER
 from workflows.definition import BundleDefinition, Catalogue
 from workflows.material_rules import RULES, add_months, latest_month
 
@@ -124,6 +126,11 @@ async def test_a_case_the_citizen_cannot_complete_today_closes_as_not_eligible(
             actor="clerk-wang", reason="合同未满一年，满一年后再来"))
         assert closed.closure is not None and closed.closure.outcome == "not_eligible"
         final: CaseProgress = await handle.result()  # the workflow ends, nothing waits
+        # Its history replays on this code, command for command.
+        replayed = await Replayer(workflows=[BundleWorkflow], data_converter=DATA_CONVERTER
+                                  ).replay_workflow(await handle.fetch_history(),
+                                                    raise_on_replay_failure=False)
+        assert replayed.replay_failure is None
 
         # Nothing more is taken once it is closed: the workflow has completed.
         with pytest.raises(RPCError, match="completed"):
