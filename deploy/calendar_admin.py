@@ -48,13 +48,15 @@ def install(file: Path, state_dir: Path) -> int:
 async def hand_to_open_cases(client: Client, state_dir: Path, today: date) -> int:
     """Signal every running bundle case with the calendar as now published; the count."""
     count = 0
+    built: dict[int, WorkingCalendar] = {}  # by the year cases opened in: read files once
     async for execution in client.list_workflows(
         'WorkflowType = "BundleWorkflow" AND ExecutionStatus = "Running"'
     ):
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
         # Each case is counted around the year it started in, as when it was opened.
         opened = execution.start_time.date() if execution.start_time else today
-        calendar = build_calendar(years_around(opened), published_dir(state_dir))
-        await handle.signal(BundleWorkflow.calendar_published, calendar)
+        if opened.year not in built:
+            built[opened.year] = build_calendar(years_around(opened), published_dir(state_dir))
+        await handle.signal(BundleWorkflow.calendar_published, built[opened.year])
         count += 1
     return count
