@@ -10,6 +10,8 @@ opened again: open cases carry the keyed reference of their citizen in their mem
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import msgspec
 from temporalio import activity
@@ -21,7 +23,7 @@ from friction.pseudonym import keyed_ref
 from workflows import ports
 from workflows.allowance_case import MEMO_PERSON_REF, check_month
 from workflows.calendar import WorkingCalendar
-from workflows.calendar_source import load_calendar
+from workflows.calendar_source import PublishedCalendar
 from workflows.case import SA_BUNDLE
 from workflows.case_number import allowance_case_id
 from workflows.definition import Catalogue
@@ -42,13 +44,14 @@ class AllowanceCalls(AgencyCalls):
         client: Client,
         pseudonym_key: bytes | None,
         catalogue: Catalogue | None = None,
-        calendar: WorkingCalendar | None = None,
+        calendar: Callable[[], WorkingCalendar] | None = None,
     ) -> None:
         super().__init__(agency_urls, http)
         self._client = client
         self._key = pseudonym_key
         self._catalogue = catalogue
-        self._calendar = calendar
+        # The calendar as published when each month's match runs (PublishedCalendar).
+        self._calendar = calendar or PublishedCalendar()
 
     @activity.defn(name=ports.FIND_ALLOWANCE_CANDIDATES)
     async def find_allowance_candidates(
@@ -64,7 +67,7 @@ class AllowanceCalls(AgencyCalls):
                                    non_retryable=True)
         # Definitions and calendar as deployed now: this month's cases start on them.
         catalogue = self._catalogue or Catalogue.load()
-        calendar = self._calendar or load_calendar()
+        calendar = self._calendar()
         if request.bundle not in catalogue.ids():
             raise ApplicationError(f"bundle: no bundle {request.bundle!r}", {"field": "bundle"},
                                    type="InvalidField", non_retryable=True)

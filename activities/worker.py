@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
@@ -18,6 +20,7 @@ from activities.register_calls import RegisterCalls
 from friction.store import FrictionStore
 from workflows.allowance_match import AllowanceMatchWorkflow
 from workflows.bundle import BundleWorkflow
+from workflows.calendar import WorkingCalendar
 from workflows.cant_get_it_done import CantGetItDoneWorkflow
 from workflows.case import TASK_QUEUE
 
@@ -64,15 +67,17 @@ def create_worker(
     tracer_provider: TracerProvider | None = None,
     notifier: Notifier | None = None,
     pseudonym_key: bytes | None = None,
+    calendar: Callable[[], WorkingCalendar] | None = None,
 ) -> Worker:
     """The worker; traces go to `tracer_provider`, or to the OTel global one if None.
     Citizens' notifications go to `notifier`, by default an outbox in memory.
-    `pseudonym_key` names the allowance match's cases; without it the match fails."""
+    `pseudonym_key` names the allowance match's cases; without it the match fails.
+    `calendar` gives the calendar as published for the cases the match opens."""
     agencies = AgencyCalls(agency_urls, http)
     friction = FrictionCalls(store)
     register = RegisterCalls(store)
     notify = NotifyCalls(notifier or OutboxNotifier(":memory:"))
-    allowance = AllowanceCalls(agency_urls, http, client, pseudonym_key)
+    allowance = AllowanceCalls(agency_urls, http, client, pseudonym_key, calendar=calendar)
     return Worker(
         client,
         task_queue=task_queue,

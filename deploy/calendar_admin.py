@@ -12,6 +12,7 @@ from temporalio.client import Client
 from workflows.bundle import BundleWorkflow
 from workflows.calendar import WorkingCalendar
 from workflows.calendar_source import build_calendar, read_schedule, years_around
+from workflows.cant_get_it_done import CantGetItDoneWorkflow
 
 
 def published_dir(state_dir: Path) -> Path:
@@ -46,17 +47,22 @@ def install(file: Path, state_dir: Path) -> int:
 
 
 async def hand_to_open_cases(client: Client, state_dir: Path, today: date) -> int:
-    """Signal every running bundle case with the calendar as now published; the count."""
+    """Signal every running bundle case and can't-get-it-done case with the calendar as
+    now published; the count."""
     count = 0
     built: dict[int, WorkingCalendar] = {}  # by the year cases opened in: read files once
     async for execution in client.list_workflows(
-        'WorkflowType = "BundleWorkflow" AND ExecutionStatus = "Running"'
+        'WorkflowType IN ("BundleWorkflow", "CantGetItDoneWorkflow") '
+        'AND ExecutionStatus = "Running"'
     ):
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
         # Each case is counted around the year it started in, as when it was opened.
         opened = execution.start_time.date() if execution.start_time else today
         if opened.year not in built:
             built[opened.year] = build_calendar(years_around(opened), published_dir(state_dir))
-        await handle.signal(BundleWorkflow.calendar_published, built[opened.year])
+        if execution.workflow_type == "CantGetItDoneWorkflow":
+            await handle.signal(CantGetItDoneWorkflow.calendar_published, built[opened.year])
+        else:
+            await handle.signal(BundleWorkflow.calendar_published, built[opened.year])
         count += 1
     return count

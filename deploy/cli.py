@@ -436,6 +436,7 @@ async def run_worker(settings: Settings) -> None:
     from activities.notifier import OutboxNotifier
     from activities.worker import create_worker
     from deploy.telemetry import WORKER_SERVICE, install_sdk_metrics, setup_tracing
+    from workflows.calendar_source import PublishedCalendar
 
     tracing = setup_tracing(WORKER_SERVICE, settings)
     install_sdk_metrics(settings)  # before connecting: the client's runtime serves them
@@ -456,6 +457,7 @@ async def run_worker(settings: Settings) -> None:
                 tracer_provider=tracing,
                 notifier=OutboxNotifier(settings.state_dir / "outbox.db"),
                 pseudonym_key=settings.pseudonym_key,
+                calendar=PublishedCalendar(settings.state_dir / "calendars"),
             )
             async with worker:
                 print(f"worker polling {settings.task_queue} on {settings.temporal_address}",
@@ -472,7 +474,7 @@ async def run_gateway(settings: Settings) -> None:
     from activities.issued_documents import AgencyDocuments
     from deploy.telemetry import GATEWAY_SERVICE, setup_tracing
     from gateway.app import create_app
-    from workflows.calendar_source import load_calendar
+    from workflows.calendar_source import PublishedCalendar
     from workflows.definition import Catalogue
 
     class QuietServer(uvicorn.Server):
@@ -494,7 +496,7 @@ async def run_gateway(settings: Settings) -> None:
             temporal=client,
             store=store,
             catalogue=catalogue,
-            calendar=load_calendar(published=settings.state_dir / "calendars"),
+            calendar=PublishedCalendar(settings.state_dir / "calendars"),
             task_queue=settings.task_queue,
             tracer_provider=tracing,
             secret=installation_secret(settings),

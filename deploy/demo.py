@@ -197,6 +197,29 @@ ONLINE_ENTRIES = ("search",)
 MATCHING_ADDRESS_RATE = 0.7  # committed addresses the population registry confirms
 
 
+# Who applies for a residence permit, by standing (population.RESIDENCE_MIX), in turn:
+# half of them can be served today, the others are each told at once, in one notice, a
+# different reason they cannot (an expired lease, under a year of work, a latest month
+# not yet declared), whatever day the demo runs.
+PERMIT = "residence-permit"
+PERMIT_APPLICANTS = ("eligible", "lease_expired", "eligible", "contract_under_a_year",
+                     "eligible", "latest_month_missing")
+
+
+def applicants(
+    bundle: str, people: Sequence[Citizen], count: int, rng: random.Random
+) -> list[Citizen]:
+    """`count` citizens applying for `bundle`: chosen by standing for the residence permit,
+    at random otherwise."""
+    if bundle != PERMIT:
+        return rng.sample(list(people), k=min(count, len(people)))
+    by_standing: dict[str, list[Citizen]] = {}
+    for person in rng.sample(list(people), k=len(people)):
+        by_standing.setdefault(person.residence_standing or "", []).append(person)
+    wanted = [PERMIT_APPLICANTS[i % len(PERMIT_APPLICANTS)] for i in range(count)]
+    return [by_standing[s].pop() for s in wanted if by_standing.get(s)]
+
+
 def answers_for(
     definition: BundleDefinition, citizen: Citizen, rng: random.Random, today: datetime
 ) -> dict[str, str]:
@@ -343,7 +366,7 @@ class Run:
                 results[bundle] = await self.proactive(http, slots)
                 continue
             definition = catalogue.default(bundle)
-            chosen = self.rng.sample(people, k=min(self.args.cases_per_bundle, len(people)))
+            chosen = applicants(bundle, people, self.args.cases_per_bundle, self.rng)
             print(f"\n{len(chosen)} cases of {bundle} ({definition.name_zh})")
 
             clerks = [BundleClerk(http, c, random.Random(self.rng.randrange(2**32)), definition)

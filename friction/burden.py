@@ -92,16 +92,21 @@ class BurdenTable(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
                 return _pair(self.piecemeal_rejection)
             case CantGetItDone():
                 return _pair(self.cant_get_it_done)
-            case ClerkNote(about_kind=kind) if kind is not None and self._of_kind(kind):
+            case ClerkNote(about_kind=kind, subject=subject) if (
+                kind is not None and self._of_kind(kind, subject)
+            ):
                 # A note about a friction kind: what that friction costs, plus the writing.
-                c, k = self._of_kind(kind) or (0.0, 0.0)
+                c, k = self._of_kind(kind, subject) or (0.0, 0.0)
                 return c + self.clerk_note.citizen, k + self.clerk_note.clerk
             case ClerkNote():
                 return _pair(self.clerk_note)
         raise TypeError(f"not a friction event: {type(event).__name__}")
 
-    def _of_kind(self, kind: str) -> tuple[float, float] | None:
-        """Per-event (citizen, clerk) estimate of a friction kind; extra_wait is a late step."""
+    def _of_kind(self, kind: str, subject: str | None = None) -> tuple[float, float] | None:
+        """Per-event (citizen, clerk) estimate of a friction kind; extra_wait is a late step,
+        and paper costs what its material (the note's subject) costs."""
+        if kind == "physical_material" and subject in self.physical_material_by_material:
+            return _pair(self.physical_material_by_material[subject])
         per_kind: dict[str, Minutes] = {
             "manual_reentry": self.manual_reentry,
             "search_only_entry": self.search_only_entry,

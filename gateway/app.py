@@ -3,6 +3,7 @@ details."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,12 +72,20 @@ def traced_client(client: Client, provider: TracerProvider) -> Client:
     return Client(**config)
 
 
+def _as_source(
+    calendar: WorkingCalendar | Callable[[], WorkingCalendar],
+) -> Callable[[], WorkingCalendar]:
+    if isinstance(calendar, WorkingCalendar):
+        return lambda: calendar
+    return calendar
+
+
 def create_app(
     *,
     temporal: Client,
     store: FrictionStore,
     catalogue: Catalogue,
-    calendar: WorkingCalendar,
+    calendar: WorkingCalendar | Callable[[], WorkingCalendar],
     secret: bytes,
     accounts: AccountBook,
     task_queue: str = TASK_QUEUE,
@@ -86,13 +95,16 @@ def create_app(
     documents: DocumentRegister | None = None,
 ) -> Litestar:
     """The gateway; traces go to `tracer_provider`, or to the OTel global one if None.
-    `secret` keys the console's sessions, the API's tokens, CSRF and tracking codes."""
+    `secret` keys the console's sessions, the API's tokens, CSRF and tracking codes.
+    `calendar` is a fixed calendar or the calendar as published now (PublishedCalendar),
+    asked again for every case opened and every health answer."""
+    current = _as_source(calendar)
     security = GatewaySecurity(secret, accounts)
     templates = template_config()
     provider = tracer_provider or trace.get_tracer_provider()
     temporal = traced_client(temporal, provider)
-    collector = NotebookCollector(store, calendar)
-    coverage = CalendarCoverage(calendar)
+    collector = NotebookCollector(store, current)
+    coverage = CalendarCoverage(current)
     policy = verification or VerificationPolicy()
     # The online channel's service catalogue (the version current.toml names, unless
     # given), and the registers of issued documents behind /verify (none unless given).
@@ -123,7 +135,7 @@ def create_app(
             "temporal": Provide(lambda: temporal, sync_to_thread=False),
             "store": Provide(lambda: store, sync_to_thread=False),
             "catalogue": Provide(lambda: catalogue, sync_to_thread=False),
-            "calendar": Provide(lambda: calendar, sync_to_thread=False),
+            "calendar": Provide(lambda: current(), sync_to_thread=False),
             "task_queue": Provide(lambda: task_queue, sync_to_thread=False),
             "verification_policy": Provide(lambda: policy, sync_to_thread=False),
             "accounts": Provide(lambda: accounts, sync_to_thread=False),

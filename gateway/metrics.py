@@ -9,7 +9,7 @@ estimates it in minutes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -27,7 +27,9 @@ NO_BUNDLE = "-"  # events from channels that name no bundle, as in a stuck point
 
 
 class NotebookCollector(Collector):
-    def __init__(self, store: FrictionStore, calendar: WorkingDays | None = None) -> None:
+    def __init__(
+        self, store: FrictionStore, calendar: Callable[[], WorkingDays] | None = None
+    ) -> None:
         self._store = store
         self._calendar = calendar  # ages in working days if given, else in days
 
@@ -80,7 +82,7 @@ class NotebookCollector(Collector):
                 continue
             registered = local_date(summary.oldest_registered_at)
             age = (
-                self._calendar.working_days_between(registered, today)
+                self._calendar().working_days_between(registered, today)
                 if self._calendar
                 else (today - registered).days
             )
@@ -122,8 +124,8 @@ class CalendarCoverage(Collector):
     """Whether the working-day calendar holds the official schedule of this year and the
     next (0: counted from the statutory holidays alone, so promised dates are provisional)."""
 
-    def __init__(self, calendar: WorkingCalendar) -> None:
-        self._calendar = calendar
+    def __init__(self, calendar: Callable[[], WorkingCalendar]) -> None:
+        self._calendar = calendar  # the calendar as published at each scrape
 
     def collect(self) -> Iterator[Metric]:
         year = local_date(datetime.now(UTC)).year
@@ -133,5 +135,5 @@ class CalendarCoverage(Collector):
             labels=["year"],
         )
         for y in (year, year + 1):
-            official.add_metric([str(y)], 1 if self._calendar.is_official(y) else 0)
+            official.add_metric([str(y)], 1 if self._calendar().is_official(y) else 0)
         yield official

@@ -33,6 +33,7 @@ from friction.store import FrictionStore
 from gateway.accounts import AccountBook
 from gateway.app import create_app
 from gateway.auth import GatewaySecurity
+from workflows.calendar import WorkingCalendar
 from workflows.calendar_source import load_calendar
 from workflows.case import SEARCH_ATTRIBUTES, CaseProgress, CaseStart
 from workflows.converter import DATA_CONVERTER
@@ -253,6 +254,7 @@ async def served_gateway(
     agency_urls: dict[str, str] | None = None,
     accounts: AccountBook | None = None,
     headers: dict[str, str] | None = None,
+    calendar: WorkingCalendar | Callable[[], WorkingCalendar] | None = None,
     **app_options: Any,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The real gateway app served by uvicorn on the test's own loop, with an in-process
@@ -263,7 +265,7 @@ async def served_gateway(
         temporal=client,
         store=store,
         catalogue=Catalogue.load(),
-        calendar=load_calendar(),
+        calendar=calendar or load_calendar(),
         task_queue=task_queue,
         secret=TEST_SECRET,
         accounts=accounts or AccountBook(Path("/nonexistent/accounts.json")),

@@ -9,7 +9,7 @@ Read by the gateway, the worker and the CLI when a case starts, never inside a w
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -118,6 +118,35 @@ def years_around(day: date) -> range:
 def load_calendar(today: date | None = None, published: Path | None = None) -> WorkingCalendar:
     """The calendar for cases processed around `today` (default: today in China)."""
     return build_calendar(years_around(today or local_date(datetime.now(UTC))), published)
+
+
+class PublishedCalendar:
+    """The calendar as published now, for a process that runs for months (the gateway, the
+    worker): rebuilt when the processing year turns or a schedule file is published into
+    `published`, so `onething calendar publish` reaches every case started afterwards
+    without a restart. Calling it costs one directory listing while nothing changed."""
+
+    def __init__(
+        self, published: Path | None = None, today: Callable[[], date] | None = None
+    ) -> None:
+        self._published = published
+        self._today = today or (lambda: local_date(datetime.now(UTC)))
+        self._key: tuple[object, ...] | None = None
+        self._calendar: WorkingCalendar | None = None
+
+    def _files(self) -> tuple[tuple[str, int], ...]:
+        if self._published is None or not self._published.is_dir():
+            return ()
+        return tuple(sorted((f.name, f.stat().st_mtime_ns)
+                            for f in self._published.glob("*.toml")))
+
+    def __call__(self) -> WorkingCalendar:
+        day = self._today()
+        key = (day.year, self._files())
+        if self._calendar is None or key != self._key:
+            self._calendar = load_calendar(day, self._published)
+            self._key = key
+        return self._calendar
 
 
 def missing_official(calendar: WorkingCalendar, today: date) -> list[int]:

@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from friction.register import RESOLUTIONS, CantGetItDoneRecord, RegisterError, check_cause
     from workflows import ports
     from workflows.calendar import WorkingCalendar, end_of_day, local_date
-    from workflows.case import CaseStart
+    from workflows.case import CALENDAR_PUBLISHED, CaseStart
     from workflows.register_case import (
         ASSIGN_TASK_FORCE,
         REGISTER_PROGRESS,
@@ -136,6 +136,10 @@ class CantGetItDoneWorkflow:
         self._resolving = False
         self._resolved_by: str | None = None
         self._sequence = 0
+        # The working days the escalations count by: the calendar the case was registered
+        # with, until an operator publishes a newer schedule (calendar_published).
+        self._calendar = start.calendar
+        self._calendar_moved = False
 
     # -- the case ---------------------------------------------------------------------
 
@@ -177,16 +181,35 @@ class CantGetItDoneWorkflow:
         return self._record is not None and self._record.resolved_at is not None
 
     async def _watch_deadline(self) -> None:
+        """Escalate at each level's time unless answered first. The deadline told to the
+        citizen stays as registered; a published calendar moves only the escalations not
+        yet reached (the last working day before the deadline may change)."""
         assert self._record is not None
-        for level, reason, due in escalation_times(self._start.calendar, self._record):
+        escalated = 0
+        while escalated < 2:
+            self._calendar_moved = False
+            levels = [e for e in escalation_times(self._calendar, self._record)
+                      if e[0] > escalated]
+            level, reason, due = levels[0]
             try:
                 await workflow.wait_condition(
-                    self._answered, timeout=max(due - workflow.now(), timedelta(seconds=1))
+                    lambda: self._answered() or self._calendar_moved,
+                    timeout=max(due - workflow.now(), timedelta(seconds=1)),
                 )
-                return
             except TimeoutError:
                 await self._escalate(level, reason, due)
+                escalated = level
+                continue
+            if self._answered():
+                return
         await workflow.wait_condition(self._answered)
+
+    @workflow.signal(name=CALENDAR_PUBLISHED)
+    def calendar_published(self, calendar: WorkingCalendar) -> None:
+        """A newer schedule (a year's notice published or corrected): the escalations not
+        yet reached count by it from now on."""
+        self._calendar = calendar
+        self._calendar_moved = True
 
     async def _escalate(self, level: int, reason: EscalationReason, due: datetime) -> None:
         record = self._record
@@ -198,7 +221,7 @@ class CantGetItDoneWorkflow:
             # waiting: an extra wait at the register's queue, in working days. The
             # warning before the deadline is no friction yet: nothing was lost.
             self._sequence += 1
-            calendar = self._start.calendar
+            calendar = self._calendar
             event = ExtraWait(
                 event_id=f"{workflow.info().workflow_id}/{self._sequence}",
                 occurred_at=now,

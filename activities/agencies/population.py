@@ -76,6 +76,27 @@ ELDERLY_MIN_AGE = 76
 ELDERLY_MAX_AGE = 99
 RETIREMENT_AGE = 60
 
+# Residence-permit standing of the working-age residents (article 000), by design: which
+# applicants fail, and which rules they fail, is chosen here, relative to the processing
+# date, whatever day the population is generated on.
+RESIDENCE_MIX: dict[str, float] = {
+    "eligible": 0.45,  # a year and more at the current employer, latest month paid, lease in force
+    "lease_expired": 0.15,  # the registered lease ended 1 to 60 days ago
+    "contract_under_a_year": 0.10,  # joined 2 to 11 months ago
+    "latest_month_missing": 0.10,  # the employer has not declared the latest month yet
+    "left_job": 0.20,  # the contract ended with the last month paid, 1 to 11 months ago
+}
+# The rules each standing fails on the processing date (workflows.material_rules); a
+# resident who left their job may fail more, depending on how long ago.
+FAILS: dict[str, frozenset[str]] = {
+    "eligible": frozenset(),
+    "lease_expired": frozenset({"lease_valid_on_processing_date"}),
+    "contract_under_a_year": frozenset({"contract_covers_12_months",
+                                        "insurance_covers_12_months"}),
+    "latest_month_missing": frozenset({"insurance_includes_latest_month"}),
+    "left_job": frozenset({"contract_covers_12_months", "insurance_includes_latest_month"}),
+}
+
 
 class Citizen(msgspec.Struct, kw_only=True, frozen=True):
     id_number: str
@@ -105,6 +126,9 @@ class Citizen(msgspec.Struct, kw_only=True, frozen=True):
     insurance_lines: str | None = None
     lease_start: str | None = None
     lease_end: str | None = None
+    # The simulation's own truth (RESIDENCE_MIX), never an agency's record: what the demo
+    # chooses applicants by and the tests check the rules against.
+    residence_standing: str | None = None
 
 
 def _years_before(day: date, years: int) -> date:
@@ -296,29 +320,48 @@ def work_and_lease(
 
 
 def _with_work_and_lease(citizen: Citizen, today: date) -> Citizen:
-    """Records drawn from the citizen's own seed, so the shared draws stay as they were."""
+    """Work and lease records of the citizen's standing (RESIDENCE_MIX), drawn from the
+    citizen's own seed so the shared draws stay as they were, and dated back from `today`
+    so that the standing, not the calendar, decides which rules fail."""
     rng = random.Random(f"work/{citizen.id_number}")
-    last = _month_start(citizen.last_contribution_month)
-    employed_now = citizen.last_contribution_month >= latest_month(today)
-    start = add_months(last, -rng.randint(2, 71)).replace(day=rng.randint(1, 28))
-    if employed_now:
-        end: date | None = (today + timedelta(days=rng.randint(30, 900))
-                            if rng.random() < 0.8 else None)
-    else:
-        end = add_months(last, 1) - timedelta(days=1)
-    lease = None
-    if rng.random() < 0.7:
-        lease_start = today - timedelta(days=rng.randint(30, 700))
-        lease = (lease_start, add_months(lease_start, 12 * rng.randint(1, 2)) - timedelta(days=1))
-    return work_and_lease(
-        citizen,
-        contract_start=start,
+    standing = rng.choices(list(RESIDENCE_MIX), weights=list(RESIDENCE_MIX.values()))[0]
+    latest = _month_start(latest_month(today))
+
+    def days_ago(low: int, high: int) -> date:
+        return today - timedelta(days=rng.randint(low, high))
+
+    def lease_in_force() -> tuple[date, date]:
+        start = days_ago(30, 330)  # a one-year lease signed within the last eleven months
+        return start, add_months(start, 12) - timedelta(days=1)
+
+    lease: tuple[date, date] | None = lease_in_force()
+    end: date | None = today + timedelta(days=rng.randint(30, 900)) if rng.random() < 0.8 else None
+    match standing:
+        case "eligible" | "latest_month_missing":
+            last = latest if standing == "eligible" else add_months(latest, -1)
+            start = add_months(today, -rng.randint(13, 71))
+        case "lease_expired":
+            last, start = latest, add_months(today, -rng.randint(13, 71))
+            lease_end = days_ago(1, 60)
+            lease = (add_months(lease_end + timedelta(days=1), -12), lease_end)
+        case "contract_under_a_year":
+            last, start = latest, add_months(today, -rng.randint(2, 11))
+        case _:  # left_job: the contract ended with the last month paid, months ago
+            last = add_months(latest, -rng.randint(1, 11))
+            start = add_months(last, -rng.randint(2, 71))
+            end = add_months(last, 1) - timedelta(days=1)
+            lease = lease_in_force() if rng.random() < 0.5 else None
+    return msgspec.structs.replace(work_and_lease(
+        msgspec.structs.replace(citizen, last_contribution_month=f"{last:%Y-%m}"),
+        contract_start=start.replace(day=min(start.day, 28)),
         contract_end=end,
         employer_code=f"91320{_digits(rng, 12)}X",
-        latest_insured_not_credited=employed_now and rng.random() < 0.5,
+        # Declared but not yet booked: it still counts while the processing date lies in
+        # the month after it, which the latest month always does.
+        latest_insured_not_credited=last == latest and rng.random() < 0.5,
         transferred_months=rng.randint(6, 36) if rng.random() < 0.25 else 0,
         lease=lease,
-    )
+    ), residence_standing=standing)
 
 
 def allowance_due(citizen: Citizen, month: str) -> bool:

@@ -29,6 +29,14 @@ def test_a_note_about_a_kind_costs_that_friction_plus_the_writing() -> None:
         t.extra_wait.step.clerk + t.clerk_note.clerk,
     )
     assert t.burden_of(_note("no_such_kind")) == (t.clerk_note.citizen, t.clerk_note.clerk)
+    # A note about paper asked for costs what that material's paper costs.
+    register = msgspec.structs.replace(_note("physical_material"), subject="household_register")
+    per_material = t.physical_material_by_material["household_register"]
+    assert t.burden_of(register) == (per_material.citizen + t.clerk_note.citizen,
+                                     per_material.clerk + t.clerk_note.clerk)
+    other = msgspec.structs.replace(_note("physical_material"), subject="a_leaflet")
+    assert t.burden_of(other) == (t.physical_material.citizen + t.clerk_note.citizen,
+                                  t.physical_material.clerk + t.clerk_note.clerk)
 
 
 def test_paper_costs_per_material_with_a_default() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.agencies.population import Citizen
 from deploy.clerk import ClerkHabits, HttpDesk, serve_case, wait_for, waiting_on_clerk
 from friction.sqlite_store import SqliteFrictionStore
+from workflows.calendar_source import PublishedCalendar
 
 PROBLEM = "application/problem+json"
 
@@ -175,3 +177,24 @@ async def test_health_and_metrics_name_the_years_without_an_official_schedule(
         official = line.endswith(" 1.0")
         # Whatever the day: a year is listed by /healthz exactly when /metrics says 0.
         assert (year in health["calendar_years_unofficial"]) is not official
+
+
+async def test_a_schedule_published_reaches_the_running_gateway_without_a_restart(
+    dev_env: WorkflowEnvironment, store: SqliteFrictionStore, task_queue: str, tmp_path: Path,
+) -> None:
+    published = tmp_path / "calendars"
+    source = PublishedCalendar(published)
+    async with served_gateway(dev_env.client, store, task_queue, calendar=source) as gateway:
+        before = (await gateway.get("/healthz")).json()
+        missing = before["calendar_years_unofficial"]
+        if not missing:
+            pytest.skip("this year and the next both have an official schedule already")
+        year = missing[-1]
+        published.mkdir()
+        (published / f"{year}.toml").write_text(
+            f'year = {year}\nofficial = true\nnotice = "test notice {year}"\n')
+        after = (await gateway.get("/healthz")).json()
+        assert year not in after["calendar_years_unofficial"]
+        assert after["calendar"] != before["calendar"]
+        metrics = (await gateway.get("/metrics")).text
+        assert f'onething_calendar_official{{year="{year}"}} 1.0' in metrics

@@ -26,6 +26,7 @@ from friction.sqlite_store import SqliteFrictionStore
 from workflows.bundle import BundleWorkflow
 from workflows.calendar import CHINA_TZ, end_of_day
 from workflows.calendar_source import (
+    PublishedCalendar,
     ScheduleError,
     build_calendar,
     load_calendar,
@@ -102,6 +103,23 @@ def test_a_wrong_schedule_file_is_refused_naming_the_field(
     with pytest.raises(ScheduleError):
         calendar_admin.install(path, tmp_path / "state")
     assert not (tmp_path / "state" / "calendars" / "2027.toml").exists()
+
+
+def test_the_published_calendar_follows_new_files_and_the_turn_of_the_year(
+    tmp_path: Path,
+) -> None:
+    day = [date(2027, 3, 1)]
+    source = PublishedCalendar(tmp_path / "calendars", today=lambda: day[0])
+    first = source()
+    assert not first.is_official(2027) and source() is first  # nothing changed: no rebuild
+    (tmp_path / "calendars").mkdir()
+    (tmp_path / "calendars" / "2027.toml").write_text(
+        'year = 2027\nofficial = true\nnotice = "test notice"\nmakeup_workdays = [2027-02-14]\n')
+    published = source()
+    assert published.is_official(2027) and published.is_working_day(date(2027, 2, 14))
+    assert published.id != first.id
+    day[0] = date(2031, 1, 2)
+    assert 2032 in {d.year for d in source().holidays}  # the years around the new day
 
 
 # -- on the time-skipping server ----------------------------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
+import msgspec
 import pytest
 from conftest import running_worker
 from failing_bundle_case import FailingBundleCase
@@ -216,6 +217,42 @@ async def test_escalates_as_the_deadline_nears_and_again_when_it_passes_unanswer
     started = [e.activity_task_started_event_attributes for e in history.events
                if e.HasField("activity_task_started_event_attributes")]
     assert started[-1].attempt == 2
+    replayer = Replayer(workflows=[CantGetItDoneWorkflow], data_converter=DATA_CONVERTER,
+                        workflow_runner=workflow_runner())
+    await replayer.replay_workflow(history)
+
+
+async def test_a_calendar_published_while_registered_moves_the_escalation_not_yet_reached(
+    time_env: WorkflowEnvironment, store: SqliteFrictionStore, task_queue: str
+) -> None:
+    begin = register_start()
+    async with running_worker(time_env.client, {}, store, task_queue):
+        handle = await start(time_env.client, task_queue, begin)
+        registered = await eventually(lambda: progress_of(handle), lambda p: p.record is not None)
+        assert registered.record is not None and registered.deadline is not None
+        registered_on = local_date(registered.record.registered_at)
+        deadline = registered.deadline
+        warn_day = last_working_day_before(CALENDAR, deadline, registered_on)
+        # The schedule as published gives that day off: the warning comes a working day
+        # earlier, the deadline told to the citizen stays.
+        published = msgspec.structs.replace(
+            CALENDAR, id=f"{CALENDAR.id}+published", holidays=CALENDAR.holidays | {warn_day})
+        await handle.signal(CantGetItDoneWorkflow.calendar_published, published)
+        earlier = last_working_day_before(published, deadline, registered_on)
+        await time_env.sleep(china_midnight(warn_day) - await time_env.get_current_time()
+                             + timedelta(minutes=5))
+        warned = await eventually(lambda: progress_of(handle), lambda p: len(p.escalations) == 1)
+        assert (warned.escalations[0].level, warned.escalations[0].due_at) == (
+            1, china_midnight(earlier))
+        assert warned.deadline == deadline
+        await time_env.sleep(china_midnight(deadline + timedelta(days=1))
+                             - await time_env.get_current_time() + timedelta(minutes=5))
+        overdue = await eventually(lambda: progress_of(handle), lambda p: len(p.escalations) == 2)
+        (wait,) = extra_waits(store, begin.case_id)
+        assert wait.calendar == published.id
+        assert overdue.escalations[1].due_at == china_midnight(deadline + timedelta(days=1))
+        history = await handle.fetch_history()
+        await handle.terminate("test over")
     replayer = Replayer(workflows=[CantGetItDoneWorkflow], data_converter=DATA_CONVERTER,
                         workflow_runner=workflow_runner())
     await replayer.replay_workflow(history)

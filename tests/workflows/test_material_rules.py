@@ -10,12 +10,19 @@ had expired. Pure functions, so every trip is judged as of its own processing da
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 
 import msgspec
 import pytest
 
-from activities.agencies.population import generate, lookup_values, work_and_lease
+from activities.agencies.population import (
+    FAILS,
+    RESIDENCE_MIX,
+    generate,
+    lookup_values,
+    work_and_lease,
+)
 from workflows.calendar import CHINA_TZ
 from workflows.calendar_source import load_calendar
 from workflows.definition import (
@@ -169,7 +176,7 @@ def test_the_population_holds_the_records_the_rules_read() -> None:
     people = generate(seed=5, size=120, today=today)
     assert people == generate(seed=5, size=120, today=today)
     with_lease = [p for p in people if p.lease_end is not None]
-    assert 0.5 < len(with_lease) / len(people) < 0.9
+    assert 0.8 < len(with_lease) / len(people) < 0.95
     assert any(p.lease_end < today.isoformat() for p in with_lease)  # type: ignore[operator]
     virtual = 0
     for p in people:
@@ -192,6 +199,33 @@ def test_the_population_holds_the_records_the_rules_read() -> None:
     )
     assert lookup_values(jiang, "lease") is None
     assert "employment.contract_end" not in (lookup_values(jiang, "employment_contract") or {})
+
+
+@pytest.mark.parametrize("today", [
+    date(2026, 12, 7), date(2026, 12, 31), date(2027, 1, 1), date(2027, 2, 7),  # Spring Festival
+    date(2028, 2, 29), date(2027, 3, 31), date(2030, 7, 1),
+])
+def test_the_population_fails_the_rules_its_standing_says_on_any_processing_date(
+    today: date,
+) -> None:
+    """Who fails the residence-permit rules, and which, is the population's design
+    (RESIDENCE_MIX), whatever day it is generated and judged on."""
+    people = generate(seed=9, size=400, today=today)
+    standings = Counter(p.residence_standing for p in people)
+    assert set(standings) == set(RESIDENCE_MIX)
+    for standing, share in RESIDENCE_MIX.items():
+        assert abs(standings[standing] / len(people) - share) < 0.06, standing
+    for p in people:
+        facts: dict[str, str] = {}
+        for source in ("employment_contract", "insurance_lines", "lease"):
+            facts.update(lookup_values(p, source) or {})
+        failed = {f.rule for f in review(ALL_RULES, facts, today)}
+        assert p.residence_standing is not None
+        expected = FAILS[p.residence_standing]
+        if p.residence_standing == "left_job":
+            assert expected <= failed, (p.residence_standing, failed)
+        else:
+            assert failed == expected, (p.residence_standing, failed)
 
 
 # -- the definition ------------------------------------------------------------------------
