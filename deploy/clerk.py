@@ -22,6 +22,7 @@ from temporalio.client import WorkflowHandle
 
 from workflows.calendar import local_date
 from workflows.case import (
+    CLOSE_NOT_ELIGIBLE,
     PROGRESS,
     RECORD_MATERIAL,
     RECORD_MILESTONE,
@@ -33,9 +34,11 @@ from workflows.case import (
     MaterialEntry,
     MilestoneEntry,
     MilestoneView,
+    NotEligibleEntry,
     StepView,
     TripEntry,
 )
+from workflows.material_rules import RULES
 
 
 class Desk(Protocol):
@@ -44,6 +47,7 @@ class Desk(Protocol):
     async def record_material(self, entry: MaterialEntry) -> CaseProgress: ...
     async def record_trip(self, entry: TripEntry) -> CaseProgress: ...
     async def record_milestone(self, entry: MilestoneEntry) -> CaseProgress: ...
+    async def close_not_eligible(self, entry: NotEligibleEntry) -> CaseProgress: ...
 
 
 class TemporalDesk:
@@ -71,6 +75,9 @@ class TemporalDesk:
 
     async def record_milestone(self, entry: MilestoneEntry) -> CaseProgress:
         return await self._update(RECORD_MILESTONE, entry)
+
+    async def close_not_eligible(self, entry: NotEligibleEntry) -> CaseProgress:
+        return await self._update(CLOSE_NOT_ELIGIBLE, entry)
 
 
 class GatewayError(RuntimeError):
@@ -111,6 +118,10 @@ class HttpDesk:
 
     async def record_milestone(self, entry: MilestoneEntry) -> CaseProgress:
         return await self._post("milestones", entry)
+
+    async def close_not_eligible(self, entry: NotEligibleEntry) -> CaseProgress:
+        # Who closes it is the gateway's logged-in account, not the body's.
+        return await self._post("not-eligible", {"reason": entry.reason})
 
 
 def clerk_answer(field: FieldView, known: dict[str, str], today: date) -> str:
@@ -205,6 +216,18 @@ def next_option(field: FieldView, known: dict[str, str]) -> None:
     known[field.concept] = field.options[(at + 1) % len(field.options)]
 
 
+CLERK = "窗口人员"  # who closes a case at the desk, where no account names them
+NOT_ELIGIBLE_REASON = "办理当日不符合材料规定，已一次性告知"
+
+
+def renewable(step: StepView) -> bool:
+    """Whether the citizen can mend a finding by bringing a current document: a rule that
+    reads a document's term (a lease's start and end), not a fact of their past (a year
+    of work, a month the employer has not declared)."""
+    terms = {f.concept for f in step.fields if f.type == "term_date" and f.concept}
+    return any(terms & set(RULES[f.rule].reads) for f in step.findings if f.rule in RULES)
+
+
 async def renew(
     desk: Desk, step: StepView, progress: CaseProgress, today: date
 ) -> CaseProgress:
@@ -283,10 +306,15 @@ async def serve_case(
             else {}
         )
         if step.findings and not (values or step.missing_materials):
-            if renewed:
+            if renewed or not renewable(step):
                 # The notice told everything at once, and what is left the citizen cannot
-                # change today (a contract too short, a gap in contributions).
-                return progress
+                # change today (a contract too short, a gap in contributions): the clerk
+                # closes the case as not eligible (the case records the failed rules).
+                await desk.close_not_eligible(
+                    NotEligibleEntry(actor=CLERK, reason=NOT_ELIGIBLE_REASON))
+                # The case ends once the update is in: its last progress says so.
+                return await wait_for(desk, lambda p: p.status != "open",
+                                      timeout=timeout, every=every)
             progress = await renew(desk, step, progress, today)
             renewed = True
             continue

@@ -189,7 +189,7 @@ class Clerk:
                                  timeout=CASE_TIMEOUT, every=POLL_EVERY)
         return outcome_of(case_id, final)
 
-NOT_ELIGIBLE = "not-eligible-today"  # the one-time notice named what cannot be met today
+NOT_ELIGIBLE = "not-eligible"  # told at once what cannot be met today, and closed so
 PROACTIVE = "elderly-allowance"  # opened by the monthly match, not at a window
 CHANNEL_OF = {"population-certificate": "online", "public-repair": "qr"}
 # The app has no home tile or menu entry for the certificate (the article): search it is.
@@ -268,9 +268,9 @@ class BundleClerk(Clerk):
                              seconds_per_field=TYPING_SECONDS)
         final = await serve_case(HttpDesk(self.http, case_id), self.known, habits, self.rng,
                                  timeout=CASE_TIMEOUT, every=POLL_EVERY)
-        if final.status == "open" and held_until(final) is None:
-            # Told at once what cannot be met today; nothing for the window to do now.
-            told = "; ".join(f.message_en for s in final.steps for f in s.findings)
+        if final.status == "not_eligible" and final.closure is not None:
+            # Told at once what cannot be met today, and closed as not eligible.
+            told = "; ".join(f.message_en for f in final.closure.findings)
             return Outcome(case_id=case_id, status=NOT_ELIGIBLE, trips=final.trips, detail=told)
         return outcome_of(case_id, final)
 
@@ -458,7 +458,8 @@ class Run:
             held = sum(o.status == HELD for o in results)
             print(f"{bundle}: {ok} of {len(results) - told - held} completed"
                   + (f", {held} held for the window to open" if held else "")
-                  + (f", {told} told at once what they cannot meet today" if told else ""))
+                  + (f", {told} closed as not eligible (told at once what they cannot meet"
+                     " today)" if told else ""))
             outcomes = [*outcomes, *results]
         print(summary(outcomes, time.monotonic() - self.began))
         print("Backlog (stuck points, largest burden first):")
@@ -475,7 +476,9 @@ def summary(outcomes: Sequence[Outcome], wall: float) -> str:
     failed = len(outcomes) - done - len(held) - told
     why = sorted({o.detail for o in held})
     held_part = f", {len(held)} held ({'; '.join(why)})" if held else ""
-    return f"\n{done} completed, {failed} failed{held_part}, in {wall:.1f} s wall time\n"
+    told_part = f", {told} not eligible today" if told else ""
+    return (f"\n{done} completed, {failed} failed{held_part}{told_part}, "
+            f"in {wall:.1f} s wall time\n")
 
 
 class Backlog(msgspec.Struct, kw_only=True, frozen=True):

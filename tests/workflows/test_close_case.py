@@ -25,11 +25,12 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities.agencies.population import Citizen, generate, work_and_lease
+from activities.agencies.population import Citizen, generate, lookup_values, work_and_lease
 from activities.agencies.sim import create_app as create_agency_sim
+from deploy.clerk import CLERK, TemporalDesk, serve_case
 from deploy.local import free_port
 from deploy.settings import AGENCIES
-from friction.events import CantGetItDone
+from friction.events import CantGetItDone, RepeatTrip
 from friction.sqlite_store import SqliteFrictionStore
 from workflows.bundle import BundleWorkflow
 from workflows.calendar import local_date
@@ -191,3 +192,27 @@ async def test_a_citizen_withdraws_and_a_case_without_a_failed_rule_is_not_close
                 if isinstance(e, CantGetItDone)]
     assert final.closure is not None
     assert final.closure.at - final.steps[0].started_at < timedelta(minutes=5)  # type: ignore[operator]
+
+
+async def test_the_simulated_clerk_closes_what_cannot_be_mended_today_without_a_second_trip(
+    dev_env: WorkflowEnvironment,
+    applicants: tuple[dict[str, str], list[Citizen]],
+    store: SqliteFrictionStore,
+    task_queue: str,
+) -> None:
+    """Under a year of work is no document the citizen can bring back: the demo's clerk
+    closes the case as not eligible at once, and the notebook records no repeat trip."""
+    urls, people = applicants
+    start = bundle_start(permit(), people[0])
+    async with running_worker(dev_env.client, urls, store, task_queue):
+        handle = await dev_env.client.start_workflow(
+            BundleWorkflow.run, start, id=start.case_id, task_queue=task_queue)
+        known = {k: v for source in ("identity", "household", "insurance_history",
+                                     "employment_contract", "lease")
+                 for k, v in (lookup_values(people[0], source) or {}).items()}
+        final = await serve_case(TemporalDesk(handle), known, timeout=30)
+        assert final.status == "not_eligible" and final.trips == 1
+        assert final.closure is not None and final.closure.actor == CLERK
+        assert [f.rule for f in final.closure.findings] == [
+            "contract_covers_12_months", "insurance_covers_12_months"]
+    assert not any(isinstance(e, RepeatTrip) for e in store.events_for_case(start.case_id))
