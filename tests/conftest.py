@@ -33,7 +33,7 @@ from friction.store import FrictionStore
 from gateway.accounts import AccountBook
 from gateway.app import create_app
 from gateway.auth import GatewaySecurity
-from workflows.calendar import WorkingCalendar
+from workflows.calendar import WorkingCalendar, local_date
 from workflows.calendar_source import load_calendar
 from workflows.case import SEARCH_ATTRIBUTES, CaseProgress, CaseStart
 from workflows.converter import DATA_CONVERTER
@@ -74,6 +74,14 @@ CLOCK_SHIFT_YEARS = 28
 
 def time_skipping_moment(anchor: datetime = TEST_CLOCK) -> datetime:
     return anchor.replace(year=anchor.year + CLOCK_SHIFT_YEARS)
+
+
+def time_skipping_calendar() -> WorkingCalendar:
+    """The working calendar for cases on the time-skipping server: the years around the
+    shifted test clock, not around the real today. Lunar holidays do not keep their dates
+    across the shift, so a time-skipping test computes its expectations with this calendar
+    (or the one its case carries), never with load_calendar()."""
+    return load_calendar(local_date(time_skipping_moment()))
 
 
 async def pin_clock(env: WorkflowEnvironment, moment: datetime | None = None) -> None:
@@ -206,12 +214,15 @@ async def fresh_agencies(agency_sim: ServedApp) -> ServedApp:
 
 
 def bundle_start(
-    definition: BundleDefinition, citizen: Citizen, case_id: str | None = None
+    definition: BundleDefinition, citizen: Citizen, case_id: str | None = None,
+    calendar: WorkingCalendar | None = None,
 ) -> CaseStart:
+    """A case's start; its calendar is today's (the dev server's clock is the real one)
+    unless given, as a time-skipping test gives time_skipping_calendar()."""
     return CaseStart(
         case_id=case_id or f"T-{uuid.uuid4().hex[:10]}",
         bundle=definition,
-        calendar=load_calendar(),
+        calendar=calendar or load_calendar(),
         citizen_id_number=citizen.id_number,
         centre="liangxi-chongan",
     )

@@ -60,8 +60,9 @@ async def test_a_registered_case_runs_as_a_workflow_from_registration_to_its_ans
         created = await api.post(BASE, json=body)
         assert created.status_code == 201, created.text
         record = created.json()
-        today = local_date(datetime.now(UTC))
-        assert record["deadline"] == calendar.add_working_days(today, 5).isoformat()
+        # Counted from the moment the register's workflow took it (the dev server's clock).
+        registered_on = local_date(datetime.fromisoformat(record["registered_at"]))
+        assert record["deadline"] == calendar.add_working_days(registered_on, 5).isoformat()
         again = await api.post(BASE, json={**body, "cause": "policy"})
         assert (again.status_code, again.json()) == (200, record)
         described = await dev_env.client.get_workflow_handle(

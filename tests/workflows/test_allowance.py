@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import msgspec
 import pytest
-from conftest import ServedApp, bundle_start, known_values
+from conftest import ServedApp, bundle_start, known_values, time_skipping_calendar
 from litestar.testing import AsyncTestClient
 from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleRange
 from temporalio.common import SearchAttributeKey
@@ -415,7 +415,8 @@ async def test_a_missed_confirmation_visit_is_an_extra_wait(
     citizen = next(p for p in residents
                    if p.id_number in due_and_unpaid(residents, MONTH) and p.bank_account)
     start = msgspec.structs.replace(
-        bundle_start(definition, citizen, allowance_case_id(MONTH, citizen.id_number, key)),
+        bundle_start(definition, citizen, allowance_case_id(MONTH, citizen.id_number, key),
+                     calendar=time_skipping_calendar()),
         channel="proactive")
     async with allowance_worker(time_env.client, sim, store, task_queue, key):
         handle = await time_env.client.start_workflow(
@@ -437,14 +438,15 @@ async def test_a_missed_confirmation_visit_is_an_extra_wait(
             await asyncio.sleep(0.05)
         await handle.terminate()
 
-    due_at = end_of_day(load_calendar().add_working_days(local_date(started), 3))
+    # The calendar the case carried, for the time-skipping server's (shifted) years.
+    due_at = end_of_day(start.calendar.add_working_days(local_date(started), 3))
     missed = next(w for w in waits if w.milestone == "confirmed")
     assert (missed.scope, missed.agency, missed.sla_working_days, missed.due_at) == (
         "step", "community", 3, due_at)
     assert missed.channel == "proactive"
     assert missed.actual_seconds is not None
     assert missed.actual_seconds >= (due_at - started).total_seconds()
-    assert missed.calendar == load_calendar().id
+    assert missed.calendar == start.calendar.id
     step = next(w for w in waits if w.milestone is None)
     assert (step.sla_working_days, step.due_at) == (3, due_at)
     # The notebook refers to the resident by case number only.

@@ -8,7 +8,14 @@ from datetime import timedelta
 
 import msgspec
 import pytest
-from conftest import ServedApp, bundle_start, citizen_where, running_worker, wait_for
+from conftest import (
+    ServedApp,
+    bundle_start,
+    citizen_where,
+    running_worker,
+    time_skipping_calendar,
+    wait_for,
+)
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
@@ -157,7 +164,8 @@ async def test_a_missed_milestone_is_friction_of_its_own(
     definition = repair_like()
     intake = msgspec.structs.replace(definition.steps[0], fields=definition.steps[0].fields[:2])
     definition = msgspec.structs.replace(definition, steps=(intake, *definition.steps[1:]))
-    start = bundle_start(definition, citizen_where(population, ecerts=True))
+    start = bundle_start(definition, citizen_where(population, ecerts=True),
+                         calendar=time_skipping_calendar())
     async with running_worker(time_env.client, agency_urls, store, task_queue):
         handle = await time_env.client.start_workflow(
             BundleWorkflow.run, start, id=start.case_id, task_queue=task_queue,

@@ -6,7 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import msgspec
-from conftest import ServedApp, bundle_start, citizen_where, running_worker, set_behaviour
+from conftest import (
+    ServedApp,
+    bundle_start,
+    citizen_where,
+    running_worker,
+    set_behaviour,
+    time_skipping_calendar,
+)
 from temporalio.testing import WorkflowEnvironment
 
 from activities.agencies.population import Citizen
@@ -48,7 +55,7 @@ async def test_slow_agency_breaches_a_working_day_sla_and_the_case_keeps_waiting
     # days, past a three-working-day SLA whatever weekday the case starts on.
     await set_behaviour(fresh_agencies, "hrss", pending_polls=250)
     citizen = citizen_where(population, ecerts=True)
-    start = bundle_start(prefilled_only(), citizen)
+    start = bundle_start(prefilled_only(), citizen, calendar=time_skipping_calendar())
     async with running_worker(time_env.client, agency_urls, store, task_queue):
         handle = await time_env.client.start_workflow(
             BundleWorkflow.run,
@@ -83,7 +90,7 @@ async def test_a_fast_case_records_no_friction(
     task_queue: str,
 ) -> None:
     citizen = citizen_where(population, ecerts=True)
-    start = bundle_start(prefilled_only(), citizen)
+    start = bundle_start(prefilled_only(), citizen, calendar=time_skipping_calendar())
     async with running_worker(time_env.client, agency_urls, store, task_queue):
         progress = await time_env.client.execute_workflow(
             BundleWorkflow.run, start, id=start.case_id, task_queue=task_queue

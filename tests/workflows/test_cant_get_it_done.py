@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import msgspec
 import pytest
-from conftest import running_worker
+from conftest import running_worker, time_skipping_calendar
 from failing_bundle_case import FailingBundleCase
 from temporalio.client import (
     Client,
@@ -53,7 +53,8 @@ from workflows.register_case import (
 
 T = TypeVar("T")
 Handle = WorkflowHandle[CantGetItDoneWorkflow, RegisterProgress]
-CALENDAR = load_calendar()
+CALENDAR = load_calendar()  # the dev server's cases: the real today's years
+TIME_CALENDAR = time_skipping_calendar()  # the time-skipping server's (shifted) years
 STEP = "flexible-insurance-enrollment"
 
 
@@ -147,7 +148,7 @@ async def test_escalates_as_the_deadline_nears_and_again_when_it_passes_unanswer
     time_env: WorkflowEnvironment, store: SqliteFrictionStore, task_queue: str
 ) -> None:
     flaky = CommitThenFail(store)
-    begin = register_start()
+    begin = register_start(calendar=TIME_CALENDAR)
     case_id = begin.case_id
     async with running_worker(time_env.client, {}, flaky, task_queue):  # type: ignore[arg-type]
         handle = await start(time_env.client, task_queue, begin)
@@ -155,11 +156,11 @@ async def test_escalates_as_the_deadline_nears_and_again_when_it_passes_unanswer
         assert registered.status == "registered" and not registered.escalated
         assert registered.record is not None and not registered.adopted
         registered_on = local_date(registered.record.registered_at)
-        deadline = CALENDAR.add_working_days(registered_on, 5)
+        deadline = TIME_CALENDAR.add_working_days(registered_on, 5)
         assert registered.deadline == deadline
         assert register_row(store, case_id) == registered.record  # the notebook's row
 
-        near = china_midnight(last_working_day_before(CALENDAR, deadline, registered_on))
+        near = china_midnight(last_working_day_before(TIME_CALENDAR, deadline, registered_on))
         passed = china_midnight(deadline + timedelta(days=1))
 
         # Just before the last working day before the deadline: nothing yet.
@@ -190,7 +191,7 @@ async def test_escalates_as_the_deadline_nears_and_again_when_it_passes_unanswer
         assert wait.event_id == event_id
         assert (wait.scope, wait.agency, wait.step, wait.bundle) == (
             "queue", "social-insurance", STEP, "employment-hardship")
-        assert wait.sla_working_days == 5 and wait.calendar == CALENDAR.id
+        assert wait.sla_working_days == 5 and wait.calendar == TIME_CALENDAR.id
         assert wait.due_at == passed and wait.occurred_at >= passed
         assert wait.actual_seconds is not None
         assert wait.actual_seconds >= (passed - registered.record.registered_at).total_seconds()
@@ -198,11 +199,11 @@ async def test_escalates_as_the_deadline_nears_and_again_when_it_passes_unanswer
         assert [e.event_id for e in store.events_for_case(case_id)
                 if isinstance(e, CantGetItDone)] == [f"cgid/{case_id}"]
         now = await time_env.get_current_time()
-        (entry,) = notebook.cant_get_it_done_cases(store, CALENDAR, now, open_only=True)
+        (entry,) = notebook.cant_get_it_done_cases(store, TIME_CALENDAR, now, open_only=True)
         # Past the deadline; how many working days depends on the weekday the deadline fell
         # on, and the session's skipped clock decides that.
         assert entry.overdue
-        assert entry.age_working_days == CALENDAR.working_days_between(
+        assert entry.age_working_days == TIME_CALENDAR.working_days_between(
             registered_on, local_date(now)) >= 5
 
         history = await handle.fetch_history()
@@ -225,18 +226,19 @@ async def test_escalates_as_the_deadline_nears_and_again_when_it_passes_unanswer
 async def test_a_calendar_published_while_registered_moves_the_escalation_not_yet_reached(
     time_env: WorkflowEnvironment, store: SqliteFrictionStore, task_queue: str
 ) -> None:
-    begin = register_start()
+    begin = register_start(calendar=TIME_CALENDAR)
     async with running_worker(time_env.client, {}, store, task_queue):
         handle = await start(time_env.client, task_queue, begin)
         registered = await eventually(lambda: progress_of(handle), lambda p: p.record is not None)
         assert registered.record is not None and registered.deadline is not None
         registered_on = local_date(registered.record.registered_at)
         deadline = registered.deadline
-        warn_day = last_working_day_before(CALENDAR, deadline, registered_on)
+        warn_day = last_working_day_before(TIME_CALENDAR, deadline, registered_on)
         # The schedule as published gives that day off: the warning comes a working day
         # earlier, the deadline told to the citizen stays.
         published = msgspec.structs.replace(
-            CALENDAR, id=f"{CALENDAR.id}+published", holidays=CALENDAR.holidays | {warn_day})
+            TIME_CALENDAR, id=f"{TIME_CALENDAR.id}+published",
+            holidays=TIME_CALENDAR.holidays | {warn_day})
         await handle.signal(CantGetItDoneWorkflow.calendar_published, published)
         earlier = last_working_day_before(published, deadline, registered_on)
         await time_env.sleep(china_midnight(warn_day) - await time_env.get_current_time()
@@ -261,12 +263,14 @@ async def test_a_calendar_published_while_registered_moves_the_escalation_not_ye
 async def test_a_case_the_register_held_already_is_adopted_and_escalated_at_once(
     time_env: WorkflowEnvironment, store: SqliteFrictionStore, task_queue: str
 ) -> None:
-    begin = register_start(cause="policy")
-    long_ago = datetime.now(UTC) - timedelta(days=21)
+    begin = register_start(cause="policy", calendar=TIME_CALENDAR)
+    # Three weeks before the time-skipping server's now, not the real now (decades
+    # earlier): overdue by the register's own count whatever the test clock.
+    long_ago = await time_env.get_current_time() - timedelta(days=21)
     earlier, created = notebook.register_cant_get_it_done(
         store, case_id=begin.case_id, bundle=begin.bundle, step=begin.step,
         centre=begin.centre, department="civil-affairs", cause="materials",
-        calendar=CALENDAR, now=long_ago,
+        calendar=TIME_CALENDAR, now=long_ago,
     )
     assert created
     async with running_worker(time_env.client, {}, store, task_queue):

@@ -32,6 +32,7 @@ from conftest import (
     known_values,
     running_worker,
     set_behaviour,
+    time_skipping_calendar,
     wait_for,
 )
 from litestar import Litestar
@@ -48,7 +49,6 @@ from friction.events import ExtraWait, ManualReentry, PhysicalMaterialRequested
 from friction.sqlite_store import SqliteFrictionStore
 from workflows.bundle import BundleWorkflow
 from workflows.calendar import end_of_day, local_date
-from workflows.calendar_source import load_calendar
 from workflows.case import CaseProgress, CaseStart, FieldEntry, StepView
 from workflows.definition import (
     LOOKUP_SOURCES,
@@ -241,7 +241,8 @@ async def test_a_review_past_its_two_hours_is_an_extra_wait(
     # The bureau keeps the decision pending for 11 polls: with the workflow's backoff
     # (5 s doubling to an hour) that is about 2.4 hours, past the 2-hour promise.
     await set_behaviour(fresh_agencies, "medical-insurance", pending_polls=11)
-    case = bundle_start(definition("medical-insurance-enrollment"), citizen_where(population))
+    case = bundle_start(definition("medical-insurance-enrollment"), citizen_where(population),
+                        calendar=time_skipping_calendar())
     async with running_worker(time_env.client, agency_urls, store, task_queue):
         handle = await start(time_env, case, task_queue, execution_timeout=timedelta(days=1))
         final: CaseProgress = await asyncio.wait_for(handle.result(), 60)
@@ -414,8 +415,10 @@ async def test_a_dispute_is_called_back_and_settled_by_its_complexity(
         ("called_back", timedelta(minutes=30)), ("property_told", timedelta(minutes=30))]
     settled = step_of(final, path)
     assert settled.started_at is not None
-    promised = end_of_day(load_calendar().add_working_days(local_date(settled.started_at),
-                                                           working_days))
+    # Counted as the case counted: from the moment the step started (the dev server's
+    # clock, whatever day and hour the test runs) with the calendar the case carried.
+    promised = end_of_day(case.calendar.add_working_days(local_date(settled.started_at),
+                                                         working_days))
     assert settled.due_at == promised
     assert all(m.due_at == promised for m in settled.milestones)
     assert {m.id: m.evidence_ref for m in settled.milestones} == {
@@ -462,7 +465,8 @@ async def test_every_missed_promise_is_an_extra_wait_of_its_own(
     wait: timedelta,
 ) -> None:
     d, spec = alone(bundle, step_id)
-    case = bundle_start(d, citizen_where(population), f"T-{uuid.uuid4().hex[:10]}")
+    case = bundle_start(d, citizen_where(population), f"T-{uuid.uuid4().hex[:10]}",
+                        calendar=time_skipping_calendar())
     expected = {(None, spec.sla_minutes * 60 or None, spec.sla_working_days or None)} | {
         (m.id, m.sla_minutes * 60 or None, m.sla_working_days or None) for m in spec.milestones}
     async with running_worker(time_env.client, agency_urls, store, task_queue):
