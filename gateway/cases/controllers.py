@@ -91,7 +91,7 @@ class CasesController(Controller):
         request: Request[Any, Any, Any],
     ) -> CaseProgress:
         actor = current_account(request).username
-        return await case_service.close_not_eligible(case_id, actor, data.reason)
+        return await case_service.close(case_id, "not_eligible", actor, data.reason)
 
     @post(
         "/{case_id:str}/withdrawal",
@@ -109,7 +109,7 @@ class CasesController(Controller):
         request: Request[Any, Any, Any],
     ) -> CaseProgress:
         actor = current_account(request).username
-        return await case_service.withdraw(case_id, actor, data.reason)
+        return await case_service.close(case_id, "withdrawn", actor, data.reason)
 
 
 class WorklistController(Controller):

@@ -13,7 +13,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from litestar.di import NamedDependency
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
@@ -56,6 +56,7 @@ _AWAITING = SearchAttributeKey.for_keyword(SA_AWAITING)
 _STEP = SearchAttributeKey.for_keyword(SA_STEP)
 
 Entry = TypeVar("Entry")
+ClosingOutcome = Literal["not_eligible", "withdrawn"]
 CaseHandle = WorkflowHandle[BundleWorkflow, CaseProgress]
 
 
@@ -191,15 +192,16 @@ class CaseService:
     async def record_milestone(self, case_id: str, entry: MilestoneEntry) -> CaseProgress:
         return await self._update(case_id, BundleWorkflow.record_milestone, entry)
 
-    async def close_not_eligible(self, case_id: str, actor: str, reason: str) -> CaseProgress:
-        """Close the case as not eligible; `actor` is the logged-in account."""
-        entry = NotEligibleEntry(actor=actor, reason=reason)
-        return await self._update(case_id, BundleWorkflow.close_not_eligible, entry)
-
-    async def withdraw(self, case_id: str, actor: str, reason: str | None) -> CaseProgress:
-        """The citizen withdraws, recorded by `actor` (the logged-in account)."""
-        entry = WithdrawalEntry(actor=actor, reason=reason)
-        return await self._update(case_id, BundleWorkflow.withdraw, entry)
+    async def close(
+        self, case_id: str, outcome: ClosingOutcome, actor: str, reason: str | None
+    ) -> CaseProgress:
+        """Close the case as not eligible (a reason required) or record the citizen's
+        withdrawal (a reason optional, blank is none); `actor` is the logged-in account."""
+        if outcome == "not_eligible":
+            entry = NotEligibleEntry(actor=actor, reason=reason or "")
+            return await self._update(case_id, BundleWorkflow.close_not_eligible, entry)
+        withdrawal = WithdrawalEntry(actor=actor, reason=(reason or "").strip() or None)
+        return await self._update(case_id, BundleWorkflow.withdraw, withdrawal)
 
     async def worklist(
         self,

@@ -17,7 +17,7 @@ from litestar.response import Template
 
 from gateway.auth import current_account, requires
 from gateway.cases.schemas import CaseId, OpenCase
-from gateway.cases.service import Cases, CaseService
+from gateway.cases.service import Cases, CaseService, ClosingOutcome
 from gateway.console.notice import closing_options, closure_rules, notice_items, tracking_code
 from gateway.console.pages import N_, page, problem_field, problem_text, say, see_other
 from gateway.notebook.schemas import NOTE_CATEGORIES, NOTE_KINDS, NoteBody
@@ -27,6 +27,11 @@ from workflows.definition import Catalogue
 
 URL_ENCODED = Body(media_type=RequestEncodingType.URL_ENCODED)
 FIELD_PREFIX = "f."  # form inputs of a step's fields, apart from the form's own inputs
+# What the page says once a case is closed, and the closing form on it (to keep its reason).
+CLOSINGS: dict[ClosingOutcome, tuple[str, str]] = {
+    "not_eligible": (N_("The case is closed as not eligible."), "closing"),
+    "withdrawn": (N_("The withdrawal is recorded; the case is closed."), "withdrawal"),
+}
 
 
 class OpenCaseForm(msgspec.Struct, kw_only=True, frozen=True):
@@ -246,11 +251,7 @@ class WorkbenchController(Controller):
         data: Annotated[ClosingForm, URL_ENCODED],
         case_service: Cases,
     ) -> Response[Any]:
-        actor = current_account(request).username
-        return await self._done(request, case_service, case_id,
-                                case_service.close_not_eligible(case_id, actor, data.reason),
-                                N_("The case is closed as not eligible."),
-                                typed={"closing.reason": data.reason})
+        return await self._close(request, case_service, case_id, "not_eligible", data.reason)
 
     @post("/cases/{case_id:str}/withdrawal")
     async def withdraw(
@@ -260,11 +261,20 @@ class WorkbenchController(Controller):
         data: Annotated[ClosingForm, URL_ENCODED],
         case_service: Cases,
     ) -> Response[Any]:
-        actor, reason = current_account(request).username, data.reason.strip() or None
-        return await self._done(request, case_service, case_id,
-                                case_service.withdraw(case_id, actor, reason),
-                                N_("The withdrawal is recorded; the case is closed."),
-                                typed={"withdrawal.reason": data.reason})
+        return await self._close(request, case_service, case_id, "withdrawn", data.reason)
+
+    async def _close(
+        self,
+        request: Request[Any, Any, Any],
+        cases: CaseService,
+        case_id: str,
+        outcome: ClosingOutcome,
+        reason: str,
+    ) -> Response[Any]:
+        done, form = CLOSINGS[outcome]
+        closing = cases.close(case_id, outcome, current_account(request).username, reason)
+        return await self._done(request, cases, case_id, closing, done,
+                                typed={f"{form}.reason": reason})
 
     @post("/cases/{case_id:str}/notes")
     async def log_note(

@@ -36,7 +36,6 @@ from workflows.cant_get_it_done import CantGetItDoneWorkflow, escalation_times, 
 from workflows.case import SA_BUNDLE
 from workflows.case_number import CASE_ALPHABET, case_tail
 from workflows.register_case import (
-    Origin,
     RegisterProgress,
     RegisterStart,
     ResolutionEntry,
@@ -185,32 +184,16 @@ class RegisterService:
         idempotency_key: str | None,
     ) -> tuple[CantGetItDoneRecord, bool]:
         """Register a walk-in under a number of its own (the same one for the same
-        `idempotency_key`), or an existing case by its number (checked first)."""
+        `idempotency_key`), or an existing case by its number (checked first): the
+        register's row, and whether this call registered it (False for a case registered
+        already, which keeps its first registration)."""
         if walk_in:
             case_id = walk_in_number(datetime.now(UTC), idempotency_key)
         else:
             await self.check_case(case_id, bundle)
-        return await self.register_case(
-            case_id=case_id, bundle=bundle, step=step, centre=centre, department=department,
-            cause=cause,
-        )
-
-    async def register_case(
-        self,
-        *,
-        case_id: str,
-        bundle: str,
-        step: str | None,
-        centre: str,
-        department: str,
-        cause: str,
-        origin: Origin = "clerk",
-    ) -> tuple[CantGetItDoneRecord, bool]:
-        """Register a case: the register's row, and whether this call registered it
-        (False for a case registered already, which keeps its first registration)."""
         start = RegisterStart(
             case_id=case_id, bundle=bundle, step=step, centre=centre, department=department,
-            cause=cause, calendar=self._calendar(), origin=origin,
+            cause=cause, calendar=self._calendar(), origin="clerk",
         )
         if (refusal := refusal_of(start)) is not None:
             raise invalid_field(*refusal)  # the register's rules, before anything starts
