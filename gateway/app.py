@@ -29,12 +29,21 @@ from friction.store import FrictionStore
 from friction.verification import VerificationPolicy
 from gateway.accounts import AccountBook
 from gateway.auth import GatewaySecurity
-from gateway.cases import CasesController, WorklistController
+from gateway.cases.controllers import CasesController, WorklistController
+from gateway.cases.service import provide_case_service
+from gateway.channels.schemas import ServiceCatalogue
+from gateway.channels.service import OnlineEntries, service_catalogue
 from gateway.console import console_handlers, template_config
-from gateway.friction_api import FrictionController
 from gateway.metrics import CalendarCoverage, NotebookCollector
-from gateway.notebook_api import ROUTE_HANDLERS as NOTEBOOK_HANDLERS
-from gateway.online_channel import OnlineEntries, ServiceCatalogue, service_catalogue
+from gateway.notebook.controllers import (
+    BacklogController,
+    FrictionController,
+    NotesController,
+    ReportsController,
+)
+from gateway.notebook.service import provide_notebook_service
+from gateway.register.controllers import CantGetItDoneController
+from gateway.register.service import provide_register_service
 from workflows.calendar import WorkingCalendar, local_date
 from workflows.calendar_source import missing_official
 from workflows.case import TASK_QUEUE
@@ -125,13 +134,20 @@ def create_app(
     return Litestar(
         route_handlers=[
             security.api_router(
-                CasesController, WorklistController, FrictionController, *NOTEBOOK_HANDLERS
+                CasesController, WorklistController, FrictionController, BacklogController,
+                NotesController, CantGetItDoneController, ReportsController,
             ),
             PrometheusController,
             healthz,
             *console_handlers(),
         ],
+        # What the handlers and the domains' services take, by name: the services are made
+        # per request from the rest (litestar-fullstack's domain/<name>/services).
         dependencies={
+            "case_service": Provide(provide_case_service, sync_to_thread=False),
+            "notebook_service": Provide(provide_notebook_service, sync_to_thread=False),
+            "register_service": Provide(provide_register_service, sync_to_thread=False),
+            "calendar_source": Provide(lambda: current, sync_to_thread=False),
             "temporal": Provide(lambda: temporal, sync_to_thread=False),
             "store": Provide(lambda: store, sync_to_thread=False),
             "catalogue": Provide(lambda: catalogue, sync_to_thread=False),

@@ -88,6 +88,12 @@ def current_account(request: Request[Any, Any, Any]) -> Account:
     return user
 
 
+def caller_key(way_in: str, account: Account, idempotency_key: str | None) -> str | None:
+    """An idempotency key names a request of one caller: another caller's same key (or
+    the same caller's through another way in, "api" or "console") is another request."""
+    return f"{way_in}:{account.username}:{idempotency_key}" if idempotency_key else None
+
+
 class GatewaySecurity:
     """The gateway's two ways in, built from the installation secret and the accounts."""
 

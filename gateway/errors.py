@@ -1,7 +1,9 @@
-"""Temporal's answers turned into RFC 9457 problem details that name what is wrong."""
+"""Refusals as RFC 9457 problem details that name what is wrong: Temporal's answers, and
+names the notebook's fingerprints could not hold."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from litestar.plugins.problem_details import ProblemDetailsException
@@ -42,3 +44,15 @@ def from_temporal(case_id: str, exc: Exception) -> ProblemDetailsException:
         return problem(503, "Case service unavailable", f"case {case_id} did not answer in "
                        "time; try again", case_id=case_id)
     raise exc
+
+
+# A name that ends up inside a fingerprint ("kind|bundle|step|subject") and in URL paths.
+NAME_PATTERN = r"^[^|/]{1,64}$"
+
+
+def check_name(field: str, value: str | None, required: bool = True) -> None:
+    """Refuse (422 naming `field`) a name a fingerprint or a URL path could not hold."""
+    if value is None and not required:
+        return
+    if value is None or not re.fullmatch(NAME_PATTERN, value) or not value.strip():
+        raise invalid_field(field, "1-64 characters, without '|' or '/'")

@@ -1,14 +1,13 @@
 """The developers' backlog in the console: stuck points ranked by burden, one stuck
 point's evidence, trend and verification, and the lifecycle moves made through forms.
 
-The work is friction.notebook's, as for the JSON API: the backlog read runs the verifier,
-a move goes through the lifecycle with the status the developer saw, so a move made
+The work is gateway.notebook.service's, as for the JSON API: the backlog read runs the
+verifier, a move goes through the lifecycle with the status the developer saw, so a move made
 meanwhile by someone else (or by the verifier) is refused rather than overwritten.
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, get_args
 from urllib.parse import quote
@@ -19,27 +18,36 @@ from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, Parameter
+from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Template
 from markupsafe import Markup
 
 from friction import notebook
 from friction.backlog import (
     VERIFIER,
-    BacklogEntry,
     BacklogItem,
     LifecycleError,
     Status,
-    Transition,
     TransitionRequest,
     allowed_moves,
 )
-from friction.store import ConflictError, FrictionStore
-from friction.stuck_points import StuckPoint, TrendPoint, period_start, periods
-from friction.verification import VerificationPolicy
+from friction.stuck_points import TrendPoint, period_start, periods
 from gateway.auth import current_account, requires
-from gateway.console.pages import N_, embedded_json, names_of, page, say, see_other, tr
+from gateway.console.pages import (
+    N_,
+    Refusal,
+    embedded_json,
+    names_of,
+    page,
+    problem_field,
+    problem_text,
+    say,
+    see_other,
+    tr,
+)
 from gateway.i18n import CHINA_TZ
-from gateway.notebook_api import Fingerprint
+from gateway.notebook.schemas import Fingerprint
+from gateway.notebook.service import Notebook, NotebookService, refused
 from workflows.definition import BundleDefinition, Catalogue
 
 BACKLOG_PATH = "/console/backlog"
@@ -144,15 +152,6 @@ def refusal_text(request: Request[Any, Any, Any], field: str, said: str) -> str:
     return words.get(field, said)
 
 
-class Refusal(msgspec.Struct, kw_only=True, frozen=True):
-    """A move the lifecycle refused: the form comes back as sent, the message by its
-    field."""
-
-    form: TransitionForm
-    field: str
-    message: str
-
-
 def weekly(trend: list[TrendPoint], today: date) -> list[TrendPoint]:
     """The stuck point's weeks up to this one, quiet weeks after its last event included:
     a fix that works shows as bars that stop, not as a chart that ends."""
@@ -213,29 +212,6 @@ def charts_json(
     return embedded_json(Charts(trend=trend, rates=rates))
 
 
-class ItemView(msgspec.Struct, kw_only=True, frozen=True):
-    point: StuckPoint
-    item: BacklogItem
-    weeks: list[TrendPoint]
-    transitions: list[Transition]
-
-
-def read_item(
-    store: FrictionStore, policy: VerificationPolicy, fingerprint: str, now: datetime
-) -> ItemView:
-    # The verifier first, as on the list: the status and verdict shown are today's.
-    notebook.run_verifier(store, policy, now)
-    point = store.stuck_point(fingerprint)
-    if point is None:
-        raise NotFoundException(f"no stuck point {fingerprint}")
-    return ItemView(
-        point=point,
-        item=store.backlog_item(fingerprint) or BacklogItem(fingerprint=fingerprint),
-        weeks=weekly(store.trend(fingerprint, "week"), notebook.local_date(now)),
-        transitions=store.transitions(fingerprint),
-    )
-
-
 def moves_from(status: Status) -> list[Status]:
     """The moves a person may make from `status`, in the lifecycle's order."""
     return [s for s in STATUSES if s in allowed_moves(status)]
@@ -249,15 +225,11 @@ class BacklogPages(Controller):
     async def backlog(
         self,
         request: Request[Any, Any, Any],
-        store: NamedDependency[FrictionStore],
-        verification_policy: NamedDependency[VerificationPolicy],
+        notebook_service: Notebook,
         catalogue: NamedDependency[Catalogue],
         bundle: Annotated[str | None, Parameter(max_length=64)] = None,
     ) -> Template:
-        entries: list[BacklogEntry] = await asyncio.to_thread(
-            notebook.backlog, store, verification_policy, datetime.now(UTC), bundle or None,
-            BACKLOG_LIMIT,
-        )
+        entries = await notebook_service.backlog(bundle or None, BACKLOG_LIMIT)
         bundles: list[BundleDefinition] = [catalogue.default(b) for b in catalogue.ids()]
         return page(
             request, "backlog.html", entries=entries, bundle=bundle or "", bundles=bundles,
@@ -265,7 +237,7 @@ class BacklogPages(Controller):
                 e.point.fingerprint: names_of(catalogue, e.point.bundle, e.point.step)
                 for e in entries
             },
-            policy=verification_policy, limit=BACKLOG_LIMIT, words=WORDS,
+            policy=notebook_service.policy, limit=BACKLOG_LIMIT, words=WORDS,
         )
 
     @get("/{fingerprint:str}")
@@ -273,12 +245,10 @@ class BacklogPages(Controller):
         self,
         request: Request[Any, Any, Any],
         fingerprint: Fingerprint,
-        store: NamedDependency[FrictionStore],
-        verification_policy: NamedDependency[VerificationPolicy],
+        notebook_service: Notebook,
         catalogue: NamedDependency[Catalogue],
     ) -> Template:
-        return await self._item_page(request, fingerprint, store, verification_policy,
-                                     catalogue)
+        return await self._item_page(request, fingerprint, notebook_service, catalogue)
 
     @post("/{fingerprint:str}/transitions", guards=[requires("developer")])
     async def move(
@@ -286,30 +256,33 @@ class BacklogPages(Controller):
         request: Request[Any, Any, Any],
         fingerprint: Fingerprint,
         data: Annotated[TransitionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-        store: NamedDependency[FrictionStore],
-        verification_policy: NamedDependency[VerificationPolicy],
+        notebook_service: Notebook,
         catalogue: NamedDependency[Catalogue],
     ) -> Response[Any]:
         actor = current_account(request).username
         try:
-            await asyncio.to_thread(
-                lambda: notebook.transition(store, fingerprint, data.request(), actor,
-                                            datetime.now(UTC), data.expected_status)
-            )
-        except LifecycleError as exc:
-            field = notebook.field_of(exc) or "to_status"
-            said = str(exc).partition(":")[2].strip()
-            refusal = Refusal(form=data, field=field,
-                              message=refusal_text(request, field, said))
-            return await self._item_page(request, fingerprint, store, verification_policy,
-                                         catalogue, status_code=422, refusal=refusal)
-        except ConflictError:
-            say(request, "Someone else moved this item while you were looking at it. "
-                         "Nothing was changed: here it is as it stands now.", "error")
-            return await self._item_page(request, fingerprint, store, verification_policy,
-                                         catalogue, status_code=409)
-        except notebook.NotFoundError as exc:
-            raise NotFoundException(str(exc)) from exc
+            try:
+                move = data.request()
+            except LifecycleError as exc:  # the form's own date and time
+                raise refused(exc) from exc
+            await notebook_service.transition(fingerprint, move, actor, data.expected_status)
+        except ProblemDetailsException as exc:
+            if exc.status_code == 409:
+                say(request, "Someone else moved this item while you were looking at it. "
+                             "Nothing was changed: here it is as it stands now.", "error")
+                return await self._item_page(request, fingerprint, notebook_service,
+                                             catalogue, status_code=409)
+            if exc.status_code == 404:
+                raise NotFoundException(problem_text(exc)) from exc
+            if exc.status_code != 422:
+                raise
+            field = problem_field(exc) or "to_status"
+            said = problem_text(exc).partition(":")[2].strip()
+            refusal = Refusal(form=data.to_status, field=field,
+                              message=refusal_text(request, field, said),
+                              typed=msgspec.structs.asdict(data))
+            return await self._item_page(request, fingerprint, notebook_service, catalogue,
+                                         status_code=422, refusal=refusal)
         say(request, "Saved.", "ok")
         return see_other(f"{BACKLOG_PATH}/{quote(fingerprint, safe='')}")
 
@@ -317,20 +290,26 @@ class BacklogPages(Controller):
         self,
         request: Request[Any, Any, Any],
         fingerprint: str,
-        store: FrictionStore,
-        policy: VerificationPolicy,
+        notebook_service: NotebookService,
         catalogue: Catalogue,
         status_code: int = 200,
         refusal: Refusal | None = None,
     ) -> Template:
         now = datetime.now(UTC)
-        view = await asyncio.to_thread(read_item, store, policy, fingerprint, now)
+        try:
+            view = await notebook_service.stuck_point(fingerprint, verify=True)
+        except ProblemDetailsException as exc:
+            if exc.status_code != 404:
+                raise
+            # A page, not problem details: the reader is a person at a browser.
+            raise NotFoundException(problem_text(exc)) from exc
+        weeks = weekly(list(view.trend_by_week), notebook.local_date(now))
         may_move = current_account(request).has_any("developer")
         return page(
-            request, "backlog_item.html", status_code=status_code, view=view,
-            place=names_of(catalogue, view.point.bundle, view.point.step), policy=policy,
-            words=WORDS,
+            request, "backlog_item.html", status_code=status_code, view=view, weeks=weeks,
+            place=names_of(catalogue, view.point.bundle, view.point.step),
+            policy=notebook_service.policy, words=WORDS,
             moves=moves_from(view.item.status) if may_move else [], refusal=refusal,
-            charts=charts_json(request, view.weeks, view.item),
+            charts=charts_json(request, weeks, view.item),
             now_local=now.astimezone(CHINA_TZ).strftime("%Y-%m-%dT%H:%M"), verifier=VERIFIER,
         )

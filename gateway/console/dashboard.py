@@ -10,9 +10,8 @@ them twice: as tables anyone (and any screen reader) can read, and as JSON in a
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from urllib.parse import quote
 
 import msgspec
@@ -22,25 +21,19 @@ from litestar.params import Parameter
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Template
 
-from friction.dashboard import (
-    Dashboard,
-    DashboardFilter,
-    FilterOptions,
-    build_dashboard,
-    filter_options,
-)
+from friction.dashboard import Dashboard, DashboardFilter, FilterOptions
 from friction.reports import DEFAULT_MIN_GROUP, PREFILL_BENCHMARK
-from friction.store import FrictionStore
+from friction.stuck_points import Granularity
 from gateway.auth import requires
 from gateway.console.backlog import KIND_WORDS
 from gateway.console.pages import N_, embedded_json, names_of, page, problem_field, tr
 from gateway.i18n import request_lang
-from gateway.notebook_api import parse_instant
+from gateway.notebook.service import Notebook, parse_instant
 from workflows.definition import Catalogue
 
 DASHBOARD_PATH = "/console/dashboard"
 TOP_STUCK_POINTS = 10
-GRANULARITIES = ("day", "week")
+GRANULARITIES: tuple[Granularity, ...] = get_args(Granularity)
 MAX_NAME = 64
 # Any text: a filter the page cannot use comes back with its message, not a bare 400.
 Query = Annotated[str, Parameter()]
@@ -242,7 +235,7 @@ class DashboardController(Controller):
     async def dashboard(
         self,
         request: Request[Any, Any, Any],
-        store: NamedDependency[FrictionStore],
+        notebook_service: Notebook,
         catalogue: NamedDependency[Catalogue],
         bundle: Query = "",
         centre: Query = "",
@@ -252,14 +245,12 @@ class DashboardController(Controller):
     ) -> Template:
         form = FilterForm(bundle=bundle[:MAX_NAME], centre=centre[:MAX_NAME],
                           since=since[:32], until=until[:32], granularity=granularity[:8])
-        options = await asyncio.to_thread(filter_options, store)
+        options = await notebook_service.filter_options()
         flt, errors = read_filter(request, form, options)
         dashboard: Dashboard | None = None
         chart: Charts | None = None
         if flt is not None:
-            dashboard = await asyncio.to_thread(
-                lambda: build_dashboard(store, flt, top=TOP_STUCK_POINTS,
-                                        min_group=DEFAULT_MIN_GROUP))
+            dashboard = await notebook_service.dashboard(flt, TOP_STUCK_POINTS)
             chart = charts_of(request, dashboard, catalogue)
         return page(
             request, "dashboard.html", status_code=422 if errors else 200, form=form,

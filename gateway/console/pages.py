@@ -56,6 +56,17 @@ def names_of(catalogue: Catalogue, bundle: str | None, step: str | None = None) 
                  step_zh=step_name[0], step_en=step_name[1])
 
 
+class Refusal(msgspec.Struct, kw_only=True, frozen=True):
+    """A form the gateway refused, shown again on its page: which of the page's forms
+    (`form`), the field the refusal names, the message in the reader's words, and what
+    was sent, to fill the form in again."""
+
+    form: str
+    field: str | None
+    message: str
+    typed: dict[str, str] = {}
+
+
 def embedded_json(value: Any) -> Markup:
     """`value` as JSON for a <script type="application/json"> block that a page's script
     draws charts from. "<" only occurs inside JSON strings, where \\u003c means the same;

@@ -3,15 +3,15 @@ age in working days, a case's progress as its workflow knows it, and the clerk's
 that register a case (a walk-in, or one failed or stalled on the workbench), assign its
 task force and answer it. Analysts read; clerks also write.
 
-The work is gateway.register_desk's, as for the JSON API: the same calls, the same
+The work is gateway.register.service's, as for the JSON API: the same calls, the same
 refusals, shown here beside the field they name.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -22,17 +22,14 @@ from litestar.exceptions import NotFoundException
 from litestar.params import Parameter
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Template
-from temporalio.client import Client
 
-from friction import notebook
 from friction.register import CAUSES, CantGetItDoneRecord
-from friction.store import FrictionStore
-from gateway import register_desk
-from gateway.auth import current_account, requires
+from gateway.auth import caller_key, current_account, requires
 from gateway.console.dashboard import CAUSE_WORDS
 from gateway.console.pages import (
     N_,
     Place,
+    Refusal,
     names_of,
     page,
     problem_field,
@@ -42,20 +39,15 @@ from gateway.console.pages import (
     tr,
 )
 from gateway.console.workbench import URL_ENCODED
-from gateway.errors import invalid_field
-from gateway.notebook_api import RegisterCaseId
+from gateway.errors import check_name, invalid_field
+from gateway.register.schemas import CASE_NUMBER, RegisterCaseId
+from gateway.register.service import RegisterService, Registry, escalated
 from workflows.calendar import WorkingCalendar, local_date
-from workflows.cant_get_it_done import (
-    MAX_DEPARTMENTS,
-    MAX_EXPLANATION_CHARS,
-    escalation_times,
-)
+from workflows.cant_get_it_done import MAX_DEPARTMENTS, MAX_EXPLANATION_CHARS
 from workflows.definition import Catalogue
 from workflows.register_case import RegisterProgress, ResolutionEntry, TaskForceEntry
 
 REGISTER_PATH = "/console/register"
-CASE_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
-NAME = re.compile(r"[^|/]{1,64}")
 # Departments typed in one box: one a line, or separated by commas (either width) or 、.
 DEPARTMENT_SEPARATORS = re.compile(r"[\n\r,，、;；]+")
 
@@ -126,25 +118,11 @@ class Row(msgspec.Struct, kw_only=True, frozen=True):
     status: str  # "open", "resolved" or "cannot_be_done"
 
 
-class Refusal(msgspec.Struct, kw_only=True, frozen=True):
-    form: str  # "register", "task_force" or "answer"
-    field: str | None
-    message: str
-
-
-def escalated(calendar: WorkingCalendar, record: CantGetItDoneRecord, now: datetime) -> bool:
-    """Whether the case's workflow escalated it: it does so at these very instants while
-    the case is unanswered (CantGetItDoneWorkflow._watch_deadline), so the list needs
-    no query to every case's workflow."""
-    times = escalation_times(calendar, record)
-    return bool(times) and times[0][2] <= (record.resolved_at or now)
-
-
-def rows_of(
-    store: FrictionStore, calendar: WorkingCalendar, catalogue: Catalogue, now: datetime,
+async def rows_of(
+    register: RegisterService, calendar: WorkingCalendar, catalogue: Catalogue, now: datetime,
     open_only: bool,
 ) -> list[Row]:
-    entries = notebook.cant_get_it_done_cases(store, calendar, now, open_only)
+    entries = await register.entries(open_only, now, calendar)
     return [
         Row(
             record=e.record,
@@ -156,37 +134,6 @@ def rows_of(
         )
         for e in sorted(entries, key=lambda e: e.record.registered_at)
     ]
-
-
-def progress_of_row(record: CantGetItDoneRecord) -> RegisterProgress:
-    """A case the register held before cases ran as workflows, as a workflow would show
-    it: its first update starts that workflow (register_desk adopts the row)."""
-    return RegisterProgress(
-        case_id=record.case_id, bundle=record.bundle, step=record.step, centre=record.centre,
-        department=record.department, cause=record.cause, origin="clerk",
-        status=record.resolution or "registered", registered_at=record.registered_at,
-        deadline=record.deadline, task_force=None, escalated=False, escalations=(),
-        resolution=record.resolution, explanation=record.explanation,
-        resolved_at=record.resolved_at, resolved_by=None, record=record, adopted=True,
-    )
-
-
-def row_of(store: FrictionStore, case_id: str) -> CantGetItDoneRecord | None:
-    return store.cant_get_it_done_case(case_id)
-
-
-async def read_progress(
-    temporal: Client, store: FrictionStore, case_id: str
-) -> RegisterProgress:
-    try:
-        return await register_desk.register_progress(temporal, case_id)
-    except ProblemDetailsException as exc:
-        if exc.status_code != 404:
-            raise
-    record = await asyncio.to_thread(row_of, store, case_id)
-    if record is None:
-        raise NotFoundException(f"no can't-get-it-done case {case_id}")
-    return progress_of_row(record)
 
 
 def refusal_text(request: Request[Any, Any, Any], field: str | None, said: str) -> str:
@@ -228,6 +175,7 @@ def refusal_text(request: Request[Any, Any, Any], field: str | None, said: str) 
 
 def refusal_of(request: Request[Any, Any, Any], form: str,
                exc: ProblemDetailsException) -> Refusal:
+    """The refusal of one of the page's forms ("register", "task_force" or "answer")."""
     field = problem_field(exc)
     return Refusal(form=form, field=field,
                    message=refusal_text(request, field, problem_text(exc)))
@@ -247,9 +195,8 @@ def check_registration(catalogue: Catalogue, data: RegisterForm, centre: str) ->
                  for s in catalogue.get(data.bundle, v).steps}
         if data.step not in steps:
             raise invalid_field("step", "one of the bundle's steps")
-    for field, value in (("department", data.department.strip()), ("centre", centre)):
-        if not NAME.fullmatch(value) or not value.strip():
-            raise invalid_field(field, "1-64 characters, without '|' or '/'")
+    check_name("department", data.department.strip())
+    check_name("centre", centre)
 
 
 def bundle_choices(catalogue: Catalogue) -> list[Any]:
@@ -273,7 +220,7 @@ class RegisterController(Controller):
     async def register(
         self,
         request: Request[Any, Any, Any],
-        store: NamedDependency[FrictionStore],
+        register_service: Registry,
         calendar: NamedDependency[WorkingCalendar],
         catalogue: NamedDependency[Catalogue],
         open_only: Annotated[str, Parameter(max_length=8)] = "",
@@ -286,14 +233,14 @@ class RegisterController(Controller):
         # bundle, step and department filled in; the clerk chooses the cause.
         prefill = RegisterForm(case_id=case_id, bundle=bundle, step=step,
                                department=department)
-        return await self._register_page(request, store, calendar, catalogue,
+        return await self._register_page(request, register_service, calendar, catalogue,
                                           open_only=open_only in ("1", "true", "on"),
                                           typed=prefill)
 
     async def _register_page(
         self,
         request: Request[Any, Any, Any],
-        store: FrictionStore,
+        register: RegisterService,
         calendar: WorkingCalendar,
         catalogue: Catalogue,
         open_only: bool = False,
@@ -301,8 +248,7 @@ class RegisterController(Controller):
         refusal: Refusal | None = None,
         typed: RegisterForm | None = None,
     ) -> Template:
-        now = datetime.now(UTC)
-        rows = await asyncio.to_thread(rows_of, store, calendar, catalogue, now, open_only)
+        rows = await rows_of(register, calendar, catalogue, datetime.now(UTC), open_only)
         account = current_account(request)
         return page(
             request, "register.html", status_code=status_code, rows=rows,
@@ -318,34 +264,26 @@ class RegisterController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: Annotated[RegisterForm, URL_ENCODED],
-        temporal: NamedDependency[Client],
-        store: NamedDependency[FrictionStore],
+        register_service: Registry,
         calendar: NamedDependency[WorkingCalendar],
         catalogue: NamedDependency[Catalogue],
-        task_queue: NamedDependency[str],
     ) -> Response[Any]:
         account = current_account(request)
         centre = account.centre or data.centre.strip()
         try:
             check_registration(catalogue, data, centre)
-            if data.walk_in:
-                key = f"console:{account.username}:{data.request_key}" \
-                    if data.request_key else None
-                case_id = register_desk.walk_in_number(datetime.now(UTC), key)
-            else:
-                case_id = data.case_id.strip()
-                await register_desk.check_case(temporal, store, case_id, data.bundle)
-            record, created = await register_desk.register_case(
-                temporal, calendar, task_queue, case_id=case_id,
-                bundle=data.bundle, step=data.step or None, centre=centre,
-                department=data.department.strip(), cause=data.cause,
+            record, created = await register_service.register(
+                walk_in=bool(data.walk_in), case_id=data.case_id.strip(), bundle=data.bundle,
+                step=data.step or None, centre=centre, department=data.department.strip(),
+                cause=data.cause,
+                idempotency_key=caller_key("console", account, data.request_key),
             )
         except ProblemDetailsException as exc:
             if exc.status_code == 409:
                 say(request, "The register did not take this case. Nothing was changed.",
                     "error")
             return await self._register_page(
-                request, store, calendar, catalogue, status_code=exc.status_code,
+                request, register_service, calendar, catalogue, status_code=exc.status_code,
                 refusal=refusal_of(request, "register", exc), typed=data,
             )
         if created:
@@ -360,26 +298,26 @@ class RegisterController(Controller):
         self,
         request: Request[Any, Any, Any],
         case_id: RegisterCaseId,
-        temporal: NamedDependency[Client],
-        store: NamedDependency[FrictionStore],
+        register_service: Registry,
         calendar: NamedDependency[WorkingCalendar],
         catalogue: NamedDependency[Catalogue],
     ) -> Template:
-        return await self._case_page(request, case_id, temporal, store, calendar, catalogue)
+        return await self._case_page(request, case_id, register_service, calendar, catalogue)
 
     async def _case_page(
         self,
         request: Request[Any, Any, Any],
         case_id: str,
-        temporal: Client,
-        store: FrictionStore,
+        register: RegisterService,
         calendar: WorkingCalendar,
         catalogue: Catalogue,
         status_code: int = 200,
         refusal: Refusal | None = None,
         typed: dict[str, str] | None = None,
     ) -> Template:
-        progress = await read_progress(temporal, store, case_id)
+        progress = await register.progress_or_row(case_id)
+        if progress is None:
+            raise NotFoundException(f"no can't-get-it-done case {case_id}")
         today = local_date(datetime.now(UTC))
         end = local_date(progress.resolved_at) if progress.resolved_at else today
         age: int | None = None
@@ -396,29 +334,38 @@ class RegisterController(Controller):
             task_force_fields=TASK_FORCE_FIELDS, answer_fields=ANSWER_FIELDS,
         )
 
-    async def _refused(
+    async def _answered(
         self,
         request: Request[Any, Any, Any],
         case_id: str,
         form: str,
-        exc: ProblemDetailsException,
+        change: Awaitable[object],
+        done: str,
         typed: dict[str, str],
-        deps: register_desk.Desk,
+        register: RegisterService,
+        calendar: WorkingCalendar,
         catalogue: Catalogue,
     ) -> Response[Any]:
-        if exc.status_code == 409:
-            # Answered (or refused) meanwhile: the page as it stands now, and why.
-            say(request, "This case was answered already, or its registration was "
-                         "refused: nothing was changed. Here it is as it stands now.",
-                "error")
-            return await self._case_page(request, case_id, deps.temporal, deps.store,
-                                         deps.calendar, catalogue, status_code=409)
-        if exc.status_code != 422:
-            raise exc
-        return await self._case_page(
-            request, case_id, deps.temporal, deps.store, deps.calendar, catalogue,
-            status_code=422, refusal=refusal_of(request, form, exc), typed=typed,
-        )
+        """The case's page again after `change` to it: with what was done said, or with
+        the refusal beside its field in `form` and what was typed kept."""
+        try:
+            await change
+        except ProblemDetailsException as exc:
+            if exc.status_code == 409:
+                # Answered (or refused) meanwhile: the page as it stands now, and why.
+                say(request, "This case was answered already, or its registration was "
+                             "refused: nothing was changed. Here it is as it stands now.",
+                    "error")
+                return await self._case_page(request, case_id, register, calendar, catalogue,
+                                             status_code=409)
+            if exc.status_code != 422:
+                raise
+            return await self._case_page(
+                request, case_id, register, calendar, catalogue, status_code=422,
+                refusal=refusal_of(request, form, exc), typed=typed,
+            )
+        say(request, done, "ok")
+        return see_other(f"{REGISTER_PATH}/{case_id}")
 
     @post("/{case_id:str}/task-force", guards=[requires("clerk")])
     async def assign_task_force(
@@ -426,21 +373,16 @@ class RegisterController(Controller):
         request: Request[Any, Any, Any],
         case_id: RegisterCaseId,
         data: Annotated[TaskForceForm, URL_ENCODED],
-        temporal: NamedDependency[Client],
-        store: NamedDependency[FrictionStore],
+        register_service: Registry,
         calendar: NamedDependency[WorkingCalendar],
         catalogue: NamedDependency[Catalogue],
-        task_queue: NamedDependency[str],
     ) -> Response[Any]:
-        desk = register_desk.Desk(temporal, store, calendar, task_queue)
-        try:
-            await register_desk.assign_task_force(desk, case_id, data.entry())
-        except ProblemDetailsException as exc:
-            typed = {"lead": data.lead, "departments": data.departments}
-            return await self._refused(request, case_id, "task_force", exc, typed, desk,
-                                       catalogue)
-        say(request, "Task force assigned.", "ok")
-        return see_other(f"{REGISTER_PATH}/{case_id}")
+        return await self._answered(
+            request, case_id, "task_force",
+            register_service.assign_task_force(case_id, data.entry()),
+            N_("Task force assigned."), {"lead": data.lead, "departments": data.departments},
+            register_service, calendar, catalogue,
+        )
 
     @post("/{case_id:str}/resolution", guards=[requires("clerk")])
     async def resolve(
@@ -448,21 +390,15 @@ class RegisterController(Controller):
         request: Request[Any, Any, Any],
         case_id: RegisterCaseId,
         data: Annotated[AnswerForm, URL_ENCODED],
-        temporal: NamedDependency[Client],
-        store: NamedDependency[FrictionStore],
+        register_service: Registry,
         calendar: NamedDependency[WorkingCalendar],
         catalogue: NamedDependency[Catalogue],
-        task_queue: NamedDependency[str],
     ) -> Response[Any]:
-        desk = register_desk.Desk(temporal, store, calendar, task_queue)
         entry = ResolutionEntry(resolution=data.resolution, explanation=data.explanation,
                                 actor=current_account(request).username)
-        try:
-            await register_desk.resolve_case(desk, case_id, entry)
-        except ProblemDetailsException as exc:
-            typed = {"resolution": data.resolution, "explanation": data.explanation}
-            return await self._refused(request, case_id, "answer", exc, typed, desk,
-                                       catalogue)
-        say(request, "Answer recorded in the register.", "ok")
-        return see_other(f"{REGISTER_PATH}/{case_id}")
-
+        return await self._answered(
+            request, case_id, "answer", register_service.resolve(case_id, entry),
+            N_("Answer recorded in the register."),
+            {"resolution": data.resolution, "explanation": data.explanation},
+            register_service, calendar, catalogue,
+        )

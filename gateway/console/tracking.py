@@ -14,13 +14,12 @@ from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Template
-from temporalio.client import Client
 
-from gateway import case_desk
 from gateway.auth import GUESS_LIMIT
-from gateway.case_desk import CASE_ID_PATTERN
+from gateway.cases.service import Cases
 from gateway.console.notice import closure_rules, code_matches, notice_items
 from gateway.console.pages import N_, page
+from workflows.case_number import CASE_ID_PATTERN
 from workflows.definition import Catalogue
 
 
@@ -35,7 +34,7 @@ class TrackingController(Controller):
     async def show(
         self,
         request: Request[Any, Any, Any],
-        temporal: NamedDependency[Client],
+        case_service: Cases,
         catalogue: NamedDependency[Catalogue],
         case_id: Annotated[str, Parameter(max_length=32)] = "",
         code: Annotated[str, Parameter(max_length=12)] = "",
@@ -48,7 +47,7 @@ class TrackingController(Controller):
         if not re.match(CASE_ID_PATTERN, case_id) or not code_matches(secret, case_id, code):
             return refused
         try:
-            progress = await case_desk.case_progress(temporal, case_id)
+            progress = await case_service.progress(case_id)
         except ProblemDetailsException:
             return refused
         definition = catalogue.get(progress.bundle, progress.bundle_version)

@@ -5,49 +5,33 @@ against e-certificates before paper is asked for, and the one-time notice to pri
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable
 from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Template
-from temporalio.client import Client
 
-from friction.store import FrictionStore
-from gateway import case_desk
 from gateway.auth import current_account, requires
-from gateway.case_desk import CASE_ID_PATTERN
+from gateway.cases.schemas import CaseId, OpenCase
+from gateway.cases.service import Cases, CaseService, ClosingOutcome
 from gateway.console.notice import closing_options, closure_rules, notice_items, tracking_code
 from gateway.console.pages import N_, page, problem_field, problem_text, say, see_other
-from gateway.notebook_api import NoteBody, log_case_note
-from gateway.schemas import OpenCase
-from workflows.calendar import WorkingCalendar
-from workflows.case import (
-    CLOSE_NOT_ELIGIBLE,
-    RECORD_MATERIAL,
-    RECORD_MILESTONE,
-    RECORD_TRIP,
-    SUBMIT_FIELDS,
-    WITHDRAW,
-    CaseProgress,
-    FieldEntry,
-    MaterialEntry,
-    MilestoneEntry,
-    NotEligibleEntry,
-    TripEntry,
-    WithdrawalEntry,
-)
+from gateway.notebook.schemas import NOTE_CATEGORIES, NOTE_KINDS, NoteBody
+from gateway.notebook.service import Notebook
+from workflows.case import CaseProgress, FieldEntry, MaterialEntry, MilestoneEntry, TripEntry
 from workflows.definition import Catalogue
 
-CaseId = Annotated[str, Parameter(pattern=CASE_ID_PATTERN, max_length=17)]
 URL_ENCODED = Body(media_type=RequestEncodingType.URL_ENCODED)
 FIELD_PREFIX = "f."  # form inputs of a step's fields, apart from the form's own inputs
-NOTE_CATEGORIES = ("system", "form", "material", "entry", "policy", "other")
-NOTE_KINDS = ("manual_reentry", "physical_material_requested", "search_only_entry",
-              "extra_wait", "repeat_trip", "piecemeal_rejection")
+# What the page says once a case is closed, and the closing form on it (to keep its reason).
+CLOSINGS: dict[ClosingOutcome, tuple[str, str]] = {
+    "not_eligible": (N_("The case is closed as not eligible."), "closing"),
+    "withdrawn": (N_("The withdrawal is recorded; the case is closed."), "withdrawal"),
+}
 
 
 class OpenCaseForm(msgspec.Struct, kw_only=True, frozen=True):
@@ -93,35 +77,30 @@ class WorkbenchController(Controller):
     async def desk(
         self,
         request: Request[Any, Any, Any],
-        temporal: NamedDependency[Client],
-        catalogue: NamedDependency[Catalogue],
+        case_service: Cases,
         bundle: Annotated[str | None, Parameter(max_length=64)] = None,
     ) -> Template:
-        return await self._desk(request, temporal, catalogue, bundle)
+        return await self._desk(request, case_service, bundle)
 
     async def _desk(
         self,
         request: Request[Any, Any, Any],
-        temporal: Client,
-        catalogue: Catalogue,
+        cases: CaseService,
         bundle: str | None,
         status_code: int = 200,
         error: ProblemDetailsException | None = None,
         typed: OpenCaseForm | None = None,
     ) -> Template:
         account = current_account(request)
-        waiting = await case_desk.worklist(temporal, centre=account.centre, bundle=bundle or None)
-        with_agency = await case_desk.worklist(
-            temporal, centre=account.centre, bundle=bundle or None, awaiting="agency"
-        )
         # Field workers use clerk accounts for now: their tasks are listed here too.
-        with_worker = await case_desk.worklist(
-            temporal, centre=account.centre, bundle=bundle or None, awaiting="worker"
-        )
+        waiting, with_agency, with_worker = [
+            await cases.worklist(centre=account.centre, bundle=bundle or None, awaiting=on)
+            for on in ("clerk", "agency", "worker")
+        ]
         return page(
             request, "desk.html", status_code=status_code,
             waiting=waiting.cases, with_agency=with_agency.cases,
-            with_worker=with_worker.cases, bundles=_bundles(catalogue),
+            with_worker=with_worker.cases, bundles=_bundles(cases.catalogue),
             chosen_bundle=bundle or "", centre=account.centre,
             request_key=secrets.token_urlsafe(16), typed=typed,
             error=problem_text(error) if error else None,
@@ -133,30 +112,24 @@ class WorkbenchController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: Annotated[OpenCaseForm, URL_ENCODED],
-        temporal: NamedDependency[Client],
-        catalogue: NamedDependency[Catalogue],
-        calendar: NamedDependency[WorkingCalendar],
-        task_queue: NamedDependency[str],
+        case_service: Cases,
     ) -> Response[Any]:
         account = current_account(request)
         try:
-            opened = await case_desk.open_case(
-                temporal, catalogue, calendar, task_queue,
+            opened = await case_service.open(
                 OpenCase(bundle=data.bundle, citizen_id_number=data.citizen_id_number.strip(),
                          centre=account.centre or "", channel=data.channel),
                 idempotency_key=f"console:{account.username}:{data.request_key}",
             )
         except ProblemDetailsException as exc:
-            return await self._desk(request, temporal, catalogue, None, exc.status_code, exc,
-                                    data)
+            return await self._desk(request, case_service, None, exc.status_code, exc, data)
         return see_other(f"/console/desk/cases/{opened.case_id}")
 
     @get("/cases/{case_id:str}")
     async def case(
-        self, request: Request[Any, Any, Any], case_id: CaseId, temporal: NamedDependency[Client]
+        self, request: Request[Any, Any, Any], case_id: CaseId, case_service: Cases
     ) -> Template:
-        progress = await case_desk.case_progress(temporal, case_id)
-        return self._case_page(request, progress)
+        return self._case_page(request, await case_service.progress(case_id))
 
     def _case_page(
         self,
@@ -183,28 +156,28 @@ class WorkbenchController(Controller):
             refresh=progress.status == "open" and progress.awaiting in ("lookup", "agency"),
         )
 
-    async def _update(
+    async def _done(
         self,
         request: Request[Any, Any, Any],
-        temporal: Client,
+        cases: CaseService,
         case_id: str,
-        name: str,
-        entry: object,
+        change: Awaitable[object],
         done: str,
         typed: dict[str, str] | None = None,
     ) -> Response[Any]:
+        """The case's page again after `change`: with what was done said, or with the
+        refusal beside its field and what the clerk typed kept in the form."""
         try:
-            await case_desk.update_case(temporal, case_id, name, entry)
+            await change
         except ProblemDetailsException as exc:
-            # Show the refusal on the page, with what the clerk typed kept in the form.
-            progress = await case_desk.case_progress(temporal, case_id)
+            progress = await cases.progress(case_id)
             return self._case_page(request, progress, exc.status_code, exc, typed)
         say(request, done, "ok")
         return see_other(f"/console/desk/cases/{case_id}")
 
     @post("/cases/{case_id:str}/fields")
     async def submit_fields(
-        self, request: Request[Any, Any, Any], case_id: CaseId, temporal: NamedDependency[Client]
+        self, request: Request[Any, Any, Any], case_id: CaseId, case_service: Cases
     ) -> Response[Any]:
         form = await request.form()
         values = {
@@ -222,8 +195,9 @@ class WorkbenchController(Controller):
             # Only fields actually sent: the clerk may have typed and then cleared one.
             typed_seconds={k: round(v, 1) for k, v in timing.items() if k in values},
         )
-        return await self._update(request, temporal, case_id, SUBMIT_FIELDS, entry,
-                                  N_("Saved."), typed=values)
+        return await self._done(request, case_service, case_id,
+                                case_service.submit_fields(case_id, entry), N_("Saved."),
+                                typed=values)
 
     @post("/cases/{case_id:str}/materials")
     async def record_material(
@@ -231,21 +205,23 @@ class WorkbenchController(Controller):
         request: Request[Any, Any, Any],
         case_id: CaseId,
         data: Annotated[MaterialForm, URL_ENCODED],
-        temporal: NamedDependency[Client],
+        case_service: Cases,
     ) -> Response[Any]:
         entry = MaterialEntry(step=data.step, material=data.material, form=data.form)
         done = (N_("Confirmed from the e-certificate.") if data.form == "ecert"
                 else N_("Paper copy received."))
-        return await self._update(request, temporal, case_id, RECORD_MATERIAL, entry, done)
+        return await self._done(request, case_service, case_id,
+                                case_service.record_material(case_id, entry), done)
 
     @post("/cases/{case_id:str}/trips")
     async def record_trip(
-        self, request: Request[Any, Any, Any], case_id: CaseId, temporal: NamedDependency[Client]
+        self, request: Request[Any, Any, Any], case_id: CaseId, case_service: Cases
     ) -> Response[Any]:
         form = await request.form()
         reasons = tuple(str(r) for r in form.getall("reasons")) if "reasons" in form else ()
-        return await self._update(request, temporal, case_id, RECORD_TRIP,
-                                  TripEntry(reasons=reasons), N_("Return visit recorded."))
+        return await self._done(request, case_service, case_id,
+                                case_service.record_trip(case_id, TripEntry(reasons=reasons)),
+                                N_("Return visit recorded."))
 
     @post("/cases/{case_id:str}/milestones")
     async def record_milestone(
@@ -253,7 +229,7 @@ class WorkbenchController(Controller):
         request: Request[Any, Any, Any],
         case_id: CaseId,
         data: Annotated[MilestoneForm, URL_ENCODED],
-        temporal: NamedDependency[Client],
+        case_service: Cases,
     ) -> Response[Any]:
         account = current_account(request)
         entry = MilestoneEntry(
@@ -263,8 +239,9 @@ class WorkbenchController(Controller):
         )
         typed = {f"milestone.{data.milestone}.{k}": v for k, v in
                  (("actor", data.actor), ("evidence_ref", data.evidence_ref))}
-        return await self._update(request, temporal, case_id, RECORD_MILESTONE, entry,
-                                  N_("Milestone recorded."), typed=typed)
+        return await self._done(request, case_service, case_id,
+                                case_service.record_milestone(case_id, entry),
+                                N_("Milestone recorded."), typed=typed)
 
     @post("/cases/{case_id:str}/not-eligible")
     async def close_not_eligible(
@@ -272,12 +249,9 @@ class WorkbenchController(Controller):
         request: Request[Any, Any, Any],
         case_id: CaseId,
         data: Annotated[ClosingForm, URL_ENCODED],
-        temporal: NamedDependency[Client],
+        case_service: Cases,
     ) -> Response[Any]:
-        entry = NotEligibleEntry(actor=current_account(request).username, reason=data.reason)
-        return await self._update(request, temporal, case_id, CLOSE_NOT_ELIGIBLE, entry,
-                                  N_("The case is closed as not eligible."),
-                                  typed={"closing.reason": data.reason})
+        return await self._close(request, case_service, case_id, "not_eligible", data.reason)
 
     @post("/cases/{case_id:str}/withdrawal")
     async def withdraw(
@@ -285,13 +259,22 @@ class WorkbenchController(Controller):
         request: Request[Any, Any, Any],
         case_id: CaseId,
         data: Annotated[ClosingForm, URL_ENCODED],
-        temporal: NamedDependency[Client],
+        case_service: Cases,
     ) -> Response[Any]:
-        entry = WithdrawalEntry(actor=current_account(request).username,
-                                reason=data.reason.strip() or None)
-        return await self._update(request, temporal, case_id, WITHDRAW, entry,
-                                  N_("The withdrawal is recorded; the case is closed."),
-                                  typed={"withdrawal.reason": data.reason})
+        return await self._close(request, case_service, case_id, "withdrawn", data.reason)
+
+    async def _close(
+        self,
+        request: Request[Any, Any, Any],
+        cases: CaseService,
+        case_id: str,
+        outcome: ClosingOutcome,
+        reason: str,
+    ) -> Response[Any]:
+        done, form = CLOSINGS[outcome]
+        closing = cases.close(case_id, outcome, current_account(request).username, reason)
+        return await self._done(request, cases, case_id, closing, done,
+                                typed={f"{form}.reason": reason})
 
     @post("/cases/{case_id:str}/notes")
     async def log_note(
@@ -299,25 +282,21 @@ class WorkbenchController(Controller):
         request: Request[Any, Any, Any],
         case_id: CaseId,
         data: Annotated[NoteForm, URL_ENCODED],
-        temporal: NamedDependency[Client],
-        store: NamedDependency[FrictionStore],
+        case_service: Cases,
+        notebook_service: Notebook,
     ) -> Response[Any]:
-        account = current_account(request)
-        body = NoteBody(category=data.category, text=data.text, actor=account.username,
+        body = NoteBody(category=data.category, text=data.text,
+                        actor=current_account(request).username,
                         about_kind=data.about_kind or None)
-        try:
-            await log_case_note(temporal, store, case_id, body)
-        except ProblemDetailsException as exc:
-            progress = await case_desk.case_progress(temporal, case_id)
-            return self._case_page(request, progress, exc.status_code, exc)
-        say(request, "Entry added to the error notebook.", "ok")
-        return see_other(f"/console/desk/cases/{case_id}")
+        return await self._done(request, case_service, case_id,
+                                notebook_service.log_case_note(case_id, body),
+                                N_("Entry added to the error notebook."))
 
     @get("/cases/{case_id:str}/notice")
     async def notice(
-        self, request: Request[Any, Any, Any], case_id: CaseId, temporal: NamedDependency[Client]
+        self, request: Request[Any, Any, Any], case_id: CaseId, case_service: Cases
     ) -> Template:
-        progress = await case_desk.case_progress(temporal, case_id)
+        progress = await case_service.progress(case_id)
         secret: bytes = request.app.state.secret
         return page(request, "notice.html", case=progress, notice=notice_items(progress),
                     tracking_code=tracking_code(secret, case_id))

@@ -29,7 +29,7 @@ from deploy.local import free_port
 from deploy.settings import AGENCIES
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook
-from gateway.case_desk import new_case_id
+from gateway.cases.service import new_case_id
 from gateway.console.notice import tracking_code
 from workflows.bundle import BundleWorkflow
 from workflows.calendar import local_date

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway.online_channel import (
+from gateway.cases.schemas import OpenCase
+from gateway.channels.schemas import ServiceCatalogueError
+from gateway.channels.service import (
     CHANNELS_DIR,
     OnlineEntries,
-    ServiceCatalogueError,
     load_service_catalogue,
     service_catalogue,
 )
-from gateway.schemas import OpenCase
 from workflows.definition import Catalogue
 
 V1 = (CHANNELS_DIR / "online.v1.toml").read_text(encoding="utf-8")

@@ -26,7 +26,7 @@ from friction.dashboard import DashboardFilter
 from friction.events import CaseRecord
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook
-from gateway.case_desk import new_case_id
+from gateway.cases.service import new_case_id
 from workflows.bundle import BundleWorkflow
 from workflows.case import SA_BUNDLE
 from workflows.definition import Catalogue

@@ -34,7 +34,7 @@ from deploy.settings import AGENCIES
 from friction.events import ExtraWait
 from friction.pseudonym import keyed_ref
 from friction.sqlite_store import SqliteFrictionStore
-from gateway.case_desk import new_case_id
+from gateway.cases.service import new_case_id
 from workflows.allowance_case import (
     ALLOWANCE_BUNDLE,
     MATCH_WORKFLOW,

@@ -24,7 +24,7 @@ from activities.issued_documents import AgencyDocuments, normalise_code
 from deploy.clerk import HttpDesk, wait_for
 from friction.events import SearchOnlyEntry
 from friction.sqlite_store import SqliteFrictionStore
-from gateway.online_channel import service_catalogue
+from gateway.channels.service import service_catalogue
 from workflows.case import CaseProgress
 
 BUNDLE = "population-certificate"

@@ -1,39 +1,25 @@
-"""Clerk API for cases: open one, read its progress, give it what it lacks."""
+"""Clerk API for cases: open one, read its progress, give it what it lacks, close it."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.di import NamedDependency
-from litestar.params import HeaderParameter, JSONBody, Parameter
-from temporalio.client import Client
+from litestar.params import JSONBody, Parameter
 
-from gateway import case_desk
-from gateway.auth import current_account, requires
-from gateway.case_desk import CASE_ID_PATTERN
-from gateway.online_channel import OnlineEntries
-from gateway.schemas import CaseOpened, NotEligibleBody, OpenCase, WithdrawalBody, Worklist
-from workflows.calendar import WorkingCalendar
-from workflows.case import (
-    CLOSE_NOT_ELIGIBLE,
-    RECORD_MATERIAL,
-    RECORD_MILESTONE,
-    RECORD_TRIP,
-    SUBMIT_FIELDS,
-    WITHDRAW,
-    CaseProgress,
-    FieldEntry,
-    MaterialEntry,
-    MilestoneEntry,
-    NotEligibleEntry,
-    TripEntry,
-    WithdrawalEntry,
+from gateway.auth import caller_key, current_account, requires
+from gateway.cases.schemas import (
+    WORKLIST_AWAITING,
+    CaseId,
+    CaseOpened,
+    IdempotencyKey,
+    NotEligibleBody,
+    OpenCase,
+    WithdrawalBody,
+    Worklist,
 )
-from workflows.definition import Catalogue
-
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=200)]
-CaseId = Annotated[str, Parameter(pattern=CASE_ID_PATTERN, max_length=17)]
+from gateway.cases.service import Cases
+from workflows.case import CaseProgress, FieldEntry, MaterialEntry, MilestoneEntry, TripEntry
 
 
 class CasesController(Controller):
@@ -45,42 +31,34 @@ class CasesController(Controller):
     async def open_case(
         self,
         data: JSONBody[OpenCase],
-        temporal: NamedDependency[Client],
-        catalogue: NamedDependency[Catalogue],
-        calendar: NamedDependency[WorkingCalendar],
-        task_queue: NamedDependency[str],
+        case_service: Cases,
         request: Request[Any, Any, Any],
-        online_entries: NamedDependency[OnlineEntries],
         idempotency_key: IdempotencyKey = None,
     ) -> CaseOpened:
-        # A key names a request of one caller: another caller's same key is another case.
-        scoped = f"api:{current_account(request).username}:{idempotency_key}" \
-            if idempotency_key else None
-        return await case_desk.open_case(
-            temporal, catalogue, calendar, task_queue, data, scoped, online_entries
-        )
+        key = caller_key("api", current_account(request), idempotency_key)
+        return await case_service.open(data, key)
 
     @get("/{case_id:str}", summary="A case's progress: steps, what it waits on, friction")
-    async def progress(self, case_id: CaseId, temporal: NamedDependency[Client]) -> CaseProgress:
-        return await case_desk.case_progress(temporal, case_id)
+    async def progress(self, case_id: CaseId, case_service: Cases) -> CaseProgress:
+        return await case_service.progress(case_id)
 
     @post("/{case_id:str}/fields", status_code=200, summary="Values a clerk typed for a step")
     async def submit_fields(
-        self, case_id: CaseId, data: JSONBody[FieldEntry], temporal: NamedDependency[Client]
+        self, case_id: CaseId, data: JSONBody[FieldEntry], case_service: Cases
     ) -> CaseProgress:
-        return await case_desk.update_case(temporal, case_id, SUBMIT_FIELDS, data)
+        return await case_service.submit_fields(case_id, data)
 
     @post("/{case_id:str}/materials", status_code=200, summary="A material requested or received")
     async def record_material(
-        self, case_id: CaseId, data: JSONBody[MaterialEntry], temporal: NamedDependency[Client]
+        self, case_id: CaseId, data: JSONBody[MaterialEntry], case_service: Cases
     ) -> CaseProgress:
-        return await case_desk.update_case(temporal, case_id, RECORD_MATERIAL, data)
+        return await case_service.record_material(case_id, data)
 
     @post("/{case_id:str}/trips", status_code=200, summary="The citizen came back")
     async def record_trip(
-        self, case_id: CaseId, data: JSONBody[TripEntry], temporal: NamedDependency[Client]
+        self, case_id: CaseId, data: JSONBody[TripEntry], case_service: Cases
     ) -> CaseProgress:
-        return await case_desk.update_case(temporal, case_id, RECORD_TRIP, data)
+        return await case_service.record_trip(case_id, data)
 
     @post(
         "/{case_id:str}/milestones",
@@ -91,9 +69,9 @@ class CasesController(Controller):
         "`evidence_ref`; the workflow records when.",
     )
     async def record_milestone(
-        self, case_id: CaseId, data: JSONBody[MilestoneEntry], temporal: NamedDependency[Client]
+        self, case_id: CaseId, data: JSONBody[MilestoneEntry], case_service: Cases
     ) -> CaseProgress:
-        return await case_desk.update_case(temporal, case_id, RECORD_MILESTONE, data)
+        return await case_service.record_milestone(case_id, data)
 
     @post(
         "/{case_id:str}/not-eligible",
@@ -109,11 +87,11 @@ class CasesController(Controller):
         self,
         case_id: CaseId,
         data: JSONBody[NotEligibleBody],
-        temporal: NamedDependency[Client],
+        case_service: Cases,
         request: Request[Any, Any, Any],
     ) -> CaseProgress:
-        entry = NotEligibleEntry(actor=current_account(request).username, reason=data.reason)
-        return await case_desk.update_case(temporal, case_id, CLOSE_NOT_ELIGIBLE, entry)
+        actor = current_account(request).username
+        return await case_service.close(case_id, "not_eligible", actor, data.reason)
 
     @post(
         "/{case_id:str}/withdrawal",
@@ -127,11 +105,11 @@ class CasesController(Controller):
         self,
         case_id: CaseId,
         data: JSONBody[WithdrawalBody],
-        temporal: NamedDependency[Client],
+        case_service: Cases,
         request: Request[Any, Any, Any],
     ) -> CaseProgress:
-        entry = WithdrawalEntry(actor=current_account(request).username, reason=data.reason)
-        return await case_desk.update_case(temporal, case_id, WITHDRAW, entry)
+        actor = current_account(request).username
+        return await case_service.close(case_id, "withdrawn", actor, data.reason)
 
 
 class WorklistController(Controller):
@@ -142,12 +120,14 @@ class WorklistController(Controller):
     @get("/", summary="Cases waiting, by default on a clerk, from search attributes")
     async def worklist(
         self,
-        temporal: NamedDependency[Client],
+        case_service: Cases,
         centre: Annotated[str | None, Parameter(max_length=64)] = None,
         bundle: Annotated[str | None, Parameter(max_length=64)] = None,
-        awaiting: Annotated[str, Parameter(pattern="^(clerk|agency|lookup|worker)$")] = "clerk",
+        awaiting: Annotated[
+            str, Parameter(pattern=f"^({'|'.join(WORKLIST_AWAITING)})$")
+        ] = "clerk",
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> Worklist:
-        return await case_desk.worklist(
-            temporal, centre=centre, bundle=bundle, awaiting=awaiting, limit=limit
+        return await case_service.worklist(
+            centre=centre, bundle=bundle, awaiting=awaiting, limit=limit
         )

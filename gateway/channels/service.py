@@ -2,9 +2,9 @@
 tells the notebook.
 
 The catalogue is data about the channel, not about any workflow: one TOML file per
-channel and version under gateway/channels/ lists each service (a bundle id), the entries
-that reach it in the app (home tile, menu, search) and whether its demand earns it a
-direct entry. current.toml names the version the app runs now. A start through search of
+channel and version in this folder (gateway/channels/) lists each service (a bundle id),
+the entries that reach it in the app (home tile, menu, search) and whether its demand
+earns it a direct entry. current.toml names the version the app runs now. A start through search of
 a service that should have a direct entry and has none is a search-only entry: recorded
 once per case through the notebook's one ingest path, with an event id derived from the
 case number, so a retried request (the same Idempotency-Key, the same case) never
@@ -18,7 +18,6 @@ import asyncio
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import get_args
 
 import msgspec
 from opentelemetry import trace
@@ -26,59 +25,15 @@ from opentelemetry import trace
 from friction.events import SearchOnlyEntry
 from friction.ingest import ingest, with_trace_id
 from friction.store import FrictionStore
+from gateway.channels.schemas import ChannelStart, ServiceCatalogue, ServiceCatalogueError
 from gateway.errors import invalid_field
-from gateway.schemas import EntryKind, OpenCase
 from workflows.definition import BundleDefinition
 
-ENTRY_KINDS: tuple[str, ...] = get_args(EntryKind)
-DIRECT_ENTRIES = frozenset({"home_tile", "menu"})
-CHANNELS_DIR = Path(__file__).parent / "channels"
+CHANNELS_DIR = Path(__file__).parent
 ONLINE = "online"
 
 _SERVICE_ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _FILE_NAME = re.compile(r"(?P<channel>[a-z]+)\.v(?P<version>[1-9]\d*)\.toml")
-
-
-class ServiceCatalogueError(ValueError):
-    """A service catalogue file is malformed; the message names the file and the place."""
-
-
-class OfferedService(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    service: str  # the bundle a start of it opens
-    entries: tuple[EntryKind, ...]
-    should_have_direct_entry: bool = False
-
-    @property
-    def has_direct_entry(self) -> bool:
-        return any(e in DIRECT_ENTRIES for e in self.entries)
-
-
-class ServiceCatalogue(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    channel: str
-    version: int
-    services: tuple[OfferedService, ...]
-
-    def service(self, service: str) -> OfferedService | None:
-        return next((s for s in self.services if s.service == service), None)
-
-    def search_only(self, service: str) -> bool:
-        """Whether a citizen reaching `service` by search met friction: it should have a
-        direct entry, and this version of the channel gives it none."""
-        offered = self.service(service)
-        return (
-            offered is not None
-            and offered.should_have_direct_entry
-            and not offered.has_direct_entry
-        )
-
-    def check_bundles(self, bundle_ids: list[str]) -> None:
-        """Every service names a bundle this installation runs."""
-        for i, s in enumerate(self.services):
-            if s.service not in bundle_ids:
-                raise ServiceCatalogueError(
-                    f"{self.channel}.v{self.version}.toml: services[{i}].service: "
-                    f"{s.service!r} is no bundle of the catalogue ({', '.join(bundle_ids)})"
-                )
 
 
 def validate(catalogue: ServiceCatalogue, origin: str) -> ServiceCatalogue:
@@ -156,7 +111,7 @@ class OnlineEntries:
         self.services = services
         self._store = store
 
-    def check(self, data: OpenCase) -> None:
+    def check(self, data: ChannelStart) -> None:
         """Refuse an entry the catalogue does not know: the app and the catalogue have
         drifted apart, and counting friction from either would be wrong."""
         if data.entry is None:
@@ -179,7 +134,7 @@ class OnlineEntries:
             )
 
     def search_only_entry(
-        self, case_id: str, definition: BundleDefinition, data: OpenCase, at: datetime
+        self, case_id: str, definition: BundleDefinition, data: ChannelStart, at: datetime
     ) -> SearchOnlyEntry | None:
         if data.entry != "search" or not self.services.search_only(definition.id):
             return None
@@ -197,7 +152,7 @@ class OnlineEntries:
         )
 
     async def record(
-        self, case_id: str, definition: BundleDefinition, data: OpenCase, at: datetime
+        self, case_id: str, definition: BundleDefinition, data: ChannelStart, at: datetime
     ) -> None:
         event = self.search_only_entry(case_id, definition, data, at)
         if event is None:

@@ -1,14 +1,22 @@
-"""Request and response bodies of the gateway that are not the case's own Structs."""
+"""Request and response bodies of cases that are not the case's own Structs, and the
+parameters that name a case."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, get_args
 
 import msgspec
+from litestar.params import HeaderParameter, Parameter
 
-# How a citizen reached a service in the online channel (gateway.online_channel).
-EntryKind = Literal["home_tile", "menu", "search"]
+from gateway.channels.schemas import EntryKind
+from workflows.case import Awaiting
+from workflows.case_number import CASE_ID_PATTERN
+
+CaseId = Annotated[str, Parameter(pattern=CASE_ID_PATTERN, max_length=17)]
+IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=200)]
+# What a worklist may list cases as waiting on: anyone but nobody (a case between steps).
+WORKLIST_AWAITING: tuple[str, ...] = tuple(a for a in get_args(Awaiting) if a != "nobody")
 
 
 class OpenCase(msgspec.Struct, kw_only=True, frozen=True):
@@ -39,7 +47,6 @@ class WorklistItem(msgspec.Struct, kw_only=True, frozen=True):
 
 class Worklist(msgspec.Struct, kw_only=True, frozen=True):
     cases: tuple[WorklistItem, ...]
-
 
 
 class NotEligibleBody(msgspec.Struct, kw_only=True, frozen=True):

@@ -1,0 +1,250 @@
+"""What the gateway does with a case, whoever asks: the API's controllers and the clerk's
+console pages both open cases, read their progress, send them a clerk's input, close them
+and list the worklist through CaseService, so the two never drift apart.
+
+Calls into the case's workflow are typed: each update names BundleWorkflow's own method,
+so its argument's type is the one the workflow takes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Literal, TypeVar
+
+from litestar.di import NamedDependency
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+from temporalio.workflow import UpdateMethodMultiParam
+
+from gateway.cases.schemas import CaseOpened, OpenCase, Worklist, WorklistItem
+from gateway.channels.service import OnlineEntries
+from gateway.errors import from_temporal, invalid_field, problem
+from workflows.bundle import BundleWorkflow
+from workflows.calendar import WorkingCalendar, local_date
+from workflows.case import (
+    SA_AWAITING,
+    SA_BUNDLE,
+    SA_CENTRE,
+    SA_STEP,
+    CaseProgress,
+    CaseStart,
+    FieldEntry,
+    MaterialEntry,
+    MilestoneEntry,
+    NotEligibleEntry,
+    TripEntry,
+    WithdrawalEntry,
+)
+from workflows.case_number import CASE_ALPHABET, case_number, case_tail
+from workflows.definition import Catalogue
+from workflows.fields import check_id_number
+
+_BUNDLE = SearchAttributeKey.for_keyword(SA_BUNDLE)
+_CENTRE = SearchAttributeKey.for_keyword(SA_CENTRE)
+_AWAITING = SearchAttributeKey.for_keyword(SA_AWAITING)
+_STEP = SearchAttributeKey.for_keyword(SA_STEP)
+
+Entry = TypeVar("Entry")
+ClosingOutcome = Literal["not_eligible", "withdrawn"]
+CaseHandle = WorkflowHandle[BundleWorkflow, CaseProgress]
+
+
+def new_case_id(now: datetime, idempotency_key: str | None) -> str:
+    """A case number a citizen can read out: date plus eight characters. With an
+    idempotency key the same request always names the same case."""
+    if idempotency_key:
+        tail = case_tail(hashlib.sha256(idempotency_key.encode()).digest())
+    else:
+        tail = "".join(secrets.choice(CASE_ALPHABET) for _ in range(8))
+    return case_number(local_date(now), tail)
+
+
+class CaseService:
+    """Cases as Temporal holds them. `calendar` is asked for the calendar as published
+    now only when a case opens; `entries` is the online channel's, None for a desk that
+    takes no online starts."""
+
+    def __init__(
+        self,
+        temporal: Client,
+        catalogue: Catalogue,
+        calendar: Callable[[], WorkingCalendar],
+        task_queue: str,
+        entries: OnlineEntries | None = None,
+    ) -> None:
+        self.temporal = temporal
+        self.catalogue = catalogue
+        self._calendar = calendar
+        self._task_queue = task_queue
+        self._entries = entries
+
+    def _handle(self, case_id: str) -> CaseHandle:
+        return self.temporal.get_workflow_handle_for(BundleWorkflow.run, case_id)
+
+    async def open(self, data: OpenCase, idempotency_key: str | None) -> CaseOpened:
+        """Open a case. An online start's entry is checked against the channel's service
+        catalogue, and what it tells the notebook recorded once the case exists."""
+        catalogue, entries = self.catalogue, self._entries
+        if data.bundle not in catalogue.ids():
+            raise invalid_field("bundle", f"no bundle {data.bundle!r}")
+        now = datetime.now(UTC)
+        if (wrong := check_id_number(data.citizen_id_number, local_date(now))) is not None:
+            raise invalid_field("citizen_id_number", wrong)
+        if not data.centre.strip() or len(data.centre) > 64:
+            raise invalid_field("centre", "must name the service centre in 1-64 characters")
+        if data.bundle_version is None:
+            definition = catalogue.default(data.bundle)
+        elif data.bundle_version in catalogue.versions(data.bundle):
+            definition = catalogue.get(data.bundle, data.bundle_version)
+        else:
+            raise invalid_field(
+                "bundle_version", f"{data.bundle} has versions {catalogue.versions(data.bundle)}"
+            )
+        if data.entry is not None:
+            if entries is None:
+                raise invalid_field("entry", "this desk takes no entry: it is not an online "
+                                    "channel")
+            entries.check(data)
+        case_id = new_case_id(now, idempotency_key)
+        try:
+            await self.temporal.start_workflow(
+                BundleWorkflow.run,
+                CaseStart(
+                    case_id=case_id,
+                    bundle=definition,
+                    calendar=self._calendar(),
+                    citizen_id_number=data.citizen_id_number.upper(),
+                    centre=data.centre,
+                    channel=data.channel,
+                ),
+                id=case_id,
+                # A case number names one case for good: a retried request arriving after
+                # the case closed (an online case can close within a second) must not open
+                # it again.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                task_queue=self._task_queue,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(_BUNDLE, definition.id),
+                        SearchAttributePair(_CENTRE, data.centre),
+                        SearchAttributePair(_AWAITING, "lookup"),
+                    ]
+                ),
+            )
+        except WorkflowAlreadyStartedError:
+            if idempotency_key is None:
+                raise
+            # The same request again: the case already exists, answer with it.
+        if entries is not None and data.entry is not None:
+            await entries.record(case_id, definition, data, now)  # idempotent: one per case
+        return CaseOpened(case_id=case_id, bundle=definition.id,
+                          bundle_version=definition.version)
+
+    async def progress(self, case_id: str) -> CaseProgress:
+        try:
+            return await self._handle(case_id).query(BundleWorkflow.progress)
+        except RPCError as exc:
+            raise from_temporal(case_id, exc) from exc
+
+    async def progress_and_centre(self, case_id: str) -> tuple[CaseProgress, str | None]:
+        """The case's progress and the service centre it was opened at (a search
+        attribute the gateway set), read together."""
+        handle = self._handle(case_id)
+        try:
+            progress, described = await asyncio.gather(
+                handle.query(BundleWorkflow.progress), handle.describe()
+            )
+        except RPCError as exc:
+            raise from_temporal(case_id, exc) from exc
+        return progress, described.typed_search_attributes.get(_CENTRE)
+
+    async def _update(
+        self,
+        case_id: str,
+        update: UpdateMethodMultiParam[[BundleWorkflow, Entry], CaseProgress],
+        entry: Entry,
+    ) -> CaseProgress:
+        try:
+            return await self._handle(case_id).execute_update(update, entry)
+        except (WorkflowUpdateFailedError, RPCError) as exc:
+            raise from_temporal(case_id, exc) from exc
+
+    async def submit_fields(self, case_id: str, entry: FieldEntry) -> CaseProgress:
+        return await self._update(case_id, BundleWorkflow.submit_fields, entry)
+
+    async def record_material(self, case_id: str, entry: MaterialEntry) -> CaseProgress:
+        return await self._update(case_id, BundleWorkflow.record_material, entry)
+
+    async def record_trip(self, case_id: str, entry: TripEntry) -> CaseProgress:
+        return await self._update(case_id, BundleWorkflow.record_trip, entry)
+
+    async def record_milestone(self, case_id: str, entry: MilestoneEntry) -> CaseProgress:
+        return await self._update(case_id, BundleWorkflow.record_milestone, entry)
+
+    async def close(
+        self, case_id: str, outcome: ClosingOutcome, actor: str, reason: str | None
+    ) -> CaseProgress:
+        """Close the case as not eligible (a reason required) or record the citizen's
+        withdrawal (a reason optional, blank is none); `actor` is the logged-in account."""
+        if outcome == "not_eligible":
+            entry = NotEligibleEntry(actor=actor, reason=reason or "")
+            return await self._update(case_id, BundleWorkflow.close_not_eligible, entry)
+        withdrawal = WithdrawalEntry(actor=actor, reason=(reason or "").strip() or None)
+        return await self._update(case_id, BundleWorkflow.withdraw, withdrawal)
+
+    async def worklist(
+        self,
+        *,
+        centre: str | None,
+        bundle: str | None,
+        awaiting: str = "clerk",
+        limit: int = 100,
+    ) -> Worklist:
+        clauses = ["ExecutionStatus = 'Running'", f"{SA_AWAITING} = '{awaiting}'"]
+        # Values are quoted for the visibility query; reject quotes rather than escape them.
+        for name, value in ((SA_CENTRE, centre), (SA_BUNDLE, bundle)):
+            if value is not None:
+                if "'" in value or '"' in value:
+                    raise problem(422, "Invalid field", "quotes are not allowed", field=name)
+                clauses.append(f"{name} = '{value}'")
+        items: list[WorklistItem] = []
+        async for execution in self.temporal.list_workflows(" AND ".join(clauses),
+                                                            limit=limit):
+            attrs = execution.typed_search_attributes
+            items.append(
+                WorklistItem(
+                    case_id=execution.id,
+                    bundle=attrs.get(_BUNDLE),
+                    centre=attrs.get(_CENTRE),
+                    awaiting=attrs.get(_AWAITING),
+                    step=attrs.get(_STEP),
+                    opened_at=execution.start_time,
+                )
+            )
+        return Worklist(cases=tuple(items))
+
+
+def provide_case_service(
+    temporal: NamedDependency[Client],
+    catalogue: NamedDependency[Catalogue],
+    calendar_source: NamedDependency[Callable[[], WorkingCalendar]],
+    task_queue: NamedDependency[str],
+    online_entries: NamedDependency[OnlineEntries],
+) -> CaseService:
+    """The request's CaseService, from the app's dependencies (Provide in gateway.app)."""
+    return CaseService(temporal, catalogue, calendar_source, task_queue, online_entries)
+
+
+# A handler takes the service as `case_service: Cases`; the parameter's name is the key.
+Cases = NamedDependency[CaseService]

@@ -1,0 +1,132 @@
+"""The notebook over HTTP, for the data bureau, developers, clerks and channels: the
+ranked backlog with its lifecycle, a stuck point's evidence and trend, clerks' notes on a
+case, reports per bundle, step or centre, the event log as OCEL 2.0, and the ingest of
+channels outside Temporal. The work is gateway.notebook.service's; this module maps HTTP
+to it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import JSONBody, Parameter
+
+from friction.backlog import TransitionRequest
+from friction.events import ClerkNote
+from friction.ingest import BatchResult
+from friction.reports import DEFAULT_MIN_GROUP, Report
+from gateway.auth import requires
+from gateway.cases.schemas import CaseId
+from gateway.errors import invalid_field
+from gateway.notebook.schemas import (
+    GROUP_BYS,
+    BacklogView,
+    Fingerprint,
+    NoteBody,
+    StuckPointView,
+    TransitionBody,
+    TransitionMade,
+)
+from gateway.notebook.service import Notebook, parse_instant
+
+
+class FrictionController(Controller):
+    path = "/api/friction"
+    tags = ["friction"]
+    # Online channels send their friction as services; clerks' consoles may too.
+    guards = [requires("channel", "clerk")]
+
+    @post("/events", status_code=200, summary="Ingest a batch of friction events")
+    async def ingest_events(
+        self, request: Request[Any, Any, Any], notebook_service: Notebook
+    ) -> BatchResult:
+        return await notebook_service.ingest(await request.body())
+
+
+class BacklogController(Controller):
+    path = "/api/friction"
+    tags = ("notebook",)
+    guards = [requires("analyst", "developer")]
+
+    @get("/backlog", summary="Stuck points ranked by burden, with their backlog items")
+    async def backlog(
+        self,
+        notebook_service: Notebook,
+        bundle: Annotated[str | None, Parameter(max_length=64)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+    ) -> BacklogView:
+        entries = await notebook_service.backlog(bundle, limit)
+        return BacklogView(entries=tuple(entries),
+                           verification=notebook_service.policy.describe())
+
+    @get("/stuck-points/{fingerprint:str}", summary="A stuck point: evidence, trend, history")
+    async def stuck_point(
+        self, fingerprint: Fingerprint, notebook_service: Notebook
+    ) -> StuckPointView:
+        return await notebook_service.stuck_point(fingerprint)
+
+    @post("/backlog/{fingerprint:str}/transitions", status_code=201,
+          summary="Move a backlog item: triage, start, deploy a fix, reopen",
+          guards=[requires("developer")])
+    async def transition(
+        self,
+        fingerprint: Fingerprint,
+        data: JSONBody[TransitionBody],
+        notebook_service: Notebook,
+    ) -> TransitionMade:
+        request = TransitionRequest(
+            to_status=data.to_status, reason=data.reason, owner=data.owner,
+            fix_description=data.fix_description, fix_deployed_at=data.fix_deployed_at,
+        )
+        return await notebook_service.transition(fingerprint, request, data.actor,
+                                                 data.expected_status)
+
+    @get("/ocel", summary="Cases and friction as an OCEL 2.0 event log (JSON)",
+         media_type="application/json")
+    async def ocel(
+        self,
+        notebook_service: Notebook,
+        since: Annotated[str | None, Parameter(max_length=40)] = None,
+        until: Annotated[str | None, Parameter(max_length=40)] = None,
+    ) -> Response[bytes]:
+        start, end = parse_instant("since", since), parse_instant("until", until)
+        log = await notebook_service.ocel(start, end)
+        return Response(content=log, media_type="application/json")
+
+
+class NotesController(Controller):
+    path = "/api/cases"
+    tags = ("notebook",)
+    guards = [requires("clerk")]
+
+    @post("/{case_id:str}/notes", status_code=201,
+          summary="A clerk's notebook entry on a case, in the case's context")
+    async def log_note(
+        self, case_id: CaseId, data: JSONBody[NoteBody], notebook_service: Notebook
+    ) -> ClerkNote:
+        return await notebook_service.log_case_note(case_id, data)
+
+
+class ReportsController(Controller):
+    path = "/api/reports"
+    tags = ("notebook",)
+    guards = [requires("analyst", "developer")]
+
+    @get("/", summary="Per bundle, step or centre: trips, working days, minutes, prefill")
+    async def report(
+        self,
+        notebook_service: Notebook,
+        group_by: Annotated[str, Parameter(max_length=16)] = "bundle",
+        since: Annotated[str | None, Parameter(max_length=40)] = None,
+        until: Annotated[str | None, Parameter(max_length=40)] = None,
+        min_group: Annotated[str, Parameter(max_length=8)] = str(DEFAULT_MIN_GROUP),
+        bundle: Annotated[str | None, Parameter(max_length=64)] = None,
+    ) -> Report:
+        grouping = next((g for g in GROUP_BYS if g == group_by), None)
+        if grouping is None:
+            raise invalid_field("group_by", f"one of {', '.join(GROUP_BYS)}")
+        if not min_group.isdigit() or int(min_group) < DEFAULT_MIN_GROUP:
+            # Smaller groups could point at a few identifiable people.
+            raise invalid_field("min_group", f"a whole number of at least {DEFAULT_MIN_GROUP}")
+        start, end = parse_instant("since", since), parse_instant("until", until)
+        return await notebook_service.report(grouping, start, end, int(min_group), bundle)

@@ -1,0 +1,208 @@
+"""What the gateway does with the notebook, whoever asks: the API's controllers and the
+console's backlog, dashboard and workbench pages read and move it through
+NotebookService, and its refusals become the same problem details for both."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, time
+
+from litestar.di import NamedDependency
+from litestar.plugins.problem_details import ProblemDetailsException
+
+from friction import notebook
+from friction.backlog import BacklogEntry, BacklogItem, LifecycleError, Status, TransitionRequest
+from friction.dashboard import (
+    Dashboard,
+    DashboardFilter,
+    FilterOptions,
+    build_dashboard,
+    filter_options,
+)
+from friction.events import ClerkNote
+from friction.ingest import BatchResult, decode_batch, ingest
+from friction.ocel import encode
+from friction.reports import DEFAULT_MIN_GROUP, GroupBy, Report
+from friction.store import ConflictError, FrictionStore
+from friction.verification import VerificationPolicy
+from gateway.cases.service import CaseService
+from gateway.errors import check_name, invalid_field, problem
+from gateway.notebook.schemas import MAX_NOTE_CHARS, NoteBody, StuckPointView, TransitionMade
+from workflows.calendar import CHINA_TZ
+
+MAX_BATCH_BYTES = 1_000_000
+
+
+def refused(exc: ValueError) -> ProblemDetailsException:
+    """The notebook's refusal as a 422 naming the field it names first."""
+    field = notebook.field_of(exc)
+    if field is None:
+        return problem(422, "Invalid input", str(exc))
+    return invalid_field(field, str(exc).partition(":")[2].strip())
+
+
+def parse_instant(field: str, value: str | None) -> datetime | None:
+    """A query parameter as an instant: a date is China-local midnight, a time must carry
+    its offset (a naive one could be read two ways)."""
+    if value is None or value == "":
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(), CHINA_TZ)
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise invalid_field(field, "a date (YYYY-MM-DD) or a time with offset") from exc
+    if moment.tzinfo is None:
+        raise invalid_field(field, "a time needs its offset, e.g. +08:00")
+    return moment
+
+
+class NotebookService:
+    """The notebook's store, the policy its verifier judges fixes by, and the cases a
+    clerk's note is about."""
+
+    def __init__(
+        self, store: FrictionStore, policy: VerificationPolicy, cases: CaseService
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self._cases = cases
+
+    async def backlog(self, bundle: str | None, limit: int) -> list[BacklogEntry]:
+        """Stuck points ranked by burden; the verifier runs first."""
+        return await asyncio.to_thread(
+            notebook.backlog, self.store, self.policy, datetime.now(UTC), bundle, limit
+        )
+
+    async def stuck_point(self, fingerprint: str, verify: bool = False) -> StuckPointView:
+        """A stuck point's evidence, trend and history; 404 for none. With `verify` the
+        verifier runs first, as for the backlog, so the status and verdict are today's."""
+        store = self.store
+
+        def read() -> StuckPointView:
+            if verify:
+                notebook.run_verifier(store, self.policy, datetime.now(UTC))
+            point = store.stuck_point(fingerprint)
+            if point is None:
+                raise problem(404, "No such stuck point", f"no stuck point {fingerprint}")
+            return StuckPointView(
+                point=point,
+                item=store.backlog_item(fingerprint) or BacklogItem(fingerprint=fingerprint),
+                trend_by_day=tuple(store.trend(fingerprint, "day")),
+                trend_by_week=tuple(store.trend(fingerprint, "week")),
+                transitions=tuple(store.transitions(fingerprint)),
+            )
+
+        return await asyncio.to_thread(read)
+
+    async def transition(
+        self,
+        fingerprint: str,
+        request: TransitionRequest,
+        actor: str,
+        expected_status: Status | None,
+    ) -> TransitionMade:
+        """Move a backlog item: 422 for a move the lifecycle refuses, 409 when the item
+        moved meanwhile (from `expected_status`), 404 for no such stuck point."""
+        try:
+            item, made = await asyncio.to_thread(
+                notebook.transition, self.store, fingerprint, request, actor,
+                datetime.now(UTC), expected_status,
+            )
+        except LifecycleError as exc:
+            raise refused(exc) from exc
+        except ConflictError as exc:
+            raise problem(409, "Changed meanwhile", str(exc)) from exc
+        except notebook.NotFoundError as exc:
+            raise problem(404, "No such stuck point", str(exc)) from exc
+        return TransitionMade(item=item, transition=made)
+
+    async def log_case_note(self, case_id: str, data: NoteBody) -> ClerkNote:
+        """A clerk's notebook entry, given the case's context: its bundle, step and
+        centre."""
+        check_name("category", data.category)
+        check_name("subject", data.subject, required=False)
+        check_name("actor", data.actor)
+        if not data.text.strip() or len(data.text) > MAX_NOTE_CHARS:
+            raise invalid_field("text", f"1-{MAX_NOTE_CHARS} characters")
+        progress, centre = await self._cases.progress_and_centre(case_id)
+        steps = [s.id for s in progress.steps]
+        step = data.step or progress.current_step
+        if step is None:  # closed: the last step the case reached
+            step = next((s.id for s in reversed(progress.steps) if s.started_at), None)
+        if data.step is not None and data.step not in steps:
+            raise invalid_field("step", f"the case's steps are {', '.join(steps)}")
+        note = ClerkNote(
+            event_id=notebook.note_id(case_id, data.actor, data.category, data.text,
+                                      data.subject, data.about_kind, step),
+            occurred_at=datetime.now(UTC),
+            case_id=case_id,
+            bundle=progress.bundle,
+            bundle_version=progress.bundle_version,
+            step=step,
+            centre=centre,
+            category=data.category,
+            text=data.text,
+            subject=data.subject,
+            about_kind=data.about_kind,
+            actor=data.actor,
+        )
+        try:
+            return await asyncio.to_thread(notebook.log_note, self.store, note)
+        except notebook.InputError as exc:
+            raise refused(exc) from exc
+
+    async def ingest(self, raw: bytes) -> BatchResult:
+        """A batch of friction events from a channel outside Temporal."""
+        if len(raw) > MAX_BATCH_BYTES:
+            raise problem(413, "Batch too large", f"at most {MAX_BATCH_BYTES} bytes")
+        try:
+            events, errors = decode_batch(raw)
+        except ValueError as exc:
+            raise problem(400, "Malformed batch", str(exc), field="events") from exc
+        result = await asyncio.to_thread(ingest, self.store, events)
+        return BatchResult(stored=result.stored, duplicates=result.duplicates, rejected=errors)
+
+    async def ocel(self, since: datetime | None, until: datetime | None) -> bytes:
+        """Cases and friction as an OCEL 2.0 event log (JSON)."""
+        return await asyncio.to_thread(
+            lambda: encode(notebook.export_ocel(self.store, since, until))
+        )
+
+    async def filter_options(self) -> FilterOptions:
+        """The bundles and centres the dashboard's filter may choose from."""
+        return await asyncio.to_thread(filter_options, self.store)
+
+    async def dashboard(self, flt: DashboardFilter, top: int) -> Dashboard:
+        """The data bureau's figures for `flt`, small groups withheld."""
+        return await asyncio.to_thread(
+            lambda: build_dashboard(self.store, flt, top=top, min_group=DEFAULT_MIN_GROUP)
+        )
+
+    async def report(
+        self,
+        group_by: GroupBy,
+        since: datetime | None,
+        until: datetime | None,
+        min_group: int,
+        bundle: str | None,
+    ) -> Report:
+        try:
+            return await asyncio.to_thread(
+                notebook.report, self.store, group_by, since, until, min_group, bundle
+            )
+        except notebook.InputError as exc:
+            raise refused(exc) from exc
+
+
+def provide_notebook_service(
+    store: NamedDependency[FrictionStore],
+    verification_policy: NamedDependency[VerificationPolicy],
+    case_service: NamedDependency[CaseService],
+) -> NotebookService:
+    """The request's NotebookService, from the app's dependencies (Provide in gateway.app)."""
+    return NotebookService(store, verification_policy, case_service)
+
+
+# A handler takes the service as `notebook_service: Notebook`; the parameter's name is the key.
+Notebook = NamedDependency[NotebookService]
