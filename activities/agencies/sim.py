@@ -14,7 +14,7 @@ import random
 import re
 import secrets
 import unicodedata
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
@@ -38,6 +38,7 @@ from activities.issued_documents import (
     format_code,
     mask_name,
 )
+from workflows.calendar import local_date
 
 # Agency id -> the lookup sources it answers. "ecert" answers with certificate lists instead.
 LOOKUPS: dict[str, frozenset[str]] = {
@@ -340,7 +341,8 @@ class AgencySim:
         return {REGISTRY_FOUND: "yes" if found else "no"}
 
     def _approve(self, record: _Record) -> None:
-        today = date.today().isoformat()
+        # The agency's date is China's, whatever zone the machine keeps.
+        today = local_date(datetime.now(UTC)).isoformat()
         record.status = "approved"
         record.outputs = {
             concept: record.decided[concept] if concept in record.decided

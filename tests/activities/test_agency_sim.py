@@ -7,7 +7,7 @@ import contextlib
 import re
 import socket
 from collections.abc import AsyncIterator, Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ from litestar.testing import AsyncTestClient
 
 from activities.agencies.population import Citizen, generate, lookup_values
 from activities.agencies.sim import create_app
+from workflows.calendar import local_date
 from workflows.definition import LOOKUP_SOURCES
 from workflows.fields import check_id_number
 
@@ -244,7 +245,7 @@ async def test_submission_is_approved_with_generated_outputs(client: Client) -> 
     outputs = answer["outputs"]
     assert set(outputs) == {"unemployment.registration_no", "unemployment.registered_on"}
     assert re.fullmatch(r"RS-\d{8}", outputs["unemployment.registration_no"])
-    assert outputs["unemployment.registered_on"] == date.today().isoformat()
+    assert outputs["unemployment.registered_on"] == local_date(datetime.now(UTC)).isoformat()
     polled = await client.get(f"/hrss/submissions/{answer['receipt']}")
     assert polled.json() == answer
     elsewhere = await client.get(f"/civil-affairs/submissions/{answer['receipt']}")
