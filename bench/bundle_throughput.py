@@ -26,15 +26,15 @@ from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from activities.agencies.population import generate, lookup_values
-from activities.agencies.sim import create_app
 from activities.agency_calls import AgencyCalls
 from activities.friction_calls import FrictionCalls
 from activities.worker import workflow_runner
 from bench.bare import BareWorkflow, noop
-from deploy.clerk import TemporalDesk, serve_case
 from deploy.local import free_port, installed_binary
 from deploy.settings import AGENCIES
+from deploy.sim.agencies import create_app
+from deploy.sim.clerk import TemporalDesk, serve_case
+from deploy.sim.population import generate, lookup_values
 from friction.sqlite_store import SqliteFrictionStore
 from workflows.bundle import BundleWorkflow
 from workflows.calendar_source import load_calendar

@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING
 
 from deploy.local import installed_binary
 from deploy.settings import Settings, installation_secret
+from deploy.temporal import connect, ensure_search_attributes
 from gateway.accounts import ROLES, AccountBook, AccountError, seed_demo_accounts
 from workflows.case import SEARCH_ATTRIBUTES
 
@@ -207,53 +208,6 @@ def _http_ok(url: str) -> Callable[[], bool]:
             return False
 
     return check
-
-
-async def connect(settings: Settings, patience: float = 30.0) -> Client:
-    """A Temporal client with the project's data converter, retrying while the server
-    is still starting."""
-    from temporalio.client import Client
-
-    from workflows.converter import DATA_CONVERTER
-
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            return await Client.connect(
-                settings.temporal_address,
-                namespace=settings.temporal_namespace,
-                data_converter=DATA_CONVERTER,
-            )
-        except RuntimeError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.5)
-
-
-async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
-    """Register any missing worklist search attribute. `start-dev --search-attribute` only
-    registers them when it creates the database: one added to the code later would be
-    missing from an existing state folder (checked with temporal 1.9.1)."""
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import (
-        AddSearchAttributesRequest,
-        ListSearchAttributesRequest,
-    )
-
-    listed = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace)
-    )
-    missing = [n for n in SEARCH_ATTRIBUTES if n not in listed.custom_attributes]
-    if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=namespace,
-                search_attributes={
-                    n: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for n in missing
-                },
-            )
-        )
-    return missing
 
 
 async def worker_polling(client: Client, settings: Settings, pid: int) -> bool:
@@ -471,9 +425,9 @@ async def run_worker(settings: Settings) -> None:
 async def run_gateway(settings: Settings) -> None:
     import uvicorn
 
-    from activities.issued_documents import AgencyDocuments
     from deploy.telemetry import GATEWAY_SERVICE, setup_tracing
     from gateway.app import create_app
+    from gateway.issued_documents import AgencyDocuments
     from workflows.calendar_source import PublishedCalendar
     from workflows.definition import Catalogue
 
@@ -627,7 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `backlog [options]` is `notebook backlog [options]`.
         return notebook_main(args_in if args_in[0] == "backlog" else args_in[1:])
     if args_in and args_in[0] == "demo":
-        from deploy.demo import main as demo_main
+        from deploy.sim.demo import main as demo_main
 
         return demo_main(args_in[1:])
 
@@ -643,7 +597,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         case "gateway":
             asyncio.run(run_gateway(settings))
         case "agencies":
-            from activities.agencies.sim import serve
+            from deploy.sim.agencies import serve
 
             serve("127.0.0.1", settings.agency_sim_port, args.seed, args.size, args.elderly)
         case "allowance-match":

@@ -24,7 +24,6 @@ from prometheus_client import REGISTRY
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
-from activities.issued_documents import DocumentRegister, NoDocuments
 from friction.store import FrictionStore
 from friction.verification import VerificationPolicy
 from gateway.accounts import AccountBook
@@ -34,6 +33,7 @@ from gateway.cases.service import provide_case_service
 from gateway.channels.schemas import ServiceCatalogue
 from gateway.channels.service import OnlineEntries, service_catalogue
 from gateway.console import console_handlers, template_config
+from gateway.issued_documents import DocumentRegister, NoDocuments
 from gateway.metrics import CalendarCoverage, NotebookCollector
 from gateway.notebook.controllers import (
     BacklogController,

@@ -21,13 +21,13 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.agencies.population import Citizen, generate, lookup_values
-from activities.agencies.sim import create_app as create_agency_sim
 from activities.worker import create_worker
-from deploy import clerk
-from deploy.clerk import ClerkHabits, TemporalDesk, serve_case
 from deploy.local import free_port, installed_binary
 from deploy.settings import AGENCIES
+from deploy.sim import clerk
+from deploy.sim.agencies import create_app as create_agency_sim
+from deploy.sim.clerk import ClerkHabits, TemporalDesk, serve_case
+from deploy.sim.population import Citizen, generate, lookup_values
 from friction.sqlite_store import SqliteFrictionStore
 from friction.store import FrictionStore
 from gateway.accounts import AccountBook

@@ -23,8 +23,8 @@ from conftest import (
 )
 from temporalio.testing import WorkflowEnvironment
 
-from activities.agencies.population import Citizen
-from deploy.clerk import clerk_answer, waiting_on_clerk
+from deploy.sim.clerk import clerk_answer, waiting_on_clerk
+from deploy.sim.population import Citizen
 from friction.events import ManualReentry
 from friction.sqlite_store import SqliteFrictionStore
 from workflows.bundle import BundleWorkflow

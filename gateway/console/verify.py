@@ -4,7 +4,7 @@ verification code against the register of the agency that issued it.
 It says whether a certificate with that code was issued, which one (its number, the
 case, the day) and to whom, by the holder's surname only: enough to compare with the
 paper in hand, nothing an onlooker could use. Never the ID number. The page asks the
-agency through an adapter (activities.issued_documents) and only renders the answer.
+agency through an adapter (gateway.issued_documents) and only renders the answer.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.response import Template
 
-from activities.issued_documents import (
+from gateway.auth import GUESS_LIMIT
+from gateway.console.pages import N_, page, see_other
+from gateway.issued_documents import (
     DocumentRegister,
     RegisterUnavailable,
     document_kinds,
     normalise_code,
 )
-from gateway.auth import GUESS_LIMIT
-from gateway.console.pages import N_, page, see_other
 from workflows.definition import Catalogue
 
 NOT_ISSUED = N_("No certificate was issued with this verification code. Check the code "

@@ -16,8 +16,8 @@ import uvicorn
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from activities.agencies.population import Citizen, generate, lookup_values
-from activities.agencies.sim import create_app
+from deploy.sim.agencies import create_app
+from deploy.sim.population import Citizen, generate, lookup_values
 from workflows.calendar import local_date
 from workflows.definition import LOOKUP_SOURCES
 from workflows.fields import check_id_number

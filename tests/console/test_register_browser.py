@@ -10,8 +10,8 @@ import re
 from browser_kit import Console, Visitor
 from conftest import citizen_where
 
-from activities.agencies.population import Citizen
-from deploy.clerk import HttpDesk, wait_for, waiting_on_clerk
+from deploy.sim.clerk import HttpDesk, wait_for, waiting_on_clerk
+from deploy.sim.population import Citizen
 
 
 async def test_a_clerk_registers_and_answers_a_case_in_the_browser(

@@ -7,8 +7,8 @@ import re
 from browser_kit import Console, Visitor
 from conftest import TEST_SECRET, citizen_where
 
-from activities.agencies.population import Citizen
-from deploy.clerk import HttpDesk, wait_for, waiting_on_clerk
+from deploy.sim.clerk import HttpDesk, wait_for, waiting_on_clerk
+from deploy.sim.population import Citizen
 from gateway.console.notice import tracking_code
 
 

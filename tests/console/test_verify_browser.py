@@ -15,10 +15,10 @@ from conftest import served_gateway
 from playwright.async_api import BrowserContext
 from temporalio.testing import WorkflowEnvironment
 
-from activities.agencies.population import Citizen
-from activities.issued_documents import AgencyDocuments
-from deploy.clerk import HttpDesk, wait_for
+from deploy.sim.clerk import HttpDesk, wait_for
+from deploy.sim.population import Citizen
 from friction.sqlite_store import SqliteFrictionStore
+from gateway.issued_documents import AgencyDocuments
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import msgspec
 from browser_kit import Console, Visitor
 from conftest import citizen_where, known_values
 
-from activities.agencies.population import Citizen
-from deploy.clerk import clerk_answer, next_option
+from deploy.sim.clerk import clerk_answer, next_option
+from deploy.sim.population import Citizen
 from friction.events import ClerkNote, ManualReentry
 from workflows.calendar import local_date
 from workflows.case import CaseProgress

@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
-from activities.agencies.population import generate
-from deploy.demo import PERMIT, PERMIT_APPLICANTS, applicants
+from deploy.sim.demo import PERMIT, PERMIT_APPLICANTS, applicants
+from deploy.sim.population import generate
 
 
 @pytest.mark.parametrize("today", [date(2026, 12, 7), date(2027, 2, 7), date(2031, 8, 31)])

@@ -23,10 +23,10 @@ from conftest import TEST_SECRET, ServedApp, bundle_start, served_gateway, wait_
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.agencies.population import Citizen, generate, work_and_lease
-from activities.agencies.sim import create_app as create_agency_sim
 from deploy.local import free_port
 from deploy.settings import AGENCIES
+from deploy.sim.agencies import create_app as create_agency_sim
+from deploy.sim.population import Citizen, generate, work_and_lease
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook
 from gateway.cases.service import new_case_id

@@ -12,8 +12,8 @@ import pytest
 from conftest import ServedApp, api_token, citizen_where, known_values, served_gateway
 from temporalio.testing import WorkflowEnvironment
 
-from activities.agencies.population import Citizen
-from deploy.clerk import ClerkHabits, HttpDesk, serve_case, wait_for, waiting_on_clerk
+from deploy.sim.clerk import ClerkHabits, HttpDesk, serve_case, wait_for, waiting_on_clerk
+from deploy.sim.population import Citizen
 from friction.sqlite_store import SqliteFrictionStore
 from workflows.calendar_source import PublishedCalendar
 

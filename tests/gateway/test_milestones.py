@@ -16,8 +16,8 @@ import pytest
 from conftest import TEST_SECRET, ServedApp, bearer, citizen_where, known_values, served_gateway
 from temporalio.testing import WorkflowEnvironment
 
-from activities.agencies.population import Citizen
-from deploy.clerk import ClerkHabits, HttpDesk, serve_case, wait_for
+from deploy.sim.clerk import ClerkHabits, HttpDesk, serve_case, wait_for
+from deploy.sim.population import Citizen
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook
 from gateway.console.notice import tracking_code

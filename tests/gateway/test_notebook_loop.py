@@ -17,8 +17,8 @@ import pytest
 from conftest import ServedApp, known_values, served_gateway
 from temporalio.testing import WorkflowEnvironment
 
-from activities.agencies.population import Citizen
-from deploy.clerk import ClerkHabits, HttpDesk, serve_case
+from deploy.sim.clerk import ClerkHabits, HttpDesk, serve_case
+from deploy.sim.population import Citizen
 from friction.sqlite_store import SqliteFrictionStore
 from friction.verification import VerificationPolicy
 
@@ -211,7 +211,7 @@ async def serve_step(desk: HttpDesk, citizen: Citizen) -> None:
     """One round of the clerk's work on the current step (serve_case does them all)."""
     from datetime import UTC, datetime
 
-    from deploy.clerk import clerk_answer, wait_for, waiting_on_clerk
+    from deploy.sim.clerk import clerk_answer, wait_for, waiting_on_clerk
     from workflows.calendar import local_date
     from workflows.case import FieldEntry, MaterialEntry
 

@@ -21,7 +21,7 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.agencies.population import Citizen
+from deploy.sim.population import Citizen
 from friction.dashboard import DashboardFilter
 from friction.events import CaseRecord
 from friction.sqlite_store import SqliteFrictionStore

@@ -19,10 +19,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import CollectorRegistry
 from temporalio.testing import WorkflowEnvironment
 
-from activities.agencies.population import Citizen
 from activities.worker import create_worker
-from deploy.clerk import ClerkHabits, HttpDesk, serve_case
 from deploy.local import free_port
+from deploy.sim.clerk import ClerkHabits, HttpDesk, serve_case
+from deploy.sim.population import Citizen
 from deploy.telemetry import GATEWAY_SERVICE, WORKER_SERVICE, tracer_provider
 from friction.events import CaseRecord, ManualReentry, Provenance, RepeatTrip
 from friction.sqlite_store import SqliteFrictionStore

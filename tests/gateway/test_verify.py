@@ -12,9 +12,9 @@ import pytest
 from conftest import ServedApp, served_gateway
 from temporalio.testing import WorkflowEnvironment
 
-from activities.agencies.population import Citizen
-from activities.issued_documents import AgencyDocuments, mask_name, normalise_code
+from deploy.sim.population import Citizen
 from friction.sqlite_store import SqliteFrictionStore
+from gateway.issued_documents import AgencyDocuments, mask_name, normalise_code
 
 OUTPUTS = ["population.certificate_no", "population.verification_code", "population.issued_on"]
 NOT_ISSUED = "未查到使用该验证码出具的证明"

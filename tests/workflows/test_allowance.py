@@ -24,13 +24,13 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.agencies.population import Citizen, generate
-from activities.agencies.sim import create_app as create_agency_sim
 from activities.worker import create_worker
 from deploy.allowance import ensure_allowance_schedule, run_allowance_match
-from deploy.clerk import ClerkHabits, TemporalDesk, serve_case, wait_for
 from deploy.local import free_port
 from deploy.settings import AGENCIES
+from deploy.sim.agencies import create_app as create_agency_sim
+from deploy.sim.clerk import ClerkHabits, TemporalDesk, serve_case, wait_for
+from deploy.sim.population import Citizen, generate
 from friction.events import ExtraWait
 from friction.pseudonym import keyed_ref
 from friction.sqlite_store import SqliteFrictionStore

@@ -20,8 +20,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.agencies.population import Citizen
-from deploy.clerk import waiting_on_clerk
+from deploy.sim.clerk import waiting_on_clerk
+from deploy.sim.population import Citizen
 from friction.events import (
     CantGetItDone,
     ManualReentry,

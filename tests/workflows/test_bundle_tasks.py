@@ -19,7 +19,7 @@ from conftest import (
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.agencies.population import Citizen
+from deploy.sim.population import Citizen
 from friction.events import ExtraWait
 from friction.sqlite_store import SqliteFrictionStore
 from workflows.bundle import BundleWorkflow

@@ -19,8 +19,8 @@ from conftest import (
 )
 from temporalio.testing import WorkflowEnvironment
 
-from activities.agencies.population import Citizen
 from deploy import calendar_admin
+from deploy.sim.population import Citizen
 from friction.events import ExtraWait
 from friction.sqlite_store import SqliteFrictionStore
 from workflows.bundle import BundleWorkflow

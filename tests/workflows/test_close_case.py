@@ -25,11 +25,11 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities.agencies.population import Citizen, generate, lookup_values, work_and_lease
-from activities.agencies.sim import create_app as create_agency_sim
-from deploy.clerk import CLERK, TemporalDesk, serve_case
 from deploy.local import free_port
 from deploy.settings import AGENCIES
+from deploy.sim.agencies import create_app as create_agency_sim
+from deploy.sim.clerk import CLERK, TemporalDesk, serve_case
+from deploy.sim.population import Citizen, generate, lookup_values, work_and_lease
 from friction.events import CantGetItDone, RepeatTrip
 from friction.sqlite_store import SqliteFrictionStore
 from workflows.bundle import BundleWorkflow

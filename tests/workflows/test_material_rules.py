@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import msgspec
 import pytest
 
-from activities.agencies.population import (
+from deploy.sim.population import (
     FAILS,
     RESIDENCE_MIX,
     generate,

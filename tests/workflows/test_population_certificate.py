@@ -19,12 +19,12 @@ import pytest
 from conftest import ServedApp, served_gateway
 from temporalio.testing import WorkflowEnvironment
 
-from activities.agencies.population import Citizen
-from activities.issued_documents import AgencyDocuments, normalise_code
-from deploy.clerk import HttpDesk, wait_for
+from deploy.sim.clerk import HttpDesk, wait_for
+from deploy.sim.population import Citizen
 from friction.events import SearchOnlyEntry
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.channels.service import service_catalogue
+from gateway.issued_documents import AgencyDocuments, normalise_code
 from workflows.case import CaseProgress
 
 BUNDLE = "population-certificate"

@@ -37,10 +37,10 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from activities.agencies.population import Citizen, generate, work_and_lease
-from activities.agencies.sim import create_app as create_agency_sim
 from deploy.local import free_port
 from deploy.settings import AGENCIES
+from deploy.sim.agencies import create_app as create_agency_sim
+from deploy.sim.population import Citizen, generate, work_and_lease
 from friction.events import (
     ExtraWait,
     ManualReentry,

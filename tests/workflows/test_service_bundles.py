@@ -40,11 +40,11 @@ from litestar.testing import AsyncTestClient
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.agencies.population import Citizen
-from activities.agencies.sim import create_app as create_agency_sim
 from activities.notifier import OutboxNotifier
 from activities.worker import create_worker
-from deploy.clerk import ClerkHabits, TemporalDesk, serve_case
+from deploy.sim.agencies import create_app as create_agency_sim
+from deploy.sim.clerk import ClerkHabits, TemporalDesk, serve_case
+from deploy.sim.population import Citizen
 from friction.events import ExtraWait, ManualReentry, PhysicalMaterialRequested
 from friction.sqlite_store import SqliteFrictionStore
 from workflows.bundle import BundleWorkflow

@@ -17,12 +17,12 @@ from conftest import ServedApp, bundle_start, pin_clock, running_worker
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.agencies.population import Citizen, generate, work_and_lease
-from activities.agencies.sim import create_app as create_agency_sim
-from deploy.clerk import TemporalDesk, held_until, serve_case
-from deploy.demo import HELD, Outcome, outcome_of, summary
 from deploy.local import free_port
 from deploy.settings import AGENCIES
+from deploy.sim.agencies import create_app as create_agency_sim
+from deploy.sim.clerk import TemporalDesk, held_until, serve_case
+from deploy.sim.demo import HELD, Outcome, outcome_of, summary
+from deploy.sim.population import Citizen, generate, work_and_lease
 from friction.sqlite_store import SqliteFrictionStore
 from workflows.bundle import BundleWorkflow
 from workflows.calendar import CHINA_TZ, WorkingCalendar

@@ -28,8 +28,9 @@ from litestar.plugins.problem_details import (
     ProblemDetailsPlugin,
 )
 
-from activities.agencies.population import Citizen, allowance_due, generate, lookup_values
-from activities.issued_documents import (
+from deploy.settings import AGENCIES
+from deploy.sim.population import Citizen, allowance_due, generate, lookup_values
+from gateway.issued_documents import (
     CODE_ALPHABET,
     CODE_GROUP,
     CODE_GROUPS,
@@ -40,19 +41,15 @@ from activities.issued_documents import (
 )
 from workflows.calendar import local_date
 
-# Agency id -> the lookup sources it answers. "ecert" answers with certificate lists instead.
-LOOKUPS: dict[str, frozenset[str]] = {
+# Agency id -> the lookup sources it answers, for every agency the product configures (the
+# others answer none). "ecert" answers with certificate lists instead.
+_SOURCES: dict[str, frozenset[str]] = {
     "public-security": frozenset({"identity", "household", "lease"}),
     "hrss": frozenset({"insurance_history", "bank_account", "employment_contract",
                        "insurance_lines"}),
     "civil-affairs": frozenset({"low_income"}),
-    "social-insurance": frozenset(),
-    "ecert": frozenset(),
-    "medical-insurance": frozenset(),
-    "community": frozenset(),
-    "finance": frozenset(),
 }
-AGENCIES = tuple(LOOKUPS)
+LOOKUPS: dict[str, frozenset[str]] = {a: _SOURCES.get(a, frozenset()) for a in AGENCIES}
 SUBMITTING = frozenset({"public-security", "hrss", "civil-affairs", "social-insurance",
                         "medical-insurance", "community", "finance"})
 # Prefixes of the numbers an agency issues: pinyin initials of 公安, 人社, 民政, 社保, 医保, 社区,

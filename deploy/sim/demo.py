@@ -36,9 +36,9 @@ from typing import Any
 import httpx
 import msgspec
 
-from activities.agencies.population import Citizen, lookup_values
-from deploy.clerk import ClerkHabits, GatewayError, HttpDesk, held_until, serve_case
 from deploy.settings import Settings, installation_secret
+from deploy.sim.clerk import ClerkHabits, GatewayError, HttpDesk, held_until, serve_case
+from deploy.sim.population import Citizen, lookup_values
 from friction.backlog import BacklogEntry
 from friction.cli import render_entries
 from gateway.accounts import AccountBook
@@ -399,7 +399,7 @@ class Run:
     async def proactive(self, http: httpx.AsyncClient, slots: asyncio.Semaphore) -> list[Outcome]:
         """This month's match opens the allowance cases; grid workers confirm them."""
         from deploy.allowance import run_allowance_match
-        from deploy.cli import connect
+        from deploy.temporal import connect
         from workflows.calendar import month_of
 
         settings = Settings.from_env()

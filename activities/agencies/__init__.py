@@ -1,1 +1,0 @@
-"""The agency simulator and its synthetic population."""
