@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from friction.events import ExtraWait
     from friction.privacy import has_personal_value
     from friction.register import RESOLUTIONS, CantGetItDoneRecord, RegisterError, check_cause
-    from workflows import ports
+    from workflows import detectors, ports
     from workflows.calendar import WorkingCalendar, end_of_day, local_date
     from workflows.case import CALENDAR_PUBLISHED, CaseStart
     from workflows.register_case import (
@@ -220,22 +220,13 @@ class CantGetItDoneWorkflow:
             # The register promised an answer by its deadline and the citizen is still
             # waiting: an extra wait at the register's queue, in working days. The
             # warning before the deadline is no friction yet: nothing was lost.
-            self._sequence += 1
             calendar = self._calendar
-            event = ExtraWait(
-                event_id=f"{workflow.info().workflow_id}/{self._sequence}",
-                occurred_at=now,
-                case_id=record.case_id,
-                bundle=record.bundle,
-                step=record.step,
-                centre=record.centre,
-                channel=self._start.channel,
-                scope="queue",
-                agency=record.department,
+            event = detectors.register_deadline_passed(
+                self._event_base, record.step, record.department,
                 sla_working_days=calendar.working_days_between(
                     local_date(record.registered_at), record.deadline
                 ),
-                actual_seconds=(now - record.registered_at).total_seconds(),
+                waited_seconds=(now - record.registered_at).total_seconds(),
                 due_at=due,
                 calendar=calendar.id,
             )
@@ -251,6 +242,22 @@ class CantGetItDoneWorkflow:
                 ports.RECORD_FRICTION, ports.FrictionBatch(events=(event,)), type(None),
                 patient=True,
             )
+
+    def _event_base(self, step: str | None) -> detectors.EventBase:
+        """The common fields of the register's next friction event (a detectors.Stamp)."""
+        record = self._record
+        assert record is not None
+        self._sequence += 1
+        return {
+            "event_id": f"{workflow.info().workflow_id}/{self._sequence}",
+            "occurred_at": workflow.now(),
+            "case_id": record.case_id,
+            "bundle": record.bundle,
+            "bundle_version": None,
+            "step": step,
+            "centre": record.centre,
+            "channel": self._start.channel,
+        }
 
     async def _store_call(self, name: str, arg: Any, result_type: type[T], *, patient: bool) -> T:
         """An activity on the notebook's store with bounded retries; a patient caller

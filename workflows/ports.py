@@ -41,8 +41,11 @@ NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
     maximum_attempts=10,
 )
+# Bounded like every retry policy: a bundle case waits out a longer outage of the store
+# and tries again itself (workflows.bundle.case_state.store_call).
 STORE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10),
+    maximum_attempts=10,
 )
 
 

@@ -1,0 +1,69 @@
+"""One timer for every promise a step makes: its SLA and each milestone's.
+
+watch_deadline waits for a deadline unless the thing is done first, and sets its timer
+again when the deadline moves (a published calendar moves a working-day SLA). Deadlines
+is the mechanism that watches each step's SLA; the task step watches its milestones with
+the same helper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+
+from workflows.bundle.case_state import CaseState, StepState
+from workflows.bundle.mechanism import Mechanism
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import detectors
+
+
+async def watch_deadline(
+    due: Callable[[], datetime], done: Callable[[], bool]
+) -> datetime | None:
+    """The instant the deadline passed with the thing not done, or None when it was done
+    in time. `due` is read again whenever it may have moved."""
+    def moved_or_done(breach_at: datetime) -> Callable[[], bool]:
+        return lambda: done() or due() != breach_at
+
+    while True:
+        breach_at = due()
+        try:
+            await workflow.wait_condition(
+                moved_or_done(breach_at),
+                timeout=max(breach_at - workflow.now(), timedelta(seconds=1)),
+            )
+        except TimeoutError:
+            return breach_at
+        if done():
+            return None
+
+
+def _due_at(step: StepState) -> datetime:
+    assert step.due_at is not None
+    return step.due_at
+
+
+async def watch_sla(case: CaseState, step: StepState) -> None:
+    breach_at = await watch_deadline(lambda: _due_at(step),
+                                     lambda: step.finished_at is not None)
+    if breach_at is None:
+        return
+    assert step.started_at is not None
+    spec = step.spec
+    case.emit(detectors.missed_deadline(
+        case.event_base, spec.id, spec.agency,
+        sla_minutes=spec.sla_minutes, sla_working_days=spec.sla_working_days,
+        waited_seconds=(workflow.now() - step.started_at).total_seconds(),
+        due_at=breach_at, calendar=case.calendar.id,
+    ))
+
+
+class Deadlines(Mechanism):
+    """Every step's SLA: a step still open when it ends is an extra wait."""
+
+    def watches(self, case: CaseState, step: StepState) -> list[Coroutine[Any, Any, None]]:
+        return [watch_sla(case, step)]
