@@ -189,7 +189,7 @@ def search_only_entry(
 ) -> SearchOnlyEntry | None:
     """A citizen reached a service by search in a channel whose catalogue gives it no
     direct entry (no home tile, no menu). One per case however often the start is tried.
-    For the online channel (gateway.online_channel builds the same event today)."""
+    The online channel (gateway.channels) records it through this function."""
     if not (searched and search_only):
         return None
     return SearchOnlyEntry(

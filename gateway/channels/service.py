@@ -27,6 +27,7 @@ from friction.ingest import ingest, with_trace_id
 from friction.store import FrictionStore
 from gateway.channels.schemas import ChannelStart, ServiceCatalogue, ServiceCatalogueError
 from gateway.errors import invalid_field
+from workflows import detectors
 from workflows.definition import BundleDefinition
 
 CHANNELS_DIR = Path(__file__).parent
@@ -136,19 +137,11 @@ class OnlineEntries:
     def search_only_entry(
         self, case_id: str, definition: BundleDefinition, data: ChannelStart, at: datetime
     ) -> SearchOnlyEntry | None:
-        if data.entry != "search" or not self.services.search_only(definition.id):
-            return None
-        return SearchOnlyEntry(
-            event_id=f"{case_id}/entry",  # one per case, however often the start is retried
-            occurred_at=at,
-            case_id=case_id,
-            bundle=definition.id,
-            bundle_version=definition.version,
-            centre=data.centre,
-            channel=self.services.channel,
-            service=definition.id,
-            entry_path=f"search (no home_tile or menu in {self.services.channel} catalogue "
-            f"v{self.services.version})",
+        # Where the kind is detected is the workflows' detectors, for every channel.
+        return detectors.search_only_entry(
+            case_id, definition.id, definition.version, data.centre, self.services.channel,
+            at, self.services.version, searched=data.entry == "search",
+            search_only=self.services.search_only(definition.id),
         )
 
     async def record(

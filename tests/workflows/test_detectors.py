@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+
 from friction.events import FRICTION_KINDS, ExtraWait, Provenance
-from gateway.online_channel import OnlineEntries, service_catalogue
-from gateway.schemas import OpenCase
+from gateway.cases.schemas import OpenCase
+from gateway.channels.service import OnlineEntries, service_catalogue
 from workflows import detectors
 from workflows.definition import Catalogue
 
@@ -54,18 +56,24 @@ def test_piecemeal_rejections_name_rules_failed_earlier_and_unchanged_values() -
         submitted_form={"f": "1"}, rule_failed_at=lambda rule: 0, rules=()) == []
 
 
-def test_the_online_channels_search_only_entry_is_the_detectors() -> None:
+def test_the_online_channel_records_a_search_only_entry_through_the_detectors() -> None:
     bundle = Catalogue.load().default("population-certificate")
     data = OpenCase(bundle=bundle.id, citizen_id_number="-", centre="online-app",
                     channel="online", entry="search")  # type: ignore[arg-type]
+    seen = set()
     for version in (1, 2):
         catalogue = service_catalogue("online", version)
         entries = OnlineEntries(catalogue, store=None)  # type: ignore[arg-type]
-        assert entries.search_only_entry("C-2", bundle, data, AT) == (
-            detectors.search_only_entry(
-                "C-2", bundle.id, bundle.version, data.centre, catalogue.channel, AT,
-                catalogue.version, searched=data.entry == "search",
-                search_only=catalogue.search_only(bundle.id)))
+        event = entries.search_only_entry("C-2", bundle, data, AT)
+        assert (event is not None) == catalogue.search_only(bundle.id)
+        if event is not None:
+            assert event.event_id == "C-2/entry" and f"v{version}" in event.entry_path
+        seen.add(event is None)
+    assert seen == {True, False}  # one catalogue version gives it a direct entry
+    direct = msgspec.structs.replace(data, entry="menu")  # type: ignore[type-var]
+    assert detectors.search_only_entry(
+        "C-3", bundle.id, bundle.version, "c", "online", AT, 1,
+        searched=direct.entry == "search", search_only=True) is None
 
 
 def test_a_missed_milestone_and_a_missed_step_differ_only_in_the_milestone() -> None:
