@@ -20,14 +20,9 @@ import httpx
 import msgspec
 from temporalio.client import WorkflowHandle
 
+from workflows.bundle import BundleWorkflow
 from workflows.calendar import local_date
 from workflows.case import (
-    CLOSE_NOT_ELIGIBLE,
-    PROGRESS,
-    RECORD_MATERIAL,
-    RECORD_MILESTONE,
-    RECORD_TRIP,
-    SUBMIT_FIELDS,
     CaseProgress,
     FieldEntry,
     FieldView,
@@ -51,33 +46,29 @@ class Desk(Protocol):
 
 
 class TemporalDesk:
-    def __init__(self, handle: WorkflowHandle[Any, Any]) -> None:
+    """The case's workflow reached directly; each call is typed by the workflow's own
+    update method, so the entry's type and the update cannot drift apart."""
+
+    def __init__(self, handle: WorkflowHandle[BundleWorkflow, Any]) -> None:
         self._handle = handle
 
     async def progress(self) -> CaseProgress:
-        result: CaseProgress = await self._handle.query(PROGRESS, result_type=CaseProgress)
-        return result
-
-    async def _update(self, name: str, entry: object) -> CaseProgress:
-        result: CaseProgress = await self._handle.execute_update(
-            name, entry, result_type=CaseProgress
-        )
-        return result
+        return await self._handle.query(BundleWorkflow.progress)
 
     async def submit_fields(self, entry: FieldEntry) -> CaseProgress:
-        return await self._update(SUBMIT_FIELDS, entry)
+        return await self._handle.execute_update(BundleWorkflow.submit_fields, entry)
 
     async def record_material(self, entry: MaterialEntry) -> CaseProgress:
-        return await self._update(RECORD_MATERIAL, entry)
+        return await self._handle.execute_update(BundleWorkflow.record_material, entry)
 
     async def record_trip(self, entry: TripEntry) -> CaseProgress:
-        return await self._update(RECORD_TRIP, entry)
+        return await self._handle.execute_update(BundleWorkflow.record_trip, entry)
 
     async def record_milestone(self, entry: MilestoneEntry) -> CaseProgress:
-        return await self._update(RECORD_MILESTONE, entry)
+        return await self._handle.execute_update(BundleWorkflow.record_milestone, entry)
 
     async def close_not_eligible(self, entry: NotEligibleEntry) -> CaseProgress:
-        return await self._update(CLOSE_NOT_ELIGIBLE, entry)
+        return await self._handle.execute_update(BundleWorkflow.close_not_eligible, entry)
 
 
 class GatewayError(RuntimeError):
