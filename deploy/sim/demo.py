@@ -95,6 +95,15 @@ def _problem(response: httpx.Response) -> str:
            f"{response.text}"
 
 
+async def open_case(http: httpx.AsyncClient, body: dict[str, Any]) -> str:
+    """Open a case through the gateway; its case number."""
+    response = await http.post("/api/cases", json=body)
+    if response.status_code != 201:
+        raise GatewayError(_problem(response))
+    case_id: str = response.json()["case_id"]
+    return case_id
+
+
 def _check(response: httpx.Response) -> httpx.Response:
     if response.status_code >= 400:
         raise DemoError(_problem(response))
@@ -173,11 +182,7 @@ class Clerk:
         }
         if self.bundle_version is not None:
             body["bundle_version"] = self.bundle_version
-        response = await self.http.post("/api/cases", json=body)
-        if response.status_code != 201:
-            raise GatewayError(_problem(response))
-        case_id: str = response.json()["case_id"]
-        return case_id
+        return await open_case(self.http, body)
 
     async def serve(self, case_id: str) -> Outcome:
         habits = ClerkHabits(
@@ -256,11 +261,7 @@ class BundleClerk(Clerk):
                                 "centre": centre, "channel": channel}
         if channel == "online":
             body["entry"] = self.rng.choice(ONLINE_ENTRIES)
-        response = await self.http.post("/api/cases", json=body)
-        if response.status_code != 201:
-            raise GatewayError(_problem(response))
-        case_id: str = response.json()["case_id"]
-        return case_id
+        return await open_case(self.http, body)
 
     async def serve(self, case_id: str) -> Outcome:
         habits = ClerkHabits(paper_once_for=self.held if self.paper_habit else (),
