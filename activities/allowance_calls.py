@@ -19,13 +19,13 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.agency_calls import AgencyCalls
-from friction.pseudonym import keyed_ref
+from kernel.case_number import allowance_case_id
+from kernel.pseudonym import keyed_ref
 from workflows import ports
 from workflows.allowance_case import MEMO_PERSON_REF, check_month
 from workflows.calendar import WorkingCalendar
 from workflows.calendar_source import PublishedCalendar
 from workflows.case import SA_BUNDLE
-from workflows.case_number import allowance_case_id
 from workflows.definition import Catalogue
 
 ALLOWANCE_AGENCY = "civil-affairs"

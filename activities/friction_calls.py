@@ -18,9 +18,9 @@ from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 from temporalio import activity
 
-from friction.events import CaseRecord, FrictionEvent, subject_of
 from friction.ingest import ingest, with_trace_id
 from friction.store import FrictionStore, IngestResult
+from kernel.events import CaseRecord, FrictionEvent, subject_of
 from workflows import ports
 
 

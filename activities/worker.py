@@ -28,8 +28,8 @@ from workflows.case import TASK_QUEUE
 # copy of each Struct class, which msgspec's decoders rely on.
 PASSTHROUGH = (
     "msgspec",
-    "friction.events",
-    "friction.privacy",
+    "kernel.events",
+    "kernel.privacy",
     "friction.register",
     "workflows.allowance_case",
     "workflows.calendar",

@@ -36,10 +36,10 @@ from deploy.sim.agencies import create_app
 from deploy.sim.clerk import TemporalDesk, serve_case
 from deploy.sim.population import generate, lookup_values
 from friction.sqlite_store import SqliteFrictionStore
+from kernel.converter import DATA_CONVERTER
 from workflows.bundle import BundleWorkflow
 from workflows.calendar_source import load_calendar
 from workflows.case import SEARCH_ATTRIBUTES, CaseStart
-from workflows.converter import DATA_CONVERTER
 from workflows.definition import LOOKUP_SOURCES, Catalogue
 
 

@@ -36,7 +36,14 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from friction.burden import default_burden_table
-from friction.events import (
+from friction.ingest import ingest
+from friction.sql_store import (
+    EVENT_COLUMNS,
+    Dialect,
+    SqlFrictionStore,
+    event_params,
+)
+from kernel.events import (
     CantGetItDone,
     ClerkNote,
     ExtraWait,
@@ -47,13 +54,6 @@ from friction.events import (
     Provenance,
     RepeatTrip,
     SearchOnlyEntry,
-)
-from friction.ingest import ingest
-from friction.sql_store import (
-    EVENT_COLUMNS,
-    Dialect,
-    SqlFrictionStore,
-    event_params,
 )
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"

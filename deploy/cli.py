@@ -534,8 +534,8 @@ def add_account(settings: Settings, args: argparse.Namespace) -> int:
 
 async def allowance_match(settings: Settings, month: str | None, centre: str | None) -> int:
     from deploy.allowance import run_allowance_match
+    from kernel.china_time import local_date, month_of
     from workflows.allowance_case import check_month
-    from workflows.calendar import local_date, month_of
 
     month = month or month_of(local_date(datetime.now().astimezone()))
     if (wrong := check_month(month)) is not None:
@@ -553,7 +553,7 @@ async def allowance_match(settings: Settings, month: str | None, centre: str | N
 
 async def calendar_command(settings: Settings, args: argparse.Namespace) -> int:
     from deploy import calendar_admin
-    from workflows.calendar import local_date
+    from kernel.china_time import local_date
     from workflows.calendar_source import ScheduleError, build_calendar
 
     today = local_date(datetime.now().astimezone())

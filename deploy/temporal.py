@@ -18,7 +18,7 @@ async def connect(settings: Settings, patience: float = 30.0) -> Client:
     is still starting."""
     from temporalio.client import Client
 
-    from workflows.converter import DATA_CONVERTER
+    from kernel.converter import DATA_CONVERTER
 
     deadline = time.monotonic() + patience
     while True:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 
-from friction.events import (
+from kernel.events import (
     CantGetItDone,
     ClerkNote,
     ExtraWait,

@@ -27,6 +27,7 @@ from friction.store import ConflictError, FrictionStore
 from friction.stores import open_store
 from friction.stuck_points import StuckPoint
 from friction.verification import VerificationPolicy
+from kernel.china_time import CHINA_TZ
 
 HEADERS = {
     "en": (
@@ -131,7 +132,7 @@ def _instant(value: str) -> datetime:
     """A date (China-local midnight) or a time with its offset."""
     try:
         if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(), notebook.CHINA_TZ)
+            return datetime.combine(date.fromisoformat(value), time(), CHINA_TZ)
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a date or time: {value!r}") from exc

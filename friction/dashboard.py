@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from friction.events import FRICTION_KINDS
 from friction.register import CAUSES
 from friction.reports import (
     DEFAULT_MIN_GROUP,
@@ -24,6 +23,7 @@ from friction.reports import (
     to_row,
 )
 from friction.stuck_points import Granularity, period_start, periods
+from kernel.events import FRICTION_KINDS
 
 if TYPE_CHECKING:  # the store imports the sums types below
     from friction.store import FrictionStore

@@ -14,9 +14,9 @@ from collections.abc import Iterator, Sequence
 import msgspec
 from opentelemetry import trace
 
-from friction.events import FRICTION_KINDS, SCHEMA_VERSION, ClerkNote, FrictionEvent
-from friction.privacy import has_personal_value, mask
 from friction.store import FrictionStore, IngestResult
+from kernel.events import FRICTION_KINDS, SCHEMA_VERSION, ClerkNote, FrictionEvent
+from kernel.privacy import has_personal_value, mask
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ WorkingDays): the notebook does not import the workflows.
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import msgspec
@@ -26,10 +26,8 @@ from friction.backlog import (
     apply,
     verify,
 )
-from friction.events import FRICTION_KINDS, ClerkNote
 from friction.ingest import check_event, ingest
 from friction.ocel import to_ocel
-from friction.privacy import has_personal_value, mask
 from friction.register import (
     DEFAULT_DEADLINE_WORKING_DAYS,
     CantGetItDoneRecord,
@@ -42,14 +40,11 @@ from friction.register import (
 from friction.reports import DEFAULT_MIN_GROUP, GroupBy, Report, build
 from friction.store import ConflictError, FrictionStore
 from friction.verification import VerificationPolicy
+from kernel.china_time import local_date
+from kernel.events import FRICTION_KINDS, ClerkNote
+from kernel.privacy import has_personal_value, mask
 
-# China keeps one offset all year; the notebook must not import workflows.calendar.
-CHINA_TZ = timezone(timedelta(hours=8), "CST")
 VERIFIED_STATUSES = ("fix_deployed", "verified")
-
-
-def local_date(moment: datetime) -> date:
-    return moment.astimezone(CHINA_TZ).date()
 
 
 class WorkingDays(Protocol):

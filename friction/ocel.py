@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from friction.events import CaseRecord, FrictionEvent, subject_of
+from kernel.events import CaseRecord, FrictionEvent, subject_of
 
 _EPOCH = "1970-01-01T00:00:00Z"
 _CASE_ATTRIBUTES = ("bundle", "bundle_version", "centre", "channel", "status", "trips")

@@ -13,7 +13,7 @@ from typing import Literal, get_args
 
 import msgspec
 
-from friction.events import CantGetItDone, CantGetItDoneCause
+from kernel.events import CantGetItDone, CantGetItDoneCause
 
 DEFAULT_DEADLINE_WORKING_DAYS = 5  # "about 5 working days" in the Beijing practice
 CAUSES: tuple[str, ...] = get_args(CantGetItDoneCause)
@@ -22,7 +22,7 @@ EXCLUDED_CAUSES = frozenset({"applicant"})
 Resolution = Literal["resolved", "cannot_be_done"]
 RESOLUTIONS: tuple[str, ...] = get_args(Resolution)
 # A walk-in with no case yet is registered under a number of its own, never a case number
-# (those begin with a date: workflows.case_number).
+# (those begin with a date: kernel.case_number).
 WALK_IN_PREFIX = "WALKIN-"
 
 

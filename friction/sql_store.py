@@ -27,7 +27,7 @@ import functools
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Self, TypeVar
 
 import msgspec
@@ -40,16 +40,6 @@ from friction.dashboard import (
     DashboardFilter,
     KindDay,
     PointSums,
-)
-from friction.events import (
-    FRICTION_KINDS,
-    CaseRecord,
-    FrictionEvent,
-    StepRecord,
-    fingerprint,
-    kind_of,
-    point_kind,
-    subject_of,
 )
 from friction.register import CantGetItDoneRecord, check_cause, is_walk_in
 from friction.reports import GroupBy, ReportSums
@@ -72,6 +62,17 @@ from friction.stuck_points import (
     remedy_for,
 )
 from friction.verification import RateWindow, Verdict
+from kernel.china_time import CHINA_TZ
+from kernel.events import (
+    FRICTION_KINDS,
+    CaseRecord,
+    FrictionEvent,
+    StepRecord,
+    fingerprint,
+    kind_of,
+    point_kind,
+    subject_of,
+)
 
 # A DB-API 2 connection or cursor (sqlite3 or psycopg); their stubs share no usable type.
 Connection = Any
@@ -81,8 +82,6 @@ T = TypeVar("T")
 # A deadlock or serialization failure is the database asking for the transaction again.
 MAX_ATTEMPTS = 5
 
-# China keeps one offset all year: a stuck point's day is the local date it happened on.
-CHINA_TZ = timezone(timedelta(hours=8), "CST")
 PAGE = 1000  # rows per read transaction when iterating cases or events
 
 # A migration step that SQL alone cannot do (it decodes event bodies in Python).

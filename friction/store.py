@@ -30,12 +30,12 @@ from friction.dashboard import (
     KindDay,
     PointSums,
 )
-from friction.events import CaseRecord, FrictionEvent
 from friction.register import CantGetItDoneRecord
 from friction.reports import GroupBy, ReportSums
 from friction.stuck_points import Granularity as Granularity
 from friction.stuck_points import StuckPoint, TrendPoint
 from friction.verification import RateWindow
+from kernel.events import CaseRecord, FrictionEvent
 
 
 class ConflictError(RuntimeError):

@@ -12,7 +12,7 @@ from typing import Literal
 
 import msgspec
 
-from friction.events import (
+from kernel.events import (
     ClerkNote,
     FrictionEvent,
     ManualReentry,

@@ -44,7 +44,8 @@ from gateway.notebook.controllers import (
 from gateway.notebook.service import provide_notebook_service
 from gateway.register.controllers import CantGetItDoneController
 from gateway.register.service import provide_register_service
-from workflows.calendar import WorkingCalendar, local_date
+from kernel.china_time import local_date
+from workflows.calendar import WorkingCalendar
 from workflows.calendar_source import missing_official
 from workflows.case import TASK_QUEUE
 from workflows.definition import Catalogue

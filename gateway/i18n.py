@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args
-from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
@@ -25,6 +24,7 @@ from jinja2 import pass_context
 from litestar import Request
 
 from gateway.accounts import Account
+from kernel.china_time import CHINA_TZ
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = get_args(Lang)
@@ -32,7 +32,6 @@ DEFAULT_LANG: Lang = "zh"
 LANG_COOKIE = "onething-lang"
 LOCALES_DIR = Path(__file__).parent / "console" / "locales"
 _BABEL_LOCALE = {"zh": "zh_Hans_CN", "en": "en_GB"}
-CHINA_TZ = ZoneInfo("Asia/Shanghai")
 
 
 @functools.cache
@@ -79,7 +78,7 @@ def pick(context: Mapping[str, Any], thing: object, attr: str) -> str:
 
 
 @pass_context
-def local_date(context: Mapping[str, Any], value: date | datetime | None) -> str:
+def date_words(context: Mapping[str, Any], value: date | datetime | None) -> str:
     if value is None:
         return "—"
     locale = Locale.parse(_BABEL_LOCALE[_lang_of(context)])
@@ -103,8 +102,8 @@ def local_deadline(context: Mapping[str, Any], value: datetime | None) -> str:
         return "—"
     local = value.astimezone(CHINA_TZ)
     if local.time() == time(0):
-        return str(local_date(context, (local - timedelta(days=1)).date()))
-    return str(local_date(context, value))
+        return str(date_words(context, (local - timedelta(days=1)).date()))
+    return str(date_words(context, value))
 
 
 @pass_context
@@ -117,5 +116,5 @@ def held_words(context: Mapping[str, Any], value: datetime) -> str:
     return message % {"time": f"{local:%H:%M}", "day": f"{local:%m-%d}"}
 
 
-TEMPLATE_GLOBALS = {"pick": pick, "local_date": local_date, "percent": percent,
+TEMPLATE_GLOBALS = {"pick": pick, "local_date": date_words, "percent": percent,
                     "local_deadline": local_deadline, "held_words": held_words}

@@ -23,7 +23,7 @@ from datetime import date
 import httpx
 import msgspec
 
-from workflows.case_number import CASE_ALPHABET
+from kernel.case_number import CASE_ALPHABET
 from workflows.definition import Catalogue
 
 VERIFICATION_SUFFIX = ".verification_code"

@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from friction.events import FRICTION_KINDS
-from friction.notebook import WorkingDays, local_date
+from friction.notebook import WorkingDays
 from friction.register import CAUSES
 from friction.store import FrictionStore
+from kernel.china_time import local_date
+from kernel.events import FRICTION_KINDS
 from workflows.calendar import WorkingCalendar
 
 # Burden is summed over every stuck point, not the top of the backlog. Their number is

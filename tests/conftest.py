@@ -33,10 +33,11 @@ from friction.store import FrictionStore
 from gateway.accounts import AccountBook
 from gateway.app import create_app
 from gateway.auth import GatewaySecurity
-from workflows.calendar import WorkingCalendar, local_date
+from kernel.china_time import local_date
+from kernel.converter import DATA_CONVERTER
+from workflows.calendar import WorkingCalendar
 from workflows.calendar_source import load_calendar
 from workflows.case import SEARCH_ATTRIBUTES, CaseProgress, CaseStart
-from workflows.converter import DATA_CONVERTER
 from workflows.definition import LOOKUP_SOURCES, BundleDefinition, Catalogue
 
 _ROOT_CONFTEST = sys.modules[__name__]

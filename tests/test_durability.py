@@ -25,8 +25,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from deploy.sim.clerk import clerk_answer, waiting_on_clerk
 from deploy.sim.population import Citizen
-from friction.events import ManualReentry
 from friction.sqlite_store import SqliteFrictionStore
+from kernel.events import ManualReentry
 from workflows.bundle import BundleWorkflow
 from workflows.case import SUBMIT_FIELDS, CaseProgress, FieldEntry
 from workflows.definition import Catalogue

@@ -36,6 +36,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 with workflow.unsafe.imports_passed_through():
     import msgspec
 
+    from kernel.china_time import local_date, month_of
     from workflows import ports
     from workflows.allowance_case import (
         MATCH_WORKFLOW,
@@ -46,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
         MatchCarry,
         check_month,
     )
-    from workflows.calendar import local_date, month_of
     from workflows.case import SA_AWAITING, SA_BUNDLE, SA_CENTRE, CaseStart
 
 # Children started at once; the server takes a batch of start commands per workflow task.

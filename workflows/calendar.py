@@ -2,7 +2,7 @@
 
 SLAs in the reforms are promised in working days (承诺时限), so a deadline is computed
 against the State Council's published holiday schedule, never by adding calendar days.
-China keeps one time zone with no daylight saving, so local dates use a fixed UTC+8.
+Local dates are China time (kernel.china_time).
 
 The calendar a case carries is built outside the workflow (workflows.calendar_source,
 from the `holidays` package plus one data file per year); this module is the pure part
@@ -12,11 +12,9 @@ from the statutory holidays alone, and a date in it is provisional (预计).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 import msgspec
-
-CHINA_TZ = timezone(timedelta(hours=8), "CST")
 
 
 class WorkingCalendar(msgspec.Struct, kw_only=True, frozen=True):
@@ -62,20 +60,3 @@ class WorkingCalendar(msgspec.Struct, kw_only=True, frozen=True):
             if self.is_working_day(day):
                 count += 1
         return count
-
-
-def local_date(moment: datetime) -> date:
-    return moment.astimezone(CHINA_TZ).date()
-
-
-def end_of_day(day: date) -> datetime:
-    """The first instant after `day` ends, in UTC: when an SLA whose last day is `day`
-    is breached."""
-    return datetime.combine(day + timedelta(days=1), datetime.min.time(), CHINA_TZ).astimezone(
-        UTC
-    )
-
-
-def month_of(day: date) -> str:
-    """A calendar month as "YYYY-MM"."""
-    return f"{day:%Y-%m}"

@@ -16,7 +16,8 @@ from pathlib import Path
 import holidays
 import msgspec
 
-from workflows.calendar import WorkingCalendar, local_date
+from kernel.china_time import local_date
+from workflows.calendar import WorkingCalendar
 
 PACKAGED_SCHEDULES = Path(__file__).parent / "calendars" / "cn-mainland"
 # Years around the processing date a calendar covers: every SLA the bundles promise

@@ -24,11 +24,12 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from friction.events import ExtraWait
-    from friction.privacy import has_personal_value
     from friction.register import RESOLUTIONS, CantGetItDoneRecord, RegisterError, check_cause
+    from kernel.china_time import end_of_day, local_date
+    from kernel.events import ExtraWait
+    from kernel.privacy import has_personal_value
     from workflows import detectors, ports
-    from workflows.calendar import WorkingCalendar, end_of_day, local_date
+    from workflows.calendar import WorkingCalendar
     from workflows.case import CALENDAR_PUBLISHED, CaseStart
     from workflows.register_case import (
         ASSIGN_TASK_FORCE,

@@ -10,7 +10,7 @@ from typing import Literal
 
 import msgspec
 
-from friction.events import Provenance
+from kernel.events import Provenance
 from workflows.calendar import WorkingCalendar
 from workflows.definition import BundleDefinition
 from workflows.material_rules import Finding

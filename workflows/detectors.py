@@ -5,7 +5,7 @@ Pure functions, no I/O and no clock: the workflows (the bundle, the can't-get-it
 register) and the gateway's channels call them, each with its own `Stamp`, the common
 fields of an event (its id, time, case, bundle, step, centre, channel). A builder calls
 the stamp only once it knows it makes an event, so a workflow's event ids (a sequence)
-come out as they always did. DETECTORS maps each kind (friction.events.FRICTION_KINDS)
+come out as they always did. DETECTORS maps each kind (kernel.events.FRICTION_KINDS)
 to its builders; a new way of detecting a kind is a function here and an entry there.
 """
 
@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypedDict
 
-from friction.events import (
+from friction.register import event_of as registered_cant_get_it_done
+from kernel.events import (
     CantGetItDone,
     ExtraWait,
     ManualReentry,
@@ -25,7 +26,6 @@ from friction.events import (
     RepeatTrip,
     SearchOnlyEntry,
 )
-from friction.register import event_of as registered_cant_get_it_done
 
 
 class EventBase(TypedDict):

@@ -44,7 +44,7 @@ from typing import Literal
 
 import msgspec
 
-from workflows.calendar import month_of
+from kernel.china_time import month_of
 
 # Dossier concepts the rules read.
 CONTRACT_EMPLOYER = "employment.contract_employer"

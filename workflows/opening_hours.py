@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 
-from workflows.calendar import CHINA_TZ, WorkingCalendar, local_date
+from kernel.china_time import CHINA_TZ, local_date
+from workflows.calendar import WorkingCalendar
 from workflows.definition import WindowSpec
 
 # A window closed this long in a row is a misconfiguration, not a holiday.

@@ -12,7 +12,7 @@ from typing import Literal
 import msgspec
 from temporalio.common import RetryPolicy
 
-from friction.events import FrictionEvent
+from kernel.events import FrictionEvent
 from workflows.calendar import WorkingCalendar
 from workflows.case import Notification, Rejection
 from workflows.definition import BundleDefinition
@@ -135,7 +135,7 @@ class AllowanceCandidatesRequest(msgspec.Struct, kw_only=True, frozen=True):
 
 class AllowanceCandidate(msgspec.Struct, kw_only=True, frozen=True):
     case_id: str  # from the month and a keyed HMAC of the ID number: no personal value
-    person_ref: str  # friction.pseudonym.keyed_ref of the ID number, the case's memo
+    person_ref: str  # kernel.pseudonym.keyed_ref of the ID number, the case's memo
     citizen_id_number: str  # for the case's CaseStart only, as a window case has it
 
 

@@ -39,7 +39,7 @@ from gateway.issued_documents import (
     format_code,
     mask_name,
 )
-from workflows.calendar import local_date
+from kernel.china_time import local_date
 
 # Agency id -> the lookup sources it answers, for every agency the product configures (the
 # others answer none). "ecert" answers with certificate lists instead.

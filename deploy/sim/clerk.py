@@ -20,8 +20,8 @@ import httpx
 import msgspec
 from temporalio.client import WorkflowHandle
 
+from kernel.china_time import local_date
 from workflows.bundle import BundleWorkflow
-from workflows.calendar import local_date
 from workflows.case import (
     CaseProgress,
     FieldEntry,

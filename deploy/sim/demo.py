@@ -43,7 +43,7 @@ from friction.backlog import BacklogEntry
 from friction.cli import render_entries
 from gateway.accounts import AccountBook
 from gateway.auth import GatewaySecurity
-from workflows.calendar import CHINA_TZ, local_date
+from kernel.china_time import CHINA_TZ, local_date
 from workflows.case import CaseProgress, StepView
 from workflows.definition import LOOKUP_SOURCES, BundleDefinition, Catalogue
 
@@ -401,7 +401,7 @@ class Run:
         """This month's match opens the allowance cases; grid workers confirm them."""
         from deploy.allowance import run_allowance_match
         from deploy.temporal import connect
-        from workflows.calendar import month_of
+        from kernel.china_time import month_of
 
         settings = Settings.from_env()
         month = month_of(local_date(datetime.now(UTC)))

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 
-from workflows.calendar import local_date
+from kernel.china_time import local_date
 from workflows.definition import LOOKUP_SOURCES
 from workflows.fields import id_check_digit
 from workflows.material_rules import (

@@ -10,8 +10,8 @@ import msgspec
 from litestar.params import HeaderParameter, Parameter
 
 from gateway.channels.schemas import EntryKind
+from kernel.case_number import CASE_ID_PATTERN
 from workflows.case import Awaiting
-from workflows.case_number import CASE_ID_PATTERN
 
 CaseId = Annotated[str, Parameter(pattern=CASE_ID_PATTERN, max_length=17)]
 IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=200)]

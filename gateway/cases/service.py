@@ -30,8 +30,10 @@ from temporalio.workflow import UpdateMethodMultiParam
 from gateway.cases.schemas import CaseOpened, OpenCase, Worklist, WorklistItem
 from gateway.channels.service import OnlineEntries
 from gateway.errors import from_temporal, invalid_field, problem
+from kernel.case_number import CASE_ALPHABET, case_number, case_tail
+from kernel.china_time import local_date
 from workflows.bundle import BundleWorkflow
-from workflows.calendar import WorkingCalendar, local_date
+from workflows.calendar import WorkingCalendar
 from workflows.case import (
     SA_AWAITING,
     SA_BUNDLE,
@@ -46,7 +48,6 @@ from workflows.case import (
     TripEntry,
     WithdrawalEntry,
 )
-from workflows.case_number import CASE_ALPHABET, case_number, case_tail
 from workflows.definition import Catalogue
 from workflows.fields import check_id_number
 

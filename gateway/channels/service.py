@@ -22,11 +22,11 @@ from pathlib import Path
 import msgspec
 from opentelemetry import trace
 
-from friction.events import SearchOnlyEntry
 from friction.ingest import ingest, with_trace_id
 from friction.store import FrictionStore
 from gateway.channels.schemas import ChannelStart, ServiceCatalogue, ServiceCatalogueError
 from gateway.errors import invalid_field
+from kernel.events import SearchOnlyEntry
 from workflows import detectors
 from workflows.definition import BundleDefinition
 

@@ -22,7 +22,6 @@ from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Template
 from markupsafe import Markup
 
-from friction import notebook
 from friction.backlog import (
     VERIFIER,
     BacklogItem,
@@ -45,9 +44,9 @@ from gateway.console.pages import (
     see_other,
     tr,
 )
-from gateway.i18n import CHINA_TZ
 from gateway.notebook.schemas import Fingerprint
 from gateway.notebook.service import Notebook, NotebookService, refused
+from kernel.china_time import CHINA_TZ, local_date
 from workflows.definition import BundleDefinition, Catalogue
 
 BACKLOG_PATH = "/console/backlog"
@@ -192,7 +191,7 @@ def charts_json(
     """The charts' data for backlog.js, safe inside <script type="application/json">."""
     fix_week = None
     if item.fix_deployed_at is not None:
-        fix_week = period_start(notebook.local_date(item.fix_deployed_at), "week").isoformat()
+        fix_week = period_start(local_date(item.fix_deployed_at), "week").isoformat()
     trend = TrendChart(
         weeks=[w.period_start.isoformat() for w in weeks],
         events=[w.count for w in weeks],
@@ -303,7 +302,7 @@ class BacklogPages(Controller):
                 raise
             # A page, not problem details: the reader is a person at a browser.
             raise NotFoundException(problem_text(exc)) from exc
-        weeks = weekly(list(view.trend_by_week), notebook.local_date(now))
+        weeks = weekly(list(view.trend_by_week), local_date(now))
         may_move = current_account(request).has_any("developer")
         return page(
             request, "backlog_item.html", status_code=status_code, view=view, weeks=weeks,

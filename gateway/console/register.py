@@ -42,7 +42,8 @@ from gateway.console.workbench import URL_ENCODED
 from gateway.errors import check_name, invalid_field
 from gateway.register.schemas import CASE_NUMBER, RegisterCaseId
 from gateway.register.service import RegisterService, Registry, escalated
-from workflows.calendar import WorkingCalendar, local_date
+from kernel.china_time import local_date
+from workflows.calendar import WorkingCalendar
 from workflows.cant_get_it_done import MAX_DEPARTMENTS, MAX_EXPLANATION_CHARS
 from workflows.definition import Catalogue
 from workflows.register_case import RegisterProgress, ResolutionEntry, TaskForceEntry

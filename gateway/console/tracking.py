@@ -19,7 +19,7 @@ from gateway.auth import GUESS_LIMIT
 from gateway.cases.service import Cases
 from gateway.console.notice import closure_rules, code_matches, notice_items
 from gateway.console.pages import N_, page
-from workflows.case_number import CASE_ID_PATTERN
+from kernel.case_number import CASE_ID_PATTERN
 from workflows.definition import Catalogue
 
 

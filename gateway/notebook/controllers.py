@@ -12,7 +12,6 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, Parameter
 
 from friction.backlog import TransitionRequest
-from friction.events import ClerkNote
 from friction.ingest import BatchResult
 from friction.reports import DEFAULT_MIN_GROUP, Report
 from gateway.auth import requires
@@ -28,6 +27,7 @@ from gateway.notebook.schemas import (
     TransitionMade,
 )
 from gateway.notebook.service import Notebook, parse_instant
+from kernel.events import ClerkNote
 
 
 class FrictionController(Controller):

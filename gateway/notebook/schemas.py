@@ -9,9 +9,9 @@ import msgspec
 from litestar.params import Parameter
 
 from friction.backlog import BacklogEntry, BacklogItem, Status, Transition
-from friction.events import FRICTION_KINDS
 from friction.reports import GroupBy
 from friction.stuck_points import StuckPoint, TrendPoint
+from kernel.events import FRICTION_KINDS
 
 MAX_NOTE_CHARS = 2000
 GROUP_BYS: tuple[GroupBy, ...] = get_args(GroupBy)

@@ -19,7 +19,6 @@ from friction.dashboard import (
     build_dashboard,
     filter_options,
 )
-from friction.events import ClerkNote
 from friction.ingest import BatchResult, decode_batch, ingest
 from friction.ocel import encode
 from friction.reports import DEFAULT_MIN_GROUP, GroupBy, Report
@@ -28,7 +27,8 @@ from friction.verification import VerificationPolicy
 from gateway.cases.service import CaseService
 from gateway.errors import check_name, invalid_field, problem
 from gateway.notebook.schemas import MAX_NOTE_CHARS, NoteBody, StuckPointView, TransitionMade
-from workflows.calendar import CHINA_TZ
+from kernel.china_time import CHINA_TZ
+from kernel.events import ClerkNote
 
 MAX_BATCH_BYTES = 1_000_000
 

@@ -27,14 +27,15 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
 from friction import notebook
-from friction.privacy import mask
 from friction.register import WALK_IN_PREFIX, CantGetItDoneRecord
 from friction.store import FrictionStore
 from gateway.errors import from_temporal, invalid_field, problem
-from workflows.calendar import WorkingCalendar, local_date
+from kernel.case_number import CASE_ALPHABET, case_tail
+from kernel.china_time import local_date
+from kernel.privacy import mask
+from workflows.calendar import WorkingCalendar
 from workflows.cant_get_it_done import CantGetItDoneWorkflow, escalation_times, refusal_of
 from workflows.case import SA_BUNDLE
-from workflows.case_number import CASE_ALPHABET, case_tail
 from workflows.register_case import (
     RegisterProgress,
     RegisterStart,

@@ -18,7 +18,7 @@ from litestar.testing import AsyncTestClient
 
 from deploy.sim.agencies import create_app
 from deploy.sim.population import Citizen, generate, lookup_values
-from workflows.calendar import local_date
+from kernel.china_time import local_date
 from workflows.definition import LOOKUP_SOURCES
 from workflows.fields import check_id_number
 

@@ -13,9 +13,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.testing import ActivityEnvironment
 
 from activities.friction_calls import FrictionCalls
-from friction.events import ManualReentry, Provenance, RepeatTrip
 from friction.ingest import with_trace_id
 from friction.sqlite_store import SqliteFrictionStore
+from kernel.events import ManualReentry, Provenance, RepeatTrip
 from workflows import ports
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from browser_kit import Console, Visitor
 
-from friction.events import CaseRecord, FrictionEvent, ManualReentry, Provenance
 from friction.ingest import ingest
+from kernel.events import CaseRecord, FrictionEvent, ManualReentry, Provenance
 
 BUNDLE = "employment-hardship"
 FORM = "flexible-insurance-enrollment"

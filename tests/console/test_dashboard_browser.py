@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from browser_kit import Console, Visitor
 
-from friction.events import CaseRecord, FrictionEvent, ManualReentry, Provenance
+from kernel.events import CaseRecord, FrictionEvent, ManualReentry, Provenance
 
 BUNDLE = "employment-hardship"
 FORM = "flexible-insurance-enrollment"

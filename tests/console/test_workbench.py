@@ -11,8 +11,8 @@ from conftest import citizen_where, known_values
 
 from deploy.sim.clerk import clerk_answer, next_option
 from deploy.sim.population import Citizen
-from friction.events import ClerkNote, ManualReentry
-from workflows.calendar import local_date
+from kernel.china_time import local_date
+from kernel.events import ClerkNote, ManualReentry
 from workflows.case import CaseProgress
 
 STATUS = re.compile(r"已办结|Completed")

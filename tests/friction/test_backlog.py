@@ -12,7 +12,10 @@ import pytest
 
 from friction.backlog import BacklogEntry
 from friction.cli import main, render_backlog
-from friction.events import (
+from friction.sql_store import SqlFrictionStore
+from friction.sqlite_store import SqliteFrictionStore
+from friction.stuck_points import StuckPoint
+from kernel.events import (
     ExtraWait,
     FrictionEvent,
     ManualReentry,
@@ -20,9 +23,6 @@ from friction.events import (
     Provenance,
     SearchOnlyEntry,
 )
-from friction.sql_store import SqlFrictionStore
-from friction.sqlite_store import SqliteFrictionStore
-from friction.stuck_points import StuckPoint
 
 AT = datetime(2025, 3, 3, 9, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from friction.burden import burden_of
-from friction.events import ExtraWait
+from kernel.events import ExtraWait
 
 AT = datetime(2026, 3, 3, 3, 20, tzinfo=UTC)  # 11:20 China time
 

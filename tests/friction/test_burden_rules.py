@@ -6,7 +6,7 @@ import msgspec
 import pytest
 
 from friction.burden import default_burden_table
-from friction.events import ClerkNote, ExtraWait, PhysicalMaterialRequested, Provenance
+from kernel.events import ClerkNote, ExtraWait, PhysicalMaterialRequested, Provenance
 
 AT = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 
@@ -68,7 +68,7 @@ def test_an_agency_call_costs_the_time_people_at_the_window_waited() -> None:
 
 
 def test_a_form_retyped_by_hand_costs_the_clerk_one_redundant_round() -> None:
-    from friction.events import ManualReentry
+    from kernel.events import ManualReentry
 
     table = default_burden_table()
     at = datetime(2026, 12, 1, 2, tzinfo=UTC)

@@ -26,10 +26,10 @@ from friction.dashboard import (
     build_dashboard,
     filter_options,
 )
-from friction.events import ClerkNote, ExtraWait, FrictionEvent, SearchOnlyEntry
-from friction.notebook import CHINA_TZ
 from friction.register import CAUSES
 from friction.sql_store import EVENT_COLUMNS, MIGRATIONS, SqlFrictionStore, event_params
+from kernel.china_time import CHINA_TZ
+from kernel.events import ClerkNote, ExtraWait, FrictionEvent, SearchOnlyEntry
 
 if TYPE_CHECKING:
     from tests.friction.conftest import Backend

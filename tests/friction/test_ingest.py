@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 import msgspec
 import pytest
 
-from friction.events import ClerkNote, ManualReentry, Provenance, RepeatTrip
 from friction.ingest import BatchResult, EventError, decode_batch, ingest
-from friction.privacy import find_personal_values, mask
-from friction.pseudonym import keyed_ref
 from friction.sql_store import SqlFrictionStore
+from kernel.events import ClerkNote, ManualReentry, Provenance, RepeatTrip
+from kernel.privacy import find_personal_values, mask
+from kernel.pseudonym import keyed_ref
 
 if TYPE_CHECKING:
     from tests.friction.conftest import Backend

@@ -13,7 +13,13 @@ import pytest
 
 from friction import notebook
 from friction.backlog import LifecycleError, TransitionRequest
-from friction.events import (
+from friction.ocel import encode
+from friction.register import RegisterError
+from friction.reports import PREFILL_BENCHMARK
+from friction.sql_store import SqlFrictionStore
+from friction.store import ConflictError
+from friction.verification import VerificationPolicy
+from kernel.events import (
     CaseRecord,
     ClerkNote,
     FrictionEvent,
@@ -21,12 +27,6 @@ from friction.events import (
     Provenance,
     StepRecord,
 )
-from friction.ocel import encode
-from friction.register import RegisterError
-from friction.reports import PREFILL_BENCHMARK
-from friction.sql_store import SqlFrictionStore
-from friction.store import ConflictError
-from friction.verification import VerificationPolicy
 from workflows.calendar_source import load_calendar
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in China

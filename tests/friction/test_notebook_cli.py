@@ -12,9 +12,9 @@ import pytest
 
 from deploy.cli import main as onething
 from friction.cli import main
-from friction.events import CaseRecord, ManualReentry, Provenance
 from friction.reports import Report
 from friction.sqlite_store import SqliteFrictionStore
+from kernel.events import CaseRecord, ManualReentry, Provenance
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 BUNDLE = "employment-hardship"

@@ -15,7 +15,11 @@ import pytest
 
 from friction import reports, sql_store
 from friction.backlog import BacklogItem, Transition
-from friction.events import (
+from friction.register import CantGetItDoneRecord, RegisterError
+from friction.sql_store import MIGRATIONS, SqlFrictionStore, event_params
+from friction.store import ConflictError, IngestResult
+from friction.stuck_points import StuckPoint
+from kernel.events import (
     CaseRecord,
     ClerkNote,
     FrictionEvent,
@@ -26,10 +30,6 @@ from friction.events import (
     StepRecord,
     fingerprint,
 )
-from friction.register import CantGetItDoneRecord, RegisterError
-from friction.sql_store import MIGRATIONS, SqlFrictionStore, event_params
-from friction.store import ConflictError, IngestResult
-from friction.stuck_points import StuckPoint
 
 if TYPE_CHECKING:
     from tests.friction.conftest import Backend

@@ -17,7 +17,10 @@ import msgspec
 import pytest
 
 from friction.burden import BurdenTable, burden_of, load_burden_table
-from friction.events import (
+from friction.sql_store import MIGRATIONS, SCHEMA_VERSION, SqlFrictionStore
+from friction.sqlite_store import SqliteFrictionStore
+from friction.stuck_points import StuckPoint
+from kernel.events import (
     FRICTION_KINDS,
     CaseRecord,
     ExtraWait,
@@ -28,9 +31,6 @@ from friction.events import (
     RepeatTrip,
     fingerprint,
 )
-from friction.sql_store import MIGRATIONS, SCHEMA_VERSION, SqlFrictionStore
-from friction.sqlite_store import SqliteFrictionStore
-from friction.stuck_points import StuckPoint
 
 if TYPE_CHECKING:
     from tests.friction.conftest import Backend, PostgresBackend
@@ -145,7 +145,7 @@ def test_concurrent_writers_lose_nothing(backend: Backend) -> None:
     script = backend.opener() + textwrap.dedent(
         f"""
         from datetime import datetime, timezone
-        from friction.events import ManualReentry, Provenance
+        from kernel.events import ManualReentry, Provenance
         at = datetime(2025, 3, 3, 9, tzinfo=timezone.utc)
         def event(case, n, source):
             return ManualReentry(event_id=f"{{case}}/{{n}}", occurred_at=at, case_id=case,

@@ -32,7 +32,11 @@ import pytest
 
 from friction import notebook
 from friction.backlog import TransitionRequest
-from friction.events import (
+from friction.ingest import decode_batch, ingest
+from friction.sql_store import SqlFrictionStore
+from friction.verification import RateWindow, VerificationPolicy, judge
+from kernel.china_time import CHINA_TZ
+from kernel.events import (
     CaseRecord,
     ClerkNote,
     ExtraWait,
@@ -43,10 +47,6 @@ from friction.events import (
     RepeatTrip,
     SearchOnlyEntry,
 )
-from friction.ingest import decode_batch, ingest
-from friction.notebook import CHINA_TZ
-from friction.sql_store import SqlFrictionStore
-from friction.verification import RateWindow, VerificationPolicy, judge
 
 BURDEN_TOML = Path(__file__).parents[2] / "friction" / "burden.toml"
 

@@ -12,9 +12,9 @@ from conftest import bearer, running_worker, served_gateway
 from temporalio.testing import WorkflowEnvironment
 
 from friction import notebook
-from friction.events import CaseRecord
 from friction.sqlite_store import SqliteFrictionStore
-from workflows.calendar import local_date
+from kernel.china_time import local_date
+from kernel.events import CaseRecord
 from workflows.calendar_source import load_calendar
 from workflows.register_case import register_workflow_id
 

@@ -31,8 +31,8 @@ from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook
 from gateway.cases.service import new_case_id
 from gateway.console.notice import tracking_code
+from kernel.china_time import local_date
 from workflows.bundle import BundleWorkflow
-from workflows.calendar import local_date
 from workflows.case import CaseProgress
 from workflows.definition import Catalogue
 from workflows.material_rules import RULES, add_months, latest_month

@@ -22,7 +22,10 @@ import pytest
 from conftest import served_gateway
 from temporalio.testing import WorkflowEnvironment
 
-from friction.events import (
+from friction.sqlite_store import SqliteFrictionStore
+from friction.verification import VerificationPolicy
+from gateway.accounts import AccountBook
+from kernel.events import (
     CaseRecord,
     FrictionEvent,
     ManualReentry,
@@ -30,9 +33,6 @@ from friction.events import (
     Provenance,
     RepeatTrip,
 )
-from friction.sqlite_store import SqliteFrictionStore
-from friction.verification import VerificationPolicy
-from gateway.accounts import AccountBook
 
 BUNDLE = "employment-hardship"
 FORM = "flexible-insurance-enrollment"

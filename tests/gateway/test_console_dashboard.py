@@ -20,7 +20,10 @@ from conftest import served_gateway
 from temporalio.testing import WorkflowEnvironment
 from test_auth import PASSWORD, log_in
 
-from friction.events import (
+from friction.register import CantGetItDoneRecord
+from friction.sqlite_store import SqliteFrictionStore
+from gateway.accounts import AccountBook
+from kernel.events import (
     CaseRecord,
     ExtraWait,
     FrictionEvent,
@@ -28,9 +31,6 @@ from friction.events import (
     PhysicalMaterialRequested,
     Provenance,
 )
-from friction.register import CantGetItDoneRecord
-from friction.sqlite_store import SqliteFrictionStore
-from gateway.accounts import AccountBook
 
 BUNDLE = "employment-hardship"
 OTHER = "residence-permit"  # two cases only: withheld

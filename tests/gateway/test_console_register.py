@@ -21,10 +21,10 @@ from conftest import running_worker, served_gateway
 from temporalio.testing import WorkflowEnvironment
 
 from friction import notebook
-from friction.events import CaseRecord
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook
-from workflows.calendar import local_date
+from kernel.china_time import local_date
+from kernel.events import CaseRecord
 from workflows.calendar_source import load_calendar
 
 PASSWORD = "window-register-2026"

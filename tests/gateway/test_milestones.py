@@ -21,8 +21,8 @@ from deploy.sim.population import Citizen
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook
 from gateway.console.notice import tracking_code
-from gateway.i18n import local_date, local_deadline
-from workflows.calendar import end_of_day
+from gateway.i18n import date_words, local_deadline
+from kernel.china_time import end_of_day
 from workflows.case import CaseProgress, FieldEntry
 
 PASSWORD = "field-worker-2026"
@@ -242,6 +242,6 @@ def test_a_deadline_reads_as_its_last_day_or_its_time() -> None:
     # A working-day SLA ends at local midnight: the page names the last day, not 00:00 of
     # the next. One on the clock shows its time, in China's time zone.
     zh = {"lang": "zh"}
-    assert local_deadline(zh, end_of_day(date(2026, 11, 26))) == local_date(zh, date(2026, 11, 26))
+    assert local_deadline(zh, end_of_day(date(2026, 11, 26))) == date_words(zh, date(2026, 11, 26))
     assert local_deadline(zh, datetime(2026, 11, 23, 13, 46, tzinfo=UTC)) == "2026/11/23 21:46"
     assert local_deadline(zh, None) == "—"

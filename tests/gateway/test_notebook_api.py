@@ -13,9 +13,9 @@ import pytest
 from conftest import running_worker, served_gateway
 from temporalio.testing import WorkflowEnvironment
 
-from friction.events import CaseRecord, ManualReentry, Provenance, StepRecord
 from friction.sqlite_store import SqliteFrictionStore
-from workflows.calendar import local_date
+from kernel.china_time import local_date
+from kernel.events import CaseRecord, ManualReentry, Provenance, StepRecord
 from workflows.calendar_source import load_calendar
 
 BUNDLE = "employment-hardship"

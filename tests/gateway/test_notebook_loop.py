@@ -212,7 +212,7 @@ async def serve_step(desk: HttpDesk, citizen: Citizen) -> None:
     from datetime import UTC, datetime
 
     from deploy.sim.clerk import clerk_answer, wait_for, waiting_on_clerk
-    from workflows.calendar import local_date
+    from kernel.china_time import local_date
     from workflows.case import FieldEntry, MaterialEntry
 
     progress = await wait_for(desk, waiting_on_clerk, timeout=60)

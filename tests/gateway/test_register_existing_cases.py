@@ -23,10 +23,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from deploy.sim.population import Citizen
 from friction.dashboard import DashboardFilter
-from friction.events import CaseRecord
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook
 from gateway.cases.service import new_case_id
+from kernel.events import CaseRecord
 from workflows.bundle import BundleWorkflow
 from workflows.case import SA_BUNDLE
 from workflows.definition import Catalogue

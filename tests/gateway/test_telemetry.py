@@ -24,11 +24,11 @@ from deploy.local import free_port
 from deploy.sim.clerk import ClerkHabits, HttpDesk, serve_case
 from deploy.sim.population import Citizen
 from deploy.telemetry import GATEWAY_SERVICE, WORKER_SERVICE, tracer_provider
-from friction.events import CaseRecord, ManualReentry, Provenance, RepeatTrip
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook
 from gateway.app import create_app
 from gateway.metrics import NotebookCollector
+from kernel.events import CaseRecord, ManualReentry, Provenance, RepeatTrip
 from workflows import ports
 from workflows.calendar_source import load_calendar
 from workflows.definition import Catalogue

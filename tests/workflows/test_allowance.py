@@ -31,10 +31,12 @@ from deploy.settings import AGENCIES
 from deploy.sim.agencies import create_app as create_agency_sim
 from deploy.sim.clerk import ClerkHabits, TemporalDesk, serve_case, wait_for
 from deploy.sim.population import Citizen, generate
-from friction.events import ExtraWait
-from friction.pseudonym import keyed_ref
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.cases.service import new_case_id
+from kernel.case_number import CASE_ID_PATTERN, allowance_case_id
+from kernel.china_time import CHINA_TZ, end_of_day, local_date
+from kernel.events import ExtraWait
+from kernel.pseudonym import keyed_ref
 from workflows.allowance_case import (
     ALLOWANCE_BUNDLE,
     MATCH_WORKFLOW,
@@ -44,10 +46,8 @@ from workflows.allowance_case import (
     AllowanceMatchSummary,
 )
 from workflows.bundle import BundleWorkflow
-from workflows.calendar import CHINA_TZ, end_of_day, local_date
 from workflows.calendar_source import load_calendar
 from workflows.case import SA_BUNDLE, SA_CENTRE
-from workflows.case_number import CASE_ID_PATTERN, allowance_case_id
 from workflows.definition import Catalogue
 
 TODAY = local_date(datetime.now(UTC))  # China's today: the schedule's month is China's

@@ -22,14 +22,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from deploy.sim.clerk import waiting_on_clerk
 from deploy.sim.population import Citizen
-from friction.events import (
+from friction.sqlite_store import SqliteFrictionStore
+from kernel.events import (
     CantGetItDone,
     ManualReentry,
     PhysicalMaterialRequested,
     PiecemealRejection,
     RepeatTrip,
 )
-from friction.sqlite_store import SqliteFrictionStore
 from workflows.bundle import MAX_REJECTIONS, BundleWorkflow
 from workflows.case import (
     RECORD_MATERIAL,

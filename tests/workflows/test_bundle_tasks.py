@@ -20,8 +20,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from deploy.sim.population import Citizen
-from friction.events import ExtraWait
 from friction.sqlite_store import SqliteFrictionStore
+from kernel.events import ExtraWait
 from workflows.bundle import BundleWorkflow
 from workflows.case import (
     RECORD_MILESTONE,

@@ -17,8 +17,8 @@ from conftest import (
 from temporalio.testing import WorkflowEnvironment
 
 from deploy.sim.population import Citizen
-from friction.events import ExtraWait
 from friction.sqlite_store import SqliteFrictionStore
+from kernel.events import ExtraWait
 from workflows.bundle import BundleWorkflow
 from workflows.definition import BundleDefinition, Catalogue, StepSpec
 

@@ -1,6 +1,6 @@
 from datetime import UTC, date, datetime
 
-from workflows.calendar import end_of_day, local_date
+from kernel.china_time import end_of_day, local_date
 from workflows.calendar_source import load_calendar
 
 CAL = load_calendar()

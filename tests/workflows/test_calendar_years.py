@@ -21,10 +21,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from deploy import calendar_admin
 from deploy.sim.population import Citizen
-from friction.events import ExtraWait
 from friction.sqlite_store import SqliteFrictionStore
+from kernel.china_time import CHINA_TZ, end_of_day
+from kernel.events import ExtraWait
 from workflows.bundle import BundleWorkflow
-from workflows.calendar import CHINA_TZ, end_of_day
 from workflows.calendar_source import (
     PublishedCalendar,
     ScheduleError,

@@ -29,15 +29,16 @@ from activities.friction_calls import FrictionCalls
 from activities.register_calls import RegisterCalls
 from activities.worker import workflow_runner
 from friction import notebook
-from friction.events import CantGetItDone, ExtraWait, FrictionEvent
 from friction.register import CantGetItDoneRecord
 from friction.sqlite_store import SqliteFrictionStore
 from friction.store import IngestResult
-from workflows.calendar import CHINA_TZ, WorkingCalendar, local_date
+from kernel.china_time import CHINA_TZ, local_date
+from kernel.converter import DATA_CONVERTER
+from kernel.events import CantGetItDone, ExtraWait, FrictionEvent
+from workflows.calendar import WorkingCalendar
 from workflows.calendar_source import load_calendar
 from workflows.cant_get_it_done import CantGetItDoneWorkflow
 from workflows.case import CaseStart
-from workflows.converter import DATA_CONVERTER
 from workflows.definition import Catalogue
 from workflows.register_case import (
     ASSIGN_TASK_FORCE,

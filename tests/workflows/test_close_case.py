@@ -30,10 +30,11 @@ from deploy.settings import AGENCIES
 from deploy.sim.agencies import create_app as create_agency_sim
 from deploy.sim.clerk import CLERK, TemporalDesk, serve_case
 from deploy.sim.population import Citizen, generate, lookup_values, work_and_lease
-from friction.events import CantGetItDone, RepeatTrip
 from friction.sqlite_store import SqliteFrictionStore
+from kernel.china_time import local_date
+from kernel.converter import DATA_CONVERTER
+from kernel.events import CantGetItDone, RepeatTrip
 from workflows.bundle import BundleWorkflow
-from workflows.calendar import local_date
 from workflows.case import (
     CLOSE_NOT_ELIGIBLE,
     RECORD_TRIP,
@@ -43,7 +44,6 @@ from workflows.case import (
     TripEntry,
     WithdrawalEntry,
 )
-from workflows.converter import DATA_CONVERTER
 from workflows.definition import BundleDefinition, Catalogue
 from workflows.material_rules import RULES, add_months, latest_month
 

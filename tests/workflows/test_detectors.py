@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from friction.events import FRICTION_KINDS, ExtraWait, Provenance
 from gateway.cases.schemas import OpenCase
 from gateway.channels.service import OnlineEntries, service_catalogue
+from kernel.events import FRICTION_KINDS, ExtraWait, Provenance
 from workflows import detectors
 from workflows.definition import Catalogue
 

@@ -23,7 +23,7 @@ from deploy.sim.population import (
     lookup_values,
     work_and_lease,
 )
-from workflows.calendar import CHINA_TZ
+from kernel.china_time import CHINA_TZ
 from workflows.calendar_source import load_calendar
 from workflows.definition import (
     LOOKUP_SOURCES,

@@ -21,10 +21,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from deploy.sim.clerk import HttpDesk, wait_for
 from deploy.sim.population import Citizen
-from friction.events import SearchOnlyEntry
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.channels.service import service_catalogue
 from gateway.issued_documents import AgencyDocuments, normalise_code
+from kernel.events import SearchOnlyEntry
 from workflows.case import CaseProgress
 
 BUNDLE = "population-certificate"

@@ -29,10 +29,10 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from activities.worker import workflow_runner
+from kernel.converter import DATA_CONVERTER
 from workflows.allowance_match import AllowanceMatchWorkflow
 from workflows.bundle import BundleWorkflow
 from workflows.cant_get_it_done import CantGetItDoneWorkflow
-from workflows.converter import DATA_CONVERTER
 
 RECORDED = {
     p.stem: p.read_text(encoding="utf-8")

@@ -41,17 +41,18 @@ from deploy.local import free_port
 from deploy.settings import AGENCIES
 from deploy.sim.agencies import create_app as create_agency_sim
 from deploy.sim.population import Citizen, generate, work_and_lease
-from friction.events import (
+from friction.sqlite_store import SqliteFrictionStore
+from gateway.console.notice import notice_items
+from kernel.china_time import CHINA_TZ, local_date, month_of
+from kernel.events import (
     ExtraWait,
     ManualReentry,
     PhysicalMaterialRequested,
     PiecemealRejection,
     RepeatTrip,
 )
-from friction.sqlite_store import SqliteFrictionStore
-from gateway.console.notice import notice_items
 from workflows.bundle import BundleWorkflow
-from workflows.calendar import CHINA_TZ, WorkingCalendar, local_date, month_of
+from workflows.calendar import WorkingCalendar
 from workflows.case import (
     RECORD_MATERIAL,
     RECORD_TRIP,

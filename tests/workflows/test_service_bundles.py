@@ -45,10 +45,10 @@ from activities.worker import create_worker
 from deploy.sim.agencies import create_app as create_agency_sim
 from deploy.sim.clerk import ClerkHabits, TemporalDesk, serve_case
 from deploy.sim.population import Citizen
-from friction.events import ExtraWait, ManualReentry, PhysicalMaterialRequested
 from friction.sqlite_store import SqliteFrictionStore
+from kernel.china_time import end_of_day, local_date
+from kernel.events import ExtraWait, ManualReentry, PhysicalMaterialRequested
 from workflows.bundle import BundleWorkflow
-from workflows.calendar import end_of_day, local_date
 from workflows.case import CaseProgress, CaseStart, FieldEntry, StepView
 from workflows.definition import (
     LOOKUP_SOURCES,

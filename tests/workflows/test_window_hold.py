@@ -24,8 +24,9 @@ from deploy.sim.clerk import TemporalDesk, held_until, serve_case
 from deploy.sim.demo import HELD, Outcome, outcome_of, summary
 from deploy.sim.population import Citizen, generate, work_and_lease
 from friction.sqlite_store import SqliteFrictionStore
+from kernel.china_time import CHINA_TZ
 from workflows.bundle import BundleWorkflow
-from workflows.calendar import CHINA_TZ, WorkingCalendar
+from workflows.calendar import WorkingCalendar
 from workflows.case import CaseProgress
 from workflows.definition import BundleDefinition, Catalogue, validate
 from workflows.material_rules import add_months, latest_month

@@ -16,8 +16,8 @@ from workflows.bundle.case_state import CaseState, StepState
 from workflows.bundle.mechanism import Mechanism, StepKind, announce, gates_pass
 
 with workflow.unsafe.imports_passed_through():
+    from kernel.china_time import local_date
     from workflows import detectors, material_rules, ports
-    from workflows.calendar import local_date
     from workflows.cant_get_it_done import register_from_bundle
     from workflows.case import Rejection
 

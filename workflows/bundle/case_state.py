@@ -15,9 +15,9 @@ from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from friction.events import FrictionEvent, Provenance, subject_of
+    from kernel.china_time import end_of_day, local_date
+    from kernel.events import FrictionEvent, Provenance, subject_of
     from workflows import material_rules, ports
-    from workflows.calendar import end_of_day, local_date
     from workflows.case import (
         SA_AWAITING,
         SA_STEP,

@@ -13,8 +13,8 @@ from workflows.bundle.case_state import CaseState, StepState
 from workflows.bundle.mechanism import Gate, Mechanism
 
 with workflow.unsafe.imports_passed_through():
+    from kernel.china_time import local_date
     from workflows import material_rules
-    from workflows.calendar import local_date
     from workflows.definition import LOOKUP_SOURCES
 
 

@@ -10,8 +10,8 @@ from temporalio import workflow
 from workflows.bundle.case_state import CaseState, StepState
 
 with workflow.unsafe.imports_passed_through():
-    from friction.events import CaseRecord, StepRecord
-    from workflows.calendar import local_date
+    from kernel.china_time import local_date
+    from kernel.events import CaseRecord, StepRecord
     from workflows.case import CaseProgress, FieldView, MaterialView, MilestoneView, StepView
 
 

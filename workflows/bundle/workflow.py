@@ -25,8 +25,9 @@ from workflows.bundle.views import case_record
 from workflows.bundle.views import progress as progress_of
 
 with workflow.unsafe.imports_passed_through():
+    from kernel.china_time import local_date
     from workflows import detectors, ports
-    from workflows.calendar import WorkingCalendar, local_date
+    from workflows.calendar import WorkingCalendar
     from workflows.case import (
         CALENDAR_PUBLISHED,
         CLOSE_NOT_ELIGIBLE,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from friction.pseudonym import keyed_ref
+from kernel.pseudonym import keyed_ref
 
 CASE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read out at a window
 CASE_ID_PATTERN = r"^\d{8}-[2-9A-Z]{8}$"
