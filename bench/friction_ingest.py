@@ -49,12 +49,9 @@ from friction.events import (
     SearchOnlyEntry,
 )
 from friction.ingest import ingest
-from friction.sql_store import (
-    EVENT_COLUMNS,
-    Dialect,
-    SqlFrictionStore,
-    event_params,
-)
+from friction.store.engine import Dialect
+from friction.store.rollups import EVENT_COLUMNS, event_params
+from friction.store.sql import SqlFrictionStore
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 T0 = datetime(2025, 1, 6, 8, 30, tzinfo=UTC)

@@ -20,8 +20,8 @@ from friction.events import (
     Provenance,
     SearchOnlyEntry,
 )
-from friction.sql_store import SqlFrictionStore
 from friction.sqlite_store import SqliteFrictionStore
+from friction.store.sql import SqlFrictionStore
 from friction.stuck_points import StuckPoint
 
 AT = datetime(2025, 3, 3, 9, tzinfo=UTC)

@@ -13,7 +13,7 @@ from friction.events import ClerkNote, ManualReentry, Provenance, RepeatTrip
 from friction.ingest import BatchResult, EventError, decode_batch, ingest
 from friction.privacy import find_personal_values, mask
 from friction.pseudonym import keyed_ref
-from friction.sql_store import SqlFrictionStore
+from friction.store.sql import SqlFrictionStore
 
 if TYPE_CHECKING:
     from tests.friction.conftest import Backend

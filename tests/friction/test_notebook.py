@@ -24,8 +24,8 @@ from friction.events import (
 from friction.ocel import encode
 from friction.register import RegisterError
 from friction.reports import PREFILL_BENCHMARK
-from friction.sql_store import SqlFrictionStore
 from friction.store import ConflictError
+from friction.store.sql import SqlFrictionStore
 from friction.verification import VerificationPolicy
 from workflows.calendar_source import load_calendar
 

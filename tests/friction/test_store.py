@@ -28,8 +28,9 @@ from friction.events import (
     RepeatTrip,
     fingerprint,
 )
-from friction.sql_store import MIGRATIONS, SCHEMA_VERSION, SqlFrictionStore
 from friction.sqlite_store import SqliteFrictionStore
+from friction.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from friction.store.sql import SqlFrictionStore
 from friction.stuck_points import StuckPoint
 
 if TYPE_CHECKING:
