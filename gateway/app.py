@@ -34,6 +34,7 @@ from gateway.friction_api import FrictionController
 from gateway.metrics import CalendarCoverage, NotebookCollector
 from gateway.notebook_api import ROUTE_HANDLERS as NOTEBOOK_HANDLERS
 from gateway.online_channel import OnlineEntries, ServiceCatalogue, service_catalogue
+from gateway.verifier import VERIFY_EVERY_SECONDS, VerifierSchedule
 from workflows.calendar import WorkingCalendar, local_date
 from workflows.calendar_source import missing_official
 from workflows.case import TASK_QUEUE
@@ -84,9 +85,12 @@ def create_app(
     verification: VerificationPolicy | None = None,
     services: ServiceCatalogue | None = None,
     documents: DocumentRegister | None = None,
+    verify_every: float | None = VERIFY_EVERY_SECONDS,
 ) -> Litestar:
     """The gateway; traces go to `tracer_provider`, or to the OTel global one if None.
-    `secret` keys the console's sessions, the API's tokens, CSRF and tracking codes."""
+    `secret` keys the console's sessions, the API's tokens, CSRF and tracking codes.
+    The verifier runs every `verify_every` seconds (None: only when a fix is deployed and
+    from the CLI, for a deployment that schedules `onething notebook verify` itself)."""
     security = GatewaySecurity(secret, accounts)
     templates = template_config()
     provider = tracer_provider or trace.get_tracer_provider()
@@ -94,6 +98,7 @@ def create_app(
     collector = NotebookCollector(store, calendar)
     coverage = CalendarCoverage(calendar)
     policy = verification or VerificationPolicy()
+    schedule = None if verify_every is None else VerifierSchedule(store, policy, verify_every)
     # The online channel's service catalogue (the version current.toml names, unless
     # given), and the registers of issued documents behind /verify (none unless given).
     online = services or service_catalogue()
@@ -104,10 +109,14 @@ def create_app(
     def register() -> None:
         REGISTRY.register(collector)
         REGISTRY.register(coverage)
+        if schedule is not None:
+            schedule.start()
 
-    def unregister() -> None:
+    async def unregister() -> None:
         REGISTRY.unregister(collector)
         REGISTRY.unregister(coverage)
+        if schedule is not None:
+            await schedule.stop()
 
     prometheus = PrometheusConfig(app_name="onething", prefix="onething_http", group_path=True)
     return Litestar(

@@ -205,9 +205,8 @@ class BacklogController(Controller):
         bundle: Annotated[str | None, Parameter(max_length=64)] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
     ) -> BacklogView:
-        entries = await asyncio.to_thread(
-            notebook.backlog, store, verification_policy, datetime.now(UTC), bundle, limit
-        )
+        # A read: the verifier has run on its schedule and when a fix was deployed.
+        entries = await asyncio.to_thread(notebook.backlog, store, bundle, limit)
         return BacklogView(entries=tuple(entries), verification=verification_policy.describe())
 
     @get("/stuck-points/{fingerprint:str}", summary="A stuck point: evidence, trend, history")
@@ -236,6 +235,7 @@ class BacklogController(Controller):
         fingerprint: Fingerprint,
         data: JSONBody[TransitionBody],
         store: NamedDependency[FrictionStore],
+        verification_policy: NamedDependency[VerificationPolicy],
     ) -> TransitionMade:
         request = TransitionRequest(
             to_status=data.to_status, reason=data.reason, owner=data.owner,
@@ -244,7 +244,7 @@ class BacklogController(Controller):
         try:
             item, made = await asyncio.to_thread(
                 notebook.transition, store, fingerprint, request, data.actor,
-                datetime.now(UTC), data.expected_status,
+                datetime.now(UTC), data.expected_status, verification_policy,
             )
         except LifecycleError as exc:
             raise refused(exc) from exc

@@ -1,9 +1,10 @@
 """The developers' backlog in the console: stuck points ranked by burden, one stuck
 point's evidence, trend and verification, and the lifecycle moves made through forms.
 
-The work is friction.notebook's, as for the JSON API: the backlog read runs the verifier,
-a move goes through the lifecycle with the status the developer saw, so a move made
-meanwhile by someone else (or by the verifier) is refused rather than overwritten.
+The work is friction.notebook's, as for the JSON API: the pages only read (the verifier
+runs on the gateway's schedule and when a fix is deployed), a move goes through the
+lifecycle with the status the developer saw, so a move made meanwhile by someone else (or
+by the verifier) is refused rather than overwritten.
 """
 
 from __future__ import annotations
@@ -220,11 +221,7 @@ class ItemView(msgspec.Struct, kw_only=True, frozen=True):
     transitions: list[Transition]
 
 
-def read_item(
-    store: FrictionStore, policy: VerificationPolicy, fingerprint: str, now: datetime
-) -> ItemView:
-    # The verifier first, as on the list: the status and verdict shown are today's.
-    notebook.run_verifier(store, policy, now)
+def read_item(store: FrictionStore, fingerprint: str, now: datetime) -> ItemView:
     point = store.stuck_point(fingerprint)
     if point is None:
         raise NotFoundException(f"no stuck point {fingerprint}")
@@ -255,8 +252,7 @@ class BacklogPages(Controller):
         bundle: Annotated[str | None, Parameter(max_length=64)] = None,
     ) -> Template:
         entries: list[BacklogEntry] = await asyncio.to_thread(
-            notebook.backlog, store, verification_policy, datetime.now(UTC), bundle or None,
-            BACKLOG_LIMIT,
+            notebook.backlog, store, bundle or None, BACKLOG_LIMIT
         )
         bundles: list[BundleDefinition] = [catalogue.default(b) for b in catalogue.ids()]
         return page(
@@ -294,7 +290,8 @@ class BacklogPages(Controller):
         try:
             await asyncio.to_thread(
                 lambda: notebook.transition(store, fingerprint, data.request(), actor,
-                                            datetime.now(UTC), data.expected_status)
+                                            datetime.now(UTC), data.expected_status,
+                                            verification_policy)
             )
         except LifecycleError as exc:
             field = notebook.field_of(exc) or "to_status"
@@ -324,7 +321,7 @@ class BacklogPages(Controller):
         refusal: Refusal | None = None,
     ) -> Template:
         now = datetime.now(UTC)
-        view = await asyncio.to_thread(read_item, store, policy, fingerprint, now)
+        view = await asyncio.to_thread(read_item, store, fingerprint, now)
         may_move = current_account(request).has_any("developer")
         return page(
             request, "backlog_item.html", status_code=status_code, view=view,

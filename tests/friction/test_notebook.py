@@ -1,5 +1,5 @@
 """The notebook's loop as a service (friction.notebook) over SQLite and PostgreSQL stores:
-the verifier behind every backlog read, people's transitions, clerks' notes, the
+the verifier's scheduled run seen on the next backlog read, people's transitions, clerks' notes, the
 can't-get-it-done register with deadlines in working days, reports with small groups
 withheld, and the event log as OCEL 2.0 that PM4Py reads."""
 
@@ -64,7 +64,8 @@ def deploy_fix(store: SqlFrictionStore, at: datetime) -> None:
 
 
 def status(store: SqlFrictionStore, now: datetime) -> str:
-    (entry,) = [e for e in notebook.backlog(store, POLICY, now)
+    notebook.run_verifier(store, POLICY, now)  # the scheduled run; the read writes nothing
+    (entry,) = [e for e in notebook.backlog(store)
                 if e.point.fingerprint == FORM_POINT]
     return entry.item.status
 
@@ -74,7 +75,7 @@ def test_a_fix_is_verified_by_the_data_and_reopens_when_friction_returns(
 ) -> None:
     for i in range(4):
         run_case(store, f"V1-{i}", T0 + timedelta(hours=i))
-    (entry,) = notebook.backlog(store, POLICY, T0 + timedelta(hours=5))
+    (entry,) = notebook.backlog(store)
     assert (entry.rank, entry.item.status, entry.item.owner) == (1, "new", None)
 
     fixed_at = T0 + timedelta(days=1)
