@@ -34,6 +34,7 @@ from friction.backlog import (
     TransitionRequest,
     allowed_moves,
 )
+from friction.events import FRICTION_KINDS
 from friction.store import ConflictError, FrictionStore
 from friction.stuck_points import StuckPoint, TrendPoint, period_start, periods
 from friction.verification import VerificationPolicy
@@ -58,6 +59,8 @@ KIND_WORDS = {
     "cant_get_it_done": N_("Could not get it done"),
     "clerk_note": N_("Clerk's note"),
 }
+if set(KIND_WORDS) != set(FRICTION_KINDS):  # words for every kind the notebook has, no other
+    raise RuntimeError(f"KIND_WORDS differ: {set(KIND_WORDS) ^ set(FRICTION_KINDS)}")
 STATUS_WORDS: dict[Status, str] = {
     "new": N_("New"),
     "triaged": N_("Assigned"),

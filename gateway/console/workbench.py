@@ -16,6 +16,7 @@ from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Template
 from temporalio.client import Client
 
+from friction.events import FRICTION_KINDS
 from friction.store import FrictionStore
 from gateway import case_desk
 from gateway.auth import current_account, requires
@@ -46,8 +47,10 @@ CaseId = Annotated[str, Parameter(pattern=CASE_ID_PATTERN, max_length=17)]
 URL_ENCODED = Body(media_type=RequestEncodingType.URL_ENCODED)
 FIELD_PREFIX = "f."  # form inputs of a step's fields, apart from the form's own inputs
 NOTE_CATEGORIES = ("system", "form", "material", "entry", "policy", "other")
-NOTE_KINDS = ("manual_reentry", "physical_material_requested", "search_only_entry",
-              "extra_wait", "repeat_trip", "piecemeal_rejection")
+# The kinds a clerk's note may be about: every kind of friction but the register's (which
+# has its own form) and a note's own. Derived, not copied: a copy once offered
+# "physical_material_requested", a kind the notebook does not have, and refused the note.
+NOTE_KINDS = tuple(k for k in FRICTION_KINDS if k not in ("cant_get_it_done", "clerk_note"))
 
 
 class OpenCaseForm(msgspec.Struct, kw_only=True, frozen=True):
