@@ -43,7 +43,15 @@ from friction.register import (
     is_walk_in,
 )
 from friction.reports import DEFAULT_MIN_GROUP, GroupBy, Report, build
-from friction.store import BacklogStore, ConflictError, FrictionStore
+from friction.store import (
+    BacklogStore,
+    ConflictError,
+    ExportStore,
+    FrictionStore,
+    IngestStore,
+    RegisterStore,
+    ReportStore,
+)
 from friction.verification import VerificationPolicy
 
 # China keeps one offset all year; the notebook must not import workflows.calendar.
@@ -193,7 +201,7 @@ def note_id(case_id: str, *parts: str | None) -> str:
     return f"note/{case_id}/{digest.hexdigest()[:16]}"
 
 
-def log_note(store: FrictionStore, note: ClerkNote) -> ClerkNote:
+def log_note(store: IngestStore, note: ClerkNote) -> ClerkNote:
     """Ingest a clerk's note through the ingest path: its text masked, every other string
     checked for personal values. Returns the note as stored."""
     if note.about_kind is not None and note.about_kind not in FRICTION_KINDS:
@@ -251,14 +259,14 @@ def register_cant_get_it_done(
 
 
 def resolve_cant_get_it_done(
-    store: FrictionStore, case_id: str, resolution: str, explanation: str, now: datetime
+    store: RegisterStore, case_id: str, resolution: str, explanation: str, now: datetime
 ) -> CantGetItDoneRecord:
     checked = check_resolution(resolution, explanation)
     return store.resolve_cant_get_it_done(case_id, checked, mask(explanation.strip()), now)
 
 
 def cant_get_it_done_cases(
-    store: FrictionStore, calendar: WorkingDays, now: datetime, open_only: bool = False
+    store: RegisterStore, calendar: WorkingDays, now: datetime, open_only: bool = False
 ) -> list[RegisterEntry]:
     entries = []
     for record in store.cant_get_it_done_cases(open_only=open_only):
@@ -279,7 +287,7 @@ def cant_get_it_done_cases(
 
 
 def report(
-    store: FrictionStore,
+    store: ReportStore,
     group_by: GroupBy,
     since: datetime | None,
     until: datetime | None,
@@ -295,7 +303,7 @@ def report(
 
 
 def export_ocel(
-    store: FrictionStore, since: datetime | None = None, until: datetime | None = None
+    store: ExportStore, since: datetime | None = None, until: datetime | None = None
 ) -> dict[str, Any]:
     """Cases opened and friction that occurred in [since, until), as OCEL 2.0 JSON."""
     return to_ocel(store.iter_cases(since, until), store.iter_events(since, until))

@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 from friction.events import FRICTION_KINDS
 from friction.notebook import WorkingDays, local_date
 from friction.register import CAUSES
-from friction.store import FrictionStore
+from friction.store import MetricsStore
 from workflows.calendar import WorkingCalendar
 
 # Burden is summed over every stuck point, not the top of the backlog. Their number is
@@ -27,7 +27,7 @@ NO_BUNDLE = "-"  # events from channels that name no bundle, as in a stuck point
 
 
 class NotebookCollector(Collector):
-    def __init__(self, store: FrictionStore, calendar: WorkingDays | None = None) -> None:
+    def __init__(self, store: MetricsStore, calendar: WorkingDays | None = None) -> None:
         self._store = store
         self._calendar = calendar  # ages in working days if given, else in days
 
