@@ -320,3 +320,38 @@ def test_the_event_log_is_ocel_2_that_pm4py_reads(
         f"step:C{i}:{FORM}" for i in range(3)} | {"case:Z"}
     window = notebook.export_ocel(store, T0 + timedelta(minutes=30), T0 + timedelta(hours=3))
     assert {o["id"] for o in window["objects"] if o["type"] == "case"} == {"case:C1", "case:C2"}
+
+
+def test_reading_the_backlog_writes_nothing(store: SqlFrictionStore) -> None:
+    """The verifier runs where writes belong (its schedule, a deployed fix), never on a
+    read: enough cases since the fix leave the item as it was until it runs."""
+    for i in range(4):
+        run_case(store, f"V1-{i}", T0 + timedelta(hours=i))
+    fixed_at = T0 + timedelta(days=1)
+    deploy_fix(store, fixed_at)
+    for i in range(8):
+        run_case(store, f"V2-{i}", fixed_at + timedelta(hours=i + 1), retyped=0)
+    before = (store.backlog_items(), store.transitions(FORM_POINT))
+    (entry,) = notebook.backlog(store)
+    assert entry.item.status == "fix_deployed"
+    assert (store.backlog_items(), store.transitions(FORM_POINT)) == before
+    made = notebook.run_verifier(store, POLICY, fixed_at + timedelta(days=1))
+    assert [(t.from_status, t.to_status) for t in made] == [("fix_deployed", "verified")]
+
+
+def test_a_fix_deployed_with_its_cases_already_run_is_verified_at_once(
+    store: SqlFrictionStore,
+) -> None:
+    for i in range(4):
+        run_case(store, f"V1-{i}", T0 + timedelta(hours=i))
+    fixed_at = T0 + timedelta(days=1)
+    for i in range(8):
+        run_case(store, f"V2-{i}", fixed_at + timedelta(hours=i + 1), retyped=0)
+    now = fixed_at + timedelta(days=1)
+    notebook.transition(store, FORM_POINT, TransitionRequest(
+        to_status="triaged", reason="top", owner="platform-team"), "lead", now)
+    notebook.transition(store, FORM_POINT, TransitionRequest(
+        to_status="fix_deployed", reason="v2 released", fix_description="link the form",
+        fix_deployed_at=fixed_at), "dev-7", now, policy=POLICY)
+    item = store.backlog_item(FORM_POINT)
+    assert item is not None and item.status == "verified"
