@@ -19,7 +19,7 @@ from opentelemetry.util.types import AttributeValue
 from temporalio import activity
 
 from friction.ingest import ingest, with_trace_id
-from friction.store import FrictionStore, IngestResult
+from friction.store import IngestResult, IngestStore
 from kernel.events import CaseRecord, FrictionEvent, subject_of
 from workflows import ports
 
@@ -46,7 +46,7 @@ def add_span_events(
 
 
 class FrictionCalls:
-    def __init__(self, store: FrictionStore) -> None:
+    def __init__(self, store: IngestStore) -> None:
         self._store = store
 
     @activity.defn(name=ports.RECORD_FRICTION)

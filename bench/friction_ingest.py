@@ -37,12 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from friction.burden import default_burden_table
 from friction.ingest import ingest
-from friction.sql_store import (
-    EVENT_COLUMNS,
-    Dialect,
-    SqlFrictionStore,
-    event_params,
-)
+from friction.store.engine import Dialect
+from friction.store.rollups import EVENT_COLUMNS, event_params
+from friction.store.sql import SqlFrictionStore
 from kernel.events import (
     CantGetItDone,
     ClerkNote,

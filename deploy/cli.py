@@ -495,7 +495,7 @@ def _parser() -> argparse.ArgumentParser:
     # These hand all their arguments on; listed here for --help.
     sub.add_parser("backlog", help="the notebook's stuck points (see: onething backlog -h)",
                    add_help=False)
-    sub.add_parser("notebook", help="backlog, report, transition, export-ocel "
+    sub.add_parser("notebook", help="backlog, report, transition, verify, export-ocel "
                    "(see: onething notebook -h)", add_help=False)
     sub.add_parser("demo", help="drive a batch of cases through the gateway (demo -h)",
                    add_help=False)

@@ -28,6 +28,8 @@ _ALLOWED: dict[str, frozenset[str]] = {
     "reopened": frozenset({"triaged", "in_progress", "fix_deployed"}),
 }
 VERIFIER = "verifier"
+# The statuses the verifier judges: a fix deployed, or verified (its friction may return).
+VERIFIED_STATUSES: tuple[Status, ...] = ("fix_deployed", "verified")
 
 
 def allowed_moves(status: str) -> frozenset[str]:
@@ -122,7 +124,7 @@ def verify(
     """The verifier's word on an item whose fix is deployed or verified: the updated item
     and its transition (None while it only waits for more cases), or None if nothing
     changed."""
-    if item.status not in ("fix_deployed", "verified"):
+    if item.status not in VERIFIED_STATUSES:
         return None
     verdict: Verdict = judge(policy, windows.before, windows.after)
     if item.status == "fix_deployed":

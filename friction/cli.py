@@ -43,7 +43,7 @@ STATUS_HEADER = {"en": "status", "zh": "状态"}
 EMPTY = {"en": "No stuck points recorded.", "zh": "暂无堵点记录。"}
 _NUMERIC = frozenset({0, 4, 5, 6, 7, 8})  # columns aligned right (without a status column)
 _KNOWN_FROM_SHOWN = 2
-SUBCOMMANDS = ("backlog", "report", "transition", "export-ocel")
+SUBCOMMANDS = ("backlog", "report", "transition", "verify", "export-ocel")
 
 
 def _width(text: str) -> int:
@@ -182,6 +182,10 @@ def _parser() -> argparse.ArgumentParser:
     move.add_argument("--actor", default=os.environ.get("USER") or "cli",
                       help="who makes the transition (default: $USER)")
 
+    sub.add_parser("verify", parents=[common],
+                   help="judge every deployed fix by the data now (what the gateway's "
+                   "schedule runs)")
+
     export = sub.add_parser("export-ocel", parents=[common],
                             help="cases and friction as OCEL 2.0 JSON")
     export.add_argument("file", help='where to write it ("-" for standard output)')
@@ -228,7 +232,7 @@ def _run(args: argparse.Namespace, store: FrictionStore, prog: str) -> int:
     now = datetime.now(UTC)
     match args.command:
         case "backlog":
-            entries = notebook.backlog(store, VerificationPolicy(), now, args.bundle, args.limit)
+            entries = notebook.backlog(store, args.bundle, args.limit)
             if args.json:
                 _print_json(entries)
             else:
@@ -249,7 +253,7 @@ def _run(args: argparse.Namespace, store: FrictionStore, prog: str) -> int:
                                         owner=args.owner, fix_description=args.fix)
             try:
                 item, made = notebook.transition(store, args.fingerprint, request,
-                                                 args.actor, now)
+                                                 args.actor, now, policy=VerificationPolicy())
             except LifecycleError as exc:
                 print(f"{prog}: {exc}", file=sys.stderr)
                 return 2
@@ -260,6 +264,14 @@ def _run(args: argparse.Namespace, store: FrictionStore, prog: str) -> int:
                 _print_json({"item": item, "transition": made})
             else:
                 print(f"{made.fingerprint}: {made.from_status} -> {made.to_status}")
+        case "verify":
+            moved = notebook.run_verifier(store, VerificationPolicy(), now)
+            if args.json:
+                _print_json(moved)
+            else:
+                for t in moved:
+                    print(f"{t.fingerprint}: {t.from_status} -> {t.to_status} ({t.reason})")
+                print(f"{len(moved)} items moved", file=sys.stderr)
         case "export-ocel":
             log = notebook.export_ocel(store, args.since, args.until)
             data = encode(log)

@@ -1,15 +1,15 @@
 """The data bureau's dashboard: where bundles stall, what it costs citizens and clerks,
 and whether the reforms' numbers are met, for one bundle, centre and period or all.
 
-The store sums rollups (the *Sums types and KindDay below); this module shapes them into
+The store sums rollups (the *Sums types and KindDay of friction.store.dashboard, its
+answers, re-exported here for the dashboard's callers); this module shapes them into
 the dashboard's sections and, as the reports do, withholds every figure about a bundle
 that has fewer than min_group cases in the filter, so no number points at a few people.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import TYPE_CHECKING
+from datetime import date
 
 import msgspec
 
@@ -18,76 +18,26 @@ from friction.reports import (
     DEFAULT_MIN_GROUP,
     PREFILL_BENCHMARK,
     ReportRow,
-    ReportSums,
     ratio,
     to_row,
 )
+from friction.store.dashboard import (
+    BreachSums,
+    CantGetItDoneByCause,
+    DashboardFilter,
+    DashboardStore,
+    KindDay,
+    PointSums,
+)
+from friction.store.reports import ReportSums
 from friction.stuck_points import Granularity, period_start, periods
 from kernel.events import FRICTION_KINDS
 
-if TYPE_CHECKING:  # the store imports the sums types below
-    from friction.store import FrictionStore
-
-
-class DashboardFilter(msgspec.Struct, kw_only=True, frozen=True):
-    """What the page narrows to; None leaves a filter out."""
-
-    bundle: str | None = None
-    centre: str | None = None
-    # Cases opened, events occurred and cases registered in [since, until). Friction over
-    # time counts whole China-local days: exact when the bounds are local midnights.
-    since: datetime | None = None
-    until: datetime | None = None
-    granularity: Granularity = "day"
-
-
-# -- what the store sums ------------------------------------------------------------------
-
-
-class KindDay(msgspec.Struct, kw_only=True, frozen=True):
-    """Events of one kind (the event's own: a clerk's note counts as a note) on one
-    China-local day."""
-
-    day: date
-    kind: str
-    events: int
-    citizen_minutes: float
-    clerk_minutes: float
-
-
-class PointSums(msgspec.Struct, kw_only=True, frozen=True):
-    """A stuck point's friction among the cases a filter selects (every event of it when
-    the filter names no centre and no period)."""
-
-    fingerprint: str
-    kind: str
-    bundle: str | None
-    step: str | None
-    subject: str
-    events: int
-    cases: int
-    citizen_minutes: float
-    clerk_minutes: float
-
-
-class BreachSums(msgspec.Struct, kw_only=True, frozen=True):
-    """Waits past their SLA at one step: extra_wait stuck points of every scope."""
-
-    bundle: str | None
-    step: str | None
-    events: int
-    cases: int  # distinct cases, however many kinds of wait each met there
-    citizen_minutes: float
-    clerk_minutes: float
-
-
-class CantGetItDoneByCause(msgspec.Struct, kw_only=True, frozen=True):
-    """Can't-get-it-done cases of one cause: still open, and answered."""
-
-    cause: str
-    open: int
-    answered: int
-    walk_ins: int = 0  # of these, walk-ins registered with no case yet
+__all__ = [
+    "BreachSums", "CantGetItDoneByCause", "Dashboard", "DashboardFilter", "FilterOptions",
+    "FrictionInPeriod", "KindDay", "PointSums", "PrefillShare", "SlaBreaches",
+    "StuckPointBurden", "TripsPerCase", "build_dashboard", "filter_options",
+]
 
 
 # -- the dashboard's sections ---------------------------------------------------------------
@@ -170,14 +120,14 @@ class FilterOptions(msgspec.Struct, kw_only=True, frozen=True):
     centres: tuple[str, ...]
 
 
-def filter_options(store: FrictionStore) -> FilterOptions:
+def filter_options(store: DashboardStore) -> FilterOptions:
     """The bundles and centres the store knows, sorted, for the page's drop-downs."""
     bundles, centres = store.bundles_and_centres()
     return FilterOptions(bundles=tuple(bundles), centres=tuple(centres))
 
 
 def build_dashboard(
-    store: FrictionStore,
+    store: DashboardStore,
     flt: DashboardFilter,
     *,
     top: int = 10,

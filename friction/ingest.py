@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 import msgspec
 from opentelemetry import trace
 
-from friction.store import FrictionStore, IngestResult
+from friction.store import IngestResult, IngestStore
 from kernel.events import FRICTION_KINDS, SCHEMA_VERSION, ClerkNote, FrictionEvent
 from kernel.privacy import has_personal_value, mask
 
@@ -136,7 +136,7 @@ def _peek_id(item: msgspec.Raw) -> str | None:
         return None
 
 
-def ingest(store: FrictionStore, events: Sequence[FrictionEvent]) -> IngestResult:
+def ingest(store: IngestStore, events: Sequence[FrictionEvent]) -> IngestResult:
     """Check and store events. Events that fail the checks are not stored: decode_batch
     has already reported them to HTTP producers; from a workflow they are a bug upstream,
     logged (without the value) rather than retried forever."""

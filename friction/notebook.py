@@ -1,8 +1,10 @@
 """The error notebook's loop, collect -> analyse -> fix -> feed back, over any store.
 
 The gateway and the CLI call these functions; they hold no SQL (the store does) and no
-HTTP (the gateway does). Reading the backlog first lets the verifier judge every item
-whose fix is deployed, so whoever looks sees the data's verdict, not a stale status.
+HTTP (the gateway does). Reading the backlog writes nothing: the verifier, which moves
+items whose fix is deployed by the data's verdict, runs where writes belong - when a
+person deploys a fix (transition with a policy), on the gateway's schedule and from the
+CLI (`onething notebook verify`), each calling run_verifier.
 Working days come from a calendar passed in (workflows.calendar.WorkingCalendar fits
 WorkingDays): the notebook does not import the workflows.
 """
@@ -16,6 +18,7 @@ from typing import Any, Protocol
 import msgspec
 
 from friction.backlog import (
+    VERIFIED_STATUSES,
     BacklogEntry,
     BacklogItem,
     LifecycleError,
@@ -38,13 +41,19 @@ from friction.register import (
     is_walk_in,
 )
 from friction.reports import DEFAULT_MIN_GROUP, GroupBy, Report, build
-from friction.store import ConflictError, FrictionStore
+from friction.store import (
+    BacklogStore,
+    ConflictError,
+    ExportStore,
+    FrictionStore,
+    IngestStore,
+    RegisterStore,
+    ReportStore,
+)
 from friction.verification import VerificationPolicy
 from kernel.china_time import local_date
 from kernel.events import FRICTION_KINDS, ClerkNote
 from kernel.privacy import has_personal_value, mask
-
-VERIFIED_STATUSES = ("fix_deployed", "verified")
 
 
 class WorkingDays(Protocol):
@@ -80,7 +89,7 @@ def bundle_of(fingerprint: str) -> str | None:
     return parts[1] if len(parts) == 4 and parts[1] != "-" else None
 
 
-def rate_source(store: FrictionStore, item: BacklogItem, bundle: str) -> RateSource | None:
+def rate_source(store: BacklogStore, item: BacklogItem, bundle: str) -> RateSource | None:
     """Before: closed cases opened before the fix. After: those opened since the fix, or
     since verification for a verified item (whose friction may come back)."""
     if item.fix_deployed_at is None:
@@ -95,40 +104,47 @@ def rate_source(store: FrictionStore, item: BacklogItem, bundle: str) -> RateSou
 
 
 def run_verifier(
-    store: FrictionStore, policy: VerificationPolicy, now: datetime
+    store: BacklogStore, policy: VerificationPolicy, now: datetime
 ) -> list[Transition]:
-    """Judge every item whose fix is deployed or verified and keep what changed."""
+    """Judge every item whose fix is deployed or verified and keep what changed: the
+    scheduled run (the gateway's, the CLI's), a write."""
     made: list[Transition] = []
     for item in store.backlog_items().values():
-        bundle = bundle_of(item.fingerprint)
-        if item.status not in VERIFIED_STATUSES or bundle is None:
-            continue  # without a bundle there are no cases to count a rate over
-        windows = rate_source(store, item, bundle)
-        if windows is None:
-            continue
-        outcome = verify(item, windows, policy, now)
-        if outcome is None:
-            continue
-        new, transition = outcome
-        try:
-            store.save_backlog(new, transition, expected_status=item.status)
-        except ConflictError:
-            continue  # a person or another reader moved it meanwhile; theirs stands
+        transition = verify_item(store, item, policy, now)
         if transition is not None:
             made.append(transition)
     return made
 
 
+def verify_item(
+    store: BacklogStore, item: BacklogItem, policy: VerificationPolicy, now: datetime
+) -> Transition | None:
+    """The verifier's word on one item, kept: its transition, or None if it did not move
+    (still waiting for cases, nothing to judge, or moved meanwhile by someone else)."""
+    bundle = bundle_of(item.fingerprint)
+    if item.status not in VERIFIED_STATUSES or bundle is None:
+        return None  # without a bundle there are no cases to count a rate over
+    windows = rate_source(store, item, bundle)
+    if windows is None:
+        return None
+    outcome = verify(item, windows, policy, now)
+    if outcome is None:
+        return None
+    new, transition = outcome
+    try:
+        store.save_backlog(new, transition, expected_status=item.status)
+    except ConflictError:
+        return None  # a person or another verifier moved it meanwhile; theirs stands
+    return transition
+
+
 def backlog(
     store: FrictionStore,
-    policy: VerificationPolicy,
-    now: datetime,
     bundle: str | None = None,
     limit: int = 50,
 ) -> list[BacklogEntry]:
-    """Stuck points ranked by burden, each with its item ("new" if it has none), after the
-    verifier has had its say."""
-    run_verifier(store, policy, now)
+    """Stuck points ranked by burden, each with its item ("new" if it has none), as the
+    verifier last left them. A read: it writes nothing."""
     points = store.stuck_points(bundle=bundle, limit=limit)
     items = store.backlog_items()
     return [
@@ -148,9 +164,12 @@ def transition(
     actor: str,
     now: datetime,
     expected_status: Status | None = None,
+    policy: VerificationPolicy | None = None,
 ) -> tuple[BacklogItem, Transition]:
     """A person's transition. LifecycleError if the lifecycle forbids it, ConflictError if
-    the item is no longer in expected_status (or changed while this ran)."""
+    the item is no longer in expected_status (or changed while this ran). With a policy,
+    a deployed fix is judged at once: the cases opened since a back-dated deployment may
+    already be enough, and a fix still waiting for cases shows how many it has."""
     if not actor.strip():
         raise LifecycleError("actor: say who makes the transition")
     if store.stuck_point(fingerprint) is None:
@@ -162,6 +181,8 @@ def transition(
         )
     new, made = apply(item, request, actor.strip(), now)
     store.save_backlog(new, made, expected_status=item.status)
+    if policy is not None and new.status == "fix_deployed":
+        verify_item(store, new, policy, now)
     return new, made
 
 
@@ -174,7 +195,7 @@ def note_id(case_id: str, *parts: str | None) -> str:
     return f"note/{case_id}/{digest.hexdigest()[:16]}"
 
 
-def log_note(store: FrictionStore, note: ClerkNote) -> ClerkNote:
+def log_note(store: IngestStore, note: ClerkNote) -> ClerkNote:
     """Ingest a clerk's note through the ingest path: its text masked, every other string
     checked for personal values. Returns the note as stored."""
     if note.about_kind is not None and note.about_kind not in FRICTION_KINDS:
@@ -232,14 +253,14 @@ def register_cant_get_it_done(
 
 
 def resolve_cant_get_it_done(
-    store: FrictionStore, case_id: str, resolution: str, explanation: str, now: datetime
+    store: RegisterStore, case_id: str, resolution: str, explanation: str, now: datetime
 ) -> CantGetItDoneRecord:
     checked = check_resolution(resolution, explanation)
     return store.resolve_cant_get_it_done(case_id, checked, mask(explanation.strip()), now)
 
 
 def cant_get_it_done_cases(
-    store: FrictionStore, calendar: WorkingDays, now: datetime, open_only: bool = False
+    store: RegisterStore, calendar: WorkingDays, now: datetime, open_only: bool = False
 ) -> list[RegisterEntry]:
     entries = []
     for record in store.cant_get_it_done_cases(open_only=open_only):
@@ -260,7 +281,7 @@ def cant_get_it_done_cases(
 
 
 def report(
-    store: FrictionStore,
+    store: ReportStore,
     group_by: GroupBy,
     since: datetime | None,
     until: datetime | None,
@@ -276,7 +297,7 @@ def report(
 
 
 def export_ocel(
-    store: FrictionStore, since: datetime | None = None, until: datetime | None = None
+    store: ExportStore, since: datetime | None = None, until: datetime | None = None
 ) -> dict[str, Any]:
     """Cases opened and friction that occurred in [since, until), as OCEL 2.0 JSON."""
     return to_ocel(store.iter_cases(since, until), store.iter_events(since, until))

@@ -1,5 +1,5 @@
 """The friction store for a city or a province: PostgreSQL, shared by many workers and
-gateways. The SQL and the rollup logic are in friction.sql_store, shared with SQLite.
+gateways. The SQL and the rollup logic are in friction.store, shared with SQLite.
 
 Writes run at READ COMMITTED with no table locks: an INSERT ... ON CONFLICT waits for a
 concurrent transaction holding the same key, so an event is stored once and a counter is
@@ -17,7 +17,8 @@ import psycopg
 from psycopg import errors, pq
 
 from friction.burden import BurdenTable
-from friction.sql_store import Connection, Cursor, Dialect, SqlFrictionStore
+from friction.store.engine import Connection, Cursor, Dialect
+from friction.store.sql import SqlFrictionStore
 
 __all__ = ["PostgresDialect", "PostgresFrictionStore", "postgres_dialect"]
 

@@ -1,41 +1,26 @@
 """Reports for the data bureau: per bundle, step or service centre over a period.
 
-The store sums its rollups per group; this module turns sums into the numbers the
-reforms promise (one trip, one working day, fields prefilled) and withholds every number
-of a group smaller than k, so no figure points at a few identifiable people.
+The store sums its rollups per group (friction.store.reports.ReportSums, its answer);
+this module turns sums into the numbers the reforms promise (one trip, one working day,
+fields prefilled) and withholds every number of a group smaller than k, so no figure
+points at a few identifiable people.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 import msgspec
 
-GroupBy = Literal["bundle", "step", "centre"]
+from friction.store.reports import GroupBy, ReportSums
+
+__all__ = [
+    "DEFAULT_MIN_GROUP", "PREFILL_BENCHMARK", "GroupBy", "Report", "ReportRow", "ReportSums",
+    "build", "ratio", "render", "to_row",
+]
+
 PREFILL_BENCHMARK = 0.92  # EU once-only benchmark: full marks at 92% of fields prefilled
 DEFAULT_MIN_GROUP = 5
-
-
-class ReportSums(msgspec.Struct, kw_only=True, frozen=True):
-    """What the store adds up for one group; cases are counted once each."""
-
-    group: str  # the bundle id, "bundle/step" or the centre
-    cases: int
-    completed: int
-    # Cases ended for good (completed, closed as not eligible, withdrawn) in a single trip.
-    one_trip: int
-    working_days_sum: int  # over completed cases (steps: over finished steps)
-    working_days_count: int
-    clerk_minutes: float | None  # None for steps: handling time is recorded per case
-    friction_citizen_minutes: float
-    friction_clerk_minutes: float
-    fields_total: int
-    fields_prefilled: int
-    trips: int = 0  # summed over the cases (steps: over the cases that reached the step)
-    closed: int = 0  # cases no longer open, however they ended
-    not_eligible: int = 0  # closed by the clerk: a material rule the citizen cannot meet
-    withdrawn: int = 0  # withdrawn by the citizen
 
 
 class ReportRow(msgspec.Struct, kw_only=True, frozen=True):

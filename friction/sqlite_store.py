@@ -4,7 +4,7 @@ Both processes write (events from workflows, events over HTTP, case records) and
 (backlog, metrics), so the file runs in WAL mode - readers never block the writer - with
 a busy timeout, and every write takes the write lock up front (BEGIN IMMEDIATE) so two
 writers queue instead of failing on a lock upgrade. The SQL and the rollup logic are in
-friction.sql_store, shared with the PostgreSQL store.
+friction.store, shared with the PostgreSQL store.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import sqlite3
 from pathlib import Path
 
 from friction.burden import BurdenTable
-from friction.sql_store import MIGRATIONS, SCHEMA_VERSION, Connection, Dialect, SqlFrictionStore
+from friction.store.engine import Connection, Dialect
+from friction.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from friction.store.sql import SqlFrictionStore
 
 __all__ = [
     "BUSY_TIMEOUT_MS", "MIGRATIONS", "SCHEMA_VERSION", "SQLITE", "SqliteFrictionStore", "connect",

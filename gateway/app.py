@@ -44,6 +44,7 @@ from gateway.notebook.controllers import (
 from gateway.notebook.service import provide_notebook_service
 from gateway.register.controllers import CantGetItDoneController
 from gateway.register.service import provide_register_service
+from gateway.verifier import VERIFY_EVERY_SECONDS, VerifierSchedule
 from kernel.china_time import local_date
 from workflows.calendar import WorkingCalendar
 from workflows.calendar_source import missing_official
@@ -103,11 +104,14 @@ def create_app(
     verification: VerificationPolicy | None = None,
     services: ServiceCatalogue | None = None,
     documents: DocumentRegister | None = None,
+    verify_every: float | None = VERIFY_EVERY_SECONDS,
 ) -> Litestar:
     """The gateway; traces go to `tracer_provider`, or to the OTel global one if None.
     `secret` keys the console's sessions, the API's tokens, CSRF and tracking codes.
     `calendar` is a fixed calendar or the calendar as published now (PublishedCalendar),
-    asked again for every case opened and every health answer."""
+    asked again for every case opened and every health answer.
+    The verifier runs every `verify_every` seconds (None: only when a fix is deployed and
+    from the CLI, for a deployment that schedules `onething notebook verify` itself)."""
     current = _as_source(calendar)
     security = GatewaySecurity(secret, accounts)
     templates = template_config()
@@ -116,6 +120,7 @@ def create_app(
     collector = NotebookCollector(store, current)
     coverage = CalendarCoverage(current)
     policy = verification or VerificationPolicy()
+    schedule = None if verify_every is None else VerifierSchedule(store, policy, verify_every)
     # The online channel's service catalogue (the version current.toml names, unless
     # given), and the registers of issued documents behind /verify (none unless given).
     online = services or service_catalogue()
@@ -126,10 +131,14 @@ def create_app(
     def register() -> None:
         REGISTRY.register(collector)
         REGISTRY.register(coverage)
+        if schedule is not None:
+            schedule.start()
 
-    def unregister() -> None:
+    async def unregister() -> None:
         REGISTRY.unregister(collector)
         REGISTRY.unregister(coverage)
+        if schedule is not None:
+            await schedule.stop()
 
     prometheus = PrometheusConfig(app_name="onething", prefix="onething_http", group_path=True)
     return Litestar(

@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 
 from friction.notebook import WorkingDays
 from friction.register import CAUSES
-from friction.store import FrictionStore
+from friction.store import MetricsStore
 from kernel.china_time import local_date
 from kernel.events import FRICTION_KINDS
 from workflows.calendar import WorkingCalendar
@@ -29,7 +29,7 @@ NO_BUNDLE = "-"  # events from channels that name no bundle, as in a stuck point
 
 class NotebookCollector(Collector):
     def __init__(
-        self, store: FrictionStore, calendar: Callable[[], WorkingDays] | None = None
+        self, store: MetricsStore, calendar: Callable[[], WorkingDays] | None = None
     ) -> None:
         self._store = store
         self._calendar = calendar  # ages in working days if given, else in days

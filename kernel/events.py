@@ -8,7 +8,7 @@ case number, values by the name of the field or material that holds them.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Literal, get_args
 
 import msgspec
 
@@ -140,15 +140,10 @@ FrictionEvent = (
     | ClerkNote
 )
 
-FRICTION_KINDS: tuple[str, ...] = (
-    "manual_reentry",
-    "search_only_entry",
-    "extra_wait",
-    "physical_material",
-    "repeat_trip",
-    "piecemeal_rejection",
-    "cant_get_it_done",
-    "clerk_note",
+# Every kind, in the union's order: the tags themselves, so a new kind of event is a new
+# kind everywhere (metrics, dashboard, notes) without another list to keep in step.
+FRICTION_KINDS: tuple[str, ...] = tuple(
+    str(event.__struct_config__.tag) for event in get_args(FrictionEvent)
 )
 
 

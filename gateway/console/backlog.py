@@ -1,8 +1,9 @@
 """The developers' backlog in the console: stuck points ranked by burden, one stuck
 point's evidence, trend and verification, and the lifecycle moves made through forms.
 
-The work is gateway.notebook.service's, as for the JSON API: the backlog read runs the
-verifier, a move goes through the lifecycle with the status the developer saw, so a move made
+The work is gateway.notebook.service's, as for the JSON API: the pages only read (the
+verifier runs on the gateway's schedule and when a fix is deployed), a move goes through the
+lifecycle with the status the developer saw, so a move made
 meanwhile by someone else (or by the verifier) is refused rather than overwritten.
 """
 
@@ -47,6 +48,7 @@ from gateway.console.pages import (
 from gateway.notebook.schemas import Fingerprint
 from gateway.notebook.service import Notebook, NotebookService, refused
 from kernel.china_time import CHINA_TZ, local_date
+from kernel.events import FRICTION_KINDS
 from workflows.definition import BundleDefinition, Catalogue
 
 BACKLOG_PATH = "/console/backlog"
@@ -64,6 +66,8 @@ KIND_WORDS = {
     "cant_get_it_done": N_("Could not get it done"),
     "clerk_note": N_("Clerk's note"),
 }
+if set(KIND_WORDS) != set(FRICTION_KINDS):  # words for every kind the notebook has, no other
+    raise RuntimeError(f"KIND_WORDS differ: {set(KIND_WORDS) ^ set(FRICTION_KINDS)}")
 STATUS_WORDS: dict[Status, str] = {
     "new": N_("New"),
     "triaged": N_("Assigned"),
@@ -296,7 +300,7 @@ class BacklogPages(Controller):
     ) -> Template:
         now = datetime.now(UTC)
         try:
-            view = await notebook_service.stuck_point(fingerprint, verify=True)
+            view = await notebook_service.stuck_point(fingerprint)
         except ProblemDetailsException as exc:
             if exc.status_code != 404:
                 raise

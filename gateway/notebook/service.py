@@ -69,19 +69,15 @@ class NotebookService:
         self._cases = cases
 
     async def backlog(self, bundle: str | None, limit: int) -> list[BacklogEntry]:
-        """Stuck points ranked by burden; the verifier runs first."""
-        return await asyncio.to_thread(
-            notebook.backlog, self.store, self.policy, datetime.now(UTC), bundle, limit
-        )
+        """Stuck points ranked by burden. A read: the verifier has run on the gateway's
+        schedule and when a fix was deployed."""
+        return await asyncio.to_thread(notebook.backlog, self.store, bundle, limit)
 
-    async def stuck_point(self, fingerprint: str, verify: bool = False) -> StuckPointView:
-        """A stuck point's evidence, trend and history; 404 for none. With `verify` the
-        verifier runs first, as for the backlog, so the status and verdict are today's."""
+    async def stuck_point(self, fingerprint: str) -> StuckPointView:
+        """A stuck point's evidence, trend and history; 404 for none. Reads only."""
         store = self.store
 
         def read() -> StuckPointView:
-            if verify:
-                notebook.run_verifier(store, self.policy, datetime.now(UTC))
             point = store.stuck_point(fingerprint)
             if point is None:
                 raise problem(404, "No such stuck point", f"no stuck point {fingerprint}")
@@ -107,7 +103,7 @@ class NotebookService:
         try:
             item, made = await asyncio.to_thread(
                 notebook.transition, self.store, fingerprint, request, actor,
-                datetime.now(UTC), expected_status,
+                datetime.now(UTC), expected_status, self.policy,
             )
         except LifecycleError as exc:
             raise refused(exc) from exc

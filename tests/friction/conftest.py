@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from friction.burden import BurdenTable
-from friction.sql_store import SqlFrictionStore
 from friction.sqlite_store import SqliteFrictionStore
+from friction.store.sql import SqlFrictionStore
 
 DEFAULT_POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 def postgres_dsn() -> str:

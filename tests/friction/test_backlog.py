@@ -12,8 +12,8 @@ import pytest
 
 from friction.backlog import BacklogEntry
 from friction.cli import main, render_backlog
-from friction.sql_store import SqlFrictionStore
 from friction.sqlite_store import SqliteFrictionStore
+from friction.store.sql import SqlFrictionStore
 from friction.stuck_points import StuckPoint
 from kernel.events import (
     ExtraWait,

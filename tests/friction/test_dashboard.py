@@ -14,7 +14,6 @@ import pytest
 from test_notebook_store import BUNDLE, FORM, FORM_POINT, T0, case, form_events, registration
 from test_store import paper
 
-from friction import sql_store
 from friction.dashboard import (
     CantGetItDoneByCause,
     Dashboard,
@@ -27,7 +26,10 @@ from friction.dashboard import (
     filter_options,
 )
 from friction.register import CAUSES
-from friction.sql_store import EVENT_COLUMNS, MIGRATIONS, SqlFrictionStore, event_params
+from friction.store import migrations
+from friction.store.migrations import MIGRATIONS
+from friction.store.rollups import EVENT_COLUMNS, event_params
+from friction.store.sql import SqlFrictionStore
 from kernel.china_time import CHINA_TZ
 from kernel.events import ClerkNote, ExtraWait, FrictionEvent, SearchOnlyEntry
 
@@ -359,8 +361,8 @@ def test_a_version_2_notebook_gets_its_kind_by_day_rollup_from_its_events(
     """Migration 3 fills kind_days from the events a version 2 notebook stored; events
     stored afterwards add to it, once each."""
     with monkeypatch.context() as old:
-        old.setattr(sql_store, "MIGRATIONS", MIGRATIONS[:2])
-        old.setattr(sql_store, "SCHEMA_VERSION", 2)
+        old.setattr(migrations, "MIGRATIONS", MIGRATIONS[:2])
+        old.setattr(migrations, "SCHEMA_VERSION", 2)
         backend.open().close()
     assert backend.execute("SELECT max(version) FROM schema_version") == [(2,)]
     stored = [

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from friction.ingest import BatchResult, EventError, decode_batch, ingest
-from friction.sql_store import SqlFrictionStore
+from friction.store.sql import SqlFrictionStore
 from kernel.events import ClerkNote, ManualReentry, Provenance, RepeatTrip
 from kernel.privacy import find_personal_values, mask
 from kernel.pseudonym import keyed_ref

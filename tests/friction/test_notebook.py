@@ -1,5 +1,5 @@
 """The notebook's loop as a service (friction.notebook) over SQLite and PostgreSQL stores:
-the verifier behind every backlog read, people's transitions, clerks' notes, the
+the verifier's scheduled run seen on the next backlog read, people's transitions, clerks' notes, the
 can't-get-it-done register with deadlines in working days, reports with small groups
 withheld, and the event log as OCEL 2.0 that PM4Py reads."""
 
@@ -16,8 +16,8 @@ from friction.backlog import LifecycleError, TransitionRequest
 from friction.ocel import encode
 from friction.register import RegisterError
 from friction.reports import PREFILL_BENCHMARK
-from friction.sql_store import SqlFrictionStore
 from friction.store import ConflictError
+from friction.store.sql import SqlFrictionStore
 from friction.verification import VerificationPolicy
 from kernel.events import (
     CaseRecord,
@@ -64,7 +64,8 @@ def deploy_fix(store: SqlFrictionStore, at: datetime) -> None:
 
 
 def status(store: SqlFrictionStore, now: datetime) -> str:
-    (entry,) = [e for e in notebook.backlog(store, POLICY, now)
+    notebook.run_verifier(store, POLICY, now)  # the scheduled run; the read writes nothing
+    (entry,) = [e for e in notebook.backlog(store)
                 if e.point.fingerprint == FORM_POINT]
     return entry.item.status
 
@@ -74,7 +75,7 @@ def test_a_fix_is_verified_by_the_data_and_reopens_when_friction_returns(
 ) -> None:
     for i in range(4):
         run_case(store, f"V1-{i}", T0 + timedelta(hours=i))
-    (entry,) = notebook.backlog(store, POLICY, T0 + timedelta(hours=5))
+    (entry,) = notebook.backlog(store)
     assert (entry.rank, entry.item.status, entry.item.owner) == (1, "new", None)
 
     fixed_at = T0 + timedelta(days=1)
@@ -319,3 +320,38 @@ def test_the_event_log_is_ocel_2_that_pm4py_reads(
         f"step:C{i}:{FORM}" for i in range(3)} | {"case:Z"}
     window = notebook.export_ocel(store, T0 + timedelta(minutes=30), T0 + timedelta(hours=3))
     assert {o["id"] for o in window["objects"] if o["type"] == "case"} == {"case:C1", "case:C2"}
+
+
+def test_reading_the_backlog_writes_nothing(store: SqlFrictionStore) -> None:
+    """The verifier runs where writes belong (its schedule, a deployed fix), never on a
+    read: enough cases since the fix leave the item as it was until it runs."""
+    for i in range(4):
+        run_case(store, f"V1-{i}", T0 + timedelta(hours=i))
+    fixed_at = T0 + timedelta(days=1)
+    deploy_fix(store, fixed_at)
+    for i in range(8):
+        run_case(store, f"V2-{i}", fixed_at + timedelta(hours=i + 1), retyped=0)
+    before = (store.backlog_items(), store.transitions(FORM_POINT))
+    (entry,) = notebook.backlog(store)
+    assert entry.item.status == "fix_deployed"
+    assert (store.backlog_items(), store.transitions(FORM_POINT)) == before
+    made = notebook.run_verifier(store, POLICY, fixed_at + timedelta(days=1))
+    assert [(t.from_status, t.to_status) for t in made] == [("fix_deployed", "verified")]
+
+
+def test_a_fix_deployed_with_its_cases_already_run_is_verified_at_once(
+    store: SqlFrictionStore,
+) -> None:
+    for i in range(4):
+        run_case(store, f"V1-{i}", T0 + timedelta(hours=i))
+    fixed_at = T0 + timedelta(days=1)
+    for i in range(8):
+        run_case(store, f"V2-{i}", fixed_at + timedelta(hours=i + 1), retyped=0)
+    now = fixed_at + timedelta(days=1)
+    notebook.transition(store, FORM_POINT, TransitionRequest(
+        to_status="triaged", reason="top", owner="platform-team"), "lead", now)
+    notebook.transition(store, FORM_POINT, TransitionRequest(
+        to_status="fix_deployed", reason="v2 released", fix_description="link the form",
+        fix_deployed_at=fixed_at), "dev-7", now, policy=POLICY)
+    item = store.backlog_item(FORM_POINT)
+    assert item is not None and item.status == "verified"

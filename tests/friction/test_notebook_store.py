@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 import msgspec
 import pytest
 
-from friction import reports, sql_store
+from friction import reports
 from friction.backlog import BacklogItem, Transition
 from friction.register import CantGetItDoneRecord, RegisterError
-from friction.sql_store import MIGRATIONS, SqlFrictionStore, event_params
-from friction.store import ConflictError, IngestResult
+from friction.store import ConflictError, IngestResult, engine, export, migrations, rollups
+from friction.store.migrations import MIGRATIONS
+from friction.store.rollups import event_params
+from friction.store.sql import SqlFrictionStore
 from friction.stuck_points import StuckPoint
 from kernel.events import (
     CaseRecord,
@@ -343,7 +345,7 @@ def test_the_register_refuses_applicants_failures_and_answers_once(
 def test_the_event_log_is_read_in_pages_within_its_window(
     store: SqlFrictionStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sql_store, "PAGE", 3)
+    monkeypatch.setattr(export, "PAGE", 3)
     for i in range(7):
         store.upsert_case(case(f"C{i}", opened=T0 + timedelta(days=i)))
     store.ingest([reentry(f"C{i}", 1, "phone", at=T0 + timedelta(days=i)) for i in range(7)])
@@ -377,7 +379,7 @@ def test_rebuilt_rollups_keep_evidence_trends_and_per_case_friction(
 def test_a_version_1_notebook_is_migrated_to_one_stuck_point_per_form(backend: Backend) -> None:
     """Events stored under version 1 (one stuck point per field) are re-keyed and their
     rollups rebuilt: the form's point, its fields as evidence, per-case friction."""
-    dialect: sql_store.Dialect
+    dialect: engine.Dialect
     if backend.name == "sqlite":
         from friction.sqlite_store import SQLITE as dialect
 
@@ -398,7 +400,7 @@ def test_a_version_1_notebook_is_migrated_to_one_stuck_point_per_form(backend: B
         params[2] = f"manual_reentry|{BUNDLE}|{FORM}|{event.field}"  # type: ignore[union-attr]
         params[5] = event.field  # type: ignore[union-attr]
         old.append(params)
-    backend.insert("events", sql_store.EVENT_COLUMNS[:14], old)
+    backend.insert("events", rollups.EVENT_COLUMNS[:14], old)
 
     store = backend.open()
     try:
@@ -416,7 +418,7 @@ def test_a_version_1_notebook_is_migrated_to_one_stuck_point_per_form(backend: B
     finally:
         store.close()
     assert backend.execute("SELECT max(version) FROM schema_version") == [
-        (sql_store.SCHEMA_VERSION,)]
+        (migrations.SCHEMA_VERSION,)]
 
 
 def test_stuck_points_carry_new_fields_with_defaults() -> None:

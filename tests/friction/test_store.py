@@ -17,8 +17,9 @@ import msgspec
 import pytest
 
 from friction.burden import BurdenTable, burden_of, load_burden_table
-from friction.sql_store import MIGRATIONS, SCHEMA_VERSION, SqlFrictionStore
 from friction.sqlite_store import SqliteFrictionStore
+from friction.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from friction.store.sql import SqlFrictionStore
 from friction.stuck_points import StuckPoint
 from kernel.events import (
     FRICTION_KINDS,

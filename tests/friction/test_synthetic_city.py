@@ -33,7 +33,7 @@ import pytest
 from friction import notebook
 from friction.backlog import TransitionRequest
 from friction.ingest import decode_batch, ingest
-from friction.sql_store import SqlFrictionStore
+from friction.store.sql import SqlFrictionStore
 from friction.verification import RateWindow, VerificationPolicy, judge
 from kernel.china_time import CHINA_TZ
 from kernel.events import (
@@ -484,7 +484,7 @@ def test_a_synthetic_city_is_counted_costed_ranked_and_verified(
     ingest_period(store, before)
     retry_period(store, before)
     assert_matches_truth(store, before.truth)
-    entries = notebook.backlog(store, POLICY, PROCESSING)
+    entries = notebook.backlog(store)
     assert [e.point.fingerprint for e in entries] == true_ranking(before.truth)
     assert [e.rank for e in entries] == list(range(1, len(entries) + 1))
 
@@ -505,7 +505,8 @@ def test_a_synthetic_city_is_counted_costed_ranked_and_verified(
     everything = before.truth + after.truth
     assert_matches_truth(store, everything)
 
-    entries = notebook.backlog(store, POLICY, VERIFY_AT)
+    notebook.run_verifier(store, POLICY, VERIFY_AT)  # the verifier's scheduled run
+    entries = notebook.backlog(store)
     assert [e.point.fingerprint for e in entries] == true_ranking(everything)
     status = {e.point.fingerprint: e.item for e in entries}
     verified, futile = status[VERIFIED_FIX], status[FUTILE_FIX]

@@ -1,14 +1,15 @@
 """The error notebook's loop through the gateway, on the real dev server with a real
 worker: cases on version 1 of employment-hardship type the insurance form again; an
 analyst triages the form's stuck point and marks the fix deployed; cases on version 2
-(the form linked to the dossier) make the next backlog read verify it; cases on version 1
-again reopen it. A clerk's note on a case joins the form's stuck point, its ID number
+(the form linked to the dossier) make the verifier's next scheduled run verify it; cases
+on version 1 again reopen it. A clerk's note on a case joins the form's stuck point, its ID number
 masked."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -19,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from deploy.sim.clerk import ClerkHabits, HttpDesk, serve_case
 from deploy.sim.population import Citizen
+from friction import notebook
 from friction.sqlite_store import SqliteFrictionStore
 from friction.verification import VerificationPolicy
 
@@ -81,6 +83,11 @@ async def form_entry(gateway: httpx.AsyncClient) -> dict[str, Any]:
     return dict(entry)
 
 
+async def verifier_runs(store: SqliteFrictionStore) -> None:
+    """What the gateway's schedule does every period, now rather than minutes from now."""
+    await asyncio.to_thread(notebook.run_verifier, store, POLICY, datetime.now(UTC))
+
+
 async def move(gateway: httpx.AsyncClient, **body: object) -> httpx.Response:
     return await gateway.post(f"/api/friction/backlog/{quote(FORM_POINT, safe='')}/transitions",
                               json={"actor": "analyst-3", "reason": "see the backlog", **body})
@@ -139,8 +146,9 @@ async def test_a_fix_is_verified_by_the_next_cases_and_reopened_when_friction_re
     assert deployed.status_code == 201, deployed.text
     assert (await form_entry(gateway))["item"]["status"] == "fix_deployed"
 
-    # Feed back: version 2 runs; the next backlog read verifies the fix.
+    # Feed back: version 2 runs; the verifier's next scheduled run verifies the fix.
     await run_cases(gateway, citizens[4:12], version=2)
+    await verifier_runs(store)
     entry = await form_entry(gateway)
     item = entry["item"]
     assert item["status"] == "verified", item
@@ -151,6 +159,7 @@ async def test_a_fix_is_verified_by_the_next_cases_and_reopened_when_friction_re
 
     # Version 1 comes back: the friction returns and the item reopens.
     await run_cases(gateway, citizens[12:20], version=1)
+    await verifier_runs(store)
     item = (await form_entry(gateway))["item"]
     assert item["status"] == "reopened", item
     history = (await gateway.get(
