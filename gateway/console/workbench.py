@@ -286,10 +286,10 @@ class WorkbenchController(Controller):
         notebook_service: Notebook,
     ) -> Response[Any]:
         body = NoteBody(category=data.category, text=data.text,
-                        actor=current_account(request).username,
                         about_kind=data.about_kind or None)
+        writer = current_account(request).username
         return await self._done(request, case_service, case_id,
-                                notebook_service.log_case_note(case_id, body),
+                                notebook_service.log_case_note(case_id, body, writer),
                                 N_("Entry added to the error notebook."))
 
     @get("/cases/{case_id:str}/notice")

@@ -14,7 +14,7 @@ from litestar.params import JSONBody, Parameter
 from friction.backlog import TransitionRequest
 from friction.ingest import BatchResult
 from friction.reports import DEFAULT_MIN_GROUP, Report
-from gateway.auth import requires
+from gateway.auth import current_account, requires
 from gateway.cases.schemas import CaseId
 from gateway.errors import invalid_field
 from gateway.notebook.schemas import (
@@ -70,16 +70,17 @@ class BacklogController(Controller):
           guards=[requires("developer")])
     async def transition(
         self,
+        request: Request[Any, Any, Any],
         fingerprint: Fingerprint,
         data: JSONBody[TransitionBody],
         notebook_service: Notebook,
     ) -> TransitionMade:
-        request = TransitionRequest(
+        move = TransitionRequest(
             to_status=data.to_status, reason=data.reason, owner=data.owner,
             fix_description=data.fix_description, fix_deployed_at=data.fix_deployed_at,
         )
-        return await notebook_service.transition(fingerprint, request, data.actor,
-                                                 data.expected_status)
+        return await notebook_service.transition(
+            fingerprint, move, current_account(request).username, data.expected_status)
 
     @get("/ocel", summary="Cases and friction as an OCEL 2.0 event log (JSON)",
          media_type="application/json")
@@ -102,9 +103,11 @@ class NotesController(Controller):
     @post("/{case_id:str}/notes", status_code=201,
           summary="A clerk's notebook entry on a case, in the case's context")
     async def log_note(
-        self, case_id: CaseId, data: JSONBody[NoteBody], notebook_service: Notebook
+        self, request: Request[Any, Any, Any], case_id: CaseId, data: JSONBody[NoteBody],
+        notebook_service: Notebook,
     ) -> ClerkNote:
-        return await notebook_service.log_case_note(case_id, data)
+        return await notebook_service.log_case_note(
+            case_id, data, current_account(request).username)
 
 
 class ReportsController(Controller):

@@ -40,9 +40,11 @@ class StuckPointView(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class TransitionBody(msgspec.Struct, kw_only=True, frozen=True):
+    """A move of a backlog item. Who moves it is the logged-in account, recorded as the
+    transition's actor; an `actor` in the body is ignored."""
+
     to_status: Status
     reason: str
-    actor: str
     owner: str | None = None
     fix_description: str | None = None
     fix_deployed_at: datetime | None = None
@@ -55,9 +57,11 @@ class TransitionMade(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class NoteBody(msgspec.Struct, kw_only=True, frozen=True):
+    """A clerk's notebook entry. Who writes it is the logged-in account, recorded as the
+    note's actor; an `actor` in the body is ignored."""
+
     category: str
     text: str
-    actor: str
     about_kind: str | None = None
     subject: str | None = None
     step: str | None = None  # default: the case's current step

@@ -113,12 +113,11 @@ class NotebookService:
             raise problem(404, "No such stuck point", str(exc)) from exc
         return TransitionMade(item=item, transition=made)
 
-    async def log_case_note(self, case_id: str, data: NoteBody) -> ClerkNote:
-        """A clerk's notebook entry, given the case's context: its bundle, step and
-        centre."""
+    async def log_case_note(self, case_id: str, data: NoteBody, actor: str) -> ClerkNote:
+        """A clerk's notebook entry by `actor` (the logged-in account), given the case's
+        context: its bundle, step and centre."""
         check_name("category", data.category)
         check_name("subject", data.subject, required=False)
-        check_name("actor", data.actor)
         if not data.text.strip() or len(data.text) > MAX_NOTE_CHARS:
             raise invalid_field("text", f"1-{MAX_NOTE_CHARS} characters")
         progress, centre = await self._cases.progress_and_centre(case_id)
@@ -129,7 +128,7 @@ class NotebookService:
         if data.step is not None and data.step not in steps:
             raise invalid_field("step", f"the case's steps are {', '.join(steps)}")
         note = ClerkNote(
-            event_id=notebook.note_id(case_id, data.actor, data.category, data.text,
+            event_id=notebook.note_id(case_id, actor, data.category, data.text,
                                       data.subject, data.about_kind, step),
             occurred_at=datetime.now(UTC),
             case_id=case_id,
@@ -141,7 +140,7 @@ class NotebookService:
             text=data.text,
             subject=data.subject,
             about_kind=data.about_kind,
-            actor=data.actor,
+            actor=actor,
         )
         try:
             return await asyncio.to_thread(notebook.log_note, self.store, note)

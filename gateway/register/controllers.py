@@ -77,12 +77,12 @@ class CantGetItDoneController(Controller):
           summary="Answer a registered case: resolved, or documented as not possible",
           guards=[requires("clerk")])
     async def resolve(
-        self, case_id: RegisterCaseId, data: JSONBody[ResolutionBody],
-        register_service: Registry,
+        self, request: Request[Any, Any, Any], case_id: RegisterCaseId,
+        data: JSONBody[ResolutionBody], register_service: Registry,
     ) -> CantGetItDoneRecord:
-        check_name("actor", data.actor)
         entry = ResolutionEntry(
-            resolution=data.resolution, explanation=data.explanation, actor=data.actor
+            resolution=data.resolution, explanation=data.explanation,
+            actor=current_account(request).username,
         )
         return await register_service.resolve(case_id, entry)
 

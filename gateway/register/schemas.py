@@ -28,9 +28,11 @@ class RegisterBody(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class ResolutionBody(msgspec.Struct, kw_only=True, frozen=True):
+    """The answer to a registered case. Who answers is the logged-in account, recorded as
+    the resolution's actor; an `actor` in the body is ignored."""
+
     resolution: str
     explanation: str
-    actor: str
 
 
 class Register(msgspec.Struct, kw_only=True, frozen=True):

@@ -119,6 +119,7 @@ async def test_a_fix_is_verified_by_the_next_cases_and_reopened_when_friction_re
     assert id_number not in note.text and "[身份证号]" in logged["text"]
     assert (logged["bundle"], logged["centre"]) == (BUNDLE, "liangxi-chongan")
     assert logged["step"] == "subsidy-claim"  # the last step of the closed case
+    assert logged["actor"] == "service:tests"  # the caller's account, not the body's actor
     bad_note = await gateway.post(f"/api/cases/{before[0]}/notes", json={
         "category": "x", "text": "t", "actor": "clerk-017", "step": "no-such-step"})
     assert bad_note.status_code == 422 and bad_note.json()["field"] == "step"
@@ -165,7 +166,8 @@ async def test_a_fix_is_verified_by_the_next_cases_and_reopened_when_friction_re
     history = (await gateway.get(
         f"/api/friction/stuck-points/{quote(FORM_POINT, safe='')}")).json()["transitions"]
     assert [(t["to_status"], t["actor"]) for t in history] == [
-        ("triaged", "analyst-3"), ("fix_deployed", "analyst-3"), ("verified", "verifier"),
+        # Who moved it is the caller's account; the body's `actor` is ignored.
+        ("triaged", "service:tests"), ("fix_deployed", "service:tests"), ("verified", "verifier"),
         ("reopened", "verifier")]
 
     missing = await gateway.get(f"/api/friction/stuck-points/{quote('a|b|c|d', safe='')}")
