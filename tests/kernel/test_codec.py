@@ -125,3 +125,16 @@ def test_the_embedded_default_makes_one_private_key(tmp_path: Path) -> None:
     # Rotating in the state folder: a new key on the first line, the old one kept.
     path.write_text(format_key("next", generate_key()) + "\n" + path.read_text())
     assert [k.id for k in payload_keys(settings)] == ["next", first.id]
+
+
+async def test_failure_messages_travel_sealed() -> None:
+    # An error's message may quote what a resident gave: it is sealed like a payload.
+    from temporalio.api.failure.v1 import Failure
+    from temporalio.exceptions import ApplicationError
+
+    converter = data_converter([A])
+    failure = Failure()
+    await converter.encode_failure(ApplicationError(f"no record for {ID_NUMBER}"), failure)
+    assert ID_NUMBER.encode() not in failure.SerializeToString()
+    decoded = await converter.decode_failure(failure)
+    assert str(decoded) == f"no record for {ID_NUMBER}"
