@@ -13,13 +13,15 @@ from conftest import (
     citizen_where,
     clerk_completes,
     running_worker,
+    served_gateway,
     wait_for,
 )
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from deploy.sim.clerk import waiting_on_clerk
+from deploy.sim.clerk import HttpDesk, waiting_on_clerk
+from deploy.sim.clerk import wait_for as wait_for_desk
 from deploy.sim.population import Citizen
 from friction.sqlite_store import SqliteFrictionStore
 from kernel.codec import ENCODING, KEY_ID, EncryptionCodec, PayloadKey, generate_key
@@ -145,3 +147,34 @@ async def test_search_attributes_hold_only_case_level_values(
                    for v in attributes.values()), attributes
         assert not await described.memo()  # nothing about the person rides along either
         await handle.terminate("test over")
+
+
+async def test_a_case_opened_through_the_gateway_is_sealed(
+    dev_env: WorkflowEnvironment,
+    fresh_agencies: ServedApp,
+    agency_urls: dict[str, str],
+    store: SqliteFrictionStore,
+    population: list[Citizen],
+    task_queue: str,
+) -> None:
+    # The gateway's typed workflow calls go through the client it is given: the one
+    # connect() makes with the installation's keys.
+    key = PayloadKey("gateway-key", generate_key())
+    citizen = citizen_where(population, ecerts=True, bank=True)
+    sealed = with_keys(dev_env.client, key)
+    async with served_gateway(sealed, store, task_queue, agency_urls) as gateway:
+        opened = await gateway.post("/api/cases", json={
+            "bundle": EMPLOYMENT.id, "citizen_id_number": citizen.id_number,
+            "centre": "liangxi-chongan"})
+        assert opened.status_code == 201, opened.text
+        case_id = opened.json()["case_id"]
+        first = await wait_for_desk(HttpDesk(gateway, case_id), waiting_on_clerk)
+        assert first.dossier["identity.name"].value == citizen.name  # read back, opened
+        await sealed.get_workflow_handle(case_id).terminate("test over")
+
+    history = await dev_env.client.get_workflow_handle(case_id).fetch_history()
+    raw = b"".join(event.SerializeToString() for event in history.events)
+    assert citizen.id_number.encode() not in raw
+    assert citizen.name.encode() not in raw
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert started.input.payloads[0].metadata[KEY_ID] == b"gateway-key"
