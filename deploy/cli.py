@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from deploy.local import installed_binary
-from deploy.settings import Settings, installation_secret
+from deploy.settings import Settings, installation_secret, payload_keys, private_state_dir
 from deploy.temporal import connect, ensure_search_attributes
 from gateway.accounts import ROLES, AccountBook, AccountError, seed_demo_accounts
 from workflows.case import SEARCH_ATTRIBUTES
@@ -307,9 +307,10 @@ def up(settings: Settings) -> int:
     if busy:
         return 1
 
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    private_state_dir(settings)  # 0700: it holds the keys and Temporal's database
     settings.friction_db.parent.mkdir(parents=True, exist_ok=True)
-    installation_secret(settings)  # made once here, before the parts race to make it
+    installation_secret(settings)  # made once here, before the parts race to make them
+    payload_keys(settings)
     first_accounts = _first_accounts(settings)
     sup = Supervisor(settings)
     sup.logs.mkdir(exist_ok=True)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 
+from kernel.codec import PayloadKey, format_key, generate_key, parse_keys
 from workflows.case import TASK_QUEUE
 
 AGENCIES = ("public-security", "hrss", "civil-affairs", "social-insurance", "ecert",
@@ -34,6 +36,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Keys the console's sessions, API tokens, CSRF and tracking codes; None: a random
     # key kept in the state folder (secret.key), made on first use.
     secret_key: bytes | None = None
+    # Seal every Temporal payload (AES-256-GCM), the first key encrypting and every key
+    # decrypting: `id:base64key,...` in ONETHING_PAYLOAD_KEYS. Empty: the state folder's
+    # payload.keys, made on first use (the embedded default).
+    payload_keys: tuple[PayloadKey, ...] = ()
     accounts_file: Path  # staff accounts with roles (JSON, scrypt password hashes)
     default_centre: str = "liangxi-chongan"  # the demo clerk's service centre
     # Temporal SDK metrics of the worker process, for Prometheus; port 0 turns them off.
@@ -69,6 +75,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             friction_dsn=e.get("ONETHING_FRICTION_DSN") or None,
             pseudonym_key=e.get("ONETHING_PSEUDONYM_KEY", "onething-dev-key").encode(),
             secret_key=e["ONETHING_SECRET_KEY"].encode() if e.get("ONETHING_SECRET_KEY") else None,
+            payload_keys=parse_keys(e.get("ONETHING_PAYLOAD_KEYS", "")),
             accounts_file=Path(e.get("ONETHING_ACCOUNTS_FILE", str(state / "accounts.json"))),
             worker_metrics_host=e.get("ONETHING_WORKER_METRICS_HOST", "127.0.0.1"),
             worker_metrics_port=int(e.get("ONETHING_WORKER_METRICS_PORT", "8302")),
@@ -83,16 +90,51 @@ def installation_secret(settings: Settings) -> bytes:
     if settings.secret_key is not None:
         return settings.secret_key
     path = settings.state_dir / "secret.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+    _make_once(path, lambda: secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def payload_keys(settings: Settings) -> tuple[PayloadKey, ...]:
+    """The keys sealing Temporal payloads: from ONETHING_PAYLOAD_KEYS, else the state
+    folder's payload.keys (one `id:base64key` a line, the first encrypting), made once
+    with one random key. To rotate there, put a new key on the first line and keep the
+    old one below it while histories sealed under it are still read. Every worker and
+    gateway of a cluster needs the same keys, so a cluster sets the variable."""
+    if settings.payload_keys:
+        return settings.payload_keys
+    path = settings.state_dir / "payload.keys"
+    _make_once(path, lambda: format_key(f"local-{secrets.token_hex(4)}", generate_key()) + "\n")
+    keys = parse_keys(path.read_text())
+    if not keys:
+        raise ValueError(f"{path} lists no payload key")
+    return keys
+
+
+def private_state_dir(settings: Settings) -> None:
+    """The state folder, made if missing, readable by its owner only: it holds the keys,
+    Temporal's database and the friction store."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    settings.state_dir.chmod(0o700)
+
+
+def _make_once(path: Path, content: Callable[[], str]) -> None:
+    """A secret file (mode 0600) written once, whole: written aside, then linked in, so
+    no part reads it half written; another process making it meanwhile wins."""
+    if path.exists():
+        return
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    aside = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(content())
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(aside, path)
         except FileExistsError:
             pass  # another part made it meanwhile
-        else:
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+    finally:
+        aside.unlink()
 
 
 def _traces_exporter(e: dict[str, str]) -> str:

@@ -1,6 +1,7 @@
 """The connection to Temporal, shared by every process the product runs (worker, gateway,
-CLI, the simulation's demo): the project's data converter, patience while the server is
-still starting, and the worklist's search attributes registered where they are missing."""
+CLI, the simulation's demo): the project's data converter with every payload encrypted
+under the installation's payload keys, patience while the server is still starting, and
+the worklist's search attributes registered where they are missing."""
 
 from __future__ import annotations
 
@@ -9,24 +10,26 @@ import time
 
 from temporalio.client import Client
 
-from deploy.settings import Settings
+from deploy.settings import Settings, payload_keys
 from workflows.case import SEARCH_ATTRIBUTES
 
 
 async def connect(settings: Settings, patience: float = 30.0) -> Client:
-    """A Temporal client with the project's data converter, retrying while the server
-    is still starting."""
+    """A Temporal client with the project's data converter, its payloads sealed under
+    the settings' payload keys, retrying while the server is still starting. The worker
+    and the gateway take the converter from this client."""
     from temporalio.client import Client
 
-    from kernel.converter import DATA_CONVERTER
+    from kernel.converter import data_converter
 
+    converter = data_converter(payload_keys(settings))
     deadline = time.monotonic() + patience
     while True:
         try:
             return await Client.connect(
                 settings.temporal_address,
                 namespace=settings.temporal_namespace,
-                data_converter=DATA_CONVERTER,
+                data_converter=converter,
             )
         except RuntimeError:
             if time.monotonic() > deadline:

@@ -1,10 +1,14 @@
 """Temporal payloads as msgspec JSON, so Structs cross the history boundary exactly.
 
-Worker and clients must use the same data converter; `DATA_CONVERTER` is that one.
+Worker and clients must use the same data converter: `data_converter(keys)`, which also
+encrypts every payload (kernel.codec) and failure messages. `DATA_CONVERTER` is the plain
+one, for replaying recorded histories and for tests that need no encryption.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -15,9 +19,12 @@ from temporalio.converter import (
     BinaryProtoPayloadConverter,
     CompositePayloadConverter,
     DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
     EncodingPayloadConverter,
     JSONProtoPayloadConverter,
 )
+
+from kernel.codec import EncryptionCodec, PayloadKey
 
 _encoder = msgspec.json.Encoder()
 
@@ -50,3 +57,14 @@ class MsgspecPayloadConverter(CompositePayloadConverter):
 
 
 DATA_CONVERTER = DataConverter(payload_converter_class=MsgspecPayloadConverter)
+
+
+def data_converter(keys: Iterable[PayloadKey]) -> DataConverter:
+    """The project's converter with every payload sealed under the first key (any listed
+    key opens). Failure messages and stack traces travel encrypted too, as an activity's
+    error may quote what a resident gave."""
+    return dataclasses.replace(
+        DATA_CONVERTER,
+        payload_codec=EncryptionCodec(keys),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from stat import S_IMODE
 
 import httpx
 import pytest
@@ -122,6 +123,12 @@ def test_up_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
                 assert served.group(1) == served.group(2), report
         assert re.search(r"^\d+ completed, 0 failed", demo.stdout, re.M), report
         assert "flexible-insurance-enrollment" in demo.stdout, report
+
+        # The state folder is its owner's only; the payload keys sealing every history
+        # were made once in it, readable by the owner alone.
+        state = tmp_path / "state"
+        assert S_IMODE(state.stat().st_mode) == 0o700
+        assert S_IMODE((state / "payload.keys").stat().st_mode) == 0o600
 
         # The first start made an account per staff role: the clerk logs into the console.
         first = dict(
