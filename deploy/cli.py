@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from deploy.local import installed_binary
-from deploy.settings import Settings, installation_secret, payload_keys, private_state_dir
+from deploy.settings import (
+    Settings,
+    installation_secret,
+    payload_keys,
+    private_state_dir,
+    pseudonym_key,
+)
 from deploy.temporal import connect, ensure_search_attributes
 from gateway.accounts import ROLES, AccountBook, AccountError, seed_demo_accounts
 from workflows.case import SEARCH_ATTRIBUTES
@@ -411,7 +417,7 @@ async def run_worker(settings: Settings) -> None:
                 task_queue=settings.task_queue,
                 tracer_provider=tracing,
                 notifier=OutboxNotifier(settings.state_dir / "outbox.db"),
-                pseudonym_key=settings.pseudonym_key,
+                pseudonym_key=pseudonym_key(settings),
                 calendar=PublishedCalendar(settings.state_dir / "calendars"),
             )
             async with worker:

@@ -32,7 +32,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     agency_urls: dict[str, str]
     friction_db: Path
     friction_dsn: str | None = None  # PostgreSQL (city, province); None: SQLite at friction_db
-    pseudonym_key: bytes  # HMAC key for referring to people without personal values
+    # HMAC key for referring to people without personal values; None: the state folder's
+    # (pseudonym_key below). Never a default everyone knows: ID numbers are few enough
+    # that a known key would let anyone enumerate them back from their pseudonyms.
+    pseudonym_key: bytes | None
     # Keys the console's sessions, API tokens, CSRF and tracking codes; None: a random
     # key kept in the state folder (secret.key), made on first use.
     secret_key: bytes | None = None
@@ -73,7 +76,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             agency_urls=urls,
             friction_db=Path(e.get("ONETHING_FRICTION_DB", str(state / "friction.db"))),
             friction_dsn=e.get("ONETHING_FRICTION_DSN") or None,
-            pseudonym_key=e.get("ONETHING_PSEUDONYM_KEY", "onething-dev-key").encode(),
+            pseudonym_key=(e["ONETHING_PSEUDONYM_KEY"].encode()
+                           if e.get("ONETHING_PSEUDONYM_KEY") else None),
             secret_key=e["ONETHING_SECRET_KEY"].encode() if e.get("ONETHING_SECRET_KEY") else None,
             payload_keys=parse_keys(e.get("ONETHING_PAYLOAD_KEYS", "")),
             accounts_file=Path(e.get("ONETHING_ACCOUNTS_FILE", str(state / "accounts.json"))),
@@ -90,6 +94,17 @@ def installation_secret(settings: Settings) -> bytes:
     if settings.secret_key is not None:
         return settings.secret_key
     path = settings.state_dir / "secret.key"
+    _make_once(path, lambda: secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def pseudonym_key(settings: Settings) -> bytes:
+    """The HMAC key naming people without personal values: from ONETHING_PSEUDONYM_KEY,
+    else the state folder's pseudonym.key, made once at random. Every worker of a cluster
+    needs the same one (it names the allowance match's cases), so a cluster sets it."""
+    if settings.pseudonym_key is not None:
+        return settings.pseudonym_key
+    path = settings.state_dir / "pseudonym.key"
     _make_once(path, lambda: secrets.token_hex(32))
     return path.read_text().strip().encode()
 
