@@ -21,11 +21,14 @@ from conftest import (
     set_behaviour,
     wait_for,
 )
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from deploy.sim.clerk import clerk_answer, waiting_on_clerk
 from deploy.sim.population import Citizen
 from friction.sqlite_store import SqliteFrictionStore
+from kernel.codec import PayloadKey, format_key, generate_key
+from kernel.converter import data_converter
 from kernel.events import ManualReentry
 from workflows.bundle import BundleWorkflow
 from workflows.case import SUBMIT_FIELDS, CaseProgress, FieldEntry
@@ -34,10 +37,17 @@ from workflows.definition import Catalogue
 REPO = Path(__file__).resolve().parent.parent
 
 
+# The worker seals payloads under this key (as `onething worker` always does); the test's
+# client holds the same one.
+RAW_KEY = generate_key()
+KEY = PayloadKey("durability", RAW_KEY)
+
+
 def start_worker(env: WorkflowEnvironment, agency_sim: ServedApp, db: Path, queue: str,
                  log: Path) -> subprocess.Popen[bytes]:
     environment = {
         **os.environ,
+        "ONETHING_PAYLOAD_KEYS": format_key(KEY.id, RAW_KEY),
         "ONETHING_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
         "ONETHING_TASK_QUEUE": queue,
         "ONETHING_FRICTION_DB": str(db),
@@ -75,7 +85,9 @@ async def test_sigkilled_worker_mid_submission_duplicates_nothing(
     first = start_worker(dev_env, fresh_agencies, db, task_queue, log)
     second: subprocess.Popen[bytes] | None = None
     try:
-        handle = await dev_env.client.start_workflow(
+        client = await Client.connect(dev_env.client.service_client.config.target_host,
+                                      data_converter=data_converter([KEY]))
+        handle = await client.start_workflow(
             BundleWorkflow.run, start, id=start.case_id, task_queue=task_queue
         )
         progress = await wait_for(handle, waiting_on_clerk, timeout=60)
