@@ -121,7 +121,9 @@ class ServedApp:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")  # type: ignore[arg-type]
+            # As deploy.cli serves it: the gateway, not uvicorn, decides whom to believe.
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",  # type: ignore[arg-type]
+                           proxy_headers=False)
         )
 
     async def __aenter__(self) -> ServedApp:
@@ -281,7 +283,7 @@ async def served_gateway(
         task_queue=task_queue,
         secret=TEST_SECRET,
         accounts=accounts or AccountBook(Path("/nonexistent/accounts.json")),
-        **app_options,
+        **{"secure_cookies": False, **app_options},  # served over plain HTTP
     )
     async with contextlib.AsyncExitStack() as stack:
         if agency_urls is not None:
