@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -297,3 +298,13 @@ async def served_gateway(
             )
         )
         yield http
+
+
+async def track(client: httpx.AsyncClient, case_id: str, code: str,
+                headers: dict[str, str] | None = None) -> httpx.Response:
+    """The citizen's tracking page for a case: the form's CSRF token, then the POST."""
+    form = await client.get("/track", headers=headers)
+    found = re.search(r'name="_csrf_token" value="([^"]+)"', form.text)
+    assert found, "the tracking form carries no CSRF token"
+    return await client.post("/track/case", headers=headers, data={
+        "case_id": case_id, "code": code, "_csrf_token": found.group(1)})
