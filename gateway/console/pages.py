@@ -17,6 +17,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_429_TOO_MANY_REQUESTS
 from markupsafe import Markup
 
 from gateway.accounts import Account
+from gateway.auth import redact_path
 from gateway.i18n import request_lang, translations
 from workflows.definition import Catalogue
 
@@ -154,7 +155,7 @@ def error_page(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
 
 def failure_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """A page, not a traceback, when something behind the console fails unexpectedly."""
-    logger.exception("console page %s failed", request.url.path, exc_info=exc)
+    logger.exception("console page %s failed", redact_path(request.url.path), exc_info=exc)
     return page(request, "error.html", status_code=500, status=500,
                 detail=tr(request, "The service could not answer. Please try again."))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -283,3 +284,13 @@ def test_cookies_are_secure_by_default_outside_the_embedded_default() -> None:
     assert Settings.from_env({}).trusted_proxies == ()
     assert Settings.from_env({"ONETHING_TRUSTED_PROXIES": "10.0.0.1, 10.1.0.0/16"}
                              ).trusted_proxies == ("10.0.0.1", "10.1.0.0/16")
+
+
+def test_the_access_log_carries_no_code() -> None:
+    from deploy.cli import redact_access_log
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
+                               '%s - "%s %s HTTP/%s" %d', ("10.0.0.1:5", "GET",
+                               "/verify/ABCD-1234?x=1", "1.1", 200), None)
+    assert redact_access_log(record)
+    assert record.getMessage() == '10.0.0.1:5 - "GET /verify/… HTTP/1.1" 200'
