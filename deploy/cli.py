@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -429,6 +430,18 @@ async def run_worker(settings: Settings) -> None:
         tracing.shutdown()  # flushes spans still batched for export
 
 
+def redact_access_log(record: logging.LogRecord) -> bool:
+    """Access log lines without a code: no query string, no verification code in a path.
+    (Tracking codes travel in POST bodies and tokens in headers, which are never logged.)"""
+    from gateway.auth import redact_path
+
+    if isinstance(record.args, tuple) and len(record.args) >= 3:
+        args = list(record.args)
+        args[2] = redact_path(str(args[2]))
+        record.args = tuple(args)
+    return True
+
+
 async def run_gateway(settings: Settings) -> None:
     import uvicorn
 
@@ -464,10 +477,16 @@ async def run_gateway(settings: Settings) -> None:
             accounts=AccountBook(settings.accounts_file),
             # /verify asks the registers of the agencies that issue verifiable documents.
             documents=AgencyDocuments.for_catalogue(settings.agency_urls, catalogue),
+            secure_cookies=settings.secure_cookies,
+            trusted_proxies=settings.trusted_proxies,
         )
+        # No proxy_headers: uvicorn would believe X-Forwarded-For from any local peer; the
+        # gateway reads it only from the proxies the settings name (gateway.auth).
         config = uvicorn.Config(
-            app, host=settings.gateway_host, port=settings.gateway_port, log_level="info"
+            app, host=settings.gateway_host, port=settings.gateway_port, log_level="info",
+            proxy_headers=False,
         )
+        logging.getLogger("uvicorn.access").addFilter(redact_access_log)
         server = QuietServer(config)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -51,6 +51,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Where traces go: "none", "console" or "otlp" (OTLP/HTTP, endpoint and headers from
     # the standard OTEL_EXPORTER_OTLP_* variables, which the exporter reads itself).
     traces_exporter: str = "none"
+    # Cookies sent over HTTPS only. On unless the gateway listens on loopback, as the
+    # embedded default does over plain HTTP; ONETHING_SECURE_COOKIES=0/1 decides otherwise.
+    secure_cookies: bool = True
+    # Proxies whose X-Forwarded-For names the client (addresses or CIDR blocks, comma-
+    # separated in ONETHING_TRUSTED_PROXIES); none: the header is never believed.
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -64,13 +70,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             )
             for a in AGENCIES
         }
+        host = e.get("ONETHING_GATEWAY_HOST", "127.0.0.1")
         return cls(
             state_dir=state,
             temporal_address=e.get("ONETHING_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
             temporal_namespace=e.get("ONETHING_TEMPORAL_NAMESPACE", "default"),
             task_queue=e.get("ONETHING_TASK_QUEUE", TASK_QUEUE),
             temporal_ui_port=int(e.get("ONETHING_TEMPORAL_UI_PORT", "8233")),
-            gateway_host=e.get("ONETHING_GATEWAY_HOST", "127.0.0.1"),
+            gateway_host=host,
             gateway_port=int(e.get("ONETHING_GATEWAY_PORT", "8300")),
             agency_sim_port=sim_port,
             agency_urls=urls,
@@ -84,6 +91,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             worker_metrics_host=e.get("ONETHING_WORKER_METRICS_HOST", "127.0.0.1"),
             worker_metrics_port=int(e.get("ONETHING_WORKER_METRICS_PORT", "8302")),
             traces_exporter=_traces_exporter(e),
+            secure_cookies=_flag(e.get("ONETHING_SECURE_COOKIES"), default=host not in LOOPBACK),
+            trusted_proxies=tuple(
+                p.strip() for p in e.get("ONETHING_TRUSTED_PROXIES", "").split(",") if p.strip()
+            ),
         )
 
 
@@ -150,6 +161,15 @@ def _make_once(path: Path, content: Callable[[], str]) -> None:
             pass  # another part made it meanwhile
     finally:
         aside.unlink()
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _flag(value: str | None, *, default: bool) -> bool:
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off")
 
 
 def _traces_exporter(e: dict[str, str]) -> str:

@@ -3,7 +3,7 @@ details."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,8 @@ from litestar.plugins.flash import FlashConfig, FlashPlugin
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
 from opentelemetry import trace
 from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 from opentelemetry.trace import TracerProvider
@@ -27,7 +29,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from friction.store import FrictionStore
 from friction.verification import VerificationPolicy
 from gateway.accounts import AccountBook
-from gateway.auth import GatewaySecurity
+from gateway.auth import SESSION_STORE, TRUSTED_PROXIES_STATE, GatewaySecurity, proxy_networks
 from gateway.cases.controllers import CasesController, WorklistController
 from gateway.cases.service import provide_case_service
 from gateway.channels.schemas import ServiceCatalogue
@@ -105,15 +107,23 @@ def create_app(
     services: ServiceCatalogue | None = None,
     documents: DocumentRegister | None = None,
     verify_every: float | None = VERIFY_EVERY_SECONDS,
+    secure_cookies: bool = True,
+    trusted_proxies: Iterable[str] = (),
+    session_store: Store | None = None,
 ) -> Litestar:
     """The gateway; traces go to `tracer_provider`, or to the OTel global one if None.
     `secret` keys the console's sessions, the API's tokens, CSRF and tracking codes.
     `calendar` is a fixed calendar or the calendar as published now (PublishedCalendar),
     asked again for every case opened and every health answer.
     The verifier runs every `verify_every` seconds (None: only when a fix is deployed and
-    from the CLI, for a deployment that schedules `onething notebook verify` itself)."""
+    from the CLI, for a deployment that schedules `onething notebook verify` itself).
+    Cookies are Secure (sent over HTTPS only) unless `secure_cookies` is False. The client
+    address that rate limits count by is the connection's peer; X-Forwarded-For is read only
+    when that peer is one of `trusted_proxies` (addresses or CIDR blocks). Console sessions
+    live in `session_store` (in memory unless given; gateways of a cluster share one)."""
     current = _as_source(calendar)
-    security = GatewaySecurity(secret, accounts)
+    security = GatewaySecurity(secret, accounts, secure_cookies=secure_cookies)
+    proxies = proxy_networks(trusted_proxies)
     templates = template_config()
     provider = tracer_provider or trace.get_tracer_provider()
     temporal = traced_client(temporal, provider)
@@ -168,12 +178,16 @@ def create_app(
             "online_entries": Provide(lambda: online_entries, sync_to_thread=False),
             "documents": Provide(lambda: document_register, sync_to_thread=False),
         },
-        state=State({"secret": secret}),  # keys tracking codes
+        # The secret keys tracking codes; the proxies are whose X-Forwarded-For is believed.
+        state=State({"secret": secret, TRUSTED_PROXIES_STATE: proxies,
+                     "secure_cookies": secure_cookies}),
+        stores={SESSION_STORE: session_store or MemoryStore()},
         middleware=[prometheus.middleware],
         on_app_init=[security.session.on_app_init],
         # Forms of the console carry a CSRF token; the API takes bearer tokens only.
         csrf_config=CSRFConfig(
-            secret=security.csrf_secret, cookie_httponly=True, exclude=["^/api/"]
+            secret=security.csrf_secret, cookie_httponly=True, cookie_secure=secure_cookies,
+            exclude=["^/api/"],
         ),
         template_config=templates,
         plugins=[

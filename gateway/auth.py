@@ -1,8 +1,9 @@
 """Authentication and roles: bearer tokens for the API, a session for the console.
 
 The API (/api/...) takes `Authorization: Bearer <JWT>` only, never a cookie, so a browser
-can't be tricked into calling it and it needs no CSRF token. The console takes an
-encrypted session cookie and, being a cookie, CSRF tokens on every form. Both resolve to
+can't be tricked into calling it and it needs no CSRF token. The console takes a
+session kept on the server (the cookie only names it, so logging out ends it) and, being
+a cookie, CSRF tokens on every form. Both resolve to
 an Account; guards on controllers check its roles. Public paths (health, metrics, the
 OpenAPI document, static files, the citizen's tracking page, login) take neither.
 """
@@ -11,24 +12,38 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+import ipaddress
+import re
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
 import msgspec
 from litestar import Request, Router, post
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.datastructures import Cookie, MutableScopeHeaders
+from litestar.exceptions import (
+    NotAuthorizedException,
+    PermissionDeniedException,
+    TooManyRequestsException,
+)
 from litestar.handlers.base import BaseRouteHandler
-from litestar.middleware.rate_limit import RateLimitConfig
-from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.middleware import AuthenticationResult
+from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
+from litestar.middleware.session.server_side import (
+    ServerSideSessionBackend,
+    ServerSideSessionConfig,
+)
 from litestar.params import JSONBody
-from litestar.security.jwt import JWTAuth, Token
+from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
 from litestar.security.session_auth import SessionAuth
+from litestar.types import Empty, Message, Receive, Scope, ScopeSession, Send
+from litestar.utils.dataclass import extract_dataclass_items
 
 from gateway.accounts import Account, AccountBook, Role
 
-API_TOKEN_TTL = timedelta(hours=12)
+# Short-lived: a leaked token is soon worthless. A client renews by asking TOKEN_PATH again.
+API_TOKEN_TTL = timedelta(minutes=30)
 SESSION_MAX_AGE = 10 * 3600  # a working day at the window, then log in again
 SERVICE_PREFIX = "service:"
 # Paths open to anyone: regexes matched against the request path.
@@ -44,8 +59,128 @@ PUBLIC_PATHS = (
     "^/favicon.ico$",
 )
 TOKEN_PATH = "/api/auth/token"
-# Guessing a password or a tracking code is slowed per client address.
-GUESS_LIMIT = RateLimitConfig(rate_limit=("minute", 30))
+SESSION_STORE = "sessions"
+TRUSTED_PROXIES_STATE = "trusted_proxies"
+BEARER = "bearer"
+
+
+def redact_path(path: str) -> str:
+    """A request path fit for an access log: the query string dropped and a verification
+    code in /verify/<code> masked."""
+    path = path.partition("?")[0]
+    return re.sub(r"^/verify/[^/]+", "/verify/…", path)
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """The client's address as the gateway was configured to trust it: the connection's
+    peer, unless that peer is a trusted proxy; then the nearest X-Forwarded-For entry
+    that is not itself a trusted proxy. Without trusted proxies no header is believed."""
+    peer = request.client.host if request.client else "127.0.0.1"
+    trusted: tuple[Any, ...] = request.app.state.get(TRUSTED_PROXIES_STATE, ())
+    if not trusted or not _within(peer, trusted):
+        return peer
+    forwarded = [a.strip() for h in request.headers.getall("x-forwarded-for", [])
+                 for a in h.split(",") if a.strip()]
+    for address in reversed(forwarded):
+        if not _within(address, trusted):
+            return address
+    return forwarded[0] if forwarded else peer
+
+
+def _within(address: str, networks: tuple[Any, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in n for n in networks)
+
+
+def proxy_networks(proxies: Iterable[str]) -> tuple[Any, ...]:
+    """Trusted proxies as networks: addresses or CIDR blocks ("10.0.0.0/8")."""
+    return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in proxies if p.strip())
+
+
+class DoorLimitMiddleware(RateLimitMiddleware):
+    """Litestar's limiter with the Retry-After a refused client needs (RFC 9110 §10.2.3)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except TooManyRequestsException as exc:
+            headers = dict(exc.headers or {})
+            wait = headers.get(self.config.rate_limit_reset_header_key, "60")
+            headers["Retry-After"] = str(max(1, int(wait)))
+            raise TooManyRequestsException(detail=exc.detail, headers=headers) from None
+
+
+def door_limit(door: str, per_minute: int) -> RateLimitConfig:
+    """One door's own limit per client address: each door counts in its own store, so a
+    citizen locked out of /track does not lock the clerk out of /login."""
+    return RateLimitConfig(rate_limit=("minute", per_minute), store=f"limit-{door}",
+                           identifier_for_request=client_address,
+                           middleware_class=DoorLimitMiddleware)
+
+
+# Guessing a password, a tracking code or a verification code is slowed per door.
+LOGIN_LIMIT = door_limit("login", 10)
+TOKEN_LIMIT = door_limit("token", 10)
+TRACK_LIMIT = door_limit("track", 20)
+VERIFY_LIMIT = door_limit("verify", 30)
+
+
+NEW_SESSION_ID = "onething.new_session_id"
+
+
+def renew_session_id(request: Request[Any, Any, Any]) -> None:
+    """Give the session a fresh id when it is stored (at login): an id someone planted in
+    the browser before never names a logged-in session."""
+    request.scope[NEW_SESSION_ID] = True  # type: ignore[literal-required]
+
+
+class ConsoleSessionBackend(ServerSideSessionBackend):
+    """Litestar's server-side sessions, storing nothing for a visitor with an empty session
+    (no store entry per anonymous request), ending a session that was cleared, and never
+    adopting an id this gateway does not hold or was told to renew."""
+
+    async def store_in_message(
+        self, scope_session: ScopeSession, message: Message,
+        connection: ASGIConnection[Any, Any, Any, Any],
+    ) -> None:
+        sent = connection.cookies.get(self.config.key)
+        sent = sent if sent and sent != "null" else None
+        if scope_session is Empty or not scope_session:
+            if sent is not None:  # logged out: delete it on the server, expire the cookie
+                await super().store_in_message(Empty, message, connection)
+            return
+        store = self.config.get_store_from_app(connection.scope["app"])
+        session_id = self.get_session_id(connection)
+        renew = connection.scope.get(NEW_SESSION_ID, False)
+        if session_id == sent and (renew or not await store.exists(session_id)):
+            await self.delete(session_id, store=store)
+            session_id = self.generate_session_id()
+        await self.set(session_id=session_id, data=self.serialize_data(scope_session),
+                       store=store)
+        params = dict(extract_dataclass_items(self.config, exclude_none=True,
+                                              include=Cookie.__dict__.keys()))
+        cookie = Cookie(value=session_id, key=self.config.key, **params)
+        MutableScopeHeaders.from_message(message).add("Set-Cookie", cookie.to_header(header=""))
+
+
+class ConsoleSessionConfig(ServerSideSessionConfig):
+    _backend_class = ConsoleSessionBackend
+
+
+class BearerOnlyMiddleware(JWTAuthenticationMiddleware):
+    """Litestar's JWT middleware takes whatever word precedes the token; this one takes
+    `Authorization: Bearer <JWT>` only."""
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        scheme, _, token = connection.headers.get(self.auth_header, "").partition(" ")
+        if scheme.lower() != BEARER or not token.strip():
+            raise NotAuthorizedException("send Authorization: Bearer <token>")
+        return await super().authenticate_request(connection)
 
 
 def derive_key(secret: bytes, purpose: str) -> bytes:
@@ -97,24 +232,31 @@ def caller_key(way_in: str, account: Account, idempotency_key: str | None) -> st
 class GatewaySecurity:
     """The gateway's two ways in, built from the installation secret and the accounts."""
 
-    def __init__(self, secret: bytes, accounts: AccountBook) -> None:
+    def __init__(
+        self, secret: bytes, accounts: AccountBook, *, secure_cookies: bool = True
+    ) -> None:
         if len(secret) < 16:
             raise ValueError("secret: at least 16 bytes")
         self.accounts = accounts
         self.secret = secret
+        self.secure_cookies = secure_cookies
         self.jwt = JWTAuth[Account, Token](
             token_secret=derive_key(secret, "api-token").hex(),
             retrieve_user_handler=self._user_of_token,
             default_token_expiration=API_TOKEN_TTL,
+            authentication_middleware_class=BearerOnlyMiddleware,
             # Applied to the API's router only (api_router): the console has its session.
             exclude=[f"^{TOKEN_PATH}$"],
         )
         self.session = SessionAuth[Account, Any](
-            session_backend_config=CookieBackendConfig(
-                secret=derive_key(secret, "console-session"),
+            # The session lives in the app's "sessions" store, the cookie holds its id:
+            # clearing it at logout ends it, whoever kept a copy of the cookie.
+            session_backend_config=ConsoleSessionConfig(
+                store=SESSION_STORE,
                 key="onething-session",
                 max_age=SESSION_MAX_AGE,
                 httponly=True,
+                secure=secure_cookies,
                 samesite="lax",
                 exclude=["^/api/"],
             ),
@@ -160,14 +302,22 @@ class GatewaySecurity:
         security = self
 
         @post(TOKEN_PATH, tags=["auth"], summary="Exchange a username and password for a token",
-              status_code=200, security=[], middleware=[GUESS_LIMIT.middleware])
+              status_code=200, security=[], middleware=[TOKEN_LIMIT.middleware],
+              description=(
+                  f"A bearer token, valid for `expires_in` seconds "
+                  f"({int(API_TOKEN_TTL.total_seconds())}). Send it as "
+                  "`Authorization: Bearer <access_token>`; no other scheme is accepted. "
+                  "To renew, ask this endpoint again with the password before the token "
+                  "expires; an expired token is answered 401. At most "
+                  f"{TOKEN_LIMIT.rate_limit[1]} tries a minute per client address "
+                  "(429 with Retry-After)."))
         async def issue_token(data: JSONBody[TokenRequest]) -> TokenIssued:
             account = security.accounts.authenticate(data.username, data.password)
             if account is None:
                 raise NotAuthorizedException("unknown username or wrong password")
             return TokenIssued(
                 access_token=security.mint_token(account.username),
-                token_type="bearer",
+                token_type=BEARER,
                 expires_in=int(API_TOKEN_TTL.total_seconds()),
                 roles=account.roles,
             )

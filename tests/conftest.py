@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -121,7 +122,9 @@ class ServedApp:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")  # type: ignore[arg-type]
+            # As deploy.cli serves it: the gateway, not uvicorn, decides whom to believe.
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",  # type: ignore[arg-type]
+                           proxy_headers=False)
         )
 
     async def __aenter__(self) -> ServedApp:
@@ -281,7 +284,7 @@ async def served_gateway(
         task_queue=task_queue,
         secret=TEST_SECRET,
         accounts=accounts or AccountBook(Path("/nonexistent/accounts.json")),
-        **app_options,
+        **{"secure_cookies": False, **app_options},  # served over plain HTTP
     )
     async with contextlib.AsyncExitStack() as stack:
         if agency_urls is not None:
@@ -295,3 +298,13 @@ async def served_gateway(
             )
         )
         yield http
+
+
+async def track(client: httpx.AsyncClient, case_id: str, code: str,
+                headers: dict[str, str] | None = None) -> httpx.Response:
+    """The citizen's tracking page for a case: the form's CSRF token, then the POST."""
+    form = await client.get("/track", headers=headers)
+    found = re.search(r'name="_csrf_token" value="([^"]+)"', form.text)
+    assert found, "the tracking form carries no CSRF token"
+    return await client.post("/track/case", headers=headers, data={
+        "case_id": case_id, "code": code, "_csrf_token": found.group(1)})

@@ -546,10 +546,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "2 links the insurance form to the dossier)")
     args = parser.parse_args(None if argv is None else list(argv))
     # The demo runs beside the gateway and holds its secret: it acts as a service with
-    # the roles of the clerks and developers it plays.
+    # the roles of the clerks and developers it plays, for as long as a demo run takes.
     args.token = GatewaySecurity(
         installation_secret(settings), AccountBook(settings.accounts_file)
-    ).mint_token("service:demo", ("clerk", "analyst", "developer"))
+    ).mint_token("service:demo", ("clerk", "analyst", "developer"), ttl=timedelta(hours=12))
     known = Catalogue.load().ids()
     if args.bundles == "all":
         args.bundles = known

@@ -12,7 +12,7 @@ from litestar.params import Body, Parameter
 from litestar.response import Redirect, Template
 
 from gateway.accounts import AccountBook
-from gateway.auth import GUESS_LIMIT
+from gateway.auth import LOGIN_LIMIT, renew_session_id
 from gateway.console.pages import N_, home_of, page, safe_next, see_other, user_of
 from gateway.i18n import LANG_COOKIE, as_lang
 
@@ -46,7 +46,7 @@ class LoginController(Controller):
     ) -> Template:
         return page(request, "login.html", next=next, error=None, username="")
 
-    @post("/login", middleware=[GUESS_LIMIT.middleware])
+    @post("/login", middleware=[LOGIN_LIMIT.middleware])
     async def login(
         self,
         request: Request[Any, Any, Any],
@@ -57,6 +57,7 @@ class LoginController(Controller):
         if account is None:
             return page(request, "login.html", status_code=401, next=data.next,
                         error=N_("Unknown username or wrong password."), username=data.username)
+        renew_session_id(request)
         request.set_session({"username": account.username})
         return see_other(safe_next(data.next, home_of(account)))
 
@@ -79,5 +80,5 @@ class LoginController(Controller):
             accounts.set_lang(session_user, chosen)
         response = see_other(safe_next(next, "/"))
         response.set_cookie(LANG_COOKIE, chosen, max_age=365 * 86400, samesite="lax",
-                            httponly=True)
+                            httponly=True, secure=request.app.state.get("secure_cookies", True))
         return response

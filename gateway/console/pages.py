@@ -13,10 +13,11 @@ from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.plugins.flash import flash
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_303_SEE_OTHER
+from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_429_TOO_MANY_REQUESTS
 from markupsafe import Markup
 
 from gateway.accounts import Account
+from gateway.auth import redact_path
 from gateway.i18n import request_lang, translations
 from workflows.definition import Catalogue
 
@@ -138,15 +139,23 @@ def to_login(request: Request[Any, Any, Any], _: NotAuthorizedException) -> Resp
     return see_other(f"/login?next={quote(target)}")
 
 
+TOO_MANY_TRIES = N_("Too many tries from your address. Please wait a minute and try again.")
+
+
 def error_page(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     detail = problem_text(exc) if isinstance(exc, ProblemDetailsException) else exc.detail
-    return page(request, "error.html", status_code=exc.status_code, status=exc.status_code,
-                detail=detail)
+    if exc.status_code == HTTP_429_TOO_MANY_REQUESTS:
+        detail = tr(request, TOO_MANY_TRIES)
+    shown = page(request, "error.html", status_code=exc.status_code, status=exc.status_code,
+                 detail=detail)
+    # Retry-After and the RateLimit-* headers of a 429, say.
+    shown.headers.update(exc.headers or {})
+    return shown
 
 
 def failure_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """A page, not a traceback, when something behind the console fails unexpectedly."""
-    logger.exception("console page %s failed", request.url.path, exc_info=exc)
+    logger.exception("console page %s failed", redact_path(request.url.path), exc_info=exc)
     return page(request, "error.html", status_code=500, status=500,
                 detail=tr(request, "The service could not answer. Please try again."))
 

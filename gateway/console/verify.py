@@ -17,7 +17,7 @@ from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.response import Template
 
-from gateway.auth import GUESS_LIMIT
+from gateway.auth import VERIFY_LIMIT
 from gateway.console.pages import N_, page, see_other
 from gateway.issued_documents import (
     DocumentRegister,
@@ -49,7 +49,7 @@ class VerifyController(Controller):
             return see_other(f"/verify/{canonical}")
         return page(request, "verify.html", document=None, kind=None, error=None, code="")
 
-    @get("/{code:str}", middleware=[GUESS_LIMIT.middleware])
+    @get("/{code:str}", middleware=[VERIFY_LIMIT.middleware])
     async def show(
         self,
         request: Request[Any, Any, Any],

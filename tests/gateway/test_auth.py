@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,8 +12,10 @@ import pytest
 from conftest import bearer, served_gateway
 from temporalio.testing import WorkflowEnvironment
 
+from deploy.settings import Settings
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook, AccountError
+from gateway.auth import TOKEN_LIMIT, TRACK_LIMIT, redact_path
 
 PASSWORD = "counter-pass-2026"
 PROBLEM = "application/problem+json"
@@ -150,3 +153,144 @@ async def test_the_brand_link_takes_a_logged_in_clerk_home(gateway: httpx.AsyncC
     assert (await gateway.get("/")).headers["location"] == "/login"
     await log_in(gateway, "clerk")
     assert (await gateway.get("/")).headers["location"] == "/console/desk"
+
+
+async def test_logout_ends_the_session_on_the_server(gateway: httpx.AsyncClient) -> None:
+    await log_in(gateway, "clerk")
+    stolen = gateway.cookies["onething-session"]
+    desk = await gateway.get("/console/desk")
+    assert desk.status_code == 200
+    logged_out = await gateway.post("/console/logout",
+                                    data={"_csrf_token": csrf_of(desk)})
+    assert logged_out.status_code == 303
+    # Whoever kept a copy of the cookie is not logged in with it any more.
+    gateway.cookies.set("onething-session", stolen, domain=gateway.base_url.host)
+    again = await gateway.get("/console/desk")
+    assert again.status_code == 303 and again.headers["location"].startswith("/login")
+    # Nor does an id made up in advance become a session at login (no fixation).
+    gateway.cookies.clear()
+    gateway.cookies.set("onething-session", "planted" * 8, domain=gateway.base_url.host)
+    await log_in(gateway, "clerk")
+    assert gateway.cookies["onething-session"] != "planted" * 8
+    assert (await gateway.get("/console/desk")).status_code == 200
+
+
+async def test_only_the_bearer_scheme_is_accepted(gateway: httpx.AsyncClient) -> None:
+    token = bearer("admin")["Authorization"].removeprefix("Bearer ")
+    assert (await gateway.get("/api/worklist", headers={
+        "Authorization": f"Bearer {token}"})).status_code == 200
+    for scheme in ("Token", "JWT", "Basic", ""):
+        refused = await gateway.get("/api/worklist",
+                                    headers={"Authorization": f"{scheme} {token}".strip()})
+        assert refused.status_code == 401, scheme
+    issued = await gateway.post("/api/auth/token",
+                                json={"username": "clerk", "password": PASSWORD})
+    assert issued.json()["token_type"] == "bearer"
+    assert 0 < issued.json()["expires_in"] <= 3600
+    schema = (await gateway.get("/schema/openapi.json")).json()
+    described = schema["paths"]["/api/auth/token"]["post"]["description"]
+    assert "renew" in described and "Bearer" in described
+
+
+async def track_tries(gateway: httpx.AsyncClient, n: int, **headers: str) -> list[int]:
+    form = await gateway.get("/track")
+    token = csrf_of(form)
+    answers = []
+    for i in range(n):
+        sent = {k.replace("_", "-"): v.format(i=i) for k, v in headers.items()}
+        tried = await gateway.post("/track/case", headers=sent, data={
+            "case_id": "NOPE", "code": "000000", "_csrf_token": token})
+        answers.append(tried.status_code)
+    return answers
+
+
+async def test_each_door_has_its_own_limit_and_a_chinese_429(
+    gateway: httpx.AsyncClient,
+) -> None:
+    answers = await track_tries(gateway, TRACK_LIMIT.rate_limit[1] + 1)
+    assert answers[:-1] == [404] * TRACK_LIMIT.rate_limit[1] and answers[-1] == 429
+    form = await gateway.get("/track")
+    refused = await gateway.post("/track/case", data={
+        "case_id": "NOPE", "code": "000000", "_csrf_token": csrf_of(form)})
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) > 0
+    assert "尝试次数过多" in refused.text and "请稍等一分钟再试" in refused.text
+    # A citizen locked out of /track does not lock the clerk out of /login.
+    assert (await log_in(gateway, "clerk")).status_code == 303
+    # The token endpoint counts on its own too, and answers 429 with Retry-After.
+    for _ in range(TOKEN_LIMIT.rate_limit[1]):
+        await gateway.post("/api/auth/token", json={"username": "clerk", "password": "x"})
+    tokens = await gateway.post("/api/auth/token", json={"username": "clerk", "password": "x"})
+    assert tokens.status_code == 429 and "retry-after" in tokens.headers
+
+
+async def test_x_forwarded_for_is_ignored_without_a_trusted_proxy(
+    gateway: httpx.AsyncClient,
+) -> None:
+    # A new made-up address each try does not buy a new allowance.
+    answers = await track_tries(gateway, TRACK_LIMIT.rate_limit[1] + 1,
+                                X_Forwarded_For="198.51.100.{i}")
+    assert answers[-1] == 429
+
+
+async def test_x_forwarded_for_is_honoured_from_a_trusted_proxy(
+    dev_env: WorkflowEnvironment, store: SqliteFrictionStore, task_queue: str,
+    accounts: AccountBook,
+) -> None:
+    async with served_gateway(dev_env.client, store, task_queue, accounts=accounts,
+                              headers={}, trusted_proxies=["127.0.0.0/8"]) as gateway:
+        n = TRACK_LIMIT.rate_limit[1] + 1
+        # Behind the proxy, each citizen has an allowance of their own ...
+        many = await track_tries(gateway, n, X_Forwarded_For="203.0.113.9, 198.51.100.{i}")
+        assert 429 not in many
+        # ... counted by the address the proxy saw, not one the client wrote before it.
+        one = await track_tries(gateway, n, X_Forwarded_For="10.9.{i}.1, 198.51.100.77")
+        assert one[-1] == 429
+
+
+async def test_the_tracking_code_never_travels_in_a_url(gateway: httpx.AsyncClient) -> None:
+    form = await gateway.get("/track")
+    assert re.search(r'<form method="post" action="/track/case"', form.text)
+    old = await gateway.get("/track/case", params={"case_id": "X", "code": "123456"})
+    assert old.status_code == 303 and old.headers["location"] == "/track"
+    assert redact_path("/verify/ABCD-EFGH?code=1") == "/verify/…"
+    assert redact_path("/track/case?case_id=A&code=123456") == "/track/case"
+
+
+async def test_cookies_are_secure_when_the_setting_is_on(
+    dev_env: WorkflowEnvironment, store: SqliteFrictionStore, task_queue: str,
+    accounts: AccountBook,
+) -> None:
+    async with served_gateway(dev_env.client, store, task_queue, accounts=accounts,
+                              headers={}, secure_cookies=True) as gateway:
+        form = await gateway.get("/login")
+        csrf_cookie = form.headers["set-cookie"]
+        assert "csrftoken=" in csrf_cookie and "Secure" in csrf_cookie
+        value = csrf_cookie.split(";")[0].split("=", 1)[1]
+        gateway.cookies.clear()
+        done = await gateway.post("/login", headers={"Cookie": f"csrftoken={value}"}, data={
+            "username": "clerk", "password": PASSWORD, "_csrf_token": csrf_of(form)})
+        assert done.status_code == 303
+        session = next(c for c in done.headers.get_list("set-cookie")
+                       if c.startswith("onething-session="))
+        assert "Secure" in session and "HttpOnly" in session
+
+
+def test_cookies_are_secure_by_default_outside_the_embedded_default() -> None:
+    assert not Settings.from_env({}).secure_cookies  # 127.0.0.1 over plain HTTP
+    assert Settings.from_env({"ONETHING_GATEWAY_HOST": "0.0.0.0"}).secure_cookies
+    assert not Settings.from_env({"ONETHING_GATEWAY_HOST": "0.0.0.0",
+                                  "ONETHING_SECURE_COOKIES": "0"}).secure_cookies
+    assert Settings.from_env({}).trusted_proxies == ()
+    assert Settings.from_env({"ONETHING_TRUSTED_PROXIES": "10.0.0.1, 10.1.0.0/16"}
+                             ).trusted_proxies == ("10.0.0.1", "10.1.0.0/16")
+
+
+def test_the_access_log_carries_no_code() -> None:
+    from deploy.cli import redact_access_log
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
+                               '%s - "%s %s HTTP/%s" %d', ("10.0.0.1:5", "GET",
+                               "/verify/ABCD-1234?x=1", "1.1", 200), None)
+    assert redact_access_log(record)
+    assert record.getMessage() == '10.0.0.1:5 - "GET /verify/… HTTP/1.1" 200'

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from conftest import TEST_SECRET, ServedApp, bundle_start, served_gateway, wait_for
+from conftest import TEST_SECRET, ServedApp, bundle_start, served_gateway, track, wait_for
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -118,14 +118,12 @@ async def test_the_api_closes_a_case_as_not_eligible_and_records_a_withdrawal(
         # The citizen's tracking page names the outcome, the rules in their words.
         for case_id, words in ((short.id, "不符合办理条件："), (eligible.id, "已撤回")):
             code = tracking_code(TEST_SECRET, case_id)
-            shown = await api.get("/track/case", params={"case_id": case_id, "code": code},
-                                  headers={"Accept-Language": "zh"})
+            shown = await track(api, case_id, code, headers={"Accept-Language": "zh"})
             assert shown.status_code == 200, shown.text
             status = re.search(r'<span id="case-status">(.*?)</span>', unescape(shown.text), re.S)
             assert status and status.group(1).startswith(words), status
         code = tracking_code(TEST_SECRET, short.id)
-        shown = unescape((await api.get("/track/case",
-                                        params={"case_id": short.id, "code": code})).text)
+        shown = unescape((await track(api, short.id, code)).text)
         assert RULES["contract_covers_12_months"].wording_zh.rstrip("。") in shown
         assert people[0].name not in shown
 

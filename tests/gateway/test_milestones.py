@@ -13,7 +13,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import TEST_SECRET, ServedApp, bearer, citizen_where, known_values, served_gateway
+from conftest import (
+    TEST_SECRET,
+    ServedApp,
+    bearer,
+    citizen_where,
+    known_values,
+    served_gateway,
+    track,
+)
 from temporalio.testing import WorkflowEnvironment
 
 from deploy.sim.clerk import ClerkHabits, HttpDesk, serve_case, wait_for
@@ -228,8 +236,7 @@ async def test_the_console_shows_milestones_and_records_them_with_csrf(
     # The citizen's tracking page lists the same messages, and nothing personal: not the
     # citizen's values, nor the names of the staff who did the work.
     gateway.cookies.clear()
-    tracked = await gateway.get("/track/case", params={
-        "case_id": case_id, "code": tracking_code(TEST_SECRET, case_id)})
+    tracked = await track(gateway, case_id, tracking_code(TEST_SECRET, case_id))
     assert tracked.status_code == 200
     assert 'id="notifications"' in tracked.text
     assert "“紧急维修”已办结" in tracked.text and "已全部办结" in tracked.text
