@@ -24,7 +24,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
 from gateway.cases.schemas import CaseOpened, OpenCase, Worklist, WorklistItem
@@ -169,6 +169,22 @@ class CaseService:
         except RPCError as exc:
             raise from_temporal(case_id, exc) from exc
         return progress, described.typed_search_attributes.get(_CENTRE)
+
+    async def opened_as(self, case_id: str) -> tuple[str, int, str | None] | None:
+        """(bundle, version, centre) of the bundle case Temporal holds with this number, or
+        None when it holds none (a closed case past retention may live in the notebook)."""
+        handle = self._handle(case_id)
+        try:
+            described = await handle.describe()
+            if described.workflow_type != "BundleWorkflow":
+                return None
+            progress = await handle.query(BundleWorkflow.progress)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise from_temporal(case_id, exc) from exc
+        return progress.bundle, progress.bundle_version, \
+            described.typed_search_attributes.get(_CENTRE)
 
     async def _update(
         self,
