@@ -37,6 +37,7 @@ class KnownCase(msgspec.Struct, kw_only=True, frozen=True):
     bundle: str
     bundle_version: int | None = None  # None when only the notebook's record was found
     centre: str | None = None
+    steps: tuple[str, ...] | None = None  # its own definition's, when its workflow is held
 
 
 def channel_event_id(account: str, event_id: str) -> str:
@@ -73,14 +74,15 @@ def _as_the_case(
     if event.bundle_version is not None:
         if version is not None and event.bundle_version != version:
             raise _Refused("bundle_version", f"case {event.case_id} runs version {version}")
-        if event.bundle_version not in catalogue.versions(case.bundle):
+        if version is None and event.bundle_version not in catalogue.versions(case.bundle):
             raise _Refused("bundle_version", f"{case.bundle} has versions "
                            f"{catalogue.versions(case.bundle)}")
         version = event.bundle_version
     if event.centre is not None and case.centre is not None and event.centre != case.centre:
         raise _Refused("centre", f"case {event.case_id} is at centre {case.centre}")
-    if case.bundle in catalogue.ids():
-        steps = _steps_of(catalogue, case.bundle, version)
+    if case.steps is not None or case.bundle in catalogue.ids():
+        steps = set(case.steps) if case.steps is not None else \
+            _steps_of(catalogue, case.bundle, version)
         if event.step is not None and event.step not in steps:
             raise _Refused("step", f"case {event.case_id} has no step {event.step!r} "
                            f"(its steps: {', '.join(sorted(steps))})")

@@ -214,9 +214,9 @@ class NotebookService:
             return None
         opened = await self._cases.opened_as(case_id)
         if opened is not None:
-            bundle, version, centre = opened
-            return channel_events.KnownCase(bundle=bundle, bundle_version=version,
-                                            centre=centre)
+            return channel_events.KnownCase(
+                bundle=opened.bundle.id, bundle_version=opened.bundle.version,
+                centre=opened.centre, steps=tuple(s.id for s in opened.bundle.steps))
         recorded = await asyncio.to_thread(self.store.case_bundle, case_id)
         return None if recorded is None else channel_events.KnownCase(bundle=recorded)
 

@@ -29,17 +29,17 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
-def _today() -> date:
+def today() -> date:
+    """The China-local day of the workflow's now."""
     return local_date(workflow.now())
 
 
-def trips_today(case: CaseState) -> int:
-    """Return trips recorded on the case this China-local day."""
-    return case.trips_that_day if case.trip_day == _today() else 0
+def trips_on(case: CaseState, day: date) -> int:
+    """Return trips recorded on the case on `day`."""
+    return case.trips_that_day if case.trip_day == day else 0
 
 
-def count_trip(case: CaseState) -> None:
-    today = _today()
+def count_trip(case: CaseState, today: date) -> None:
     if case.trip_day != today:
         case.trip_day, case.trips_that_day = today, 0
     case.trips_that_day += 1
@@ -56,7 +56,7 @@ def reasons_allowed(case: CaseState) -> set[str]:
     return allowed
 
 
-def check_trip(case: CaseState, entry: TripEntry) -> None:
+def check_trip(case: CaseState, entry: TripEntry, today: date) -> None:
     """Refuse a trip the limits do not take: 409 (`again_today`) for another trip the same
     day not stated as such or past the day's limit, 422 naming the field otherwise."""
     if len(entry.reasons) > MAX_TRIP_REASONS:
@@ -78,7 +78,7 @@ def check_trip(case: CaseState, entry: TripEntry) -> None:
             raise invalid("again_today_reason", "no ID or mobile numbers: refer to the case")
     elif entry.again_today_reason is not None:
         raise invalid("again_today_reason", "only with again_today")
-    already = trips_today(case)
+    already = trips_on(case, today)
     if already >= MAX_TRIPS_A_DAY:
         raise _day_full(f"{already} return trips are recorded today already, the most a "
                         "day takes")

@@ -220,7 +220,7 @@ class BundleWorkflow:
     def record_trip(self, entry: TripEntry) -> CaseProgress:
         case = self._case
         case.trips += 1
-        trips.count_trip(case)
+        trips.count_trip(case, trips.today())
         case.served_at = workflow.now()
         if case.current is not None and case.current.rules():
             case.current.recheck = True  # judged again as of the day of the return
@@ -235,7 +235,7 @@ class BundleWorkflow:
     def _check_trip(self, entry: TripEntry) -> None:
         if self._case.status != "open":
             raise _case_closed()
-        trips.check_trip(self._case, entry)
+        trips.check_trip(self._case, entry, trips.today())
 
     @workflow.update(name=RECORD_MILESTONE)
     def record_milestone(self, entry: MilestoneEntry) -> CaseProgress:
