@@ -18,6 +18,7 @@ import msgspec
 
 from friction.ingest import EventError
 from kernel.events import FrictionEvent, kind_of
+from kernel.privacy import has_personal_value
 from workflows.definition import Catalogue
 
 CHANNEL_PREFIX = "channel:"
@@ -135,6 +136,11 @@ def vet(
             errors.append(EventError(index=index, event_id=event.event_id, error=str(exc),
                                      field=exc.field))
             continue
-        good.append(msgspec.structs.replace(
-            event, event_id=channel_event_id(account, event.event_id)))
+        stored_id = channel_event_id(account, event.event_id)
+        if has_personal_value(stored_id):  # an account named like a phone number, say
+            errors.append(EventError(index=index, event_id=None, field="event_id",
+                                     error="event_id: the id in this account's namespace "
+                                     "would read as a personal value"))
+            continue
+        good.append(msgspec.structs.replace(event, event_id=stored_id))
     return good, errors
