@@ -256,18 +256,22 @@ class Supervisor:
             return True
         delay = self.policy.delay_after(part.failures)
         part.restart_at = now + delay
-        self.say(f"{part.name} restarts in {delay:g} s ({len(part.deaths)} of "
-                 f"{self.policy.limit} deaths within {self.policy.window:g} s stop everything)")
+        self.say(f"{part.name} restarts in {delay:g} s (death {len(part.deaths)} within "
+                 f"{self.policy.window:g} s; {self.policy.limit} stop everything)")
         return False
 
     def stop_all(self) -> None:
         # Everything that talks to Temporal first, all at once; then Temporal itself.
         apps = [c for c in self.children if c.name != TEMPORAL]
         temporal = [c for c in self.children if c.name == TEMPORAL]
+        if apps or temporal:
+            self.say(f"stopping {', '.join(c.name for c in apps + temporal)} (Temporal last)")
         for group in (apps, temporal):
             for child in group:
                 child.signal_stop()
             deadline = time.monotonic() + STOP_TIMEOUT
             for child in group:
                 child.wait_or_kill(deadline - time.monotonic())
+        if apps or temporal:
+            self.say("every part stopped")
         self.parts.clear()
