@@ -41,6 +41,7 @@ from litestar.types import Empty, Message, Receive, Scope, ScopeSession, Send
 from litestar.utils.dataclass import extract_dataclass_items
 
 from gateway.accounts import Account, AccountBook, Role
+from gateway.centres import centre_policy
 
 # Short-lived: a leaked token is soon worthless. A client renews by asking TOKEN_PATH again.
 API_TOKEN_TTL = timedelta(minutes=30)
@@ -315,6 +316,7 @@ class GatewaySecurity:
 
         @post(TOKEN_PATH, tags=["auth"], summary="Exchange a username and password for a token",
               status_code=200, security=[], middleware=[TOKEN_LIMIT.middleware],
+              opt=centre_policy("none"),
               description=(
                   f"A bearer token, valid for `expires_in` seconds "
                   f"({int(API_TOKEN_TTL.total_seconds())}). Send it as "

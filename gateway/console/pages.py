@@ -174,6 +174,8 @@ def failure_page(request: Request[Any, Any, Any], exc: Exception) -> Response[An
 
 CONSOLE_EXCEPTION_HANDLERS: dict[Any, Any] = {
     NotAuthorizedException: to_login,
+    # The problem-details plugin answers these with JSON app-wide; a page here.
+    ProblemDetailsException: error_page,
     HTTPException: error_page,
     Exception: failure_page,
 }
