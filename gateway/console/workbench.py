@@ -181,7 +181,7 @@ class WorkbenchController(Controller):
             request, "case.html", status_code=status_code, case=progress, step=current,
             can_close=can_close, can_withdraw=can_withdraw, closure_rules=closure_rules(progress),
             notice=notice_items(progress), typed=typed or {},
-            worker_name=account.display_name or account.username,
+            worker_name=account.username,  # what a milestone recorded here names
             tracking_code=tracking_code(secret, progress.case_id),
             error=problem_text(error) if error else None,
             error_field=problem_field(error) if error else None,
