@@ -16,7 +16,12 @@ from datetime import UTC, datetime
 from typing import Literal, TypeVar
 
 from litestar.di import NamedDependency
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import (
     SearchAttributeKey,
     SearchAttributePair,
@@ -282,6 +287,9 @@ async def case_access(temporal: Client, case_id: str) -> CaseAccess:
         return await handle.query(BundleWorkflow.access)
     except RPCError as exc:
         raise from_temporal(case_id, exc) from exc
+    except WorkflowQueryFailedError as exc:  # a worker older than the access query
+        raise problem(503, "Case service unavailable", f"case {case_id} could not say "
+                      "whose it is; try again", case_id=case_id) from exc
 
 
 def provide_case_service(

@@ -1,8 +1,9 @@
 """Field workers record a task step's milestones: over the API (POST
 /api/cases/{case}/milestones, clerk accounts for now) and in the console's case page,
 whose form posts to /console/desk/cases/{case}/milestones with CSRF. Who did it is the
-logged-in account; a service account says whom it acts for; a body's `actor` is ignored. The case page and
-the citizen's tracking page list the progress messages sent to the citizen."""
+logged-in account; a service account says whom it acts for; a body's `actor` is ignored.
+The case page and the citizen's tracking page list the progress messages sent to the
+citizen."""
 
 from __future__ import annotations
 

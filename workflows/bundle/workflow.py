@@ -272,6 +272,8 @@ class BundleWorkflow:
     def _check_trip(self, entry: TripEntry) -> None:
         if self._case.status != "open":
             raise _case_closed()
+        if len(entry.actor) > MAX_NAME:
+            raise invalid("actor", f"at most {MAX_NAME} characters")
         for reason in entry.reasons:
             if len(reason) > 120:
                 raise invalid("reasons", "each reason is a short code of at most 120 chars")
