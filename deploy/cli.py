@@ -404,7 +404,11 @@ def _parser() -> argparse.ArgumentParser:
     account.add_argument("--role", action="append", choices=ROLES, required=True,
                          help="a role (repeat for several)")
     account.add_argument("--name", help="the name shown in the console")
-    account.add_argument("--centre", help="a clerk's service centre")
+    account.add_argument("--centre", action="append", default=[],
+                         help="a service centre the clerk works at (repeat for several; "
+                         "the first is the desk's own)")
+    account.add_argument("--serve-elsewhere", action="store_true",
+                         help="the clerk may serve cases of other centres (通办), saying why")
     account.add_argument("--lang", choices=("zh", "en"), default="zh")
     return parser
 
@@ -414,7 +418,7 @@ def add_account(settings: Settings, args: argparse.Namespace) -> int:
     try:
         made = AccountBook(settings.accounts_file).add(
             args.username, password, tuple(args.role), display_name=args.name,
-            centre=args.centre, lang=args.lang,
+            centres=tuple(args.centre), serves_elsewhere=args.serve_elsewhere, lang=args.lang,
         )
     except AccountError as exc:
         print(f"onething account: {exc}", file=sys.stderr)

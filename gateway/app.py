@@ -31,7 +31,8 @@ from friction.verification import VerificationPolicy
 from gateway.accounts import AccountBook
 from gateway.auth import SESSION_STORE, TRUSTED_PROXIES_STATE, GatewaySecurity, proxy_networks
 from gateway.cases.controllers import CasesController, WorklistController
-from gateway.cases.service import provide_case_service
+from gateway.cases.service import case_access, provide_case_service
+from gateway.centres import CASE_ACCESS_STATE, centre_guard, centre_policy
 from gateway.channels.schemas import ServiceCatalogue
 from gateway.channels.service import OnlineEntries, service_catalogue
 from gateway.console import console_handlers, template_config
@@ -54,7 +55,7 @@ from workflows.case import TASK_QUEUE
 from workflows.definition import Catalogue
 
 
-@get("/healthz", include_in_schema=False)
+@get("/healthz", include_in_schema=False, opt=centre_policy("none"))
 async def healthz(calendar: NamedDependency[WorkingCalendar]) -> dict[str, object]:
     # Operators learn here (and from /metrics) which years still lack the State
     # Council's schedule: promised dates in them are provisional until it is published.
@@ -179,8 +180,13 @@ def create_app(
             "documents": Provide(lambda: document_register, sync_to_thread=False),
         },
         # The secret keys tracking codes; the proxies are whose X-Forwarded-For is believed.
+        # The centre guard asks a case's workflow whose case it is.
         state=State({"secret": secret, TRUSTED_PROXIES_STATE: proxies,
-                     "secure_cookies": secure_cookies}),
+                     "secure_cookies": secure_cookies,
+                     CASE_ACCESS_STATE: lambda case_id: case_access(temporal, case_id)}),
+        # Every handler declares its centre policy; this one guard enforces the
+        # case-scoped ones (gateway.centres).
+        guards=[centre_guard],
         stores={SESSION_STORE: session_store or MemoryStore()},
         middleware=[prometheus.middleware],
         on_app_init=[security.session.on_app_init],

@@ -41,6 +41,7 @@ from litestar.types import Empty, Message, Receive, Scope, ScopeSession, Send
 from litestar.utils.dataclass import extract_dataclass_items
 
 from gateway.accounts import Account, AccountBook, Role
+from gateway.centres import centre_policy
 
 # Short-lived: a leaked token is soon worthless. A client renews by asking TOKEN_PATH again.
 API_TOKEN_TTL = timedelta(minutes=30)
@@ -203,17 +204,24 @@ class TokenIssued(msgspec.Struct, kw_only=True, frozen=True):
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
 
 
-def requires(*roles: Role) -> Guard:
-    """A guard admitting accounts with any of `roles` (admin always)."""
+class RoleGuard:
+    """A guard admitting accounts with any of `roles` (admin always). A class, so the
+    route table's test can tell which roles each endpoint names."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    def __init__(self, roles: tuple[Role, ...]) -> None:
+        self.roles = roles
+
+    def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         user = connection.scope.get("user")
         if not isinstance(user, Account):
             raise NotAuthorizedException("log in first")
-        if not user.has_any(*roles):
-            raise PermissionDeniedException(f"this needs the role {' or '.join(roles)}")
+        if not user.has_any(*self.roles):
+            raise PermissionDeniedException(f"this needs the role {' or '.join(self.roles)}")
 
-    return guard
+
+def requires(*roles: Role) -> Guard:
+    """A guard admitting accounts with any of `roles` (admin always)."""
+    return RoleGuard(roles)
 
 
 def current_account(request: Request[Any, Any, Any]) -> Account:
@@ -278,18 +286,23 @@ class GatewaySecurity:
         return derive_key(self.secret, "csrf").hex()
 
     def mint_token(
-        self, subject: str, roles: tuple[Role, ...] = (), ttl: timedelta = API_TOKEN_TTL
+        self, subject: str, roles: tuple[Role, ...] = (), ttl: timedelta = API_TOKEN_TTL,
+        centres: tuple[str, ...] = (),
     ) -> str:
-        """A bearer token; a service subject ("service:<name>") carries its roles in the
-        token, an account's roles are read afresh on every request."""
+        """A bearer token; a service subject ("service:<name>") carries its roles and the
+        centres it works for in the token (EVERY_CENTRE: a city-wide service), an
+        account's roles and centres are read afresh on every request."""
         return self.jwt.create_token(
-            identifier=subject, token_expiration=ttl, token_extras={"roles": list(roles)}
+            identifier=subject, token_expiration=ttl,
+            token_extras={"roles": list(roles), "centres": list(centres)},
         )
 
     def _user_of_token(self, token: Token, _: ASGIConnection[Any, Any, Any, Any]) -> Account | None:
         if token.sub.startswith(SERVICE_PREFIX):
             roles = tuple(r for r in token.extras.get("roles", ()) if isinstance(r, str))
-            return Account(username=token.sub, display_name=token.sub, roles=roles)  # type: ignore[arg-type]
+            centres = tuple(c for c in token.extras.get("centres", ()) if isinstance(c, str))
+            return Account(username=token.sub, display_name=token.sub, roles=roles,  # type: ignore[arg-type]
+                           centres=centres)
         return self.accounts.get(token.sub)
 
     def _user_of_session(
@@ -303,6 +316,7 @@ class GatewaySecurity:
 
         @post(TOKEN_PATH, tags=["auth"], summary="Exchange a username and password for a token",
               status_code=200, security=[], middleware=[TOKEN_LIMIT.middleware],
+              opt=centre_policy("none"),
               description=(
                   f"A bearer token, valid for `expires_in` seconds "
                   f"({int(API_TOKEN_TTL.total_seconds())}). Send it as "

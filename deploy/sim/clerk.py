@@ -122,7 +122,11 @@ class HttpDesk:
         return await self._post("trips", entry)
 
     async def record_milestone(self, entry: MilestoneEntry) -> CaseProgress:
-        return await self._post("milestones", entry)
+        # The gateway records its logged-in account; the simulator's service account
+        # says which field worker it acts for.
+        return await self._post("milestones", {
+            "step": entry.step, "milestone": entry.milestone,
+            "evidence_ref": entry.evidence_ref, "on_behalf_of": entry.actor or None})
 
     async def close_not_eligible(self, entry: NotEligibleEntry) -> CaseProgress:
         # Who closes it is the gateway's logged-in account, not the body's.
