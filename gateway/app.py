@@ -4,7 +4,7 @@ details."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from litestar import Litestar, Request, get
@@ -29,6 +29,10 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from friction.store import FrictionStore
 from friction.verification import VerificationPolicy
 from gateway.accounts import AccountBook
+from gateway.audit.controllers import AccessLogController
+from gateway.audit.recorder import AccessLogMiddleware
+from gateway.audit.retention import DEFAULT_RETENTION, AccessLogRetention
+from gateway.audit.service import provide_access_log_service
 from gateway.auth import SESSION_STORE, TRUSTED_PROXIES_STATE, GatewaySecurity, proxy_networks
 from gateway.cases.controllers import CasesController, WorklistController
 from gateway.cases.service import provide_case_service
@@ -110,6 +114,7 @@ def create_app(
     secure_cookies: bool = True,
     trusted_proxies: Iterable[str] = (),
     session_store: Store | None = None,
+    access_log_retention: timedelta | None = DEFAULT_RETENTION,
 ) -> Litestar:
     """The gateway; traces go to `tracer_provider`, or to the OTel global one if None.
     `secret` keys the console's sessions, the API's tokens, CSRF and tracking codes.
@@ -120,7 +125,10 @@ def create_app(
     Cookies are Secure (sent over HTTPS only) unless `secure_cookies` is False. The client
     address that rate limits count by is the connection's peer; X-Forwarded-For is read only
     when that peer is one of `trusted_proxies` (addresses or CIDR blocks). Console sessions
-    live in `session_store` (in memory unless given; gateways of a cluster share one)."""
+    live in `session_store` (in memory unless given; gateways of a cluster share one).
+    Reads of residents' data and changes to cases go to the store's access log; entries
+    older than `access_log_retention` are pruned at start and daily (None: never here, for
+    a deployment that prunes by other means)."""
     current = _as_source(calendar)
     security = GatewaySecurity(secret, accounts, secure_cookies=secure_cookies)
     proxies = proxy_networks(trusted_proxies)
@@ -131,6 +139,8 @@ def create_app(
     coverage = CalendarCoverage(current)
     policy = verification or VerificationPolicy()
     schedule = None if verify_every is None else VerifierSchedule(store, policy, verify_every)
+    retention = (None if access_log_retention is None
+                 else AccessLogRetention(store, access_log_retention))
     # The online channel's service catalogue (the version current.toml names, unless
     # given), and the registers of issued documents behind /verify (none unless given).
     online = services or service_catalogue()
@@ -143,12 +153,16 @@ def create_app(
         REGISTRY.register(coverage)
         if schedule is not None:
             schedule.start()
+        if retention is not None:
+            retention.start()
 
     async def unregister() -> None:
         REGISTRY.unregister(collector)
         REGISTRY.unregister(coverage)
         if schedule is not None:
             await schedule.stop()
+        if retention is not None:
+            await retention.stop()
 
     prometheus = PrometheusConfig(app_name="onething", prefix="onething_http", group_path=True)
     return Litestar(
@@ -156,6 +170,7 @@ def create_app(
             security.api_router(
                 CasesController, WorklistController, FrictionController, BacklogController,
                 NotesController, CantGetItDoneController, ReportsController,
+                AccessLogController,
             ),
             PrometheusController,
             healthz,
@@ -167,6 +182,7 @@ def create_app(
             "case_service": Provide(provide_case_service, sync_to_thread=False),
             "notebook_service": Provide(provide_notebook_service, sync_to_thread=False),
             "register_service": Provide(provide_register_service, sync_to_thread=False),
+            "access_log_service": Provide(provide_access_log_service, sync_to_thread=False),
             "calendar_source": Provide(lambda: current, sync_to_thread=False),
             "temporal": Provide(lambda: temporal, sync_to_thread=False),
             "store": Provide(lambda: store, sync_to_thread=False),
@@ -182,7 +198,8 @@ def create_app(
         state=State({"secret": secret, TRUSTED_PROXIES_STATE: proxies,
                      "secure_cookies": secure_cookies}),
         stores={SESSION_STORE: session_store or MemoryStore()},
-        middleware=[prometheus.middleware],
+        # Handlers declaring opt=access(...) are recorded in the access log, here only.
+        middleware=[prometheus.middleware, AccessLogMiddleware(store)],
         on_app_init=[security.session.on_app_init],
         # Forms of the console carry a CSRF token; the API takes bearer tokens only.
         csrf_config=CSRFConfig(

@@ -41,6 +41,7 @@ class AccessEntry(msgspec.Struct, kw_only=True, frozen=True):
     action: AccessAction
     case_id: str | None  # None where the request names no case (the codec's payloads)
     client: str  # the client address as the gateway trusts it, or "cli@<host>"
+    status: int = 200  # the answer's HTTP status: refused attempts are recorded too
 
 
 @runtime_checkable
@@ -69,17 +70,18 @@ class AccessLogStore(Protocol):
 
 
 _INSERT = """
-INSERT INTO access_log (at, username, roles, centre, action, case_id, client)
-VALUES (?, ?, ?, ?, ?, ?, ?)"""
-_SELECT = "SELECT at, username, roles, centre, action, case_id, client FROM access_log"
+INSERT INTO access_log (at, username, roles, centre, action, case_id, client, status)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+_SELECT = """SELECT at, username, roles, centre, action, case_id, client, status
+FROM access_log"""
 _PRUNE = "DELETE FROM access_log WHERE at < ?"
 
 
 def _entry(row: Row) -> AccessEntry:
-    at, username, roles, centre, action, case_id, client = row
+    at, username, roles, centre, action, case_id, client, status = row
     return AccessEntry(at=dt(at), username=username,
                        roles=tuple(r for r in str(roles).split(",") if r), centre=centre,
-                       action=action, case_id=case_id, client=client)
+                       action=action, case_id=case_id, client=client, status=int(status))
 
 
 class AccessLogSql:
@@ -92,7 +94,7 @@ class AccessLogSql:
             raise ValueError(f"action: one of {', '.join(ACCESS_ACTIONS)}")
         sql = self._engine.sql(_INSERT)
         row = (ts(entry.at), entry.username, ",".join(entry.roles), entry.centre,
-               entry.action, entry.case_id, entry.client)
+               entry.action, entry.case_id, entry.client, entry.status)
 
         def write(cur: Cursor) -> None:
             cur.execute(sql, row)

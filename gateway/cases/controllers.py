@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.params import JSONBody, Parameter
 
+from gateway.audit.recorder import access, audited_case
 from gateway.auth import caller_key, current_account, requires
 from gateway.cases.schemas import (
     WORKLIST_AWAITING,
@@ -27,7 +28,8 @@ class CasesController(Controller):
     tags = ["cases"]
     guards = [requires("clerk")]
 
-    @post("/", status_code=201, summary="Open a case of a bundle for a citizen")
+    @post("/", status_code=201, summary="Open a case of a bundle for a citizen",
+          opt=access("open_case"))
     async def open_case(
         self,
         data: JSONBody[OpenCase],
@@ -36,25 +38,31 @@ class CasesController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> CaseOpened:
         key = caller_key("api", current_account(request), idempotency_key)
-        return await case_service.open(data, key)
+        opened = await case_service.open(data, key)
+        audited_case(request, opened.case_id)
+        return opened
 
-    @get("/{case_id:str}", summary="A case's progress: steps, what it waits on, friction")
+    @get("/{case_id:str}", summary="A case's progress: steps, what it waits on, friction",
+         opt=access("read_case"))
     async def progress(self, case_id: CaseId, case_service: Cases) -> CaseProgress:
         return await case_service.progress(case_id)
 
-    @post("/{case_id:str}/fields", status_code=200, summary="Values a clerk typed for a step")
+    @post("/{case_id:str}/fields", status_code=200, summary="Values a clerk typed for a step",
+          opt=access("submit_fields"))
     async def submit_fields(
         self, case_id: CaseId, data: JSONBody[FieldEntry], case_service: Cases
     ) -> CaseProgress:
         return await case_service.submit_fields(case_id, data)
 
-    @post("/{case_id:str}/materials", status_code=200, summary="A material requested or received")
+    @post("/{case_id:str}/materials", status_code=200, summary="A material requested or received",
+          opt=access("record_material"))
     async def record_material(
         self, case_id: CaseId, data: JSONBody[MaterialEntry], case_service: Cases
     ) -> CaseProgress:
         return await case_service.record_material(case_id, data)
 
-    @post("/{case_id:str}/trips", status_code=200, summary="The citizen came back")
+    @post("/{case_id:str}/trips", status_code=200, summary="The citizen came back",
+          opt=access("record_trip"))
     async def record_trip(
         self, case_id: CaseId, data: JSONBody[TripEntry], case_service: Cases
     ) -> CaseProgress:
@@ -67,6 +75,7 @@ class CasesController(Controller):
         description="Field workers (grid workers, repair officers, mediators) use clerk "
         "accounts for now. A milestone whose evidence is a photo or minutes needs "
         "`evidence_ref`; the workflow records when.",
+        opt=access("record_milestone"),
     )
     async def record_milestone(
         self, case_id: CaseId, data: JSONBody[MilestoneEntry], case_service: Cases
@@ -82,6 +91,7 @@ class CasesController(Controller):
         "failed rules are recorded on the case and told to the citizen, and the case "
         "ends. The closing clerk is the logged-in account. 409 when the step fails no "
         "rule or the case is closed.",
+        opt=access("close_case"),
     )
     async def close_not_eligible(
         self,
@@ -100,6 +110,7 @@ class CasesController(Controller):
         description="Recorded by the logged-in clerk on the citizen's behalf, while the "
         "case waits on the clerk or a field worker. 409 when the case is closed or an "
         "agency is deciding.",
+        opt=access("close_case"),
     )
     async def withdraw(
         self,

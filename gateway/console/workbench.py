@@ -15,6 +15,7 @@ from litestar.params import Body, Parameter
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Template
 
+from gateway.audit.recorder import access, audited_case
 from gateway.auth import current_account, requires
 from gateway.cases.schemas import CaseId, OpenCase
 from gateway.cases.service import Cases, CaseService, ClosingOutcome
@@ -107,7 +108,7 @@ class WorkbenchController(Controller):
             error_field=problem_field(error) if error else None,
         )
 
-    @post("/cases")
+    @post("/cases", opt=access("open_case"))
     async def open_case(
         self,
         request: Request[Any, Any, Any],
@@ -123,9 +124,10 @@ class WorkbenchController(Controller):
             )
         except ProblemDetailsException as exc:
             return await self._desk(request, case_service, None, exc.status_code, exc, data)
+        audited_case(request, opened.case_id)
         return see_other(f"/console/desk/cases/{opened.case_id}")
 
-    @get("/cases/{case_id:str}")
+    @get("/cases/{case_id:str}", opt=access("read_case"))
     async def case(
         self, request: Request[Any, Any, Any], case_id: CaseId, case_service: Cases
     ) -> Template:
@@ -175,7 +177,7 @@ class WorkbenchController(Controller):
         say(request, done, "ok")
         return see_other(f"/console/desk/cases/{case_id}")
 
-    @post("/cases/{case_id:str}/fields")
+    @post("/cases/{case_id:str}/fields", opt=access("submit_fields"))
     async def submit_fields(
         self, request: Request[Any, Any, Any], case_id: CaseId, case_service: Cases
     ) -> Response[Any]:
@@ -199,7 +201,7 @@ class WorkbenchController(Controller):
                                 case_service.submit_fields(case_id, entry), N_("Saved."),
                                 typed=values)
 
-    @post("/cases/{case_id:str}/materials")
+    @post("/cases/{case_id:str}/materials", opt=access("record_material"))
     async def record_material(
         self,
         request: Request[Any, Any, Any],
@@ -213,7 +215,7 @@ class WorkbenchController(Controller):
         return await self._done(request, case_service, case_id,
                                 case_service.record_material(case_id, entry), done)
 
-    @post("/cases/{case_id:str}/trips")
+    @post("/cases/{case_id:str}/trips", opt=access("record_trip"))
     async def record_trip(
         self, request: Request[Any, Any, Any], case_id: CaseId, case_service: Cases
     ) -> Response[Any]:
@@ -223,7 +225,7 @@ class WorkbenchController(Controller):
                                 case_service.record_trip(case_id, TripEntry(reasons=reasons)),
                                 N_("Return visit recorded."))
 
-    @post("/cases/{case_id:str}/milestones")
+    @post("/cases/{case_id:str}/milestones", opt=access("record_milestone"))
     async def record_milestone(
         self,
         request: Request[Any, Any, Any],
@@ -243,7 +245,7 @@ class WorkbenchController(Controller):
                                 case_service.record_milestone(case_id, entry),
                                 N_("Milestone recorded."), typed=typed)
 
-    @post("/cases/{case_id:str}/not-eligible")
+    @post("/cases/{case_id:str}/not-eligible", opt=access("close_case"))
     async def close_not_eligible(
         self,
         request: Request[Any, Any, Any],
@@ -253,7 +255,7 @@ class WorkbenchController(Controller):
     ) -> Response[Any]:
         return await self._close(request, case_service, case_id, "not_eligible", data.reason)
 
-    @post("/cases/{case_id:str}/withdrawal")
+    @post("/cases/{case_id:str}/withdrawal", opt=access("close_case"))
     async def withdraw(
         self,
         request: Request[Any, Any, Any],
@@ -276,7 +278,7 @@ class WorkbenchController(Controller):
         return await self._done(request, cases, case_id, closing, done,
                                 typed={f"{form}.reason": reason})
 
-    @post("/cases/{case_id:str}/notes")
+    @post("/cases/{case_id:str}/notes", opt=access("write_note"))
     async def log_note(
         self,
         request: Request[Any, Any, Any],
@@ -292,7 +294,7 @@ class WorkbenchController(Controller):
                                 notebook_service.log_case_note(case_id, body, writer),
                                 N_("Entry added to the error notebook."))
 
-    @get("/cases/{case_id:str}/notice")
+    @get("/cases/{case_id:str}/notice", opt=access("read_notice"))
     async def notice(
         self, request: Request[Any, Any, Any], case_id: CaseId, case_service: Cases
     ) -> Template:

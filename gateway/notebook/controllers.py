@@ -14,6 +14,7 @@ from litestar.params import JSONBody, Parameter
 from friction.backlog import TransitionRequest
 from friction.ingest import BatchResult
 from friction.reports import DEFAULT_MIN_GROUP, Report
+from gateway.audit.recorder import access
 from gateway.auth import current_account, requires
 from gateway.cases.schemas import CaseId
 from gateway.errors import invalid_field
@@ -101,7 +102,8 @@ class NotesController(Controller):
     guards = [requires("clerk")]
 
     @post("/{case_id:str}/notes", status_code=201,
-          summary="A clerk's notebook entry on a case, in the case's context")
+          summary="A clerk's notebook entry on a case, in the case's context",
+          opt=access("write_note"))
     async def log_note(
         self, request: Request[Any, Any, Any], case_id: CaseId, data: JSONBody[NoteBody],
         notebook_service: Notebook,

@@ -31,11 +31,11 @@ def test_entries_are_appended_and_read_newest_first(store: SqlFrictionStore) -> 
     store.record_access(entry(1, action="submit_fields"))
     store.record_access(entry(2, username="admin", roles=("admin", "auditor"), centre=None,
                               action="decode_payloads", case_id=None))
-    store.record_access(entry(3, case_id="20261207-BBBB0002", action="read_notice"))
+    store.record_access(entry(3, case_id="20261207-BBBB0002", action="read_notice", status=403))
     every = store.access_entries()
     assert [e.at for e in every] == [T0 + timedelta(minutes=m) for m in (3, 2, 1, 0)]
     assert every[1].roles == ("admin", "auditor") and every[1].case_id is None
-    assert every[1].centre is None
+    assert every[1].centre is None and every[0].status == 403 and every[1].status == 200
     one_case = store.access_entries(case_id="20261207-AAAA0001")
     assert [e.action for e in one_case] == ["submit_fields", "read_case"]
     assert [e.action for e in store.access_entries(username="admin")] == ["decode_payloads"]

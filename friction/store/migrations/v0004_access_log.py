@@ -1,6 +1,7 @@
 """Version 4, the access log: one row per read of a resident's data or change to a case
-(who, roles, centre, what, which case, when, from where). Append-only: the database
-refuses an UPDATE of a row; rows leave only by pruning past the retention period.
+(who, roles, centre, what, which case, when, from where, the answer's status).
+Append-only: the database refuses an UPDATE of a row; rows leave only by pruning past
+the retention period.
 Released: never edited; a change is a new version."""
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ STEPS: tuple[Step, ...] = (
         centre TEXT,
         action TEXT NOT NULL,
         case_id TEXT,
-        client TEXT NOT NULL{event_seq}
+        client TEXT NOT NULL,
+        status INTEGER NOT NULL{event_seq}
     )""",
     "CREATE INDEX access_log_at ON access_log (at)",
     "CREATE INDEX access_log_case ON access_log (case_id, at)",
