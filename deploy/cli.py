@@ -20,14 +20,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from deploy.local import installed_binary
 from deploy.settings import (
+    EMBEDDED_VARIABLE,
+    MissingSetting,
     Settings,
     installation_secret,
+    missing_keys,
     payload_keys,
     private_state_dir,
     pseudonym_key,
@@ -152,6 +155,8 @@ class Supervisor:
         env = dict(os.environ)
         # Children must see the same settings and code whatever their working directory.
         env["ONETHING_STATE_DIR"] = str(settings.state_dir)
+        # The parts share the keys `up` made in the state folder.
+        env[EMBEDDED_VARIABLE] = "1"
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
         )
@@ -294,6 +299,10 @@ def _first_accounts(settings: Settings) -> dict[str, str]:
 
 
 def up(settings: Settings) -> int:
+    import msgspec
+
+    # `up` is the embedded default whatever addresses it was given: it runs Temporal here.
+    settings = msgspec.structs.replace(settings, embedded=True)
     temporal_host, temporal_port = _split_address(settings.temporal_address)
     gateway_url = f"http://{_local_host(settings.gateway_host)}:{settings.gateway_port}"
     agencies_url = f"http://127.0.0.1:{settings.agency_sim_port}"
@@ -332,6 +341,10 @@ def up(settings: Settings) -> int:
             "--ip", temporal_host,
             "--port", str(temporal_port),
             "--ui-port", str(settings.temporal_ui_port),
+            # The UI asks the gateway to open sealed payloads, for an admin logged in to
+            # the console in the same browser (the UI's codec settings: include
+            # credentials), or with a token.
+            "--ui-codec-endpoint", f"{gateway_url}/codec",
             "--log-level", "warn",
         ]
         for name in SEARCH_ATTRIBUTES:
@@ -479,6 +492,8 @@ async def run_gateway(settings: Settings) -> None:
             documents=AgencyDocuments.for_catalogue(settings.agency_urls, catalogue),
             secure_cookies=settings.secure_cookies,
             trusted_proxies=settings.trusted_proxies,
+            access_log_retention=timedelta(days=settings.access_log_retention_days),
+            codec_origins=settings.codec_origins,
         )
         # No proxy_headers: uvicorn would believe X-Forwarded-For from any local peer; the
         # gateway reads it only from the proxies the settings name (gateway.auth).
@@ -533,6 +548,16 @@ def _parser() -> argparse.ArgumentParser:
     cal_publish = cal_sub.add_parser("publish", help="install a year's schedule file "
                                      "(workflows/calendars/README.md) and hand it to open cases")
     cal_publish.add_argument("file", type=Path)
+    case = sub.add_parser("case", help="a case's decoded workflow history, for an admin")
+    case_sub = case.add_subparsers(dest="case_command", required=True, metavar="action")
+    case_show = case_sub.add_parser(
+        "show", help="print the case's history with its payloads decoded (recorded in the "
+        "access log); the admin's password, or with --token a bearer token, on stdin")
+    case_show.add_argument("case_id")
+    who = case_show.add_mutually_exclusive_group(required=True)
+    who.add_argument("--username", help="an admin account; its password is read from stdin")
+    who.add_argument("--token", action="store_true",
+                     help="read an admin's bearer token (POST /api/auth/token) from stdin")
     account = sub.add_parser("account", help="add a console and API account; the password "
                              "is read from standard input")
     account.add_argument("username")
@@ -599,7 +624,54 @@ async def calendar_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _secret_line(prompt: str) -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().rstrip("\n")
+
+
+async def case_command(settings: Settings, args: argparse.Namespace) -> int:
+    from deploy.case_history import show_case
+    from gateway.auth import GatewaySecurity
+
+    book = AccountBook(settings.accounts_file)
+    if args.token:
+        security = GatewaySecurity(installation_secret(settings), book)
+        account = security.account_of_token(_secret_line("token: "))
+    else:
+        account = book.authenticate(args.username, _secret_line("password: "))
+    if account is None:
+        print("onething case show: unknown account, wrong password or invalid token",
+              file=sys.stderr)
+        return 2
+    client = await connect(settings)
+    store = open_store(settings)
+    try:
+        return await show_case(client, store, account, args.case_id)
+    finally:
+        store.close()
+
+
+# The keys each part needs configured outside the embedded default.
+KEYS_OF_COMMAND = {
+    "worker": ("ONETHING_PAYLOAD_KEYS", "ONETHING_PSEUDONYM_KEY"),
+    "gateway": ("ONETHING_PAYLOAD_KEYS", "ONETHING_SECRET_KEY"),
+    "case": ("ONETHING_PAYLOAD_KEYS",),
+    "allowance-match": ("ONETHING_PAYLOAD_KEYS",),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except MissingSetting as exc:
+        print(f"onething: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     if args_in and args_in[0] in ("backlog", "notebook"):
         from friction.cli import main as notebook_main
@@ -613,6 +685,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(args_in)
     settings = Settings.from_env()
+    # Before anything starts: a part of a cluster never makes keys of its own.
+    missing = missing_keys(settings, *KEYS_OF_COMMAND.get(args.command, ()))
+    for refusal in missing:
+        print(f"onething {args.command}: {refusal}", file=sys.stderr)
+    if missing:
+        return 2
     match args.command:
         case "up":
             return up(settings)
@@ -630,6 +708,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(allowance_match(settings, args.month, args.centre))
         case "calendar":
             return asyncio.run(calendar_command(settings, args))
+        case "case":
+            return asyncio.run(case_command(settings, args))
     return 0
 
 

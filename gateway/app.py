@@ -25,6 +25,7 @@ from opentelemetry.trace import TracerProvider
 from prometheus_client import REGISTRY
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.converter import PayloadCodec
 
 from friction.store import FrictionStore
 from friction.verification import VerificationPolicy
@@ -33,11 +34,20 @@ from gateway.audit.controllers import AccessLogController
 from gateway.audit.recorder import AccessLogMiddleware
 from gateway.audit.retention import DEFAULT_RETENTION, AccessLogRetention
 from gateway.audit.service import provide_access_log_service
-from gateway.auth import SESSION_STORE, TRUSTED_PROXIES_STATE, GatewaySecurity, proxy_networks
+from gateway.auth import (
+    CODEC_PREFIX,
+    SESSION_STORE,
+    TRUSTED_PROXIES_STATE,
+    GatewaySecurity,
+    proxy_networks,
+)
 from gateway.cases.controllers import CasesController, WorklistController
 from gateway.cases.service import provide_case_service
 from gateway.channels.schemas import ServiceCatalogue
 from gateway.channels.service import OnlineEntries, service_catalogue
+from gateway.codec.controllers import CodecController
+from gateway.codec.cors import CodecCorsMiddleware, codec_cors
+from gateway.codec.service import CodecService
 from gateway.console import console_handlers, template_config
 from gateway.issued_documents import DocumentRegister, NoDocuments
 from gateway.metrics import CalendarCoverage, NotebookCollector
@@ -115,6 +125,8 @@ def create_app(
     trusted_proxies: Iterable[str] = (),
     session_store: Store | None = None,
     access_log_retention: timedelta | None = DEFAULT_RETENTION,
+    payload_codec: PayloadCodec | None = None,
+    codec_origins: Iterable[str] = (),
 ) -> Litestar:
     """The gateway; traces go to `tracer_provider`, or to the OTel global one if None.
     `secret` keys the console's sessions, the API's tokens, CSRF and tracking codes.
@@ -128,13 +140,17 @@ def create_app(
     live in `session_store` (in memory unless given; gateways of a cluster share one).
     Reads of residents' data and changes to cases go to the store's access log; entries
     older than `access_log_retention` are pruned at start and daily (None: never here, for
-    a deployment that prunes by other means)."""
+    a deployment that prunes by other means).
+    /codec serves Temporal's remote codec with `payload_codec` (default: the Temporal
+    client's, which holds the installation's payload keys) to admins; pages of
+    `codec_origins` (the Temporal web UI's) may call it with credentials."""
     current = _as_source(calendar)
     security = GatewaySecurity(secret, accounts, secure_cookies=secure_cookies)
     proxies = proxy_networks(trusted_proxies)
     templates = template_config()
     provider = tracer_provider or trace.get_tracer_provider()
     temporal = traced_client(temporal, provider)
+    codec = CodecService(payload_codec or temporal.data_converter.payload_codec)
     collector = NotebookCollector(store, current)
     coverage = CalendarCoverage(current)
     policy = verification or VerificationPolicy()
@@ -172,6 +188,10 @@ def create_app(
                 NotesController, CantGetItDoneController, ReportsController,
                 AccessLogController,
             ),
+            security.codec_router(
+                CodecController,
+                middleware=[CodecCorsMiddleware(codec_cors(tuple(codec_origins)))],
+            ),
             PrometheusController,
             healthz,
             *console_handlers(),
@@ -183,6 +203,7 @@ def create_app(
             "notebook_service": Provide(provide_notebook_service, sync_to_thread=False),
             "register_service": Provide(provide_register_service, sync_to_thread=False),
             "access_log_service": Provide(provide_access_log_service, sync_to_thread=False),
+            "codec_service": Provide(lambda: codec, sync_to_thread=False),
             "calendar_source": Provide(lambda: current, sync_to_thread=False),
             "temporal": Provide(lambda: temporal, sync_to_thread=False),
             "store": Provide(lambda: store, sync_to_thread=False),
@@ -204,7 +225,8 @@ def create_app(
         # Forms of the console carry a CSRF token; the API takes bearer tokens only.
         csrf_config=CSRFConfig(
             secret=security.csrf_secret, cookie_httponly=True, cookie_secure=secure_cookies,
-            exclude=["^/api/"],
+            # The codec: bearer tokens, or a session whose JSON-only body no form can forge.
+            exclude=["^/api/", f"^{CODEC_PREFIX}/"],
         ),
         template_config=templates,
         plugins=[
