@@ -688,8 +688,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     # Before anything starts: a part of a cluster never makes keys of its own.
     missing = missing_keys(settings, *KEYS_OF_COMMAND.get(args.command, ()))
     for refusal in missing:
-        print(f"onething {args.command}: {refusal}", file=sys.stderr)
+        print(f"onething {args.command}: {refusal.missing}", file=sys.stderr)
     if missing:
+        print(f"onething {args.command}: {MissingSetting.WHY}", file=sys.stderr)
         return 2
     match args.command:
         case "up":

@@ -23,13 +23,14 @@ AGENCIES = ("public-security", "hrss", "civil-affairs", "social-insurance", "ece
 class MissingSetting(RuntimeError):
     """A key a configured (non-embedded) installation must be given; names its variable."""
 
+    WHY = ("outside the embedded default (`onething up`, or a part on the local defaults) "
+           "no key is made at random: every worker and gateway of a cluster needs the same "
+           "ones, so configure them")
+
     def __init__(self, variable: str, what: str) -> None:
-        super().__init__(
-            f"{variable} is not set: {what}. Outside the embedded default (`onething up`, "
-            "or a worker or gateway on the local defaults) keys are never made at random: "
-            "every worker and gateway of a cluster needs the same ones, so set it"
-        )
         self.variable = variable
+        self.missing = f"{variable} is not set ({what})"
+        super().__init__(f"{self.missing}; {self.WHY}")
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
