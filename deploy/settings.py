@@ -145,7 +145,11 @@ def missing_keys(settings: Settings, *variables: str) -> list[MissingSetting]:
     return [MissingSetting(v, KEY_VARIABLES[v]) for v in variables if not given[v]]
 
 
-def _require(settings: Settings, variable: str) -> None:
+def _require(settings: Settings, variable: str, path: Path) -> None:
+    """Refuse to make a key outside the embedded default. One the embedded default made
+    already (the demo or the CLI beside `onething up`) is read, never a new one made."""
+    if path.exists():
+        return
     for missing in missing_keys(settings, variable):
         raise missing
 
@@ -156,8 +160,8 @@ def installation_secret(settings: Settings) -> bytes:
     the same one, so a cluster sets the variable."""
     if settings.secret_key is not None:
         return settings.secret_key
-    _require(settings, "ONETHING_SECRET_KEY")
     path = settings.state_dir / "secret.key"
+    _require(settings, "ONETHING_SECRET_KEY", path)
     _make_once(path, lambda: secrets.token_hex(32))
     return path.read_text().strip().encode()
 
@@ -168,8 +172,8 @@ def pseudonym_key(settings: Settings) -> bytes:
     needs the same one (it names the allowance match's cases), so a cluster sets it."""
     if settings.pseudonym_key is not None:
         return settings.pseudonym_key
-    _require(settings, "ONETHING_PSEUDONYM_KEY")
     path = settings.state_dir / "pseudonym.key"
+    _require(settings, "ONETHING_PSEUDONYM_KEY", path)
     _make_once(path, lambda: secrets.token_hex(32))
     return path.read_text().strip().encode()
 
@@ -182,8 +186,8 @@ def payload_keys(settings: Settings) -> tuple[PayloadKey, ...]:
     gateway of a cluster needs the same keys, so a cluster sets the variable."""
     if settings.payload_keys:
         return settings.payload_keys
-    _require(settings, "ONETHING_PAYLOAD_KEYS")
     path = settings.state_dir / "payload.keys"
+    _require(settings, "ONETHING_PAYLOAD_KEYS", path)
     _make_once(path, lambda: format_key(f"local-{secrets.token_hex(4)}", generate_key()) + "\n")
     keys = parse_keys(path.read_text())
     if not keys:
