@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
@@ -308,3 +309,25 @@ async def track(client: httpx.AsyncClient, case_id: str, code: str,
     assert found, "the tracking form carries no CSRF token"
     return await client.post("/track/case", headers=headers, data={
         "case_id": case_id, "code": code, "_csrf_token": found.group(1)})
+
+
+def payloads_in(message: object) -> list[Payload]:
+    """Every Payload nested anywhere in a history event: what Temporal stores."""
+    found: list[Payload] = []
+
+    def walk(m: object) -> None:
+        if isinstance(m, Payload):
+            found.append(m)
+            return
+        for field, value in m.ListFields():  # type: ignore[attr-defined]
+            if field.message_type is None:
+                continue  # a scalar
+            if hasattr(value, "ListFields"):
+                walk(value)
+            else:  # repeated, or a map (its values)
+                for item in value.values() if hasattr(value, "values") else value:
+                    if hasattr(item, "ListFields"):
+                        walk(item)
+
+    walk(message)
+    return found

@@ -85,10 +85,25 @@ class WithdrawalEntry(msgspec.Struct, kw_only=True, frozen=True):
     reason: str | None = None
 
 
+# A return trip's reasons: the case's own items ("material:<step>.<name>", what its
+# notice named) or one of these, so a trip can neither mint evidence nor grow without end.
+GENERAL_TRIP_REASONS = ("consultation", "signature", "collection", "other")
+MAX_TRIP_REASONS = 16
+MAX_TRIP_REASON_CHARS = 120
+# One return trip a China-local day; the clerk may say the citizen came again that day
+# (again_today with a reason), up to this many trips a day in all.
+MAX_TRIPS_A_DAY = 3
+MAX_AGAIN_TODAY_REASON_CHARS = 200
+
+
 class TripEntry(msgspec.Struct, kw_only=True, frozen=True):
-    """The citizen came back; reasons name outstanding items ("material:<step>.<name>")."""
+    """The citizen came back; reasons name outstanding items ("material:<step>.<name>").
+    A second trip the same day is refused unless the clerk states it (`again_today`, with
+    `again_today_reason`)."""
 
     reasons: tuple[str, ...] = ()
+    again_today: bool = False
+    again_today_reason: str | None = None
 
 
 class DossierEntry(msgspec.Struct, kw_only=True, frozen=True):

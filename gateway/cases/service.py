@@ -24,7 +24,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
 from gateway.cases.schemas import CaseOpened, OpenCase, Worklist, WorklistItem
@@ -169,6 +169,26 @@ class CaseService:
         except RPCError as exc:
             raise from_temporal(case_id, exc) from exc
         return progress, described.typed_search_attributes.get(_CENTRE)
+
+    async def opened_as(self, case_id: str) -> CaseStart | None:
+        """How the bundle case with this number was opened (its definition, centre and
+        channel), read from its history's first event so that no worker need answer; None
+        when Temporal holds no such case (a closed case past retention may live on in the
+        notebook)."""
+        handle = self._handle(case_id)
+        try:
+            async for event in handle.fetch_history_events(page_size=1):
+                started = event.workflow_execution_started_event_attributes
+                if started.workflow_type.name != "BundleWorkflow":
+                    return None
+                (start,) = await self.temporal.data_converter.decode(
+                    started.input.payloads, [CaseStart])
+                return start if isinstance(start, CaseStart) else None
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise from_temporal(case_id, exc) from exc
+        return None
 
     async def _update(
         self,

@@ -221,8 +221,12 @@ class WorkbenchController(Controller):
     ) -> Response[Any]:
         form = await request.form()
         reasons = tuple(str(r) for r in form.getall("reasons")) if "reasons" in form else ()
+        again = form.get("again_today") == "yes"
+        said = str(form.get("again_today_reason") or "").strip()
+        entry = TripEntry(reasons=reasons, again_today=again,
+                          again_today_reason=said if again else None)
         return await self._done(request, case_service, case_id,
-                                case_service.record_trip(case_id, TripEntry(reasons=reasons)),
+                                case_service.record_trip(case_id, entry),
                                 N_("Return visit recorded."))
 
     @post("/cases/{case_id:str}/milestones", opt=access("record_milestone"))

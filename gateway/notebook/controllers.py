@@ -41,7 +41,8 @@ class FrictionController(Controller):
     async def ingest_events(
         self, request: Request[Any, Any, Any], notebook_service: Notebook
     ) -> BatchResult:
-        return await notebook_service.ingest(await request.body())
+        return await notebook_service.ingest(await request.body(),
+                                             current_account(request).username)
 
 
 class BacklogController(Controller):

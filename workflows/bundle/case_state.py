@@ -109,6 +109,8 @@ class CaseState:
         self.awaiting: Awaiting = "lookup"
         self.trips = 1
         self.outstanding_at_first_trip: tuple[str, ...] = ()
+        self.trip_day: date | None = None  # China-local day of the last return trip
+        self.trips_that_day = 0
         self.friction: list[FrictionNote] = []
         self.outbox: list[FrictionEvent] = []
         self.notifications: list[Notification] = []

@@ -17,7 +17,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 
-from workflows.bundle import rules
+from workflows.bundle import rules, trips
 from workflows.bundle.case_state import CaseState, StepState, invalid, store_call
 from workflows.bundle.engine import run_step
 from workflows.bundle.notify import deliver_notifications, notify_end
@@ -220,12 +220,14 @@ class BundleWorkflow:
     def record_trip(self, entry: TripEntry) -> CaseProgress:
         case = self._case
         case.trips += 1
+        trips.count_trip(case, trips.today())
         case.served_at = workflow.now()
         if case.current is not None and case.current.rules():
             case.current.recheck = True  # judged again as of the day of the return
         case.emit(detectors.return_visit(
             case.event_base, case.current.spec.id if case.current else None,
-            case.trips, entry.reasons, case.outstanding_at_first_trip,
+            case.trips, tuple(dict.fromkeys(entry.reasons)), case.outstanding_at_first_trip,
+            (entry.again_today_reason or "").strip() or None if entry.again_today else None,
         ))
         return self.progress()
 
@@ -233,9 +235,7 @@ class BundleWorkflow:
     def _check_trip(self, entry: TripEntry) -> None:
         if self._case.status != "open":
             raise _case_closed()
-        for reason in entry.reasons:
-            if len(reason) > 120:
-                raise invalid("reasons", "each reason is a short code of at most 120 chars")
+        trips.check_trip(self._case, entry, trips.today())
 
     @workflow.update(name=RECORD_MILESTONE)
     def record_milestone(self, entry: MilestoneEntry) -> CaseProgress:
