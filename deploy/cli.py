@@ -20,14 +20,16 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deploy.local import installed_binary
 from deploy.settings import (
+    MissingSetting,
     Settings,
     installation_secret,
+    missing_keys,
     payload_keys,
     private_state_dir,
     pseudonym_key,
@@ -160,6 +162,10 @@ def _first_accounts(settings: Settings) -> dict[str, str]:
 
 
 def up(settings: Settings) -> int:
+    import msgspec
+
+    # `up` is the embedded default whatever addresses it was given: it runs Temporal here.
+    settings = msgspec.structs.replace(settings, embedded=True)
     temporal_host, temporal_port = _split_address(settings.temporal_address)
     gateway_url = f"http://{_local_host(settings.gateway_host)}:{settings.gateway_port}"
     agencies_url = f"http://127.0.0.1:{settings.agency_sim_port}"
@@ -200,6 +206,10 @@ def up(settings: Settings) -> int:
             "--ip", temporal_host,
             "--port", str(temporal_port),
             "--ui-port", str(settings.temporal_ui_port),
+            # The UI asks the gateway to open sealed payloads, for an admin logged in to
+            # the console in the same browser (the UI's codec settings: include
+            # credentials), or with a token.
+            "--ui-codec-endpoint", f"{gateway_url}/codec",
             "--log-level", "warn",
         ]
         for name in SEARCH_ATTRIBUTES:
@@ -215,7 +225,8 @@ def up(settings: Settings) -> int:
         ui_host = _local_host(temporal_host)
         rows = [
             ("Temporal gRPC", settings.temporal_address),
-            ("Temporal web UI", f"http://{ui_host}:{settings.temporal_ui_port}"),
+            ("Temporal web UI", f"http://{ui_host}:{settings.temporal_ui_port} (decodes "
+             f"at {gateway_url}/codec for an admin)"),
             ("agency simulator", agencies_url),
             ("gateway API", gateway_url),
             ("OpenAPI", f"{gateway_url}/schema/openapi.json"),
@@ -344,6 +355,8 @@ async def run_gateway(settings: Settings) -> None:
             documents=AgencyDocuments.for_catalogue(settings.agency_urls, catalogue),
             secure_cookies=settings.secure_cookies,
             trusted_proxies=settings.trusted_proxies,
+            access_log_retention=timedelta(days=settings.access_log_retention_days),
+            codec_origins=settings.codec_origins,
         )
         # No proxy_headers: uvicorn would believe X-Forwarded-For from any local peer; the
         # gateway reads it only from the proxies the settings name (gateway.auth).
@@ -398,6 +411,16 @@ def _parser() -> argparse.ArgumentParser:
     cal_publish = cal_sub.add_parser("publish", help="install a year's schedule file "
                                      "(workflows/calendars/README.md) and hand it to open cases")
     cal_publish.add_argument("file", type=Path)
+    case = sub.add_parser("case", help="a case's decoded workflow history, for an admin")
+    case_sub = case.add_subparsers(dest="case_command", required=True, metavar="action")
+    case_show = case_sub.add_parser(
+        "show", help="print the case's history with its payloads decoded (recorded in the "
+        "access log); the admin's password, or with --token a bearer token, on stdin")
+    case_show.add_argument("case_id")
+    who = case_show.add_mutually_exclusive_group(required=True)
+    who.add_argument("--username", help="an admin account; its password is read from stdin")
+    who.add_argument("--token", action="store_true",
+                     help="read an admin's bearer token (POST /api/auth/token) from stdin")
     account = sub.add_parser("account", help="add a console and API account; the password "
                              "is read from standard input")
     account.add_argument("username")
@@ -468,7 +491,54 @@ async def calendar_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _secret_line(prompt: str) -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().rstrip("\n")
+
+
+async def case_command(settings: Settings, args: argparse.Namespace) -> int:
+    from deploy.case_history import show_case
+    from gateway.auth import GatewaySecurity
+
+    book = AccountBook(settings.accounts_file)
+    if args.token:
+        security = GatewaySecurity(installation_secret(settings), book)
+        account = security.account_of_token(_secret_line("token: "))
+    else:
+        account = book.authenticate(args.username, _secret_line("password: "))
+    if account is None:
+        print("onething case show: unknown account, wrong password or invalid token",
+              file=sys.stderr)
+        return 2
+    client = await connect(settings)
+    store = open_store(settings)
+    try:
+        return await show_case(client, store, account, args.case_id)
+    finally:
+        store.close()
+
+
+# The keys each part of a cluster needs configured outside the embedded default, whatever
+# its state folder holds. (Tools beside it, such as `case show`, read keys the embedded
+# default made and refuse, naming the variable, where there are none: deploy.settings.)
+KEYS_OF_COMMAND = {
+    "worker": ("ONETHING_PAYLOAD_KEYS", "ONETHING_PSEUDONYM_KEY"),
+    "gateway": ("ONETHING_PAYLOAD_KEYS", "ONETHING_SECRET_KEY"),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except MissingSetting as exc:
+        print(f"onething: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     if args_in and args_in[0] in ("backlog", "notebook"):
         from friction.cli import main as notebook_main
@@ -482,6 +552,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(args_in)
     settings = Settings.from_env()
+    # Before anything starts: a part of a cluster never makes keys of its own.
+    missing = missing_keys(settings, *KEYS_OF_COMMAND.get(args.command, ()))
+    for refusal in missing:
+        print(f"onething {args.command}: {refusal.missing}", file=sys.stderr)
+    if missing:
+        print(f"onething {args.command}: {MissingSetting.WHY}", file=sys.stderr)
+        return 2
     match args.command:
         case "up":
             return up(settings)
@@ -499,6 +576,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(allowance_match(settings, args.month, args.centre))
         case "calendar":
             return asyncio.run(calendar_command(settings, args))
+        case "case":
+            return asyncio.run(case_command(settings, args))
     return 0
 
 

@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TextIO
 
-from deploy.settings import Settings
+from deploy.settings import EMBEDDED_VARIABLE, Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 90.0  # seconds for a part to come up; a cold Temporal start takes a few
@@ -160,6 +160,8 @@ class Supervisor:
         env = dict(os.environ)
         # Children must see the same settings and code whatever their working directory.
         env["ONETHING_STATE_DIR"] = str(settings.state_dir)
+        # The parts share the keys `up` made in the state folder.
+        env[EMBEDDED_VARIABLE] = "1"
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
         )

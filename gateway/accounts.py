@@ -18,11 +18,12 @@ from typing import Literal, get_args
 
 import msgspec
 
-Role = Literal["clerk", "analyst", "developer", "admin", "channel"]
+Role = Literal["clerk", "analyst", "developer", "admin", "channel", "auditor"]
 # clerk: a window clerk; analyst: the data bureau; developer: fixes stuck points;
-# admin: everything; channel: a service (online app) that sends friction events.
+# admin: everything; channel: a service (online app) that sends friction events;
+# auditor: reads the access log (who looked at or changed which case), nothing else.
 ROLES: tuple[Role, ...] = get_args(Role)
-STAFF_ROLES: tuple[Role, ...] = ("clerk", "analyst", "developer", "admin")
+STAFF_ROLES: tuple[Role, ...] = ("clerk", "analyst", "developer", "admin", "auditor")
 _USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{1,31}$")
 _CENTRE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
@@ -231,7 +232,7 @@ def seed_demo_accounts(book: AccountBook, centre: str) -> dict[str, str]:
     serve other centres' cases (通办), saying why each time."""
     made: dict[str, str] = {}
     names = {"clerk": "窗口工作人员", "analyst": "数据局分析员", "developer": "平台开发者",
-             "admin": "管理员"}
+             "admin": "管理员", "auditor": "审计员"}
     for role in STAFF_ROLES:
         if book.get(role) is not None:
             continue

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import ipaddress
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +28,7 @@ from litestar.exceptions import (
     TooManyRequestsException,
 )
 from litestar.handlers.base import BaseRouteHandler
-from litestar.middleware import AuthenticationResult
+from litestar.middleware import AuthenticationResult, DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
 from litestar.middleware.session.server_side import (
     ServerSideSessionBackend,
@@ -60,6 +60,7 @@ PUBLIC_PATHS = (
     "^/favicon.ico$",
 )
 TOKEN_PATH = "/api/auth/token"
+CODEC_PREFIX = "/codec"  # Temporal's remote codec (gateway.codec)
 SESSION_STORE = "sessions"
 TRUSTED_PROXIES_STATE = "trusted_proxies"
 BEARER = "bearer"
@@ -184,6 +185,33 @@ class BearerOnlyMiddleware(JWTAuthenticationMiddleware):
         return await super().authenticate_request(connection)
 
 
+class BearerOrSessionMiddleware(BearerOnlyMiddleware):
+    """For the codec, which both programs (a bearer token) and the Temporal web UI in an
+    admin's browser (the console session's cookie) call: the token when one is sent,
+    else the session."""
+
+    def __init__(
+        self, *args: Any,
+        session_user: Callable[[dict[str, Any], ASGIConnection[Any, Any, Any, Any]],
+                               Account | None],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.session_user = session_user
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        if connection.headers.get(self.auth_header):
+            return await super().authenticate_request(connection)
+        session = connection.scope.get("session")
+        user = self.session_user(session, connection) if isinstance(session, dict) else None
+        if user is None:
+            raise NotAuthorizedException(
+                "log in to the console as an admin, or send Authorization: Bearer <token>")
+        return AuthenticationResult(user=user, auth=None)
+
+
 def derive_key(secret: bytes, purpose: str) -> bytes:
     """One installation secret, a separate key per use: a session key never signs a token."""
     return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
@@ -269,7 +297,8 @@ class GatewaySecurity:
                 exclude=["^/api/"],
             ),
             retrieve_user_handler=self._user_of_session,
-            exclude=["^/api/", *PUBLIC_PATHS],
+            # The codec authenticates on its own router (bearer token or this session).
+            exclude=["^/api/", f"^{CODEC_PREFIX}/", *PUBLIC_PATHS],
         )
 
     def api_router(self, *handlers: Any) -> Router:
@@ -280,6 +309,14 @@ class GatewaySecurity:
             middleware=[self.jwt.middleware],
             security=[self.jwt.security_requirement],
         )
+
+    def codec_router(self, *handlers: Any, middleware: Sequence[Any] = ()) -> Router:
+        """The codec's handlers behind a bearer token or the console's session."""
+        jwt = self.jwt.middleware
+        either = DefineMiddleware(BearerOrSessionMiddleware, *jwt.args,
+                                  session_user=self._user_of_session, **jwt.kwargs)
+        return Router(path="/", route_handlers=list(handlers), middleware=[*middleware, either],
+                      security=[self.jwt.security_requirement])
 
     @property
     def csrf_secret(self) -> str:
@@ -296,6 +333,19 @@ class GatewaySecurity:
             identifier=subject, token_expiration=ttl,
             token_extras={"roles": list(roles), "centres": list(centres)},
         )
+
+    def account_of_token(self, encoded: str) -> Account | None:
+        """The account a bearer token names, if it is valid and unexpired (for the CLI,
+        which takes a token instead of a password)."""
+        from litestar.exceptions import NotAuthorizedException as Refused
+
+        try:
+            token = self.jwt.token_cls.decode(
+                encoded_token=encoded.strip(), secret=self.jwt.token_secret,
+                algorithm=self.jwt.algorithm)
+        except Refused:
+            return None
+        return self._user_of_token(token, None)  # type: ignore[arg-type]
 
     def _user_of_token(self, token: Token, _: ASGIConnection[Any, Any, Any, Any]) -> Account | None:
         if token.sub.startswith(SERVICE_PREFIX):

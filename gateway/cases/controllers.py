@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.params import JSONBody, Parameter
 
+from gateway.audit.recorder import access, audited_case
 from gateway.auth import caller_key, current_account, requires
 from gateway.cases.schemas import (
     WORKLIST_AWAITING,
@@ -49,7 +50,7 @@ class CasesController(Controller):
 
     @post("/", status_code=201, summary="Open a case of a bundle for a citizen",
           description="`centre` must be one the account works at (403 naming `centre`).",
-          opt=centre_policy("opening"))
+          opt=centre_policy("opening") | access("open_case"))
     async def open_case(
         self,
         data: JSONBody[OpenCase],
@@ -59,37 +60,40 @@ class CasesController(Controller):
     ) -> CaseOpened:
         account = current_account(request)
         key = caller_key("api", account, idempotency_key)
-        return await case_service.open(data, key, account)
+        opened = await case_service.open(data, key, account)
+        audited_case(request, opened.case_id)
+        return opened
 
     @get("/{case_id:str}", summary="A case's progress: steps, what it waits on, friction",
          description="Only for a clerk of the case's home centre or one serving it from "
-         "elsewhere (403 naming `centre`).", opt=CASE)
+         "elsewhere (403 naming `centre`).", opt=CASE | access("read_case"))
     async def progress(self, case_id: CaseId, case_service: Cases) -> CaseProgress:
         return await case_service.progress(case_id)
 
     @post("/{case_id:str}/fields", status_code=200, summary="Values a clerk typed for a step",
-          opt=CASE)
+          opt=CASE | access("submit_fields"))
     async def submit_fields(
         self, case_id: CaseId, data: JSONBody[FieldEntry], case_service: Cases
     ) -> CaseProgress:
         return await case_service.submit_fields(case_id, data)
 
     @post("/{case_id:str}/materials", status_code=200,
-          summary="A material requested or received", opt=CASE)
+          summary="A material requested or received", opt=CASE | access("record_material"))
     async def record_material(
         self, case_id: CaseId, data: JSONBody[MaterialEntry], case_service: Cases
     ) -> CaseProgress:
         return await case_service.record_material(case_id, data)
 
     @post("/{case_id:str}/trips", status_code=200, summary="The citizen came back",
-          description=ACTOR_NOTE, opt=CASE)
+          description=ACTOR_NOTE, opt=CASE | access("record_trip"))
     async def record_trip(
         self, case_id: CaseId, data: JSONBody[TripBody], case_service: Cases,
         request: Request[Any, Any, Any],
     ) -> CaseProgress:
         actor = actor_of(current_account(request), data.on_behalf_of)
-        return await case_service.record_trip(case_id, TripEntry(reasons=data.reasons,
-                                                                 actor=actor))
+        entry = TripEntry(reasons=data.reasons, again_today=data.again_today,
+                          again_today_reason=data.again_today_reason, actor=actor)
+        return await case_service.record_trip(case_id, entry)
 
     @post(
         "/{case_id:str}/milestones",
@@ -98,7 +102,7 @@ class CasesController(Controller):
         description="Field workers (grid workers, repair officers, mediators) use clerk "
         "accounts for now. A milestone whose evidence is a photo or minutes needs "
         "`evidence_ref`; the workflow records when. " + ACTOR_NOTE,
-        opt=CASE,
+        opt=CASE | access("record_milestone"),
     )
     async def record_milestone(
         self, case_id: CaseId, data: JSONBody[MilestoneBody], case_service: Cases,
@@ -118,7 +122,7 @@ class CasesController(Controller):
         "case). The case records who, from which centre (the account's first), when and "
         "why, for its home centre to see (`served_elsewhere` in the progress); from then "
         "on this account may read and act on the case. " + ACTOR_NOTE,
-        opt=centre_policy("cross_centre"),
+        opt=centre_policy("cross_centre") | access("serve_elsewhere"),
     )
     async def serve_elsewhere(
         self, case_id: CaseId, data: JSONBody[CrossCentreBody], case_service: Cases,
@@ -138,7 +142,7 @@ class CasesController(Controller):
         "failed rules are recorded on the case and told to the citizen, and the case "
         "ends. The closing clerk is the logged-in account. 409 when the step fails no "
         "rule or the case is closed.",
-        opt=CASE,
+        opt=CASE | access("close_case"),
     )
     async def close_not_eligible(
         self,
@@ -157,7 +161,7 @@ class CasesController(Controller):
         description="Recorded by the logged-in clerk on the citizen's behalf, while the "
         "case waits on the clerk or a field worker. 409 when the case is closed or an "
         "agency is deciding.",
-        opt=CASE,
+        opt=CASE | access("close_case"),
     )
     async def withdraw(
         self,

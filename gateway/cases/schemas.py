@@ -62,9 +62,12 @@ class WithdrawalBody(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class TripBody(msgspec.Struct, kw_only=True, frozen=True):
-    """The citizen came back; who recorded it is the logged-in account."""
+    """The citizen came back; who recorded it is the logged-in account. A second return
+    trip the same day needs the clerk to say so (`again_today` with a reason)."""
 
     reasons: tuple[str, ...] = ()
+    again_today: bool = False
+    again_today_reason: str | None = None
     on_behalf_of: str | None = None  # a service account only: the person it acts for
 
 

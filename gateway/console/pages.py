@@ -31,6 +31,7 @@ HOME_OF_ROLE = (
     ("clerk", "/console/desk"),
     ("analyst", "/console/dashboard"),
     ("developer", "/console/backlog"),
+    ("auditor", "/console/access-log"),
     ("admin", "/console/dashboard"),
 )
 

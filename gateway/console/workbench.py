@@ -19,6 +19,7 @@ from litestar.params import Body, Parameter
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Template
 
+from gateway.audit.recorder import access, audited_case
 from gateway.auth import current_account, requires
 from gateway.cases.schemas import CaseId, OpenCase
 from gateway.cases.service import Cases, CaseService, ClosingOutcome, actor_of
@@ -127,7 +128,7 @@ class WorkbenchController(Controller):
             error_field=problem_field(error) if error else None,
         )
 
-    @post("/cases", opt=centre_policy("opening"))
+    @post("/cases", opt=centre_policy("opening") | access("open_case"))
     async def open_case(
         self,
         request: Request[Any, Any, Any],
@@ -144,6 +145,7 @@ class WorkbenchController(Controller):
             )
         except ProblemDetailsException as exc:
             return await self._desk(request, case_service, None, exc.status_code, exc, data)
+        audited_case(request, opened.case_id)
         return see_other(f"/console/desk/cases/{opened.case_id}")
 
     @get("/find", opt=centre_policy("none"))
@@ -159,7 +161,7 @@ class WorkbenchController(Controller):
             return see_other(DESK)
         return see_other(f"{DESK}/cases/{wanted}")
 
-    @get("/cases/{case_id:str}", opt=CASE)
+    @get("/cases/{case_id:str}", opt=CASE | access("read_case"))
     async def case(
         self, request: Request[Any, Any, Any], case_id: CaseId, case_service: Cases
     ) -> Template:
@@ -209,7 +211,7 @@ class WorkbenchController(Controller):
         say(request, done, "ok")
         return see_other(f"/console/desk/cases/{case_id}")
 
-    @post("/cases/{case_id:str}/fields", opt=CASE)
+    @post("/cases/{case_id:str}/fields", opt=CASE | access("submit_fields"))
     async def submit_fields(
         self, request: Request[Any, Any, Any], case_id: CaseId, case_service: Cases
     ) -> Response[Any]:
@@ -233,7 +235,7 @@ class WorkbenchController(Controller):
                                 case_service.submit_fields(case_id, entry), N_("Saved."),
                                 typed=values)
 
-    @post("/cases/{case_id:str}/materials", opt=CASE)
+    @post("/cases/{case_id:str}/materials", opt=CASE | access("record_material"))
     async def record_material(
         self,
         request: Request[Any, Any, Any],
@@ -247,7 +249,7 @@ class WorkbenchController(Controller):
         return await self._done(request, case_service, case_id,
                                 case_service.record_material(case_id, entry), done)
 
-    @post("/cases/{case_id:str}/trips", opt=CASE)
+    @post("/cases/{case_id:str}/trips", opt=CASE | access("record_trip"))
     async def record_trip(
         self, request: Request[Any, Any, Any], case_id: CaseId, case_service: Cases
     ) -> Response[Any]:
@@ -262,7 +264,7 @@ class WorkbenchController(Controller):
                                 case_service.record_trip(case_id, entry),
                                 N_("Return visit recorded."))
 
-    @post("/cases/{case_id:str}/milestones", opt=CASE)
+    @post("/cases/{case_id:str}/milestones", opt=CASE | access("record_milestone"))
     async def record_milestone(
         self,
         request: Request[Any, Any, Any],
@@ -280,7 +282,7 @@ class WorkbenchController(Controller):
                                 case_service.record_milestone(case_id, entry),
                                 N_("Milestone recorded."), typed=typed)
 
-    @post("/cases/{case_id:str}/not-eligible", opt=CASE)
+    @post("/cases/{case_id:str}/not-eligible", opt=CASE | access("close_case"))
     async def close_not_eligible(
         self,
         request: Request[Any, Any, Any],
@@ -290,7 +292,7 @@ class WorkbenchController(Controller):
     ) -> Response[Any]:
         return await self._close(request, case_service, case_id, "not_eligible", data.reason)
 
-    @post("/cases/{case_id:str}/withdrawal", opt=CASE)
+    @post("/cases/{case_id:str}/withdrawal", opt=CASE | access("close_case"))
     async def withdraw(
         self,
         request: Request[Any, Any, Any],
@@ -313,7 +315,7 @@ class WorkbenchController(Controller):
         return await self._done(request, cases, case_id, closing, done,
                                 typed={f"{form}.reason": reason})
 
-    @post("/cases/{case_id:str}/notes", opt=CASE)
+    @post("/cases/{case_id:str}/notes", opt=CASE | access("write_note"))
     async def log_note(
         self,
         request: Request[Any, Any, Any],
@@ -329,7 +331,7 @@ class WorkbenchController(Controller):
                                 notebook_service.log_case_note(case_id, body, writer),
                                 N_("Entry added to the error notebook."))
 
-    @get("/cases/{case_id:str}/notice", opt=CASE)
+    @get("/cases/{case_id:str}/notice", opt=CASE | access("read_notice"))
     async def notice(
         self, request: Request[Any, Any, Any], case_id: CaseId, case_service: Cases
     ) -> Template:
@@ -338,7 +340,8 @@ class WorkbenchController(Controller):
         return page(request, "notice.html", case=progress, notice=notice_items(progress),
                     tracking_code=tracking_code(secret, case_id))
 
-    @post("/cases/{case_id:str}/cross-centre", opt=centre_policy("cross_centre"))
+    @post("/cases/{case_id:str}/cross-centre",
+          opt=centre_policy("cross_centre") | access("serve_elsewhere"))
     async def serve_elsewhere(
         self,
         request: Request[Any, Any, Any],

@@ -14,6 +14,7 @@ from litestar.params import JSONBody, Parameter
 from friction.backlog import TransitionRequest
 from friction.ingest import BatchResult
 from friction.reports import DEFAULT_MIN_GROUP, Report
+from gateway.audit.recorder import access
 from gateway.auth import current_account, requires
 from gateway.cases.schemas import CaseId
 from gateway.centres import centre_policy
@@ -108,7 +109,7 @@ class NotesController(Controller):
           summary="A clerk's notebook entry on a case, in the case's context",
           description="The writer is the logged-in account; an `actor` in the body is "
           "ignored. Only on a case of the clerk's centres or served from elsewhere.",
-          opt=centre_policy("case"))
+          opt=centre_policy("case") | access("write_note"))
     async def log_note(
         self, request: Request[Any, Any, Any], case_id: CaseId, data: JSONBody[NoteBody],
         notebook_service: Notebook,
