@@ -41,6 +41,7 @@ from friction.register import (
     is_walk_in,
 )
 from friction.reports import DEFAULT_MIN_GROUP, GroupBy, Report, build
+from friction.ratings import PointRatings
 from friction.store import (
     BacklogStore,
     ConflictError,
@@ -147,11 +148,13 @@ def backlog(
     verifier last left them. A read: it writes nothing."""
     points = store.stuck_points(bundle=bundle, limit=limit)
     items = store.backlog_items()
+    rated = store.point_ratings([p.fingerprint for p in points])
     return [
         BacklogEntry(
             rank=rank,
             point=point,
             item=items.get(point.fingerprint) or BacklogItem(fingerprint=point.fingerprint),
+            ratings=rated.get(point.fingerprint) or PointRatings(),
         )
         for rank, point in enumerate(points, start=1)
     ]
