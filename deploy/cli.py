@@ -446,6 +446,7 @@ async def run_gateway(settings: Settings) -> None:
     import uvicorn
 
     from deploy.telemetry import GATEWAY_SERVICE, setup_tracing
+    from friction.ratings import RatingPolicy
     from gateway.app import create_app
     from gateway.issued_documents import AgencyDocuments
     from workflows.calendar_source import PublishedCalendar
@@ -479,6 +480,8 @@ async def run_gateway(settings: Settings) -> None:
             documents=AgencyDocuments.for_catalogue(settings.agency_urls, catalogue),
             secure_cookies=settings.secure_cookies,
             trusted_proxies=settings.trusted_proxies,
+            rating_policy=RatingPolicy(
+                follow_up_working_days=settings.rating_follow_up_working_days),
         )
         # No proxy_headers: uvicorn would believe X-Forwarded-For from any local peer; the
         # gateway reads it only from the proxies the settings name (gateway.auth).

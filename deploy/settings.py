@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 
+from friction.ratings import DEFAULT_FOLLOW_UP_WORKING_DAYS
 from kernel.codec import PayloadKey, format_key, generate_key, parse_keys
 from workflows.case import TASK_QUEUE
 
@@ -57,6 +58,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Proxies whose X-Forwarded-For names the client (addresses or CIDR blocks, comma-
     # separated in ONETHING_TRUSTED_PROXIES); none: the header is never believed.
     trusted_proxies: tuple[str, ...] = ()
+    # Working days a centre has to answer a bad review (好差评), from the day after it.
+    rating_follow_up_working_days: int = DEFAULT_FOLLOW_UP_WORKING_DAYS
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -95,6 +98,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             trusted_proxies=tuple(
                 p.strip() for p in e.get("ONETHING_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),
+            rating_follow_up_working_days=int(e.get(
+                "ONETHING_RATING_FOLLOW_UP_WORKING_DAYS", str(DEFAULT_FOLLOW_UP_WORKING_DAYS))),
         )
 
 

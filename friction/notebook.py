@@ -31,6 +31,7 @@ from friction.backlog import (
 )
 from friction.ingest import check_event, ingest
 from friction.ocel import to_ocel
+from friction.ratings import PointRatings
 from friction.register import (
     DEFAULT_DEADLINE_WORKING_DAYS,
     CantGetItDoneRecord,
@@ -41,7 +42,6 @@ from friction.register import (
     is_walk_in,
 )
 from friction.reports import DEFAULT_MIN_GROUP, GroupBy, Report, build
-from friction.ratings import PointRatings
 from friction.store import (
     BacklogStore,
     ConflictError,

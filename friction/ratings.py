@@ -50,7 +50,7 @@ SATISFACTION_BENCHMARK = 0.95  # DOMAIN.md's number to beat
 # Why, in the citizen's words; one list for every level (a good visit may still have
 # waited long). Order is the order the form offers them.
 REASON_NAMES: dict[str, str] = {
-    "one_trip": N_("Done in one trip"),
+    "one_trip": N_("Got it all done in one visit"),
     "friendly_staff": N_("Friendly, helpful staff"),
     "few_materials": N_("Few materials asked for"),
     "repeat_trips": N_("Had to come more than once"),
@@ -182,9 +182,9 @@ def new_rating(
     if len(said) > MAX_TEXT_CHARS:
         raise RatingError(f"text: at most {MAX_TEXT_CHARS} characters")
     return Rating(
-        case_id=case_id, visit=visit, level=level,  # type: ignore[arg-type]
+        case_id=case_id, visit=visit, level=level,
         reasons=_checked_reasons(reasons), text=mask(said) or None,
-        channel=channel, bundle=bundle, centre=centre,  # type: ignore[arg-type]
+        channel=channel, bundle=bundle, centre=centre,
         rated_at=now,
     )
 

@@ -26,6 +26,7 @@ from prometheus_client import REGISTRY
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
+from friction.ratings import RatingPolicy
 from friction.store import FrictionStore
 from friction.verification import VerificationPolicy
 from gateway.accounts import AccountBook
@@ -44,6 +45,8 @@ from gateway.notebook.controllers import (
     ReportsController,
 )
 from gateway.notebook.service import provide_notebook_service
+from gateway.ratings.controllers import RatingsController
+from gateway.ratings.service import provide_rating_service
 from gateway.register.controllers import CantGetItDoneController
 from gateway.register.service import provide_register_service
 from gateway.verifier import VERIFY_EVERY_SECONDS, VerifierSchedule
@@ -110,6 +113,8 @@ def create_app(
     secure_cookies: bool = True,
     trusted_proxies: Iterable[str] = (),
     session_store: Store | None = None,
+    rating_policy: RatingPolicy | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Litestar:
     """The gateway; traces go to `tracer_provider`, or to the OTel global one if None.
     `secret` keys the console's sessions, the API's tokens, CSRF and tracking codes.
@@ -120,7 +125,9 @@ def create_app(
     Cookies are Secure (sent over HTTPS only) unless `secure_cookies` is False. The client
     address that rate limits count by is the connection's peer; X-Forwarded-For is read only
     when that peer is one of `trusted_proxies` (addresses or CIDR blocks). Console sessions
-    live in `session_store` (in memory unless given; gateways of a cluster share one)."""
+    live in `session_store` (in memory unless given; gateways of a cluster share one).
+    A bad review is followed up within `rating_policy`'s working days; `clock` is the
+    time ratings and their follow-ups are made at (now, unless a test pins it)."""
     current = _as_source(calendar)
     security = GatewaySecurity(secret, accounts, secure_cookies=secure_cookies)
     proxies = proxy_networks(trusted_proxies)
@@ -130,6 +137,8 @@ def create_app(
     collector = NotebookCollector(store, current)
     coverage = CalendarCoverage(current)
     policy = verification or VerificationPolicy()
+    ratings_policy = rating_policy or RatingPolicy()
+    now = clock or (lambda: datetime.now(UTC))
     schedule = None if verify_every is None else VerifierSchedule(store, policy, verify_every)
     # The online channel's service catalogue (the version current.toml names, unless
     # given), and the registers of issued documents behind /verify (none unless given).
@@ -156,6 +165,7 @@ def create_app(
             security.api_router(
                 CasesController, WorklistController, FrictionController, BacklogController,
                 NotesController, CantGetItDoneController, ReportsController,
+                RatingsController,
             ),
             PrometheusController,
             healthz,
@@ -167,6 +177,9 @@ def create_app(
             "case_service": Provide(provide_case_service, sync_to_thread=False),
             "notebook_service": Provide(provide_notebook_service, sync_to_thread=False),
             "register_service": Provide(provide_register_service, sync_to_thread=False),
+            "rating_service": Provide(provide_rating_service, sync_to_thread=False),
+            "rating_policy": Provide(lambda: ratings_policy, sync_to_thread=False),
+            "clock": Provide(lambda: now, sync_to_thread=False),
             "calendar_source": Provide(lambda: current, sync_to_thread=False),
             "temporal": Provide(lambda: temporal, sync_to_thread=False),
             "store": Provide(lambda: store, sync_to_thread=False),

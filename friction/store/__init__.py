@@ -51,11 +51,30 @@ from friction.store.stuck_points import StuckPointStore
 from friction.stuck_points import Granularity
 
 __all__ = [
-    "BacklogStore", "BreachSums", "CantGetItDoneByCause", "ConflictError", "DashboardFilter",
-    "DashboardStore", "ExportStore", "FrictionStore", "Granularity", "GroupBy",
-    "IngestResult", "IngestStore", "KindDay", "KindTotal", "MetricsStore",
-    "OpenCantGetItDone", "PointSums", "RegisterStore", "ReportStore", "ReportSums",
-    "StuckPointStore", "FrictionSplit", "RatingStore", "SatisfactionSums",
+    "BacklogStore",
+    "BreachSums",
+    "CantGetItDoneByCause",
+    "ConflictError",
+    "DashboardFilter",
+    "DashboardStore",
+    "ExportStore",
+    "FrictionSplit",
+    "FrictionStore",
+    "Granularity",
+    "GroupBy",
+    "IngestResult",
+    "IngestStore",
+    "KindDay",
+    "KindTotal",
+    "MetricsStore",
+    "OpenCantGetItDone",
+    "PointSums",
+    "RatingStore",
+    "RegisterStore",
+    "ReportStore",
+    "ReportSums",
+    "SatisfactionSums",
+    "StuckPointStore",
 ]
 
 

@@ -16,7 +16,17 @@ import msgspec
 
 from friction.ratings import FollowUp, PointRatings, Rating, RatingExists
 from friction.store.dashboard import DashboardFilter
-from friction.store.engine import ConflictError, Cursor, Engine, Row, dt, filters, opt_dt, ts, window
+from friction.store.engine import (
+    ConflictError,
+    Cursor,
+    Engine,
+    Row,
+    dt,
+    filters,
+    opt_dt,
+    ts,
+    window,
+)
 
 __all__ = ["FrictionSplit", "RatingSql", "RatingStore", "SatisfactionSums"]
 

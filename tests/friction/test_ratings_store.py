@@ -50,7 +50,7 @@ def test_a_visit_is_rated_once_and_its_bad_review_is_followed_up(
     bad = rating("C1", "dissatisfied", text="回电 13912345678")
     store.save_rating(bad, follow_up(bad))
     again = rating("C1", "very_satisfied")
-    with pytest.raises(RatingExists, match="^visit: "):
+    with pytest.raises(RatingExists, match=r"^visit: "):
         store.save_rating(again, None)
     # The refused second rating left nothing behind, and the first is as given, masked.
     assert store.ratings_of_case("C1") == [bad]
