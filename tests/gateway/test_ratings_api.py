@@ -6,13 +6,14 @@ its answer and only at its own centre, and the backlog shows a stuck point's rat
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import api_token, served_gateway
+from conftest import TEST_SECRET, api_token, served_gateway
 from temporalio.testing import WorkflowEnvironment
 
 from deploy.sim.clerk import HttpDesk, wait_for, waiting_on_clerk
@@ -20,6 +21,7 @@ from deploy.sim.population import Citizen
 from friction.ratings import RatingPolicy
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook
+from gateway.console.notice import tracking_code
 from kernel.china_time import CHINA_TZ
 
 PROBLEM = "application/problem+json"
@@ -167,3 +169,38 @@ async def test_the_backlog_shows_a_stuck_points_ratings_beside_its_burden(
     [entry] = [e for e in backlog["entries"] if e["point"]["cases"] >= 1
                and e["point"]["kind"] == "clerk_note"]
     assert entry["ratings"] == {"ratings": 1, "bad": 1, "bad_share": 1.0}
+
+
+async def test_the_tracking_page_rates_only_with_the_cases_code(
+    api: httpx.AsyncClient, store: SqliteFrictionStore, population: list[Citizen]
+) -> None:
+    opened = await api.post("/api/cases", json={
+        "bundle": "employment-hardship", "citizen_id_number": population[2].id_number,
+        "centre": CENTRE})
+    case_id = opened.json()["case_id"]
+    await wait_for(HttpDesk(api, case_id), waiting_on_clerk)
+    citizen = httpx.AsyncClient(base_url=api.base_url, timeout=60)  # no token: anyone
+    async with citizen:
+        form = await citizen.get("/track")
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', form.text)
+        assert token is not None
+        right = tracking_code(TEST_SECRET, case_id)
+        wrong = "000000" if right != "000000" else "111111"
+        body = {"_csrf_token": token.group(1), "case_id": case_id, "visit": "1",
+                "level": "very_dissatisfied", "reasons": ["long_wait", "bribes"]}
+        refused = await citizen.post("/track/rating", data={**body, "code": wrong})
+        assert refused.status_code == 404
+        assert store.ratings_of_case(case_id) == []
+        # A reason off the list is refused by name, the form kept as typed.
+        sent = await citizen.post("/track/rating", data={**body, "code": right})
+        assert sent.status_code == 422 and 'id="rating-error"' in sent.text
+        assert store.ratings_of_case(case_id) == []
+        body["reasons"] = ["long_wait"]
+        sent = await citizen.post("/track/rating", data={**body, "code": right})
+        assert sent.status_code == 200 and 'id="rating-thanks"' in sent.text
+        [rating] = store.ratings_of_case(case_id)
+        assert (rating.channel, rating.level, rating.reasons) == (
+            "track", "very_dissatisfied", ("long_wait",))
+        assert 'id="follow-up-1"' in sent.text and "2026年10月13日" in sent.text
+        again = await citizen.post("/track/rating", data={**body, "code": right})
+        assert again.status_code == 409 and "已经评价过了" in again.text
