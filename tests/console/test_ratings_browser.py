@@ -2,7 +2,7 @@
 page on a phone (390×844), a bad review lands in the centre's follow-ups, the clerk
 cannot close it without an answer and then answers it, the citizen reads the answer on
 the tracking page, and the analyst sees satisfaction and the bad review no detector saw
-on the dashboard. Every page passes axe; screenshots at phone and desktop widths."""
+on the dashboard and a stuck point's ratings in the backlog. Every page passes axe; screenshots at phone and desktop widths."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from playwright.async_api import Browser
 
 from deploy.sim.clerk import HttpDesk, wait_for, waiting_on_clerk
 from deploy.sim.population import Citizen
+from friction.notebook import log_note
 from friction.ratings import new_rating
 from gateway.console.notice import tracking_code
+from kernel.events import ClerkNote
 
 PHONE = {"width": 390, "height": 844}
 
@@ -101,6 +103,8 @@ async def test_a_citizen_rates_a_visit_and_reads_the_answer_to_a_bad_review(
     card = clerk.locator(f"#follow-up-{case_id}-1")
     assert "已答复" in await card.inner_text() and answer in await card.inner_text()
     await visitor.check("follow-up-answered")
+    await clerk.set_viewport_size(PHONE)
+    await visitor.check("follow-up-answered-phone")
 
     # The citizen comes back to the tracking page and reads the answer.
     await track_on(phone, case_id)
@@ -114,6 +118,12 @@ async def test_a_citizen_rates_a_visit_and_reads_the_answer_to_a_bad_review(
             reasons=["one_trip"], text=None, channel="window_pad",
             bundle="employment-hardship", centre=console.centre,
             now=datetime.now(UTC)), None)
+    # One of them had friction a clerk noted: the backlog shows its rating beside it.
+    log_note(console.store, ClerkNote(
+        event_id="note/rated-002", occurred_at=datetime.now(UTC),
+        case_id="20261207-RATED002", bundle="employment-hardship", bundle_version=1,
+        step="unemployment-registration", centre=console.centre, category="system",
+        text="系统卡顿", actor="clerk"))
     analyst = await visitor.page.context.browser.new_context(  # type: ignore[union-attr]
         locale="zh-CN", viewport={"width": 1440, "height": 900})
     desk = Visitor(page=await analyst.new_page(), base=console.url,
@@ -129,4 +139,9 @@ async def test_a_citizen_rates_a_visit_and_reads_the_answer_to_a_bad_review(
     await desk.check("dashboard-satisfaction")
     await desk.page.set_viewport_size(PHONE)
     await desk.check("dashboard-satisfaction-phone")
+    await desk.page.set_viewport_size({"width": 1440, "height": 900})
+    await desk.goto("/console/backlog")
+    row = await desk.page.locator("#backlog tbody tr").first.inner_text()
+    assert "系统卡顿" not in row and "\t1\t0 (0.0%)" in row  # one rating, no bad review
+    await desk.check("backlog-ratings")
     await analyst.close()
