@@ -2,7 +2,8 @@
 page on a phone (390×844), a bad review lands in the centre's follow-ups, the clerk
 cannot close it without an answer and then answers it, the citizen reads the answer on
 the tracking page, and the analyst sees satisfaction and the bad review no detector saw
-on the dashboard and a stuck point's ratings in the backlog. Every page passes axe; screenshots at phone and desktop widths."""
+on the dashboard and a stuck point's ratings in the backlog. Every page passes axe;
+screenshots at phone and desktop widths."""
 
 from __future__ import annotations
 
