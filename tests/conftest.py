@@ -32,7 +32,7 @@ from deploy.sim.clerk import ClerkHabits, TemporalDesk, serve_case
 from deploy.sim.population import Citizen, generate, lookup_values
 from friction.sqlite_store import SqliteFrictionStore
 from friction.store import FrictionStore
-from gateway.accounts import AccountBook
+from gateway.accounts import EVERY_CENTRE, AccountBook
 from gateway.app import create_app
 from gateway.auth import GatewaySecurity
 from kernel.china_time import local_date
@@ -252,14 +252,17 @@ async def wait_for(
 TEST_SECRET = b"onething-test-secret-not-for-production"
 
 
-def api_token(*roles: str, subject: str = "service:tests") -> str:
-    """A bearer token for the test gateway's API, as a service with `roles`."""
+def api_token(
+    *roles: str, subject: str = "service:tests", centres: tuple[str, ...] = (EVERY_CENTRE,)
+) -> str:
+    """A bearer token for the test gateway's API, as a service with `roles`, working for
+    `centres` (every centre unless a test says which)."""
     security = GatewaySecurity(TEST_SECRET, AccountBook(Path("/nonexistent/accounts.json")))
-    return security.mint_token(subject, roles or ("admin",))  # type: ignore[arg-type]
+    return security.mint_token(subject, roles or ("admin",), centres=centres)  # type: ignore[arg-type]
 
 
-def bearer(*roles: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_token(*roles)}"}
+def bearer(*roles: str, centres: tuple[str, ...] = (EVERY_CENTRE,)) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_token(*roles, centres=centres)}"}
 
 
 @contextlib.asynccontextmanager

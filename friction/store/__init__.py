@@ -11,6 +11,7 @@ need and defines the answers it gives beside its SQL:
 - export: the event log a page at a time (ExportStore);
 - ratings: the citizens' ratings, their follow-ups and their join to the friction
   (RatingStore);
+- access_log: who read or changed which case, append-only (AccessLogStore, AccessEntry);
 - engine: one connection, the dialect, transactions; migrations: one file per schema
   version; sql: SqlFrictionStore, every part over one engine.
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from friction.store.access_log import ACCESS_ACTIONS, AccessAction, AccessEntry, AccessLogStore
 from friction.store.backlog import BacklogStore
 from friction.store.dashboard import (
     BreachSums,
@@ -51,29 +53,12 @@ from friction.store.stuck_points import StuckPointStore
 from friction.stuck_points import Granularity
 
 __all__ = [
-    "BacklogStore",
-    "BreachSums",
-    "CantGetItDoneByCause",
-    "ConflictError",
-    "DashboardFilter",
-    "DashboardStore",
-    "ExportStore",
-    "FrictionSplit",
-    "FrictionStore",
-    "Granularity",
-    "GroupBy",
-    "IngestResult",
-    "IngestStore",
-    "KindDay",
-    "KindTotal",
-    "MetricsStore",
-    "OpenCantGetItDone",
-    "PointSums",
-    "RatingStore",
-    "RegisterStore",
-    "ReportStore",
-    "ReportSums",
-    "SatisfactionSums",
+    "ACCESS_ACTIONS", "AccessAction", "AccessEntry", "AccessLogStore", "BacklogStore",
+    "BreachSums", "CantGetItDoneByCause", "ConflictError", "DashboardFilter",
+    "DashboardStore", "ExportStore", "FrictionSplit", "FrictionStore", "Granularity",
+    "GroupBy", "IngestResult", "IngestStore", "KindDay", "KindTotal", "MetricsStore",
+    "OpenCantGetItDone", "PointSums", "RatingStore", "RegisterStore", "ReportStore",
+    "ReportSums", "SatisfactionSums",
     "StuckPointStore",
 ]
 
@@ -81,7 +66,7 @@ __all__ = [
 @runtime_checkable
 class FrictionStore(
     IngestStore, StuckPointStore, BacklogStore, RegisterStore, DashboardStore, MetricsStore,
-    ExportStore, RatingStore, Protocol,
+    ExportStore, RatingStore, AccessLogStore, Protocol,
 ):
     """Every part of the store, for whoever wires the parts' consumers together."""
 

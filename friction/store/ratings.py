@@ -114,8 +114,12 @@ class RatingStore(Protocol):
     def follow_up(self, case_id: str, visit: int) -> FollowUp | None:
         ...
 
-    def follow_ups(self, centre: str | None = None, open_only: bool = False) -> list[FollowUp]:
-        """Follow-ups (of one centre), open ones first, the nearest deadline first."""
+    def follow_ups(
+        self, centre: str | None = None, open_only: bool = False,
+        centres: tuple[str, ...] | None = None,
+    ) -> list[FollowUp]:
+        """Follow-ups (of one centre, and of those of `centres` unless None), open ones
+        first, the nearest deadline first."""
         ...
 
     def assign_follow_up(self, case_id: str, visit: int, owner: str) -> FollowUp:
@@ -206,8 +210,16 @@ class RatingSql:
         rows = self._engine.fetch(_ONE_FOLLOW_UP, (case_id, visit))
         return _follow_up(rows[0]) if rows else None
 
-    def follow_ups(self, centre: str | None = None, open_only: bool = False) -> list[FollowUp]:
+    def follow_ups(
+        self, centre: str | None = None, open_only: bool = False,
+        centres: tuple[str, ...] | None = None,
+    ) -> list[FollowUp]:
         clause, params = filters([("centre", centre)])
+        if centres is not None:
+            # An account of no centre lists none: "IN ()" is no SQL, so a false clause.
+            clause += (f" AND centre IN ({', '.join('?' * len(centres))})" if centres
+                       else " AND 1 = 0")
+            params = (*params, *centres)
         if open_only:
             clause += " AND answered_at IS NULL"
         return [_follow_up(row) for row in self._engine.fetch(

@@ -25,6 +25,7 @@ from friction.ratings import MAX_ANSWER_CHARS, MAX_TEXT_CHARS, FollowUp, Rating
 from gateway.auth import TRACK_LIMIT, current_account, requires
 from gateway.cases.schemas import CaseId
 from gateway.cases.service import Cases
+from gateway.centres import centre_policy
 from gateway.console.notice import code_matches
 from gateway.console.pages import (
     Place,
@@ -40,7 +41,7 @@ from gateway.console.pages import (
 from gateway.console.rating_panel import CHOICES, RatingPanel
 from gateway.console.tracking import track_page
 from gateway.ratings.schemas import FollowUpView, Visit
-from gateway.ratings.service import Ratings, RatingService, sees_every_centre
+from gateway.ratings.service import Ratings, RatingService, centres_seen
 from kernel.case_number import CASE_ID_PATTERN
 from workflows.definition import Catalogue
 
@@ -68,6 +69,7 @@ def rating_refusal(request: Request[Any, Any, Any], status: int, field: str | No
 
 class TrackRatingController(Controller):
     path = "/track/rating"
+    opt = centre_policy("none")  # the citizen's own case, by its number and tracking code
 
     @post("/", middleware=[TRACK_LIMIT.middleware], status_code=200)
     async def rate(
@@ -136,10 +138,12 @@ async def follow_up_rows(
 
 
 class FollowUpPages(Controller):
-    path = FOLLOW_UPS_PATH
-    guards = [requires("clerk", "analyst")]
+    """The list reaches analysts too (policy "none": no personal value; a clerk's holds
+    their centres' only); answering is the case's centre's (policy "case")."""
 
-    @get("/")
+    path = FOLLOW_UPS_PATH
+
+    @get("/", guards=[requires("clerk", "analyst")], opt=centre_policy("none"))
     async def follow_ups(
         self,
         request: Request[Any, Any, Any],
@@ -160,11 +164,13 @@ class FollowUpPages(Controller):
     ) -> Template:
         account = current_account(request)
         found = await rating_service.follow_ups(account, open_only)
+        seen = centres_seen(account)
         return page(
             request, "follow_ups.html", status_code=status_code,
             rows=await follow_up_rows(rating_service, found.follow_ups, catalogue),
-            open_only=open_only, every_centre=sees_every_centre(account),
-            centre=account.centre, choices=CHOICES, refusal=refusal,
+            open_only=open_only, every_centre=seen is None,
+            centre="、".join(seen or ()), answers=account.has_any("clerk"),
+            choices=CHOICES, refusal=refusal,
             days=rating_service.policy.follow_up_working_days,
             max_answer=MAX_ANSWER_CHARS,
         )
@@ -184,7 +190,7 @@ class FollowUpPages(Controller):
         account = current_account(request)
         try:
             if what == "owner":
-                await rating_service.assign(account, case_id, visit, owner)
+                await rating_service.assign(case_id, visit, owner)
             else:
                 await rating_service.answer(account, case_id, visit, answer, owner)
         except ProblemDetailsException as exc:
@@ -207,14 +213,16 @@ class FollowUpPages(Controller):
         say(request, "Saved.", "ok")
         return see_other(FOLLOW_UPS_PATH)
 
-    @post("/{case_id:str}/{visit:int}/owner")
+    @post("/{case_id:str}/{visit:int}/owner", guards=[requires("clerk")],
+          opt=centre_policy("case"))
     async def assign(
         self, request: Request[Any, Any, Any], case_id: CaseId, visit: Visit,
         rating_service: Ratings, catalogue: NamedDependency[Catalogue],
     ) -> Response[Any]:
         return await self._act(request, rating_service, catalogue, case_id, visit, "owner")
 
-    @post("/{case_id:str}/{visit:int}/answer")
+    @post("/{case_id:str}/{visit:int}/answer", guards=[requires("clerk")],
+          opt=centre_policy("case"))
     async def answer(
         self, request: Request[Any, Any, Any], case_id: CaseId, visit: Visit,
         rating_service: Ratings, catalogue: NamedDependency[Catalogue],

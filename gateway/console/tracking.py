@@ -22,6 +22,7 @@ from litestar.response import Redirect, Template
 
 from gateway.auth import TRACK_LIMIT
 from gateway.cases.service import Cases, CaseService
+from gateway.centres import centre_policy
 from gateway.console.notice import closure_rules, code_matches, notice_items
 from gateway.console.pages import N_, page, see_other
 from gateway.console.rating_panel import RatingPanel, rating_panel
@@ -37,6 +38,7 @@ class TrackForm(msgspec.Struct, kw_only=True, frozen=True):
 
 class TrackingController(Controller):
     path = "/track"
+    opt = centre_policy("none")  # the citizen's own case, by its number and tracking code
 
     @get("/")
     async def ask(self, request: Request[Any, Any, Any]) -> Template:

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from litestar.di import NamedDependency
-from litestar.exceptions import PermissionDeniedException
 from litestar.plugins.problem_details import ProblemDetailsException
 
 from friction.ratings import (
@@ -34,6 +33,7 @@ from friction.store import ConflictError, FrictionStore
 from friction.store.dashboard import DashboardFilter
 from gateway.accounts import Account
 from gateway.cases.service import CaseService
+from gateway.centres import listed_centres
 from gateway.errors import invalid_field, problem
 from gateway.ratings.schemas import CaseRatings, FollowUps, FollowUpView, RatingMade
 from kernel.china_time import local_date
@@ -50,9 +50,11 @@ def refused(exc: RatingError) -> ProblemDetailsException:
     return invalid_field(field, said.strip())
 
 
-def sees_every_centre(account: Account) -> bool:
-    """Analysts (and admins) see every centre's follow-ups; a clerk sees their centre's."""
-    return account.has_any("analyst") or account.centre is None
+def centres_seen(account: Account) -> tuple[str, ...] | None:
+    """The centres whose follow-ups `account` lists: a clerk's own centres (the centres
+    policy's `listed_centres`); None, every centre, for the data bureau's analysts and
+    for an account of every centre (an admin)."""
+    return None if account.has_any("analyst") else listed_centres(account, None)
 
 
 class RatingService:
@@ -137,24 +139,23 @@ class RatingService:
                            follow_ups=tuple(self._view(f) for f in follow_ups))
 
     async def follow_ups(self, account: Account, open_only: bool = False) -> FollowUps:
-        """The follow-ups `account` answers for: its centre's, or every centre's."""
-        centre = None if sees_every_centre(account) else account.centre
-        found = await asyncio.to_thread(self.store.follow_ups, centre, open_only)
+        """The follow-ups `account` answers for: its centres', or every centre's."""
+        found = await asyncio.to_thread(self.store.follow_ups, None, open_only,
+                                        centres_seen(account))
         return FollowUps(today=local_date(self.now()),
                          follow_ups=tuple(self._view(f) for f in found))
 
-    async def _owned(self, account: Account, case_id: str, visit: int) -> FollowUp:
+    async def _existing(self, case_id: str, visit: int) -> FollowUp:
+        # Whose follow-up it is was decided before: the handlers' centre policy "case"
+        # admits only the case's home centre (or whoever serves it from elsewhere).
         found = await asyncio.to_thread(self.store.follow_up, case_id, visit)
         if found is None:
             raise problem(404, "No such follow-up",
                           f"no follow-up of visit {visit} of case {case_id}")
-        if not sees_every_centre(account) and found.centre != account.centre:
-            raise PermissionDeniedException("this follow-up belongs to another centre")
         return found
 
-    async def assign(self, account: Account, case_id: str, visit: int,
-                     owner: str) -> FollowUpView:
-        await self._owned(account, case_id, visit)
+    async def assign(self, case_id: str, visit: int, owner: str) -> FollowUpView:
+        await self._existing(case_id, visit)
         try:
             named = check_owner(owner)
             changed = await asyncio.to_thread(self.store.assign_follow_up, case_id, visit,
@@ -168,7 +169,7 @@ class RatingService:
     async def answer(self, account: Account, case_id: str, visit: int, answer: str,
                      owner: str | None = None) -> FollowUpView:
         """Close a follow-up with its answer to the citizen (required, masked)."""
-        await self._owned(account, case_id, visit)
+        await self._existing(case_id, visit)
         try:
             said = check_answer(answer)
             if owner is not None and owner.strip():

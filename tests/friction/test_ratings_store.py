@@ -86,6 +86,10 @@ def test_follow_ups_list_by_centre_open_first(store: SqlFrictionStore) -> None:
     assert [f.case_id for f in store.follow_ups()] == ["B", "A", "C"]
     assert [f.case_id for f in store.follow_ups(centre="east")] == ["A", "C"]
     assert [f.case_id for f in store.follow_ups(centre="east", open_only=True)] == ["A"]
+    assert [f.case_id for f in store.follow_ups(centres=("east",))] == ["A", "C"]
+    assert sorted(f.case_id for f in store.follow_ups(centres=("east", "west"))) == [
+        "A", "B", "C"]
+    assert store.follow_ups(centres=()) == []
 
 
 def test_ratings_are_joined_to_the_case_friction(

@@ -51,9 +51,10 @@ async def api(
     agency_urls: dict[str, str], fresh_agencies: object, tmp_path: Path,
 ) -> AsyncIterator[httpx.AsyncClient]:
     book = AccountBook(tmp_path / "accounts.json")
-    book.add("eastclerk", "rating-pass-2026", ("clerk",), display_name="东窗口", centre=CENTRE)
+    book.add("eastclerk", "rating-pass-2026", ("clerk",), display_name="东窗口",
+             centres=(CENTRE,))
     book.add("westclerk", "rating-pass-2026", ("clerk",), display_name="西窗口",
-             centre="west-centre")
+             centres=("west-centre",))
     async with served_gateway(
         dev_env.client, store, task_queue, agency_urls, accounts=book,
         rating_policy=RatingPolicy(follow_up_working_days=5), clock=lambda: PINNED,
@@ -112,12 +113,20 @@ async def test_a_visit_is_rated_once_and_a_bad_review_is_followed_up(
     assert second.status_code == 201 and second.json()["rating"]["visit"] == 2
     assert second.json()["follow_up"] is None
 
-    # The follow-up is the east centre's: the west centre neither sees nor answers it.
+    # The follow-up is the east centre's: the west centre neither sees, reads nor answers
+    # it, and the data bureau reads the list but answers for no centre.
     west, east = auth("westclerk"), auth("eastclerk")
+    analyst = auth("service:bureau", "analyst")
     listed = await api.get("/api/ratings/follow-ups", headers=west)
     assert listed.json()["follow_ups"] == []
     path = f"/api/ratings/follow-ups/{case_id}/1"
-    assert (await api.post(f"{path}/answer", headers=west,
+    assert field_of(await api.post(f"{path}/answer", headers=west,
+                                   json={"answer": "x"}), 403) == "centre"
+    assert field_of(await api.post(f"{path}/owner", headers=west,
+                                   json={"owner": "x"}), 403) == "centre"
+    assert field_of(await api.get(f"/api/ratings/cases/{case_id}", headers=west),
+                    403) == "centre"
+    assert (await api.post(f"{path}/answer", headers=analyst,
                            json={"answer": "x"})).status_code == 403
     listed = await api.get("/api/ratings/follow-ups?open_only=true", headers=east)
     [shown] = listed.json()["follow_ups"]
@@ -132,11 +141,10 @@ async def test_a_visit_is_rated_once_and_a_bad_review_is_followed_up(
     assert closed.json()["follow_up"]["answered_by"] == "eastclerk"
     assert field_of(await api.post(f"{path}/answer", headers=east,
                                    json={"answer": "again"}), 409) == "answer"
-    analyst = auth("service:bureau", "analyst")
     every = await api.get("/api/ratings/follow-ups", headers=analyst)
     assert [v["follow_up"]["case_id"] for v in every.json()["follow_ups"]] == [case_id]
 
-    ratings = (await api.get(f"/api/ratings/cases/{case_id}", headers=analyst)).json()
+    ratings = (await api.get(f"/api/ratings/cases/{case_id}", headers=east)).json()
     assert [(r["visit"], r["level"]) for r in ratings["ratings"]] == [
         (1, "very_dissatisfied"), (2, "satisfied")]
     # Nothing personal in what was stored: the case number, levels, reasons, masked text.
