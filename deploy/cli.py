@@ -322,6 +322,7 @@ async def run_gateway(settings: Settings) -> None:
     import uvicorn
 
     from deploy.telemetry import GATEWAY_SERVICE, setup_tracing
+    from friction.ratings import RatingPolicy
     from gateway.app import create_app
     from gateway.issued_documents import AgencyDocuments
     from workflows.calendar_source import PublishedCalendar
@@ -355,6 +356,8 @@ async def run_gateway(settings: Settings) -> None:
             documents=AgencyDocuments.for_catalogue(settings.agency_urls, catalogue),
             secure_cookies=settings.secure_cookies,
             trusted_proxies=settings.trusted_proxies,
+            rating_policy=RatingPolicy(
+                follow_up_working_days=settings.rating_follow_up_working_days),
             access_log_retention=timedelta(days=settings.access_log_retention_days),
             codec_origins=settings.codec_origins,
         )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 
+from friction.ratings import DEFAULT_FOLLOW_UP_WORKING_DAYS
 from kernel.codec import PayloadKey, format_key, generate_key, parse_keys
 from workflows.case import TASK_QUEUE
 
@@ -70,6 +71,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Proxies whose X-Forwarded-For names the client (addresses or CIDR blocks, comma-
     # separated in ONETHING_TRUSTED_PROXIES); none: the header is never believed.
     trusted_proxies: tuple[str, ...] = ()
+    # Working days a centre has to answer a bad review (好差评), from the day after it.
+    rating_follow_up_working_days: int = DEFAULT_FOLLOW_UP_WORKING_DAYS
     # Days the access log keeps an entry (pruned by the gateway at start and daily).
     access_log_retention_days: int = 1096
     # The embedded one-machine default: keys may be made once in the state folder. True
@@ -122,6 +125,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             access_log_retention_days=_positive(e, "ONETHING_ACCESS_LOG_RETENTION_DAYS", 1096),
             codec_origins=_listed(e.get("ONETHING_CODEC_ORIGINS", "")) or (
                 f"http://127.0.0.1:{ui_port}", f"http://localhost:{ui_port}"),
+            rating_follow_up_working_days=_positive(
+                e, "ONETHING_RATING_FOLLOW_UP_WORKING_DAYS", DEFAULT_FOLLOW_UP_WORKING_DAYS),
         )
 
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 import msgspec
 
+from friction.ratings import PointRatings
 from friction.stuck_points import StuckPoint
 from friction.verification import RateWindow, Verdict, VerificationPolicy, judge
 
@@ -65,6 +66,8 @@ class BacklogEntry(msgspec.Struct, kw_only=True, frozen=True):
     rank: int
     point: StuckPoint
     item: BacklogItem
+    # The citizens' ratings of the point's cases, beside its burden.
+    ratings: PointRatings = msgspec.field(default_factory=PointRatings)
 
 
 class TransitionRequest(msgspec.Struct, kw_only=True, frozen=True):

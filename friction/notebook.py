@@ -31,6 +31,7 @@ from friction.backlog import (
 )
 from friction.ingest import check_event, ingest
 from friction.ocel import to_ocel
+from friction.ratings import PointRatings
 from friction.register import (
     DEFAULT_DEADLINE_WORKING_DAYS,
     CantGetItDoneRecord,
@@ -147,11 +148,13 @@ def backlog(
     verifier last left them. A read: it writes nothing."""
     points = store.stuck_points(bundle=bundle, limit=limit)
     items = store.backlog_items()
+    rated = store.point_ratings([p.fingerprint for p in points])
     return [
         BacklogEntry(
             rank=rank,
             point=point,
             item=items.get(point.fingerprint) or BacklogItem(fingerprint=point.fingerprint),
+            ratings=rated.get(point.fingerprint) or PointRatings(),
         )
         for rank, point in enumerate(points, start=1)
     ]

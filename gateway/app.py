@@ -27,6 +27,7 @@ from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.converter import PayloadCodec
 
+from friction.ratings import RatingPolicy
 from friction.store import FrictionStore
 from friction.verification import VerificationPolicy
 from gateway.accounts import AccountBook
@@ -59,6 +60,8 @@ from gateway.notebook.controllers import (
     ReportsController,
 )
 from gateway.notebook.service import provide_notebook_service
+from gateway.ratings.controllers import RatingsController
+from gateway.ratings.service import provide_rating_service
 from gateway.register.controllers import CantGetItDoneController
 from gateway.register.service import provide_register_service
 from gateway.verifier import VERIFY_EVERY_SECONDS, VerifierSchedule
@@ -125,6 +128,8 @@ def create_app(
     secure_cookies: bool = True,
     trusted_proxies: Iterable[str] = (),
     session_store: Store | None = None,
+    rating_policy: RatingPolicy | None = None,
+    clock: Callable[[], datetime] | None = None,
     access_log_retention: timedelta | None = DEFAULT_RETENTION,
     payload_codec: PayloadCodec | None = None,
     codec_origins: Iterable[str] = (),
@@ -139,6 +144,8 @@ def create_app(
     address that rate limits count by is the connection's peer; X-Forwarded-For is read only
     when that peer is one of `trusted_proxies` (addresses or CIDR blocks). Console sessions
     live in `session_store` (in memory unless given; gateways of a cluster share one).
+    A bad review is followed up within `rating_policy`'s working days; `clock` is the
+    time ratings and their follow-ups are made at (now, unless a test pins it).
     Reads of residents' data and changes to cases go to the store's access log; entries
     older than `access_log_retention` are pruned at start and daily (None: never here, for
     a deployment that prunes by other means).
@@ -155,6 +162,8 @@ def create_app(
     collector = NotebookCollector(store, current)
     coverage = CalendarCoverage(current)
     policy = verification or VerificationPolicy()
+    ratings_policy = rating_policy or RatingPolicy()
+    now = clock or (lambda: datetime.now(UTC))
     schedule = None if verify_every is None else VerifierSchedule(store, policy, verify_every)
     retention = (None if access_log_retention is None
                  else AccessLogRetention(store, access_log_retention))
@@ -187,7 +196,7 @@ def create_app(
             security.api_router(
                 CasesController, WorklistController, FrictionController, BacklogController,
                 NotesController, CantGetItDoneController, ReportsController,
-                AccessLogController,
+                RatingsController, AccessLogController,
             ),
             security.codec_router(
                 CodecController,
@@ -203,6 +212,9 @@ def create_app(
             "case_service": Provide(provide_case_service, sync_to_thread=False),
             "notebook_service": Provide(provide_notebook_service, sync_to_thread=False),
             "register_service": Provide(provide_register_service, sync_to_thread=False),
+            "rating_service": Provide(provide_rating_service, sync_to_thread=False),
+            "rating_policy": Provide(lambda: ratings_policy, sync_to_thread=False),
+            "clock": Provide(lambda: now, sync_to_thread=False),
             "access_log_service": Provide(provide_access_log_service, sync_to_thread=False),
             "codec_service": Provide(lambda: codec, sync_to_thread=False),
             "calendar_source": Provide(lambda: current, sync_to_thread=False),

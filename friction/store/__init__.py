@@ -9,6 +9,8 @@ need and defines the answers it gives beside its SQL:
 - reports and dashboard: the data bureau's sums and the metrics (ReportStore,
   DashboardStore, MetricsStore and their sums);
 - export: the event log a page at a time (ExportStore);
+- ratings: the citizens' ratings, their follow-ups and their join to the friction
+  (RatingStore);
 - access_log: who read or changed which case, append-only (AccessLogStore, AccessEntry);
 - engine: one connection, the dialect, transactions; migrations: one file per schema
   version; sql: SqlFrictionStore, every part over one engine.
@@ -44,6 +46,7 @@ from friction.store.dashboard import (
 from friction.store.engine import ConflictError
 from friction.store.export import ExportStore
 from friction.store.ingest import IngestResult, IngestStore
+from friction.store.ratings import FrictionSplit, RatingStore, SatisfactionSums
 from friction.store.register import OpenCantGetItDone, RegisterStore
 from friction.store.reports import GroupBy, KindTotal, MetricsStore, ReportStore, ReportSums
 from friction.store.stuck_points import StuckPointStore
@@ -52,9 +55,10 @@ from friction.stuck_points import Granularity
 __all__ = [
     "ACCESS_ACTIONS", "AccessAction", "AccessEntry", "AccessLogStore", "BacklogStore",
     "BreachSums", "CantGetItDoneByCause", "ConflictError", "DashboardFilter",
-    "DashboardStore", "ExportStore", "FrictionStore", "Granularity", "GroupBy",
-    "IngestResult", "IngestStore", "KindDay", "KindTotal", "MetricsStore",
-    "OpenCantGetItDone", "PointSums", "RegisterStore", "ReportStore", "ReportSums",
+    "DashboardStore", "ExportStore", "FrictionSplit", "FrictionStore", "Granularity",
+    "GroupBy", "IngestResult", "IngestStore", "KindDay", "KindTotal", "MetricsStore",
+    "OpenCantGetItDone", "PointSums", "RatingStore", "RegisterStore", "ReportStore",
+    "ReportSums", "SatisfactionSums",
     "StuckPointStore",
 ]
 
@@ -62,7 +66,7 @@ __all__ = [
 @runtime_checkable
 class FrictionStore(
     IngestStore, StuckPointStore, BacklogStore, RegisterStore, DashboardStore, MetricsStore,
-    ExportStore, AccessLogStore, Protocol,
+    ExportStore, RatingStore, AccessLogStore, Protocol,
 ):
     """Every part of the store, for whoever wires the parts' consumers together."""
 

@@ -19,6 +19,7 @@ from friction.store.engine import Connection, Dialect, Engine
 from friction.store.export import ExportSql
 from friction.store.ingest import IngestSql
 from friction.store.migrations import migrate
+from friction.store.ratings import RatingSql
 from friction.store.register import RegisterSql
 from friction.store.reports import MetricsSql, ReportSql
 from friction.store.stuck_points import StuckPointSql
@@ -29,7 +30,7 @@ __all__ = ["SqlFrictionStore"]
 
 class SqlFrictionStore(
     IngestSql, StuckPointSql, BacklogSql, RegisterSql, ReportSql, DashboardSql, MetricsSql,
-    ExportSql, AccessLogSql,
+    ExportSql, RatingSql, AccessLogSql,
 ):
     """FrictionStore over a DB-API connection. Each base is one concern's SQL; they share
     the engine (one connection under a lock), the burden table and the event codecs."""

@@ -13,6 +13,7 @@ from litestar.params import JSONBody
 
 from gateway.audit.recorder import access
 from gateway.auth import requires
+from gateway.centres import centre_policy
 from gateway.codec.schemas import PayloadsBody
 from gateway.codec.service import Codec
 
@@ -33,6 +34,8 @@ class CodecController(Controller):
     path = CODEC_PATH
     tags = ["codec"]
     guards = [requires("admin")]
+    # Admins work at every centre, and a payload names no case to the gateway.
+    opt = centre_policy("none")
 
     @post("/decode", status_code=200, opt=access("decode_payloads"),
           summary="Open sealed Temporal payloads (remote codec protocol)", description=_WHO)

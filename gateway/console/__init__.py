@@ -17,6 +17,7 @@ from gateway.console.backlog import BacklogPages
 from gateway.console.dashboard import DashboardController
 from gateway.console.login import LoginController
 from gateway.console.pages import CONSOLE_EXCEPTION_HANDLERS
+from gateway.console.rating_pages import FollowUpPages, TrackRatingController
 from gateway.console.register import RegisterController
 from gateway.console.tracking import TrackingController
 from gateway.console.verify import VerifyController
@@ -42,7 +43,8 @@ def console_handlers() -> list[Any]:
     pages = Router(
         path="/",
         route_handlers=[LoginController, WorkbenchController, TrackingController, BacklogPages,
-                       DashboardController, VerifyController, RegisterController, AccessLogPage],
+                       DashboardController, VerifyController, RegisterController,
+                       TrackRatingController, FollowUpPages, AccessLogPage],
         exception_handlers=CONSOLE_EXCEPTION_HANDLERS,
         include_in_schema=False,
     )

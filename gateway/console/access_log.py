@@ -18,6 +18,7 @@ from gateway.audit.service import (
     UsernameFilter,
 )
 from gateway.auth import requires
+from gateway.centres import centre_policy
 from gateway.console.pages import N_, Refusal, page, problem_field, problem_text
 
 ACTION_WORDS = {
@@ -40,6 +41,7 @@ ACTION_WORDS = {
 class AccessLogPage(Controller):
     path = "/console/access-log"
     guards = [requires("auditor")]
+    opt = centre_policy("none")  # who read which case: case numbers, no personal value
 
     @get("/")
     async def access_log(

@@ -1,7 +1,8 @@
 """The data bureau's dashboard: friction by kind over time, the top stuck points by
 burden, trips per case, the share of fields prefilled against the 92% benchmark, SLA
-breaches by step and can't-get-it-done cases by cause, for a bundle, a service centre and
-a period, or all of them.
+breaches by step, can't-get-it-done cases by cause and the citizens' ratings joined to
+the friction (friction.satisfaction), for a bundle, a service centre and a period, or all
+of them.
 
 The figures are friction.dashboard's, small groups already withheld. The page carries
 them twice: as tables anyone (and any screen reader) can read, and as JSON in a
@@ -23,13 +24,16 @@ from litestar.response import Template
 
 from friction.dashboard import Dashboard, DashboardFilter, FilterOptions
 from friction.reports import DEFAULT_MIN_GROUP, PREFILL_BENCHMARK
+from friction.satisfaction import Satisfaction
 from friction.stuck_points import Granularity
 from gateway.auth import requires
 from gateway.centres import centre_policy
 from gateway.console.backlog import KIND_WORDS
 from gateway.console.pages import N_, embedded_json, names_of, page, problem_field, tr
+from gateway.console.rating_panel import CHOICES
 from gateway.i18n import request_lang
 from gateway.notebook.service import Notebook, parse_instant
+from gateway.ratings.service import Ratings
 from workflows.definition import Catalogue
 
 DASHBOARD_PATH = "/console/dashboard"
@@ -238,6 +242,7 @@ class DashboardController(Controller):
         self,
         request: Request[Any, Any, Any],
         notebook_service: Notebook,
+        rating_service: Ratings,
         catalogue: NamedDependency[Catalogue],
         bundle: Query = "",
         centre: Query = "",
@@ -251,9 +256,11 @@ class DashboardController(Controller):
         flt, errors = read_filter(request, form, options)
         dashboard: Dashboard | None = None
         chart: Charts | None = None
+        satisfaction: Satisfaction | None = None
         if flt is not None:
             dashboard = await notebook_service.dashboard(flt, TOP_STUCK_POINTS)
             chart = charts_of(request, dashboard, catalogue)
+            satisfaction = await rating_service.dashboard(flt)
         return page(
             request, "dashboard.html", status_code=422 if errors else 200, form=form,
             errors=errors, options=options, dashboard=dashboard, chart=chart,
@@ -261,4 +268,5 @@ class DashboardController(Controller):
             names={b: names_of(catalogue, b) for b in options.bundles},
             names_of=lambda b, s=None: names_of(catalogue, b, s), backlog_href=backlog_href,
             words=WORDS, min_group=DEFAULT_MIN_GROUP, benchmark=PREFILL_BENCHMARK,
+            satisfaction=satisfaction, rating_choices=CHOICES,
         )

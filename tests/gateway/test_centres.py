@@ -53,6 +53,11 @@ def handlers(app: Litestar) -> list[tuple[str, str, Any]]:
     return found
 
 
+def case_url(path: str, case_id: str) -> str:
+    """The route's path for `case_id`, any other number in it (a visit) the first."""
+    return re.sub(r"\{\w+:int\}", "1", path.replace("{case_id:str}", case_id))
+
+
 def roles_of(handler: Any) -> list[tuple[str, ...]]:
     return [g.roles for layer in handler.ownership_layers for g in (layer.guards or [])
             if isinstance(g, RoleGuard)]
@@ -198,7 +203,7 @@ async def test_clerks_of_another_centre_are_refused_every_case_scoped_route(
         assert case_id in (await home_console.get("/console/desk")).text
         # The neighbour first: refused everywhere, so the case is as it was.
         for path, method, policy in case_routes:
-            url, api = path.replace("{case_id:str}", case_id), path.startswith("/api/")
+            url, api = case_url(path, case_id), path.startswith("/api/")
             out = await (gateway.request(method, url, headers=neighbour, json={}) if api
                          else neighbour_console.request(method, url, data={"reason": "x"}))
             assert out.status_code == 403, (method, path, out.text)
@@ -215,7 +220,7 @@ async def test_clerks_of_another_centre_are_refused_every_case_scoped_route(
         # The home clerk is admitted everywhere: what follows is the handler's own answer
         # (a closing may end the case on the way; later calls are then told it is closed).
         for path, method, policy in case_routes:
-            url, api = path.replace("{case_id:str}", case_id), path.startswith("/api/")
+            url, api = case_url(path, case_id), path.startswith("/api/")
             admitted = await (gateway.request(method, url, headers=home, json={}) if api
                               else home_console.request(method, url, data={"reason": "x"}))
             if policy == "case":

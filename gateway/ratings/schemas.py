@@ -1,0 +1,73 @@
+"""Request and response bodies of the ratings and their follow-ups."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import msgspec
+from litestar.params import Parameter
+
+from friction.ratings import FollowUp, Rating
+
+# A case's visit in a path: the first is 1.
+Visit = Annotated[int, Parameter(ge=1, le=1000)]
+
+
+class RatingBody(msgspec.Struct, kw_only=True, frozen=True):
+    """A citizen's rating of a visit, sent by a channel (a window's rating pad, SMS, the
+    online service). `visit` defaults to the case's latest; `reasons` are ids of the
+    fixed list (GET /api/ratings/choices); `text` is masked before it is stored."""
+
+    case_id: str
+    level: str
+    channel: str
+    visit: int | None = None
+    reasons: tuple[str, ...] = ()
+    text: str | None = None
+
+
+class FollowUpView(msgspec.Struct, kw_only=True, frozen=True):
+    follow_up: FollowUp
+    overdue: bool
+
+
+class RatingMade(msgspec.Struct, kw_only=True, frozen=True):
+    rating: Rating
+    follow_up: FollowUp | None  # opened for a bad review
+
+
+class CaseRatings(msgspec.Struct, kw_only=True, frozen=True):
+    case_id: str
+    ratings: tuple[Rating, ...]
+    follow_ups: tuple[FollowUpView, ...]
+
+
+class FollowUps(msgspec.Struct, kw_only=True, frozen=True):
+    today: date  # China-local: what `overdue` was judged against
+    follow_ups: tuple[FollowUpView, ...]
+
+
+class OwnerBody(msgspec.Struct, kw_only=True, frozen=True):
+    owner: str
+
+
+class AnswerBody(msgspec.Struct, kw_only=True, frozen=True):
+    """The documented answer to the citizen that closes a follow-up. Who answers is the
+    logged-in account; an `actor` in the body is ignored."""
+
+    answer: str
+    owner: str | None = None
+
+
+class Choice(msgspec.Struct, kw_only=True, frozen=True):
+    id: str
+    name: str  # in the language asked for
+
+
+class Choices(msgspec.Struct, kw_only=True, frozen=True):
+    levels: tuple[Choice, ...]  # best first; the last two are bad reviews
+    bad_levels: tuple[str, ...]
+    reasons: tuple[Choice, ...]
+    channels: tuple[str, ...]
+    follow_up_working_days: int
