@@ -7,7 +7,6 @@ Deterministic code only (the workflow's time, its activities and search attribut
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime, timedelta
 
 from temporalio import workflow
@@ -25,8 +24,10 @@ with workflow.unsafe.imports_passed_through():
         CaseStart,
         Closure,
         DossierEntry,
+        Failure,
         FrictionNote,
         Notification,
+        Outage,
         Rejection,
         StepStatus,
     )
@@ -39,6 +40,9 @@ ATTENDED_SITTING = timedelta(minutes=10)
 # While the notebook's store is down for longer than an activity's bounded retries, the
 # case waits this long and tries again: no friction and no case record is lost.
 STORE_OUTAGE_PAUSE = timedelta(minutes=10)
+
+# The search attribute's value for a case that ended as failed (the worklist shows it).
+AWAITING_FAILED = "failed"
 
 KEY_AWAITING = SearchAttributeKey.for_keyword(SA_AWAITING)
 KEY_STEP = SearchAttributeKey.for_keyword(SA_STEP)
@@ -122,6 +126,11 @@ class CaseState:
         # The working days the case counts by: the calendar it started with, until an
         # operator publishes a newer schedule (calendar_published).
         self.calendar = start.calendar
+        # Agency outages (workflows.bundle.outage): whether this case waits them out (a
+        # patch marker, read once), the outages escalated, and how a failed case failed.
+        self.waits_out_outages: bool | None = None
+        self.outages: list[Outage] = []
+        self.failure: Failure | None = None
 
     # -- where the case stands ------------------------------------------------------------
 
@@ -129,6 +138,15 @@ class CaseState:
         self.awaiting = awaiting
         workflow.upsert_search_attributes(
             [KEY_AWAITING.value_set(awaiting), KEY_STEP.value_set(step or "-")]
+        )
+
+    def mark_failed(self) -> None:
+        """A failed case ends waiting on the clerk's worklist as failed (the clerk
+        contacts the citizen); its progress says failed and why."""
+        self.awaiting = "nobody"
+        step = self.failure.step if self.failure else None
+        workflow.upsert_search_attributes(
+            [KEY_AWAITING.value_set(AWAITING_FAILED), KEY_STEP.value_set(step or "-")]
         )
 
     def closed(self) -> bool:
@@ -196,8 +214,10 @@ class CaseState:
 
     # -- what the case knows --------------------------------------------------------------
 
-    async def look_up(self, lookups: tuple[LookupSpec, ...] | None = None) -> None:
-        requests = [
+    def lookup_requests(
+        self, lookups: tuple[LookupSpec, ...] | None = None
+    ) -> list[ports.LookupRequest]:
+        return [
             ports.LookupRequest(
                 case_id=self.start.case_id,
                 citizen_id_number=self.start.citizen_id_number,
@@ -206,18 +226,10 @@ class CaseState:
             )
             for lookup in (self.bundle.lookups if lookups is None else lookups)
         ]
-        results = await asyncio.gather(
-            *(
-                workflow.execute_activity(
-                    ports.LOOK_UP,
-                    r,
-                    result_type=ports.LookupResult,
-                    start_to_close_timeout=ports.AGENCY_CALL_TIMEOUT,
-                    retry_policy=ports.AGENCY_RETRY,
-                )
-                for r in requests
-            )
-        )
+
+    def take_lookups(
+        self, requests: list[ports.LookupRequest], results: list[ports.LookupResult]
+    ) -> None:
         now = workflow.now()
         for request, result in zip(requests, results, strict=True):
             self.looked_up_on[request.source] = local_date(now)
