@@ -26,7 +26,7 @@ from typing import TypeVar
 
 import msgspec
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, RetryState
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 from workflows.bundle.case_state import CaseState, StepState
@@ -91,7 +91,9 @@ async def agency_call(
         answer: T = await handle
         return answer
     except ActivityError as exc:
-        if not isinstance(exc.cause, ActivityTimeout):
+        # Out of time: the schedule-to-close passed, during an attempt (a timeout) or
+        # before the next one (the last attempt's failure, retry state TIMEOUT).
+        if not (isinstance(exc.cause, ActivityTimeout) or exc.retry_state == RetryState.TIMEOUT):
             raise
         if outage is None:  # gave up before the escalation's hour (a short policy)
             outage = await escalate(case, step, agency, since, give_up_at)
