@@ -31,6 +31,7 @@ from friction.verification import VerificationPolicy
 from gateway.accounts import AccountBook
 from gateway.auth import SESSION_STORE, TRUSTED_PROXIES_STATE, GatewaySecurity, proxy_networks
 from gateway.cases.controllers import CasesController, WorklistController
+from gateway.cases.ended import SWEEP_EVERY_SECONDS, EndedCasesSweep
 from gateway.cases.service import provide_case_service
 from gateway.channels.schemas import ServiceCatalogue
 from gateway.channels.service import OnlineEntries, service_catalogue
@@ -107,6 +108,7 @@ def create_app(
     services: ServiceCatalogue | None = None,
     documents: DocumentRegister | None = None,
     verify_every: float | None = VERIFY_EVERY_SECONDS,
+    sweep_every: float | None = SWEEP_EVERY_SECONDS,
     secure_cookies: bool = True,
     trusted_proxies: Iterable[str] = (),
     session_store: Store | None = None,
@@ -117,6 +119,8 @@ def create_app(
     asked again for every case opened and every health answer.
     The verifier runs every `verify_every` seconds (None: only when a fix is deployed and
     from the CLI, for a deployment that schedules `onething notebook verify` itself).
+    Every `sweep_every` seconds the notebook rows of cases whose runs ended unfinished
+    (terminated, timed out) are closed as failed (None: never).
     Cookies are Secure (sent over HTTPS only) unless `secure_cookies` is False. The client
     address that rate limits count by is the connection's peer; X-Forwarded-For is read only
     when that peer is one of `trusted_proxies` (addresses or CIDR blocks). Console sessions
@@ -131,6 +135,7 @@ def create_app(
     coverage = CalendarCoverage(current)
     policy = verification or VerificationPolicy()
     schedule = None if verify_every is None else VerifierSchedule(store, policy, verify_every)
+    sweep = None if sweep_every is None else EndedCasesSweep(temporal, store, sweep_every)
     # The online channel's service catalogue (the version current.toml names, unless
     # given), and the registers of issued documents behind /verify (none unless given).
     online = services or service_catalogue()
@@ -143,12 +148,16 @@ def create_app(
         REGISTRY.register(coverage)
         if schedule is not None:
             schedule.start()
+        if sweep is not None:
+            sweep.start()
 
     async def unregister() -> None:
         REGISTRY.unregister(collector)
         REGISTRY.unregister(coverage)
         if schedule is not None:
             await schedule.stop()
+        if sweep is not None:
+            await sweep.stop()
 
     prometheus = PrometheusConfig(app_name="onething", prefix="onething_http", group_path=True)
     return Litestar(

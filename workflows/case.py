@@ -30,6 +30,8 @@ SA_CENTRE = "OtCentre"
 SA_AWAITING = "OtAwaiting"
 SA_STEP = "OtStep"
 SEARCH_ATTRIBUTES = (SA_BUNDLE, SA_CENTRE, SA_AWAITING, SA_STEP)  # all Keyword
+# SA_AWAITING of a case that ended as failed: the clerk's worklist lists it.
+AWAITING_FAILED = "failed"
 
 TASK_QUEUE = "onething-bundles"
 

@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from kernel.events import FrictionEvent, Provenance, subject_of
     from workflows import material_rules, ports
     from workflows.case import (
+        AWAITING_FAILED,
         SA_AWAITING,
         SA_STEP,
         Awaiting,
@@ -40,9 +41,6 @@ ATTENDED_SITTING = timedelta(minutes=10)
 # While the notebook's store is down for longer than an activity's bounded retries, the
 # case waits this long and tries again: no friction and no case record is lost.
 STORE_OUTAGE_PAUSE = timedelta(minutes=10)
-
-# The search attribute's value for a case that ended as failed (the worklist shows it).
-AWAITING_FAILED = "failed"
 
 KEY_AWAITING = SearchAttributeKey.for_keyword(SA_AWAITING)
 KEY_STEP = SearchAttributeKey.for_keyword(SA_STEP)
