@@ -47,7 +47,17 @@ from workflows.definition import Catalogue
 
 BUREAU = "medical-insurance"
 STEP = "enrollment-review"
-OLD_MAXIMUM_ATTEMPTS = 20  # the bounded retries that used to fail the case (~7.6 minutes)
+
+
+def old_retries_span() -> timedelta:
+    """How long the bounded retries that used to fail the case lasted (~7.6 minutes)."""
+    old = ports.AGENCY_RETRY
+    assert old.maximum_interval is not None
+    wait, span = old.initial_interval, timedelta()
+    for _ in range(old.maximum_attempts - 1):
+        span += wait
+        wait = min(wait * old.backoff_coefficient, old.maximum_interval)
+    return span
 
 
 @pytest.fixture
@@ -149,10 +159,13 @@ async def test_an_agency_back_after_an_hour_is_waited_for_and_submitted_to_once(
         "open", "agency", "awaiting_agency")
     assert during.outages == ()
     assert final.status == "completed" and final.failure is None
-    assert attempts > OLD_MAXIMUM_ATTEMPTS  # the old policy had failed the case by now
     review = final.steps[0]
     assert review.finished_at and review.started_at
-    assert review.finished_at - review.started_at >= timedelta(hours=1)
+    waited = review.finished_at - review.started_at
+    # Long past the span after which the old retries failed the case: one activity,
+    # retried by the server attempt after attempt.
+    assert waited >= timedelta(hours=1) and waited > 7 * old_retries_span()
+    assert attempts > 1
     (row,) = await submissions(fresh_agencies, case.case_id)
     assert row["registrations"] == 1
     # Within the two-hour SLA and the escalation's hours: no friction, no register entry,

@@ -9,9 +9,9 @@ outage lasts, and a worker restart loses nothing. Meanwhile the step's SLA keeps
 
 Past `escalate_after_hours` the case is registered as can't-get-it-done with cause
 `system`, the citizen is told that nothing is asked of them, and operators are alerted:
-the worker's Temporal metrics count the escalation by agency
-(`onething_agency_outage_escalations`) and a warning names the agency and the case
-number. Past `give_up_after_working_days` the call fails with AgencyGaveUp and the case
+the worker's Temporal metrics count the escalation by agency (ESCALATIONS_METRIC, served
+as `onething_agency_outage_escalations_total`) and a warning names the agency and the
+case number. Past `give_up_after_working_days` the call fails with AgencyGaveUp and the case
 ends as failed (cause `agency_outage`).
 
 Histories recorded before this module replay the bounded retries they ran with: new
