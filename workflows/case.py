@@ -153,6 +153,15 @@ class Failure(msgspec.Struct, kw_only=True, frozen=True):
     at: datetime | None = None
 
 
+class AgencyRetrying(msgspec.Struct, kw_only=True, frozen=True):
+    """An agency call failing attempt after attempt, as Temporal retries it."""
+
+    agency: str | None  # the current step's; None while the case looks up its dossier
+    failed_attempts: int
+    last_failed_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+
+
 class Outage(msgspec.Struct, kw_only=True, frozen=True):
     """An agency the case waits on has not answered for the bundle's escalate_after_hours:
     registered as can't-get-it-done (cause system), citizen told, operators alerted."""
@@ -255,3 +264,6 @@ class CaseProgress(msgspec.Struct, kw_only=True, frozen=True):
     closure: Closure | None = None
     failure: Failure | None = None  # with status "failed": why
     outages: tuple[Outage, ...] = ()  # escalated agency outages, the latest last
+    # Set by the gateway from Temporal, never by the workflow: the agency call the case
+    # waits on is failing now and being retried.
+    agency_retrying: AgencyRetrying | None = None

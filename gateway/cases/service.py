@@ -33,6 +33,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 from temporalio.workflow import UpdateMethodMultiParam
 
+from gateway.cases.agency_wait import with_agency_wait
 from gateway.cases.ended import ENDED, ENDED_QUERY, as_ended
 from gateway.cases.schemas import CaseOpened, OpenCase, Worklist, WorklistItem
 from gateway.channels.service import OnlineEntries
@@ -177,6 +178,7 @@ class CaseService:
         except RPCError as exc:
             raise from_temporal(case_id, exc) from exc
         progress = as_ended(progress, described.status, described.close_time)
+        progress = with_agency_wait(progress, described)
         return progress, described.typed_search_attributes.get(_CENTRE)
 
     async def _update(
