@@ -25,6 +25,7 @@ class EventError(msgspec.Struct, kw_only=True, frozen=True):
     index: int  # position in the batch's "events" array
     event_id: str | None  # None when it could not be read (or would itself leak)
     error: str
+    field: str | None = None  # the event's field at fault, where one is
 
 
 class BatchResult(msgspec.Struct, kw_only=True, frozen=True):
@@ -86,13 +87,13 @@ def _safe_id(event_id: str | None) -> str | None:
 
 def _check_indexed(
     events: Sequence[tuple[int, FrictionEvent]],
-) -> tuple[list[FrictionEvent], list[EventError]]:
-    good: list[FrictionEvent] = []
+) -> tuple[list[tuple[int, FrictionEvent]], list[EventError]]:
+    good: list[tuple[int, FrictionEvent]] = []
     errors: list[EventError] = []
     for index, event in events:
         checked, error = check_event(event)
         if checked is not None:
-            good.append(checked)
+            good.append((index, checked))
         else:
             errors.append(
                 EventError(index=index, event_id=_safe_id(event.event_id), error=str(error))
@@ -104,12 +105,21 @@ def check_events(
     events: Sequence[FrictionEvent],
 ) -> tuple[list[FrictionEvent], list[EventError]]:
     """The events fit to store (notes masked), and an error for each one that is not."""
-    return _check_indexed(list(enumerate(events)))
+    good, errors = _check_indexed(list(enumerate(events)))
+    return [event for _, event in good], errors
 
 
 def decode_batch(raw: bytes) -> tuple[list[FrictionEvent], list[EventError]]:
     """Decode and check a JSON body `{"events": [...]}`: the events fit to store, and an
     error for each one that is not. A body that is not such an object raises ValueError."""
+    good, errors = decode_indexed(raw)
+    return [event for _, event in good], errors
+
+
+def decode_indexed(
+    raw: bytes,
+) -> tuple[list[tuple[int, FrictionEvent]], list[EventError]]:
+    """decode_batch, each event fit to store with its position in the batch."""
     try:
         batch = _batch_decoder.decode(raw)
     except msgspec.DecodeError as exc:
@@ -124,8 +134,7 @@ def decode_batch(raw: bytes) -> tuple[list[FrictionEvent], list[EventError]]:
         except msgspec.DecodeError as exc:
             errors.append(EventError(index=index, event_id=_peek_id(item), error=str(exc)))
     good, refused = _check_indexed(decoded)
-    errors = sorted(errors + refused, key=lambda e: e.index)
-    return good, errors
+    return good, sorted(errors + refused, key=lambda e: e.index)
 
 
 def _peek_id(item: msgspec.Raw) -> str | None:

@@ -12,7 +12,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 # The workflow's ApplicationError types and what they are over HTTP.
-_STATUS_OF = {"InvalidField": 422, "NotCurrentStep": 409, "CaseClosed": 409}
+_STATUS_OF = {"InvalidField": 422, "NotCurrentStep": 409, "CaseClosed": 409,
+              "TripRecordedToday": 409}
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> ProblemDetailsException:

@@ -65,3 +65,28 @@ class WithdrawalBody(msgspec.Struct, kw_only=True, frozen=True):
     """The citizen withdraws, recorded by the logged-in clerk on their behalf."""
 
     reason: str | None = None
+
+
+class TripBody(msgspec.Struct, kw_only=True, frozen=True):
+    """The citizen came back; who recorded it is the logged-in account. A second return
+    trip the same day needs the clerk to say so (`again_today` with a reason)."""
+
+    reasons: tuple[str, ...] = ()
+    again_today: bool = False
+    again_today_reason: str | None = None
+    on_behalf_of: str | None = None  # a service account only: the person it acts for
+
+
+class MilestoneBody(msgspec.Struct, kw_only=True, frozen=True):
+    """A milestone reached; who reached it is the logged-in account."""
+
+    step: str
+    milestone: str
+    evidence_ref: str | None = None  # a photo's or the minutes' reference in the file store
+    on_behalf_of: str | None = None  # a service account only: the person it acts for
+
+
+class CrossCentreBody(msgspec.Struct, kw_only=True, frozen=True):
+    """Serving a case of another centre (通办): why."""
+
+    reason: str = ""  # required: refused as a 422 naming `reason` when blank

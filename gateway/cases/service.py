@@ -21,6 +21,7 @@ from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import (
@@ -30,12 +31,15 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
+from gateway.accounts import Account
+from gateway.auth import SERVICE_PREFIX
 from gateway.cases.agency_wait import with_agency_wait
 from gateway.cases.ended import ENDED, ENDED_QUERY, as_ended
 from gateway.cases.schemas import CaseOpened, OpenCase, Worklist, WorklistItem
+from gateway.centres import check_opening
 from gateway.channels.service import OnlineEntries
 from gateway.errors import from_temporal, invalid_field, problem
 from kernel.case_number import CASE_ALPHABET, case_number, case_tail
@@ -48,8 +52,10 @@ from workflows.case import (
     SA_BUNDLE,
     SA_CENTRE,
     SA_STEP,
+    CaseAccess,
     CaseProgress,
     CaseStart,
+    CrossCentreEntry,
     FieldEntry,
     MaterialEntry,
     MilestoneEntry,
@@ -70,6 +76,21 @@ FAILED_LISTED_FOR = timedelta(days=30)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ClosingOutcome = Literal["not_eligible", "withdrawn"]
 CaseHandle = WorkflowHandle[BundleWorkflow, CaseProgress]
+
+
+def actor_of(account: Account, on_behalf_of: str | None) -> str:
+    """Who did it, as a case records it: the logged-in account; a service account acting
+    for a person says so ("<person> via service:<name>"), a person's account never
+    speaks for another (422 naming `on_behalf_of`)."""
+    person = (on_behalf_of or "").strip()
+    if not person:
+        return account.username
+    if not account.username.startswith(SERVICE_PREFIX):
+        raise invalid_field("on_behalf_of", "only a service account acts for someone: "
+                            "leave it out, the logged-in account is recorded")
+    if len(person) > 24:
+        raise invalid_field("on_behalf_of", "at most 24 characters")
+    return f"{person} via {account.username}"
 
 
 def new_case_id(now: datetime, idempotency_key: str | None) -> str:
@@ -104,9 +125,12 @@ class CaseService:
     def _handle(self, case_id: str) -> CaseHandle:
         return self.temporal.get_workflow_handle_for(BundleWorkflow.run, case_id)
 
-    async def open(self, data: OpenCase, idempotency_key: str | None) -> CaseOpened:
-        """Open a case. An online start's entry is checked against the channel's service
-        catalogue, and what it tells the notebook recorded once the case exists."""
+    async def open(
+        self, data: OpenCase, idempotency_key: str | None, opener: Account
+    ) -> CaseOpened:
+        """Open a case at one of `opener`'s centres. An online start's entry is checked
+        against the channel's service catalogue, and what it tells the notebook recorded
+        once the case exists."""
         catalogue, entries = self.catalogue, self._entries
         if data.bundle not in catalogue.ids():
             raise invalid_field("bundle", f"no bundle {data.bundle!r}")
@@ -115,6 +139,7 @@ class CaseService:
             raise invalid_field("citizen_id_number", wrong)
         if not data.centre.strip() or len(data.centre) > 64:
             raise invalid_field("centre", "must name the service centre in 1-64 characters")
+        check_opening(opener, data.centre)
         if data.bundle_version is None:
             definition = catalogue.default(data.bundle)
         elif data.bundle_version in catalogue.versions(data.bundle):
@@ -181,6 +206,26 @@ class CaseService:
         progress = with_agency_wait(progress, described)
         return progress, described.typed_search_attributes.get(_CENTRE)
 
+    async def opened_as(self, case_id: str) -> CaseStart | None:
+        """How the bundle case with this number was opened (its definition, centre and
+        channel), read from its history's first event so that no worker need answer; None
+        when Temporal holds no such case (a closed case past retention may live on in the
+        notebook)."""
+        handle = self._handle(case_id)
+        try:
+            async for event in handle.fetch_history_events(page_size=1):
+                started = event.workflow_execution_started_event_attributes
+                if started.workflow_type.name != "BundleWorkflow":
+                    return None
+                (start,) = await self.temporal.data_converter.decode(
+                    started.input.payloads, [CaseStart])
+                return start if isinstance(start, CaseStart) else None
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise from_temporal(case_id, exc) from exc
+        return None
+
     async def _update(
         self,
         case_id: str,
@@ -204,6 +249,14 @@ class CaseService:
     async def record_milestone(self, case_id: str, entry: MilestoneEntry) -> CaseProgress:
         return await self._update(case_id, BundleWorkflow.record_milestone, entry)
 
+    async def serve_elsewhere(self, case_id: str, entry: CrossCentreEntry) -> CaseAccess:
+        """Record that a clerk of another centre serves the case (通办), and why."""
+        try:
+            return await self._handle(case_id).execute_update(
+                BundleWorkflow.serve_elsewhere, entry)
+        except (WorkflowUpdateFailedError, RPCError) as exc:
+            raise from_temporal(case_id, exc) from exc
+
     async def close(
         self, case_id: str, outcome: ClosingOutcome, actor: str, reason: str | None
     ) -> CaseProgress:
@@ -218,12 +271,15 @@ class CaseService:
     async def worklist(
         self,
         *,
-        centre: str | None,
+        centres: tuple[str, ...] | None,
         bundle: str | None,
         awaiting: str = "clerk",
         limit: int = 100,
     ) -> Worklist:
-        # A failed case stays on the clerk's list for FAILED_LISTED_FOR after it ended.
+        """Cases waiting on `awaiting` at `centres` (None: every centre); with "clerk",
+        then the cases that failed in the last FAILED_LISTED_FOR ("failed": only those)."""
+        if centres is not None and not centres:
+            return Worklist(cases=())
         since = (datetime.now(UTC) - FAILED_LISTED_FOR).isoformat()
         failed = (f"(WorkflowType = 'BundleWorkflow' AND CloseTime > '{since}' "
                   f"AND ({SA_AWAITING} = '{AWAITING_FAILED}' OR {ENDED_QUERY}))")
@@ -231,11 +287,15 @@ class CaseService:
         which = {"clerk": f"({running} OR {failed})", "failed": failed}.get(awaiting, running)
         clauses = [which]
         # Values are quoted for the visibility query; reject quotes rather than escape them.
-        for name, value in ((SA_CENTRE, centre), (SA_BUNDLE, bundle)):
-            if value is not None:
-                if "'" in value or '"' in value:
-                    raise problem(422, "Invalid field", "quotes are not allowed", field=name)
-                clauses.append(f"{name} = '{value}'")
+        for name, value in [*((SA_CENTRE, c) for c in centres or ()), (SA_BUNDLE, bundle)]:
+            if value is not None and ("'" in value or '"' in value):
+                field = "centre" if name == SA_CENTRE else "bundle"
+                raise problem(422, "Invalid field", "quotes are not allowed", field=field)
+        if centres is not None:
+            quoted = ", ".join(f"'{c}'" for c in centres)
+            clauses.append(f"{SA_CENTRE} IN ({quoted})")
+        if bundle is not None:
+            clauses.append(f"{SA_BUNDLE} = '{bundle}'")
         items: list[WorklistItem] = []
         async for execution in self.temporal.list_workflows(" AND ".join(clauses),
                                                             limit=limit):
@@ -271,6 +331,18 @@ class CaseService:
         except RPCError:
             return item  # shown as failed; the case page says why once it can be read
         return msgspec.structs.replace(item, cause=failure.cause if failure else None)
+
+
+async def case_access(temporal: Client, case_id: str) -> CaseAccess:
+    """The case's home centre and who serves it from elsewhere, for the centre policy."""
+    handle = temporal.get_workflow_handle_for(BundleWorkflow.run, case_id)
+    try:
+        return await handle.query(BundleWorkflow.access)
+    except RPCError as exc:
+        raise from_temporal(case_id, exc) from exc
+    except WorkflowQueryFailedError as exc:  # a worker older than the access query
+        raise problem(503, "Case service unavailable", f"case {case_id} could not say "
+                      "whose it is; try again", case_id=case_id) from exc
 
 
 def provide_case_service(

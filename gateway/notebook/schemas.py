@@ -12,11 +12,26 @@ from friction.backlog import BacklogEntry, BacklogItem, Status, Transition
 from friction.reports import GroupBy
 from friction.stuck_points import StuckPoint, TrendPoint
 from kernel.events import FRICTION_KINDS
+from workflows.definition import BundleDefinition
 
 MAX_NOTE_CHARS = 2000
 GROUP_BYS: tuple[GroupBy, ...] = get_args(GroupBy)
-# What a clerk's note may be about, as the workbench's form offers it.
+# What a clerk's note may be about, as the workbench's form offers it: a closed list, so
+# a note cannot mint a stuck point of its own words.
 NOTE_CATEGORIES = ("system", "form", "material", "entry", "policy", "other")
+# The one subject of free text: whatever the case's definition does not name.
+OTHER_SUBJECT = "other"
+
+
+def note_subjects(definition: BundleDefinition) -> set[str]:
+    """The subjects a note on a case of `definition` may name: the service, its steps,
+    their fields and materials, and "other"."""
+    names = {definition.id, OTHER_SUBJECT}
+    for step in definition.steps:
+        names.add(step.id)
+        names.update(f.name for f in step.fields)
+        names.update(m.name for m in step.materials)
+    return names
 # The kinds a clerk's note may join: every kind of friction, but a can't-get-it-done case
 # (the register has its own window) and a note itself.
 NOTE_KINDS: tuple[str, ...] = tuple(

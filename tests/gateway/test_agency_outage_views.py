@@ -37,7 +37,7 @@ async def test_the_clerk_sees_an_agency_failing_and_the_case_go_on_when_it_answe
     store: SqliteFrictionStore, population: list[Citizen], task_queue: str, tmp_path: Path,
 ) -> None:
     book = AccountBook(tmp_path / "accounts.json")
-    book.add("clerk", PASSWORD, ("clerk",), centre=CENTRE)
+    book.add("clerk", PASSWORD, ("clerk",), centres=(CENTRE,))
     citizen = citizen_where(population, ecerts=True)
     await set_behaviour(fresh_agencies, BUREAU, failure_rate=1.0)
     try:

@@ -35,6 +35,9 @@ def progress(case: CaseState) -> CaseProgress:
         closure=case.closure,
         failure=case.failure,
         outages=tuple(case.outages),
+        centre=case.start.centre,
+        served_elsewhere=tuple(case.served_elsewhere),
+        trip_records=tuple(case.trip_records),
     )
 
 
