@@ -43,6 +43,7 @@ from gateway.auth import (
     proxy_networks,
 )
 from gateway.cases.controllers import CasesController, WorklistController
+from gateway.cases.ended import SWEEP_EVERY_SECONDS, EndedCasesSweep
 from gateway.cases.service import case_access, provide_case_service
 from gateway.centres import CASE_ACCESS_STATE, centre_guard, centre_policy
 from gateway.channels.schemas import ServiceCatalogue
@@ -125,6 +126,7 @@ def create_app(
     services: ServiceCatalogue | None = None,
     documents: DocumentRegister | None = None,
     verify_every: float | None = VERIFY_EVERY_SECONDS,
+    sweep_every: float | None = SWEEP_EVERY_SECONDS,
     secure_cookies: bool = True,
     trusted_proxies: Iterable[str] = (),
     session_store: Store | None = None,
@@ -140,6 +142,8 @@ def create_app(
     asked again for every case opened and every health answer.
     The verifier runs every `verify_every` seconds (None: only when a fix is deployed and
     from the CLI, for a deployment that schedules `onething notebook verify` itself).
+    Every `sweep_every` seconds the notebook rows of cases whose runs ended unfinished
+    (terminated, timed out) are closed as failed (None: never).
     Cookies are Secure (sent over HTTPS only) unless `secure_cookies` is False. The client
     address that rate limits count by is the connection's peer; X-Forwarded-For is read only
     when that peer is one of `trusted_proxies` (addresses or CIDR blocks). Console sessions
@@ -165,6 +169,7 @@ def create_app(
     ratings_policy = rating_policy or RatingPolicy()
     now = clock or (lambda: datetime.now(UTC))
     schedule = None if verify_every is None else VerifierSchedule(store, policy, verify_every)
+    sweep = None if sweep_every is None else EndedCasesSweep(temporal, store, sweep_every)
     retention = (None if access_log_retention is None
                  else AccessLogRetention(store, access_log_retention))
     # The online channel's service catalogue (the version current.toml names, unless
@@ -179,6 +184,8 @@ def create_app(
         REGISTRY.register(coverage)
         if schedule is not None:
             schedule.start()
+        if sweep is not None:
+            sweep.start()
         if retention is not None:
             retention.start()
 
@@ -187,6 +194,8 @@ def create_app(
         REGISTRY.unregister(coverage)
         if schedule is not None:
             await schedule.stop()
+        if sweep is not None:
+            await sweep.stop()
         if retention is not None:
             await retention.stop()
 

@@ -411,7 +411,8 @@ def _refusal_from(exc: ActivityError) -> Refusal:
 
 
 async def register_from_bundle(
-    start: CaseStart, *, step: str, department: str, cause: str = "approval_procedure"
+    start: CaseStart, *, step: str | None, department: str,
+    cause: str = "approval_procedure",
 ) -> None:
     """Register a bundle case that cannot go on, from inside its BundleWorkflow: starts
     the case's CantGetItDoneWorkflow as a child that outlives the bundle case. A case

@@ -6,7 +6,7 @@ The gateway and the tests speak to a BundleWorkflow only in these Structs.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Literal, get_args
 
 import msgspec
 
@@ -32,6 +32,8 @@ SA_CENTRE = "OtCentre"
 SA_AWAITING = "OtAwaiting"
 SA_STEP = "OtStep"
 SEARCH_ATTRIBUTES = (SA_BUNDLE, SA_CENTRE, SA_AWAITING, SA_STEP)  # all Keyword
+# SA_AWAITING of a case that ended as failed: the clerk's worklist lists it.
+AWAITING_FAILED = "failed"
 
 TASK_QUEUE = "onething-bundles"
 
@@ -178,9 +180,49 @@ class MaterialView(msgspec.Struct, kw_only=True, frozen=True):
 
 StepStatus = Literal[
     "pending", "awaiting_clerk", "awaiting_agency", "awaiting_worker", "approved", "rejected",
-    "skipped", "not_eligible", "withdrawn",
+    "skipped", "not_eligible", "withdrawn", "failed",
 ]
 CaseStatus = Literal["open", "completed", "failed", "not_eligible", "withdrawn"]
+# Why a case ended as failed. The first three are the case's own verdicts; the others are
+# read by the gateway from Temporal when the workflow itself ended without finishing
+# (an operator terminated it, it ran out of time, it was cancelled, or it crashed).
+FailureCause = Literal[
+    "agency_outage",  # an agency did not answer for the bundle's outage policy
+    "agency_refused",  # an agency refused the request itself (4xx): no retry can fix it
+    "rejected_too_often",  # rejected at every round allowed: the can't-get-it-done register
+    "workflow_error", "terminated", "timed_out", "canceled",
+]
+FAILURE_CAUSES: tuple[str, ...] = get_args(FailureCause)
+
+
+class Failure(msgspec.Struct, kw_only=True, frozen=True):
+    """How a failed case failed: shown with the case wherever its status is."""
+
+    cause: FailureCause
+    step: str | None = None
+    agency: str | None = None
+    at: datetime | None = None
+
+
+class AgencyRetrying(msgspec.Struct, kw_only=True, frozen=True):
+    """An agency call failing attempt after attempt, as Temporal retries it."""
+
+    agency: str | None  # the current step's; None while the case looks up its dossier
+    failed_attempts: int
+    last_failed_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+
+
+class Outage(msgspec.Struct, kw_only=True, frozen=True):
+    """An agency the case waits on has not answered for the bundle's escalate_after_hours:
+    registered as can't-get-it-done (cause system), citizen told, operators alerted."""
+
+    agency: str
+    step: str | None  # None while the case looks up its dossier
+    since: datetime
+    escalated_at: datetime
+    give_up_at: datetime
+    ended_at: datetime | None = None  # the agency answered again
 
 
 class MilestoneView(msgspec.Struct, kw_only=True, frozen=True):
@@ -201,7 +243,7 @@ class Notification(msgspec.Struct, kw_only=True, frozen=True):
     case_id: str
     at: datetime
     event: Literal["step_started", "step_approved", "step_rejected", "case_completed",
-                   "case_failed", "case_not_eligible", "case_withdrawn"]
+                   "case_failed", "case_not_eligible", "case_withdrawn", "agency_outage"]
     step: str | None
     text_zh: str
     text_en: str
@@ -271,6 +313,11 @@ class CaseProgress(msgspec.Struct, kw_only=True, frozen=True):
     fields_prefilled: int
     notifications: tuple[Notification, ...] = ()
     closure: Closure | None = None
+    failure: Failure | None = None  # with status "failed": why
+    outages: tuple[Outage, ...] = ()  # escalated agency outages, the latest last
+    # Set by the gateway from Temporal, never by the workflow: the agency call the case
+    # waits on is failing now and being retried.
+    agency_retrying: AgencyRetrying | None = None
     centre: str | None = None  # the home centre the case was opened at
     served_elsewhere: tuple[CrossCentreService, ...] = ()  # 通办 by other centres' clerks
     trip_records: tuple[TripRecord, ...] = ()  # who recorded each return visit, and when

@@ -144,6 +144,21 @@ class WindowSpec(msgspec.Struct, kw_only=True, frozen=True):
     closing_margin_minutes: int = 15
 
 
+class OutagePolicy(msgspec.Struct, kw_only=True, frozen=True):
+    """How long a case waits out an agency that does not answer (5xx, timeouts): it
+    retries with backoff, never failing by a count of attempts. After
+    escalate_after_hours the case is registered as can't-get-it-done (cause `system`),
+    the citizen is told and operators are alerted; after give_up_after_working_days
+    the case ends as failed (cause `agency_outage`)."""
+
+    escalate_after_hours: float = 4.0
+    give_up_after_working_days: int = 5
+
+
+# The longest outage a definition may ask a case to wait out: a month of working days.
+MAX_OUTAGE_WORKING_DAYS = 22
+
+
 class LookupSpec(msgspec.Struct, kw_only=True, frozen=True):
     source: str
     agency: str
@@ -157,6 +172,7 @@ class BundleDefinition(msgspec.Struct, kw_only=True, frozen=True):
     lookups: tuple[LookupSpec, ...]
     steps: tuple[StepSpec, ...]
     window: WindowSpec | None = None
+    outage: OutagePolicy = OutagePolicy()
 
     def step(self, step_id: str) -> StepSpec:
         for s in self.steps:
@@ -225,7 +241,19 @@ def validate(definition: BundleDefinition, origin: str = "<definition>") -> Bund
                     raise fail(at, f"rule {rule!r} reads nothing the case looks up or asks")
     if definition.window is not None:
         _validate_window(definition.window, fail)
+    _validate_outage(definition.outage, fail)
     return definition
+
+
+def _validate_outage(policy: OutagePolicy, fail: Callable[[str, str], DefinitionError]) -> None:
+    if not 1 <= policy.give_up_after_working_days <= MAX_OUTAGE_WORKING_DAYS:
+        raise fail("outage.give_up_after_working_days",
+                   f"1 to {MAX_OUTAGE_WORKING_DAYS} working days")
+    # Escalated at least an hour in (a blip is no outage) and before the case gives up,
+    # which is never earlier than the end of the first working day.
+    if not 1 <= policy.escalate_after_hours <= 24 * policy.give_up_after_working_days:
+        raise fail("outage.escalate_after_hours",
+                   "1 hour or more, and within give_up_after_working_days")
 
 
 def _validate_window(window: WindowSpec, fail: Callable[[str, str], DefinitionError]) -> None:

@@ -35,6 +35,16 @@ AGENCY_RETRY = RetryPolicy(
     maximum_attempts=20,
     non_retryable_error_types=NON_RETRYABLE,
 )
+# Histories recorded before outages were waited out (workflows.bundle.outage) replay with
+# AGENCY_RETRY; new cases retry without a count, bounded by the bundle's outage policy
+# (the activity's schedule-to-close), backing off to one attempt every five minutes.
+AGENCY_OUTAGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=0,
+    non_retryable_error_types=NON_RETRYABLE,
+)
 STORE_TIMEOUT = timedelta(seconds=10)
 # A citizen's message is worth a few tries, never a case held open by an SMS outage.
 NOTIFY_RETRY = RetryPolicy(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 import msgspec
@@ -43,6 +44,10 @@ WHERE case_id = ?"""
 _DELETE_STEPS = "DELETE FROM case_steps WHERE case_id = ?"
 _INSERT_STEP = f"""
 INSERT INTO case_steps ({_STEP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_CLOSE_ENDED_CASE = "UPDATE cases SET status = 'failed', closed_at = ? WHERE case_id = ?"
+_FAIL_OPEN_STEPS = """
+UPDATE case_steps SET status = 'failed', finished_at = ?
+WHERE case_id = ? AND finished_at IS NULL"""
 _ADD_CASE_COUNT = """
 INSERT INTO case_counts AS t (bundle, status, count) VALUES (?, ?, ?)
 ON CONFLICT (bundle, status) DO UPDATE SET count = t.count + excluded.count"""
@@ -65,6 +70,12 @@ class IngestStore(Protocol):
 
     def upsert_case(self, record: CaseRecord) -> None:
         """Record a case; a later record for the same case id replaces the earlier."""
+        ...
+
+    def close_ended_case(self, case_id: str, closed_at: datetime) -> bool:
+        """A case whose workflow ended without recording its end (terminated, timed out,
+        crashed): an open record becomes failed, with its unfinished steps. True if it
+        changed; a closed or unknown case stays as it is."""
         ...
 
 
@@ -149,6 +160,22 @@ class IngestSql:
                     cur.execute(sql(_ADD_CASE_COUNT), (bundle, status, n))
 
         self._engine.write(write)
+
+    def close_ended_case(self, case_id: str, closed_at: datetime) -> bool:
+        sql = self._engine.sql
+
+        def write(cur: Cursor) -> bool:
+            cur.execute(sql(_SELECT_CASE), (case_id,))
+            old = cur.fetchone()
+            if old is None or old[1] != "open":
+                return False
+            cur.execute(sql(_CLOSE_ENDED_CASE), (ts(closed_at), case_id))
+            cur.execute(sql(_FAIL_OPEN_STEPS), (ts(closed_at), case_id))
+            cur.execute(sql(_ADD_CASE_COUNT), (old[0], "open", -1))
+            cur.execute(sql(_ADD_CASE_COUNT), (old[0], "failed", 1))
+            return True
+
+        return self._engine.write(write)
 
     def rebuild_rollups(self) -> None:
         """Recompute every rollup from the stored events in one transaction: after a bulk

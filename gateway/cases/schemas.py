@@ -4,19 +4,22 @@ parameters that name a case."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, get_args
+from typing import Annotated, Literal, get_args
 
 import msgspec
 from litestar.params import HeaderParameter, Parameter
 
 from gateway.channels.schemas import EntryKind
 from kernel.case_number import CASE_ID_PATTERN
-from workflows.case import Awaiting
+from workflows.case import Awaiting, FailureCause
 
 CaseId = Annotated[str, Parameter(pattern=CASE_ID_PATTERN, max_length=17)]
 IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=200)]
 # What a worklist may list cases as waiting on: anyone but nobody (a case between steps).
-WORKLIST_AWAITING: tuple[str, ...] = tuple(a for a in get_args(Awaiting) if a != "nobody")
+# "failed": cases that ended as failed (the clerk contacts the citizen); "clerk" lists
+# them too, after the cases waiting on the clerk.
+WORKLIST_AWAITING: tuple[str, ...] = (
+    *(a for a in get_args(Awaiting) if a != "nobody"), "failed")
 
 
 class OpenCase(msgspec.Struct, kw_only=True, frozen=True):
@@ -43,6 +46,9 @@ class WorklistItem(msgspec.Struct, kw_only=True, frozen=True):
     awaiting: str | None
     step: str | None
     opened_at: datetime | None
+    status: Literal["open", "failed"] = "open"
+    cause: FailureCause | None = None  # with status "failed": why (workflows.case)
+    closed_at: datetime | None = None
 
 
 class Worklist(msgspec.Struct, kw_only=True, frozen=True):

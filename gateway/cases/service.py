@@ -12,12 +12,14 @@ import asyncio
 import hashlib
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeVar
 
+import msgspec
 from litestar.di import NamedDependency
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
@@ -34,6 +36,8 @@ from temporalio.workflow import UpdateMethodMultiParam
 
 from gateway.accounts import Account
 from gateway.auth import SERVICE_PREFIX
+from gateway.cases.agency_wait import with_agency_wait
+from gateway.cases.ended import ENDED, ENDED_QUERY, as_ended
 from gateway.cases.schemas import CaseOpened, OpenCase, Worklist, WorklistItem
 from gateway.centres import check_opening
 from gateway.channels.service import OnlineEntries
@@ -43,6 +47,7 @@ from kernel.china_time import local_date
 from workflows.bundle import BundleWorkflow
 from workflows.calendar import WorkingCalendar
 from workflows.case import (
+    AWAITING_FAILED,
     SA_AWAITING,
     SA_BUNDLE,
     SA_CENTRE,
@@ -67,6 +72,8 @@ _AWAITING = SearchAttributeKey.for_keyword(SA_AWAITING)
 _STEP = SearchAttributeKey.for_keyword(SA_STEP)
 
 Entry = TypeVar("Entry")
+FAILED_LISTED_FOR = timedelta(days=30)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ClosingOutcome = Literal["not_eligible", "withdrawn"]
 CaseHandle = WorkflowHandle[BundleWorkflow, CaseProgress]
 
@@ -182,14 +189,12 @@ class CaseService:
                           bundle_version=definition.version)
 
     async def progress(self, case_id: str) -> CaseProgress:
-        try:
-            return await self._handle(case_id).query(BundleWorkflow.progress)
-        except RPCError as exc:
-            raise from_temporal(case_id, exc) from exc
+        """The case's progress; failed, with the cause, if its run ended unfinished."""
+        return (await self.progress_and_centre(case_id))[0]
 
     async def progress_and_centre(self, case_id: str) -> tuple[CaseProgress, str | None]:
-        """The case's progress and the service centre it was opened at (a search
-        attribute the gateway set), read together."""
+        """The case's progress (as ended.as_ended corrects it) and the service centre it
+        was opened at (a search attribute the gateway set), read together."""
         handle = self._handle(case_id)
         try:
             progress, described = await asyncio.gather(
@@ -197,6 +202,8 @@ class CaseService:
             )
         except RPCError as exc:
             raise from_temporal(case_id, exc) from exc
+        progress = as_ended(progress, described.status, described.close_time)
+        progress = with_agency_wait(progress, described)
         return progress, described.typed_search_attributes.get(_CENTRE)
 
     async def opened_as(self, case_id: str) -> CaseStart | None:
@@ -269,10 +276,16 @@ class CaseService:
         awaiting: str = "clerk",
         limit: int = 100,
     ) -> Worklist:
-        """Cases waiting on `awaiting` at `centres` (None: every centre)."""
+        """Cases waiting on `awaiting` at `centres` (None: every centre); with "clerk",
+        then the cases that failed in the last FAILED_LISTED_FOR ("failed": only those)."""
         if centres is not None and not centres:
             return Worklist(cases=())
-        clauses = ["ExecutionStatus = 'Running'", f"{SA_AWAITING} = '{awaiting}'"]
+        since = (datetime.now(UTC) - FAILED_LISTED_FOR).isoformat()
+        failed = (f"(WorkflowType = 'BundleWorkflow' AND CloseTime > '{since}' "
+                  f"AND ({SA_AWAITING} = '{AWAITING_FAILED}' OR {ENDED_QUERY}))")
+        running = f"(ExecutionStatus = 'Running' AND {SA_AWAITING} = '{awaiting}')"
+        which = {"clerk": f"({running} OR {failed})", "failed": failed}.get(awaiting, running)
+        clauses = [which]
         # Values are quoted for the visibility query; reject quotes rather than escape them.
         for name, value in [*((SA_CENTRE, c) for c in centres or ()), (SA_BUNDLE, bundle)]:
             if value is not None and ("'" in value or '"' in value):
@@ -287,17 +300,37 @@ class CaseService:
         async for execution in self.temporal.list_workflows(" AND ".join(clauses),
                                                             limit=limit):
             attrs = execution.typed_search_attributes
+            ended = execution.status != WorkflowExecutionStatus.RUNNING
             items.append(
                 WorklistItem(
                     case_id=execution.id,
                     bundle=attrs.get(_BUNDLE),
                     centre=attrs.get(_CENTRE),
-                    awaiting=attrs.get(_AWAITING),
+                    awaiting="nobody" if ended else attrs.get(_AWAITING),
                     step=attrs.get(_STEP),
                     opened_at=execution.start_time,
+                    status="failed" if ended else "open",
+                    cause=ENDED.get(execution.status) if execution.status else None,
+                    closed_at=execution.close_time,
                 )
             )
-        return Worklist(cases=tuple(items))
+        # A case that failed in its own code says why in its progress.
+        items = list(await asyncio.gather(*(self._with_cause(i) for i in items)))
+        # Open cases first, oldest first; then the failed ones, latest first.
+        waiting = sorted((i for i in items if i.status == "open"),
+                         key=lambda i: i.opened_at or _EPOCH)
+        gone = sorted((i for i in items if i.status == "failed"),
+                      key=lambda i: i.closed_at or _EPOCH, reverse=True)
+        return Worklist(cases=(*waiting, *gone))
+
+    async def _with_cause(self, item: WorklistItem) -> WorklistItem:
+        if item.status != "failed" or item.cause is not None:
+            return item
+        try:
+            failure = (await self._handle(item.case_id).query(BundleWorkflow.progress)).failure
+        except RPCError:
+            return item  # shown as failed; the case page says why once it can be read
+        return msgspec.structs.replace(item, cause=failure.cause if failure else None)
 
 
 async def case_access(temporal: Client, case_id: str) -> CaseAccess:

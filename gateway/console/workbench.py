@@ -120,7 +120,9 @@ class WorkbenchController(Controller):
         ]
         return page(
             request, "desk.html", status_code=status_code,
-            waiting=waiting.cases, with_agency=with_agency.cases,
+            waiting=[i for i in waiting.cases if i.status == "open"],
+            failed=[i for i in waiting.cases if i.status == "failed"],
+            with_agency=with_agency.cases,
             with_worker=with_worker.cases, bundles=_bundles(cases.catalogue),
             chosen_bundle=bundle or "", centre=account.centre, centres=account.centres,
             request_key=secrets.token_urlsafe(16), typed=typed,

@@ -30,6 +30,7 @@ from kernel.events import (
     PhysicalMaterialRequested,
     Provenance,
     RepeatTrip,
+    StepRecord,
     fingerprint,
 )
 
@@ -354,6 +355,27 @@ def test_upsert_case_replaces_the_earlier_record(
     assert store.case_counts() == {(BUNDLE, "open"): 1, (BUNDLE, "completed"): 1}
     store.upsert_case(case_record("B", "failed"))
     assert store.case_counts() == {(BUNDLE, "completed"): 1, (BUNDLE, "failed"): 1}
+
+
+def test_a_case_ended_unfinished_is_closed_as_failed_once(
+    store: SqlFrictionStore, backend: Backend
+) -> None:
+    step = StepRecord(step="review", status="awaiting_agency", started_at=T0)
+    store.upsert_case(case_record("A", "open", steps=(step,)))
+    store.upsert_case(case_record("B", "completed", closed_at=T0 + timedelta(hours=1)))
+    ended = T0 + timedelta(days=1)
+    assert store.close_ended_case("A", ended) is True
+    assert store.case_counts() == {(BUNDLE, "failed"): 1, (BUNDLE, "completed"): 1}
+    (row,) = backend.execute("SELECT status, closed_at FROM cases WHERE case_id = 'A'")
+    stored_at = row[1] if isinstance(row[1], datetime) else datetime.fromisoformat(row[1])
+    assert row[0] == "failed" and stored_at == ended
+    assert backend.execute("SELECT status FROM case_steps WHERE case_id = 'A'") == [
+        ("failed",)]
+    # Again, a closed case, an unknown one: nothing moves.
+    assert store.close_ended_case("A", ended) is False
+    assert store.close_ended_case("B", ended) is False
+    assert store.close_ended_case("nobody", ended) is False
+    assert store.case_counts() == {(BUNDLE, "failed"): 1, (BUNDLE, "completed"): 1}
 
 
 def test_events_for_case_round_trips_in_order(store: SqlFrictionStore) -> None:

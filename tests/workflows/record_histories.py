@@ -109,6 +109,15 @@ SCENARIOS: dict[str, tuple[str, str, int]] = {
     "cgid_resolved": (
         "test_cant_get_it_done.py::test_task_force_resolves_the_case_and_the_register_records_it",
         "CantGetItDoneWorkflow", 0),
+    # An agency outage waited out (the agency-outage-wait patch): an hour of 503s, then
+    # one submission; and an outage past the policy: escalated to the register, failed.
+    "outage_waited_an_hour": (
+        "test_agency_outage.py::"
+        "test_an_agency_back_after_an_hour_is_waited_for_and_submitted_to_once",
+        "BundleWorkflow", 0),
+    "outage_gave_up": (
+        "test_agency_outage.py::test_an_agency_down_past_the_policy_fails_the_case_saying_why",
+        "BundleWorkflow", 0),
     # The monthly allowance match: children started, continued as new (4 cases a run).
     "allowance_match": (
         "test_allowance.py::test_the_match_opens_one_case_per_due_resident_and_never_twice",

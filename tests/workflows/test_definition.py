@@ -47,6 +47,14 @@ def test_definition_round_trips_through_json_as_a_case_input() -> None:
         (lambda t: t.replace('concept = "identity.gender"', 'concept = "Gender!"'), "concept"),
         (lambda t: t.replace('id = "subsidy-claim"', 'id = "hardship-certification"'), "duplicate"),
         (lambda t: t.replace("version = 1", 'version = "one"'), "version"),
+        (lambda t: t.replace("give_up_after_working_days = 5", "give_up_after_working_days = 0"),
+         "outage.give_up_after_working_days"),
+        (lambda t: t.replace("escalate_after_hours = 4", "escalate_after_hours = 0.1"),
+         "outage.escalate_after_hours"),
+        (lambda t: t.replace("escalate_after_hours = 4", "escalate_after_hours = 200"),
+         "outage.escalate_after_hours"),
+        (lambda t: t.replace("escalate_after_hours = 4", "escalate_after_hours = \"soon\""),
+         "outage"),
     ],
 )
 def test_bad_definitions_are_refused_naming_the_place(
@@ -57,6 +65,16 @@ def test_bad_definitions_are_refused_naming_the_place(
     with pytest.raises(DefinitionError, match=message) as err:
         load_definition(write(tmp_path, text))
     assert "b.toml" in str(err.value)
+
+
+def test_a_bundle_without_an_outage_policy_gets_the_default(tmp_path: Path) -> None:
+    plain = GOOD.replace(
+        "outage = { escalate_after_hours = 4, give_up_after_working_days = 5 }", "")
+    assert plain != GOOD
+    policy = load_definition(write(tmp_path, plain)).outage
+    assert (policy.escalate_after_hours, policy.give_up_after_working_days) == (4.0, 5)
+    medical = Catalogue.load().default("medical-insurance-enrollment").outage
+    assert (medical.escalate_after_hours, medical.give_up_after_working_days) == (2.0, 3)
 
 
 def test_catalogue_gives_new_cases_the_pinned_or_newest_version(tmp_path: Path) -> None:

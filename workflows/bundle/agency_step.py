@@ -14,12 +14,13 @@ from temporalio import workflow
 from workflows.bundle import rules
 from workflows.bundle.case_state import CaseState, StepState
 from workflows.bundle.mechanism import Mechanism, StepKind, announce, gates_pass
+from workflows.bundle.outage import agency_call
 
 with workflow.unsafe.imports_passed_through():
     from kernel.china_time import local_date
     from workflows import detectors, material_rules, ports
     from workflows.cant_get_it_done import register_from_bundle
-    from workflows.case import Rejection
+    from workflows.case import Failure, Rejection
 
 MAX_REJECTIONS = 3  # after this many, the case goes to the can't-get-it-done register
 FIRST_POLL = timedelta(seconds=5)
@@ -44,13 +45,8 @@ async def submit(case: CaseState, step: StepState) -> ports.AgencyDecision:
         },
         outputs=tuple(o.concept for o in spec.outputs),
     )
-    decision: ports.AgencyDecision = await workflow.execute_activity(
-        ports.SUBMIT_STEP,
-        submission,
-        result_type=ports.AgencyDecision,
-        start_to_close_timeout=ports.AGENCY_CALL_TIMEOUT,
-        retry_policy=ports.AGENCY_RETRY,
-    )
+    decision = await agency_call(
+        case, step, spec.agency, ports.SUBMIT_STEP, submission, ports.AgencyDecision)
     case.emit(detectors.slow_agency_call(
         case.event_base, spec.id, spec.agency, spec.agency_call_sla_seconds,
         decision.elapsed_seconds, case.attended(),
@@ -59,12 +55,10 @@ async def submit(case: CaseState, step: StepState) -> ports.AgencyDecision:
     while decision.status == "pending":
         await workflow.sleep(interval)
         interval = min(interval * 2, LONGEST_POLL)
-        decision = await workflow.execute_activity(
-            ports.POLL_DECISION,
+        decision = await agency_call(
+            case, step, spec.agency, ports.POLL_DECISION,
             ports.PollRequest(agency=spec.agency, receipt=decision.receipt),
-            result_type=ports.AgencyDecision,
-            start_to_close_timeout=ports.AGENCY_CALL_TIMEOUT,
-            retry_policy=ports.AGENCY_RETRY,
+            ports.AgencyDecision,
         )
     return decision
 
@@ -116,6 +110,8 @@ class AgencyStep(StepKind):
         if step.round < MAX_REJECTIONS:
             return None
         step.status = "rejected"
+        case.failure = Failure(cause="rejected_too_often", step=spec.id, agency=spec.agency,
+                               at=workflow.now())
         if workflow.patched("register-cant-get-it-done"):
             # The register's own workflow records this friction (cgid/<case>).
             await register_from_bundle(case.start, step=spec.id, department=spec.agency)

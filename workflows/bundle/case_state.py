@@ -7,7 +7,6 @@ Deterministic code only (the workflow's time, its activities and search attribut
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime, timedelta
 
 from temporalio import workflow
@@ -19,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from kernel.events import FrictionEvent, Provenance, subject_of
     from workflows import material_rules, ports
     from workflows.case import (
+        AWAITING_FAILED,
         SA_AWAITING,
         SA_STEP,
         Awaiting,
@@ -26,8 +26,10 @@ with workflow.unsafe.imports_passed_through():
         Closure,
         CrossCentreService,
         DossierEntry,
+        Failure,
         FrictionNote,
         Notification,
+        Outage,
         Rejection,
         StepStatus,
         TripRecord,
@@ -128,6 +130,11 @@ class CaseState:
         # The working days the case counts by: the calendar it started with, until an
         # operator publishes a newer schedule (calendar_published).
         self.calendar = start.calendar
+        # Agency outages (workflows.bundle.outage): whether this case waits them out (a
+        # patch marker, read once), the outages escalated, and how a failed case failed.
+        self.waits_out_outages: bool | None = None
+        self.outages: list[Outage] = []
+        self.failure: Failure | None = None
 
     # -- where the case stands ------------------------------------------------------------
 
@@ -135,6 +142,15 @@ class CaseState:
         self.awaiting = awaiting
         workflow.upsert_search_attributes(
             [KEY_AWAITING.value_set(awaiting), KEY_STEP.value_set(step or "-")]
+        )
+
+    def mark_failed(self) -> None:
+        """A failed case ends waiting on the clerk's worklist as failed (the clerk
+        contacts the citizen); its progress says failed and why."""
+        self.awaiting = "nobody"
+        step = self.failure.step if self.failure else None
+        workflow.upsert_search_attributes(
+            [KEY_AWAITING.value_set(AWAITING_FAILED), KEY_STEP.value_set(step or "-")]
         )
 
     def closed(self) -> bool:
@@ -202,8 +218,10 @@ class CaseState:
 
     # -- what the case knows --------------------------------------------------------------
 
-    async def look_up(self, lookups: tuple[LookupSpec, ...] | None = None) -> None:
-        requests = [
+    def lookup_requests(
+        self, lookups: tuple[LookupSpec, ...] | None = None
+    ) -> list[ports.LookupRequest]:
+        return [
             ports.LookupRequest(
                 case_id=self.start.case_id,
                 citizen_id_number=self.start.citizen_id_number,
@@ -212,18 +230,10 @@ class CaseState:
             )
             for lookup in (self.bundle.lookups if lookups is None else lookups)
         ]
-        results = await asyncio.gather(
-            *(
-                workflow.execute_activity(
-                    ports.LOOK_UP,
-                    r,
-                    result_type=ports.LookupResult,
-                    start_to_close_timeout=ports.AGENCY_CALL_TIMEOUT,
-                    retry_policy=ports.AGENCY_RETRY,
-                )
-                for r in requests
-            )
-        )
+
+    def take_lookups(
+        self, requests: list[ports.LookupRequest], results: list[ports.LookupResult]
+    ) -> None:
         now = workflow.now()
         for request, result in zip(requests, results, strict=True):
             self.looked_up_on[request.source] = local_date(now)

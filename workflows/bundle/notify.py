@@ -28,6 +28,11 @@ NOTICE_TEXT = {
                           "Case {case} ({name}) is closed as not eligible: {rules}. You may "
                           "apply again once you meet them."),
     "case_withdrawn": ("您的办件{case}（{name}）已撤回。", "Case {case} ({name}) is withdrawn."),
+    "agency_outage": ("您的办件{case}：“{name}”所需的部门系统暂时无法连接，工作人员正在处理，"
+                      "恢复后将自动继续办理，您无需再跑一趟。",
+                      "Case {case}: an agency system {name} needs cannot be reached; staff "
+                      "are on it and the case goes on by itself once it is back. You need "
+                      "not come again."),
 }
 
 
@@ -60,6 +65,11 @@ def notify_end(case: CaseState) -> None:
         notify_closure(case, case.closure)
     elif any(s.spec.notify for s in case.steps):
         notify(case, "case_completed" if case.status == "completed" else "case_failed", None)
+    elif case.failure is not None and case.failure.cause != "rejected_too_often":
+        # A case that failed of no fault of the citizen's is always told, whatever its
+        # steps notify (only cases that wait out outages fail this way: no older history
+        # replays differently).
+        notify(case, "case_failed", None)
 
 
 def notify_closure(case: CaseState, closure: Closure) -> None:

@@ -11,6 +11,7 @@ from temporalio import workflow
 
 from workflows.bundle.case_state import CaseState, StepState
 from workflows.bundle.mechanism import Gate, Mechanism
+from workflows.bundle.outage import look_up
 
 with workflow.unsafe.imports_passed_through():
     from kernel.china_time import local_date
@@ -48,7 +49,7 @@ async def refresh_records(case: CaseState, step: StepState) -> None:
     )
     if not stale:
         return
-    await case.look_up(stale)
+    await look_up(case, stale)
     for f in step.spec.fields:  # prefilled values the clerk has not corrected
         if f.name in step.sources and f.concept in case.dossier:
             entry = case.dossier[f.concept]

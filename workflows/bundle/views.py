@@ -33,6 +33,8 @@ def progress(case: CaseState) -> CaseProgress:
         fields_prefilled=sum(len(s.prefilled) for s in approved),
         notifications=tuple(case.notifications),
         closure=case.closure,
+        failure=case.failure,
+        outages=tuple(case.outages),
         centre=case.start.centre,
         served_elsewhere=tuple(case.served_elsewhere),
         trip_records=tuple(case.trip_records),

@@ -15,12 +15,13 @@ import asyncio
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from workflows.bundle import rules, trips
 from workflows.bundle.case_state import CaseState, StepState, invalid, store_call
 from workflows.bundle.engine import run_step
 from workflows.bundle.notify import deliver_notifications, notify_end
+from workflows.bundle.outage import AgencyGaveUp, look_up
 from workflows.bundle.views import case_record
 from workflows.bundle.views import progress as progress_of
 
@@ -48,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         Closure,
         CrossCentreEntry,
         CrossCentreService,
+        Failure,
         FieldEntry,
         MaterialEntry,
         MilestoneEntry,
@@ -74,6 +76,18 @@ def _case_closed() -> ApplicationError:
     return ApplicationError("the case is closed", {"field": "case"}, type="CaseClosed")
 
 
+def failure_of(case: CaseState, exc: FailureError) -> Failure:
+    step = case.current
+    cause = exc.cause if isinstance(exc, ActivityError) else None
+    refused = isinstance(cause, ApplicationError) and cause.type in ports.NON_RETRYABLE
+    return Failure(
+        cause="agency_refused" if refused else "workflow_error",
+        step=step.spec.id if step else None,
+        agency=step.spec.agency if step and refused else None,
+        at=workflow.now(),
+    )
+
+
 @workflow.defn(name="BundleWorkflow")
 class BundleWorkflow:
     @workflow.init
@@ -95,17 +109,21 @@ class BundleWorkflow:
         flusher = asyncio.create_task(case.flush_friction())
         deliverer = asyncio.create_task(deliver_notifications(case))
         await self._record_case()
-        await case.look_up()
-        for s in case.steps:
-            rules.review(case, s)  # the first notice names what the rules find, too
-        case.outstanding_at_first_trip = case.outstanding()
-        for step in case.steps:
-            if not await run_step(case, step):
-                case.status = "failed" if case.closure is None else case.closure.outcome
-                break
+        try:
+            await self._run_steps()
+        except AgencyGaveUp as gave_up:
+            self._failed(Failure(cause="agency_outage", step=gave_up.step,
+                                 agency=gave_up.agency, at=workflow.now()))
+        except FailureError as exc:
+            # An activity or child that failed for good (an agency refusing the request,
+            # a bug): the case ends as failed and says why, never open with its workflow
+            # ended.
+            workflow.logger.error("case %s failed: %s", start.case_id, exc)
+            self._failed(failure_of(case, exc))
+        if case.failure is not None and case.status == "failed" and case.waits_out_outages:
+            case.mark_failed()
         else:
-            case.status = "completed"
-        case.set_awaiting("nobody", None)
+            case.set_awaiting("nobody", None)
         notify_end(case)
         await self._record_case()
         case.closing = True
@@ -113,6 +131,26 @@ class BundleWorkflow:
         await deliverer
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.progress()
+
+    async def _run_steps(self) -> None:
+        case = self._case
+        await look_up(case)
+        for s in case.steps:
+            rules.review(case, s)  # the first notice names what the rules find, too
+        case.outstanding_at_first_trip = case.outstanding()
+        for step in case.steps:
+            if not await run_step(case, step):
+                case.status = "failed" if case.closure is None else case.closure.outcome
+                return
+        case.status = "completed"
+
+    def _failed(self, failure: Failure) -> None:
+        case = self._case
+        case.failure = failure
+        case.status = "failed"
+        step = case.current
+        if step is not None and step.status not in ("approved", "skipped"):
+            step.status = "failed"
 
     async def _record_case(self) -> None:
         record = case_record(self._case, workflow.info().start_time, workflow.now())
