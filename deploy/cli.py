@@ -479,6 +479,7 @@ async def run_gateway(settings: Settings) -> None:
             documents=AgencyDocuments.for_catalogue(settings.agency_urls, catalogue),
             secure_cookies=settings.secure_cookies,
             trusted_proxies=settings.trusted_proxies,
+            centres=settings.centres,
         )
         # No proxy_headers: uvicorn would believe X-Forwarded-For from any local peer; the
         # gateway reads it only from the proxies the settings name (gateway.auth).

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 
+from gateway.cases.schemas import DEFAULT_CENTRES
 from kernel.codec import PayloadKey, format_key, generate_key, parse_keys
 from workflows.case import TASK_QUEUE
 
@@ -45,6 +46,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     payload_keys: tuple[PayloadKey, ...] = ()
     accounts_file: Path  # staff accounts with roles (JSON, scrypt password hashes)
     default_centre: str = "liangxi-chongan"  # the demo clerk's service centre
+    # The service centres a case may be opened at (comma-separated in ONETHING_CENTRES).
+    centres: tuple[str, ...] = DEFAULT_CENTRES
     # Temporal SDK metrics of the worker process, for Prometheus; port 0 turns them off.
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 8302
@@ -95,6 +98,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             trusted_proxies=tuple(
                 p.strip() for p in e.get("ONETHING_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),
+            centres=tuple(
+                c.strip() for c in e.get("ONETHING_CENTRES", "").split(",") if c.strip()
+            ) or DEFAULT_CENTRES,
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 
 import msgspec
 from opentelemetry import trace
@@ -19,6 +20,9 @@ from kernel.events import FRICTION_KINDS, SCHEMA_VERSION, ClerkNote, FrictionEve
 from kernel.privacy import has_personal_value, mask
 
 log = logging.getLogger(__name__)
+
+# No friction the notebook counts happened before the reform's platforms existed.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class EventError(msgspec.Struct, kw_only=True, frozen=True):
@@ -59,8 +63,13 @@ def _personal_paths(value: object, path: str) -> Iterator[str]:
             yield from _personal_paths(item, f"{path}[{i}]")
 
 
-def check_event(event: FrictionEvent) -> tuple[FrictionEvent | None, str | None]:
-    """(the event ready to store, None) or (None, what is wrong with it)."""
+def check_event(
+    event: FrictionEvent, latest: datetime | None = None
+) -> tuple[FrictionEvent | None, str | None]:
+    """(the event ready to store, None) or (None, what is wrong with it). With `latest`
+    (an HTTP producer's batch: a day past its arrival) the event must have occurred
+    between EARLIEST and then: the notebook's rollups and trends count by day and week,
+    and a year 9999 breaks them."""
     if event.schema_version > SCHEMA_VERSION:
         return None, (
             f"schema_version {event.schema_version} is newer than this notebook "
@@ -68,6 +77,9 @@ def check_event(event: FrictionEvent) -> tuple[FrictionEvent | None, str | None]
         )
     if event.occurred_at.tzinfo is None:
         return None, "occurred_at has no time zone offset"
+    if latest is not None and not EARLIEST <= event.occurred_at <= latest:
+        return None, (f"occurred_at: between {EARLIEST.date()} and {latest.isoformat()} "
+                      "(a day after the notebook received it)")
     if not event.event_id:
         return None, "event_id is empty"
     if isinstance(event, ClerkNote):
@@ -85,12 +97,12 @@ def _safe_id(event_id: str | None) -> str | None:
 
 
 def _check_indexed(
-    events: Sequence[tuple[int, FrictionEvent]],
+    events: Sequence[tuple[int, FrictionEvent]], latest: datetime | None = None
 ) -> tuple[list[FrictionEvent], list[EventError]]:
     good: list[FrictionEvent] = []
     errors: list[EventError] = []
     for index, event in events:
-        checked, error = check_event(event)
+        checked, error = check_event(event, latest)
         if checked is not None:
             good.append(checked)
         else:
@@ -107,9 +119,12 @@ def check_events(
     return _check_indexed(list(enumerate(events)))
 
 
-def decode_batch(raw: bytes) -> tuple[list[FrictionEvent], list[EventError]]:
+def decode_batch(
+    raw: bytes, latest: datetime | None = None
+) -> tuple[list[FrictionEvent], list[EventError]]:
     """Decode and check a JSON body `{"events": [...]}`: the events fit to store, and an
-    error for each one that is not. A body that is not such an object raises ValueError."""
+    error for each one that is not (or that occurred after `latest`). A body that is not
+    such an object raises ValueError."""
     try:
         batch = _batch_decoder.decode(raw)
     except msgspec.DecodeError as exc:
@@ -123,7 +138,7 @@ def decode_batch(raw: bytes) -> tuple[list[FrictionEvent], list[EventError]]:
             decoded.append((index, _event_decoder.decode(item)))
         except msgspec.DecodeError as exc:
             errors.append(EventError(index=index, event_id=_peek_id(item), error=str(exc)))
-    good, refused = _check_indexed(decoded)
+    good, refused = _check_indexed(decoded, latest)
     errors = sorted(errors + refused, key=lambda e: e.index)
     return good, errors
 

@@ -3,16 +3,15 @@ details."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from litestar import Litestar, Request, get
+from litestar import Litestar, Request, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.flash import FlashConfig, FlashPlugin
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
@@ -26,15 +25,28 @@ from prometheus_client import REGISTRY
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
+from friction.register import CAUSES, EXCLUDED_CAUSES, RESOLUTIONS
 from friction.store import FrictionStore
 from friction.verification import VerificationPolicy
 from gateway.accounts import AccountBook
 from gateway.auth import SESSION_STORE, TRUSTED_PROXIES_STATE, GatewaySecurity, proxy_networks
 from gateway.cases.controllers import CasesController, WorklistController
+from gateway.cases.schemas import (
+    CHANNELS,
+    DEFAULT_CENTRES,
+    FieldsBody,
+    MaterialBody,
+    MilestoneBody,
+    NotEligibleBody,
+    OpenCase,
+    TripBody,
+    WithdrawalBody,
+)
 from gateway.cases.service import provide_case_service
 from gateway.channels.schemas import ServiceCatalogue
 from gateway.channels.service import OnlineEntries, service_catalogue
 from gateway.console import console_handlers, template_config
+from gateway.errors import API_EXCEPTION_HANDLERS
 from gateway.issued_documents import DocumentRegister, NoDocuments
 from gateway.metrics import CalendarCoverage, NotebookCollector
 from gateway.notebook.controllers import (
@@ -43,8 +55,18 @@ from gateway.notebook.controllers import (
     NotesController,
     ReportsController,
 )
+from gateway.notebook.schemas import (
+    MAX_BATCH_BYTES,
+    NOTE_KINDS,
+    FrictionBatch,
+    NoteBody,
+    OcelLog,
+    TransitionBody,
+)
 from gateway.notebook.service import provide_notebook_service
+from gateway.openapi import AmendedJsonRenderPlugin
 from gateway.register.controllers import CantGetItDoneController
+from gateway.register.schemas import RegisterBody, ResolutionBody, TaskForceBody
 from gateway.register.service import provide_register_service
 from gateway.verifier import VERIFY_EVERY_SECONDS, VerifierSchedule
 from kernel.china_time import local_date
@@ -93,6 +115,21 @@ def _as_source(
     return calendar
 
 
+def openapi_document(catalogue: Catalogue, centres: Collection[str]) -> AmendedJsonRenderPlugin:
+    """The OpenAPI document with the bodies' full constraints and this installation's
+    identifiers (gateway.openapi)."""
+    return AmendedJsonRenderPlugin(
+        bodies=(OpenCase, FieldsBody, MaterialBody, TripBody, MilestoneBody, NotEligibleBody,
+                WithdrawalBody, NoteBody, TransitionBody, RegisterBody, ResolutionBody,
+                TaskForceBody, FrictionBatch, OcelLog),
+        enums={"centre": centres, "bundle": catalogue.ids(), "channel": CHANNELS,
+               "about_kind": NOTE_KINDS, "resolution": RESOLUTIONS,
+               "cause": [c for c in CAUSES if c not in EXCLUDED_CAUSES]},
+        request_bodies={("/api/friction/events", "post"): "FrictionBatch"},
+        response_bodies={("/api/friction/ocel", "get"): "OcelLog"},
+    )
+
+
 def create_app(
     *,
     temporal: Client,
@@ -110,6 +147,7 @@ def create_app(
     secure_cookies: bool = True,
     trusted_proxies: Iterable[str] = (),
     session_store: Store | None = None,
+    centres: Collection[str] = DEFAULT_CENTRES,
 ) -> Litestar:
     """The gateway; traces go to `tracer_provider`, or to the OTel global one if None.
     `secret` keys the console's sessions, the API's tokens, CSRF and tracking codes.
@@ -120,7 +158,8 @@ def create_app(
     Cookies are Secure (sent over HTTPS only) unless `secure_cookies` is False. The client
     address that rate limits count by is the connection's peer; X-Forwarded-For is read only
     when that peer is one of `trusted_proxies` (addresses or CIDR blocks). Console sessions
-    live in `session_store` (in memory unless given; gateways of a cluster share one)."""
+    live in `session_store` (in memory unless given; gateways of a cluster share one).
+    `centres` are the service centres a case may be opened at or registered by."""
     current = _as_source(calendar)
     security = GatewaySecurity(secret, accounts, secure_cookies=secure_cookies)
     proxies = proxy_networks(trusted_proxies)
@@ -151,12 +190,20 @@ def create_app(
             await schedule.stop()
 
     prometheus = PrometheusConfig(app_name="onething", prefix="onething_http", group_path=True)
+    # The API's failures are problem details (the console renders its own pages): bad
+    # input names its field, Temporal away is a 503 to retry, anything else a logged 500.
+    api = Router(
+        path="/",
+        route_handlers=[security.api_router(
+            CasesController, WorklistController, FrictionController, BacklogController,
+            NotesController, CantGetItDoneController, ReportsController,
+        )],
+        exception_handlers=API_EXCEPTION_HANDLERS,
+    )
+    known = frozenset(centres)
     return Litestar(
         route_handlers=[
-            security.api_router(
-                CasesController, WorklistController, FrictionController, BacklogController,
-                NotesController, CantGetItDoneController, ReportsController,
-            ),
+            api,
             PrometheusController,
             healthz,
             *console_handlers(),
@@ -177,7 +224,10 @@ def create_app(
             "accounts": Provide(lambda: accounts, sync_to_thread=False),
             "online_entries": Provide(lambda: online_entries, sync_to_thread=False),
             "documents": Provide(lambda: document_register, sync_to_thread=False),
+            "centres": Provide(lambda: known, sync_to_thread=False),
         },
+        # No body anywhere is larger than a friction batch; each API route takes less.
+        request_max_body_size=MAX_BATCH_BYTES,
         # The secret keys tracking codes; the proxies are whose X-Forwarded-For is believed.
         state=State({"secret": secret, TRUSTED_PROXIES_STATE: proxies,
                      "secure_cookies": secure_cookies}),
@@ -209,7 +259,7 @@ def create_app(
             version="0.1.0",
             description="Clerk, citizen and notebook API of onething (一件事)",
             path="/schema",
-            render_plugins=[JsonRenderPlugin()],
+            render_plugins=[openapi_document(catalogue, known)],
             components=[security.jwt.openapi_components],
         ),
         before_request=name_span_by_route,

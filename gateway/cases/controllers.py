@@ -9,23 +9,30 @@ from litestar.params import JSONBody, Parameter
 
 from gateway.auth import caller_key, current_account, requires
 from gateway.cases.schemas import (
+    MAX_BODY_BYTES,
     WORKLIST_AWAITING,
     CaseId,
     CaseOpened,
+    FieldsBody,
     IdempotencyKey,
+    MaterialBody,
+    MilestoneBody,
+    NameQuery,
     NotEligibleBody,
     OpenCase,
+    TripBody,
     WithdrawalBody,
     Worklist,
 )
 from gateway.cases.service import Cases
-from workflows.case import CaseProgress, FieldEntry, MaterialEntry, MilestoneEntry, TripEntry
+from workflows.case import CaseProgress
 
 
 class CasesController(Controller):
     path = "/api/cases"
     tags = ["cases"]
     guards = [requires("clerk")]
+    request_max_body_size = MAX_BODY_BYTES
 
     @post("/", status_code=201, summary="Open a case of a bundle for a citizen")
     async def open_case(
@@ -44,19 +51,19 @@ class CasesController(Controller):
 
     @post("/{case_id:str}/fields", status_code=200, summary="Values a clerk typed for a step")
     async def submit_fields(
-        self, case_id: CaseId, data: JSONBody[FieldEntry], case_service: Cases
+        self, case_id: CaseId, data: JSONBody[FieldsBody], case_service: Cases
     ) -> CaseProgress:
         return await case_service.submit_fields(case_id, data)
 
     @post("/{case_id:str}/materials", status_code=200, summary="A material requested or received")
     async def record_material(
-        self, case_id: CaseId, data: JSONBody[MaterialEntry], case_service: Cases
+        self, case_id: CaseId, data: JSONBody[MaterialBody], case_service: Cases
     ) -> CaseProgress:
         return await case_service.record_material(case_id, data)
 
     @post("/{case_id:str}/trips", status_code=200, summary="The citizen came back")
     async def record_trip(
-        self, case_id: CaseId, data: JSONBody[TripEntry], case_service: Cases
+        self, case_id: CaseId, data: JSONBody[TripBody], case_service: Cases
     ) -> CaseProgress:
         return await case_service.record_trip(case_id, data)
 
@@ -69,7 +76,7 @@ class CasesController(Controller):
         "`evidence_ref`; the workflow records when.",
     )
     async def record_milestone(
-        self, case_id: CaseId, data: JSONBody[MilestoneEntry], case_service: Cases
+        self, case_id: CaseId, data: JSONBody[MilestoneBody], case_service: Cases
     ) -> CaseProgress:
         return await case_service.record_milestone(case_id, data)
 
@@ -121,8 +128,8 @@ class WorklistController(Controller):
     async def worklist(
         self,
         case_service: Cases,
-        centre: Annotated[str | None, Parameter(max_length=64)] = None,
-        bundle: Annotated[str | None, Parameter(max_length=64)] = None,
+        centre: NameQuery = None,
+        bundle: NameQuery = None,
         awaiting: Annotated[
             str, Parameter(pattern=f"^({'|'.join(WORKLIST_AWAITING)})$")
         ] = "clerk",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Literal, TypeVar
 
@@ -27,9 +27,16 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 from temporalio.workflow import UpdateMethodMultiParam
 
-from gateway.cases.schemas import CaseOpened, OpenCase, Worklist, WorklistItem
+from gateway.cases.schemas import (
+    CHANNELS,
+    DEFAULT_CENTRES,
+    CaseOpened,
+    OpenCase,
+    Worklist,
+    WorklistItem,
+)
 from gateway.channels.service import OnlineEntries
-from gateway.errors import from_temporal, invalid_field, problem
+from gateway.errors import check_name, from_temporal, invalid_field
 from kernel.case_number import CASE_ALPHABET, case_number, case_tail
 from kernel.china_time import local_date
 from workflows.bundle import BundleWorkflow
@@ -74,7 +81,7 @@ def new_case_id(now: datetime, idempotency_key: str | None) -> str:
 class CaseService:
     """Cases as Temporal holds them. `calendar` is asked for the calendar as published
     now only when a case opens; `entries` is the online channel's, None for a desk that
-    takes no online starts."""
+    takes no online starts; `centres` the service centres of the installation."""
 
     def __init__(
         self,
@@ -83,12 +90,21 @@ class CaseService:
         calendar: Callable[[], WorkingCalendar],
         task_queue: str,
         entries: OnlineEntries | None = None,
+        centres: Collection[str] = DEFAULT_CENTRES,
     ) -> None:
         self.temporal = temporal
         self.catalogue = catalogue
         self._calendar = calendar
         self._task_queue = task_queue
         self._entries = entries
+        self.centres = centres
+
+    def check_centre(self, centre: str) -> None:
+        """Refuse (422 naming `centre`) a centre this installation does not have."""
+        check_name("centre", centre)
+        if centre not in self.centres:
+            raise invalid_field("centre", f"no service centre {centre!r} here (one of "
+                                f"{', '.join(self.centres)})")
 
     def _handle(self, case_id: str) -> CaseHandle:
         return self.temporal.get_workflow_handle_for(BundleWorkflow.run, case_id)
@@ -102,8 +118,10 @@ class CaseService:
         now = datetime.now(UTC)
         if (wrong := check_id_number(data.citizen_id_number, local_date(now))) is not None:
             raise invalid_field("citizen_id_number", wrong)
-        if not data.centre.strip() or len(data.centre) > 64:
-            raise invalid_field("centre", "must name the service centre in 1-64 characters")
+        # The console's form reaches here without the API's decoding: check it all again.
+        self.check_centre(data.centre)
+        if data.channel not in CHANNELS:
+            raise invalid_field("channel", f"one of {', '.join(CHANNELS)}")
         if data.bundle_version is None:
             definition = catalogue.default(data.bundle)
         elif data.bundle_version in catalogue.versions(data.bundle):
@@ -213,12 +231,15 @@ class CaseService:
         limit: int = 100,
     ) -> Worklist:
         clauses = ["ExecutionStatus = 'Running'", f"{SA_AWAITING} = '{awaiting}'"]
-        # Values are quoted for the visibility query; reject quotes rather than escape them.
-        for name, value in ((SA_CENTRE, centre), (SA_BUNDLE, bundle)):
-            if value is not None:
-                if "'" in value or '"' in value:
-                    raise problem(422, "Invalid field", "quotes are not allowed", field=name)
-                clauses.append(f"{name} = '{value}'")
+        # Values are quoted for the visibility query: only known names get there (no
+        # quote, backslash or control character could), never escaped free text.
+        if centre is not None:
+            self.check_centre(centre)
+            clauses.append(f"{SA_CENTRE} = '{centre}'")
+        if bundle is not None:
+            if bundle not in self.catalogue.ids():
+                raise invalid_field("bundle", f"no bundle {bundle!r}")
+            clauses.append(f"{SA_BUNDLE} = '{bundle}'")
         items: list[WorklistItem] = []
         async for execution in self.temporal.list_workflows(" AND ".join(clauses),
                                                             limit=limit):
@@ -242,9 +263,11 @@ def provide_case_service(
     calendar_source: NamedDependency[Callable[[], WorkingCalendar]],
     task_queue: NamedDependency[str],
     online_entries: NamedDependency[OnlineEntries],
+    centres: NamedDependency[Collection[str]],
 ) -> CaseService:
     """The request's CaseService, from the app's dependencies (Provide in gateway.app)."""
-    return CaseService(temporal, catalogue, calendar_source, task_queue, online_entries)
+    return CaseService(temporal, catalogue, calendar_source, task_queue, online_entries,
+                       centres)
 
 
 # A handler takes the service as `case_service: Cases`; the parameter's name is the key.

@@ -19,6 +19,8 @@ from gateway.cases.schemas import CaseId
 from gateway.errors import invalid_field
 from gateway.notebook.schemas import (
     GROUP_BYS,
+    MAX_BATCH_BYTES,
+    MAX_BODY_BYTES,
     BacklogView,
     Fingerprint,
     NoteBody,
@@ -36,7 +38,11 @@ class FrictionController(Controller):
     # Online channels send their friction as services; clerks' consoles may too.
     guards = [requires("channel", "clerk")]
 
-    @post("/events", status_code=200, summary="Ingest a batch of friction events")
+    @post("/events", status_code=200, summary="Ingest a batch of friction events",
+          description="`{\"events\": [...]}`, each event checked on its own: the good "
+          "ones are stored, each bad one is reported under `rejected` with its index. An "
+          "event's `occurred_at` lies between 2000-01-01 and a day after it arrives.",
+          request_max_body_size=MAX_BATCH_BYTES)
     async def ingest_events(
         self, request: Request[Any, Any, Any], notebook_service: Notebook
     ) -> BatchResult:
@@ -47,6 +53,7 @@ class BacklogController(Controller):
     path = "/api/friction"
     tags = ("notebook",)
     guards = [requires("analyst", "developer")]
+    request_max_body_size = MAX_BODY_BYTES
 
     @get("/backlog", summary="Stuck points ranked by burden, with their backlog items")
     async def backlog(
@@ -99,6 +106,7 @@ class NotesController(Controller):
     path = "/api/cases"
     tags = ("notebook",)
     guards = [requires("clerk")]
+    request_max_body_size = MAX_BODY_BYTES
 
     @post("/{case_id:str}/notes", status_code=201,
           summary="A clerk's notebook entry on a case, in the case's context")

@@ -5,7 +5,7 @@ NotebookService, and its refusals become the same problem details for both."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from litestar.di import NamedDependency
 from litestar.plugins.problem_details import ProblemDetailsException
@@ -26,11 +26,19 @@ from friction.store import ConflictError, FrictionStore
 from friction.verification import VerificationPolicy
 from gateway.cases.service import CaseService
 from gateway.errors import check_name, invalid_field, problem
-from gateway.notebook.schemas import MAX_NOTE_CHARS, NoteBody, StuckPointView, TransitionMade
+from gateway.notebook.schemas import (
+    MAX_BATCH_BYTES,
+    MAX_NOTE_CHARS,
+    NoteBody,
+    StuckPointView,
+    TransitionMade,
+)
 from kernel.china_time import CHINA_TZ
 from kernel.events import ClerkNote
 
-MAX_BATCH_BYTES = 1_000_000
+# The instants a report or an export may ask about.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def refused(exc: ValueError) -> ProblemDetailsException:
@@ -54,6 +62,8 @@ def parse_instant(field: str, value: str | None) -> datetime | None:
         raise invalid_field(field, "a date (YYYY-MM-DD) or a time with offset") from exc
     if moment.tzinfo is None:
         raise invalid_field(field, "a time needs its offset, e.g. +08:00")
+    if not EARLIEST <= moment < LATEST:
+        raise invalid_field(field, f"between {EARLIEST.date()} and {LATEST.date()}")
     return moment
 
 
@@ -152,7 +162,7 @@ class NotebookService:
         if len(raw) > MAX_BATCH_BYTES:
             raise problem(413, "Batch too large", f"at most {MAX_BATCH_BYTES} bytes")
         try:
-            events, errors = decode_batch(raw)
+            events, errors = decode_batch(raw, latest=datetime.now(UTC) + timedelta(days=1))
         except ValueError as exc:
             raise problem(400, "Malformed batch", str(exc), field="events") from exc
         result = await asyncio.to_thread(ingest, self.store, events)

@@ -4,10 +4,12 @@ those workflows write."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 
 from friction.register import CantGetItDoneRecord
@@ -16,18 +18,21 @@ from gateway.cases.schemas import IdempotencyKey
 from gateway.errors import check_name, invalid_field
 from gateway.register.schemas import (
     CASE_NUMBER,
+    MAX_BODY_BYTES,
     Register,
     RegisterBody,
     RegisterCaseId,
     ResolutionBody,
+    TaskForceBody,
 )
 from gateway.register.service import Registry
-from workflows.register_case import RegisterProgress, ResolutionEntry, TaskForceEntry
+from workflows.register_case import RegisterProgress, ResolutionEntry
 
 
 class CantGetItDoneController(Controller):
     path = "/api/cant-get-it-done"
     tags = ("notebook",)
+    request_max_body_size = MAX_BODY_BYTES
 
     @post("/", summary="Register a case that cannot get done (办不成事)",
           description="`case_id` must name an existing case (422 naming `case_id` "
@@ -40,6 +45,7 @@ class CantGetItDoneController(Controller):
         data: JSONBody[RegisterBody],
         register_service: Registry,
         request: Request[Any, Any, Any],
+        centres: NamedDependency[Collection[str]],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[CantGetItDoneRecord]:
         if data.walk_in and data.case_id:
@@ -50,6 +56,8 @@ class CantGetItDoneController(Controller):
         for field in ("bundle", "centre", "department"):
             check_name(field, getattr(data, field))
         check_name("step", data.step, required=False)
+        if data.centre not in centres:
+            raise invalid_field("centre", f"no service centre {data.centre!r} here")
         key = caller_key("api", current_account(request), idempotency_key)
         record, created = await register_service.register(
             walk_in=data.walk_in, case_id=data.case_id, bundle=data.bundle, step=data.step,
@@ -68,7 +76,7 @@ class CantGetItDoneController(Controller):
           summary="Assign the task force that finds the cause and answers",
           guards=[requires("clerk")])
     async def assign_task_force(
-        self, case_id: RegisterCaseId, data: JSONBody[TaskForceEntry],
+        self, case_id: RegisterCaseId, data: JSONBody[TaskForceBody],
         register_service: Registry,
     ) -> RegisterProgress:
         return await register_service.assign_task_force(case_id, data)
