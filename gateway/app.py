@@ -85,6 +85,12 @@ async def healthz(calendar: NamedDependency[WorkingCalendar]) -> dict[str, objec
             "calendar_years_unofficial": missing_official(calendar, today)}
 
 
+class MetricsController(PrometheusController):
+    """Prometheus's text format for scrapers: not part of the API's document."""
+
+    include_in_schema = False
+
+
 def name_span_by_route(request: Request[Any, Any, Any]) -> None:
     """Name the request's span by its route, as OTel's HTTP conventions want. Litestar's
     plugin names it before routing, by the raw path: one name per case number, which
@@ -204,7 +210,7 @@ def create_app(
     return Litestar(
         route_handlers=[
             api,
-            PrometheusController,
+            MetricsController,
             healthz,
             *console_handlers(),
         ],

@@ -17,6 +17,7 @@ import msgspec
 from litestar import Request
 from litestar.openapi.plugins import JsonRenderPlugin
 
+from gateway.auth import TOKEN_PATH
 from gateway.errors import PROBLEM_MEDIA_TYPE, RETRY_AFTER_SECONDS, Problem
 
 _REF = "#/components/schemas/{name}"
@@ -42,10 +43,10 @@ _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying"
 _TEMPORAL_PREFIXES = ("/api/cases", "/api/worklist", "/api/cant-get-it-done")
 
 
-def statuses_of(path: str, method: str, secured: bool) -> list[int]:
+def statuses_of(path: str, method: str) -> list[int]:
     """The problem statuses an operation may answer with."""
     codes = {400, 422, 500}
-    if secured:
+    if path != TOKEN_PATH:
         codes |= {401, 403}
     else:  # the token endpoint: wrong credentials, and a limit per client address
         codes |= {401, 429}
@@ -106,7 +107,7 @@ def amend(
             responses = operation["responses"]
             for status in [s for s in responses if s[0] in "45"]:
                 del responses[status]  # Litestar's guess, not what the API sends
-            for status in statuses_of(path, method, bool(operation.get("security", True))):
+            for status in statuses_of(path, method):
                 responses[str(status)] = _problem_response(status)
             for parameter in operation.get("parameters", []):
                 values = enums.get(parameter.get("name", ""))

@@ -13,16 +13,15 @@ from litestar.params import JSONBody, Parameter
 
 from friction.backlog import TransitionRequest
 from friction.ingest import BatchResult
-from friction.reports import DEFAULT_MIN_GROUP, Report
+from friction.reports import DEFAULT_MIN_GROUP, GroupBy, Report
 from gateway.auth import current_account, requires
-from gateway.cases.schemas import CaseId
-from gateway.errors import invalid_field
+from gateway.cases.schemas import CaseId, NameQuery
 from gateway.notebook.schemas import (
-    GROUP_BYS,
     MAX_BATCH_BYTES,
     MAX_BODY_BYTES,
     BacklogView,
     Fingerprint,
+    Instant,
     NoteBody,
     StuckPointView,
     TransitionBody,
@@ -59,7 +58,7 @@ class BacklogController(Controller):
     async def backlog(
         self,
         notebook_service: Notebook,
-        bundle: Annotated[str | None, Parameter(max_length=64)] = None,
+        bundle: NameQuery = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
     ) -> BacklogView:
         entries = await notebook_service.backlog(bundle, limit)
@@ -94,8 +93,8 @@ class BacklogController(Controller):
     async def ocel(
         self,
         notebook_service: Notebook,
-        since: Annotated[str | None, Parameter(max_length=40)] = None,
-        until: Annotated[str | None, Parameter(max_length=40)] = None,
+        since: Instant = None,
+        until: Instant = None,
     ) -> Response[bytes]:
         start, end = parse_instant("since", since), parse_instant("until", until)
         log = await notebook_service.ocel(start, end)
@@ -127,17 +126,13 @@ class ReportsController(Controller):
     async def report(
         self,
         notebook_service: Notebook,
-        group_by: Annotated[str, Parameter(max_length=16)] = "bundle",
-        since: Annotated[str | None, Parameter(max_length=40)] = None,
-        until: Annotated[str | None, Parameter(max_length=40)] = None,
-        min_group: Annotated[str, Parameter(max_length=8)] = str(DEFAULT_MIN_GROUP),
-        bundle: Annotated[str | None, Parameter(max_length=64)] = None,
+        group_by: Annotated[GroupBy, Parameter(description="what a row groups")] = "bundle",
+        since: Instant = None,
+        until: Instant = None,
+        # Smaller groups could point at a few identifiable people.
+        min_group: Annotated[int, Parameter(ge=DEFAULT_MIN_GROUP, le=1_000_000)] = (
+            DEFAULT_MIN_GROUP),
+        bundle: NameQuery = None,
     ) -> Report:
-        grouping = next((g for g in GROUP_BYS if g == group_by), None)
-        if grouping is None:
-            raise invalid_field("group_by", f"one of {', '.join(GROUP_BYS)}")
-        if not min_group.isdigit() or int(min_group) < DEFAULT_MIN_GROUP:
-            # Smaller groups could point at a few identifiable people.
-            raise invalid_field("min_group", f"a whole number of at least {DEFAULT_MIN_GROUP}")
         start, end = parse_instant("since", since), parse_instant("until", until)
-        return await notebook_service.report(grouping, start, end, int(min_group), bundle)
+        return await notebook_service.report(group_by, start, end, min_group, bundle)

@@ -30,6 +30,18 @@ NOTE_KINDS: tuple[str, ...] = tuple(
 )
 
 Fingerprint = Annotated[str, Parameter(min_length=7, max_length=400)]
+# An instant a report or an export starts or ends at: a China-local date, or a time with
+# its offset (a naive one could be read two ways), in 2000-2099.
+# Months of 30 and 31 days are told apart; a 29 February is checked by the parser.
+_DAY = (r"20[0-9]{2}-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-9])|(0[13-9]|1[0-2])-30"
+        r"|(0[13578]|1[02])-31)")
+_TIME = r"T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+_OFFSET = r"(Z|[+-](0[0-9]|1[0-4]):[0-5][0-9])"
+INSTANT_PATTERN = f"^{_DAY}({_TIME}{_OFFSET})?$"
+Instant = Annotated[str | None, Parameter(
+    pattern=INSTANT_PATTERN, max_length=40,
+    description="a date (YYYY-MM-DD, China time) or a time with offset",
+)]
 
 
 class BacklogView(msgspec.Struct, kw_only=True, frozen=True):
