@@ -71,6 +71,8 @@ def unavailable(case_id: str | None = None) -> ProblemDetailsException:
 def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, RPCTimeoutOrCancelledError):
         return True
+    if isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect"):
+        return True  # a lazy client's first call with the server away (temporalio's bridge)
     return isinstance(exc, RPCError) and (
         exc.status in _UNAVAILABLE or "context canceled" in exc.message
     )
@@ -159,6 +161,8 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
     """A failure nobody foresaw: 500, and its traceback in the log under the request's
     trace id. Neither the body nor the query is logged; the traceback's text is masked,
     since an exception's message may quote what a resident gave."""
+    if is_unavailable(exc):
+        return unavailable().to_response(request)
     trace_id = trace_id_now()
     route = request.scope.get("path_template") or "?"
     text = "".join(traceback.format_exception(exc))
