@@ -30,6 +30,8 @@ from temporalio.workflow import UpdateMethodMultiParam
 from gateway.cases.schemas import (
     CHANNELS,
     DEFAULT_CENTRES,
+    MAX_FIELDS,
+    MAX_VALUE_CHARS,
     CaseOpened,
     OpenCase,
     Worklist,
@@ -200,6 +202,13 @@ class CaseService:
             raise from_temporal(case_id, exc) from exc
 
     async def submit_fields(self, case_id: str, entry: FieldEntry) -> CaseProgress:
+        # The console's form reaches here without the API's decoding: bound it again, as
+        # a value Temporal's payload limit refuses would stop the case for everyone.
+        if len(entry.values) > MAX_FIELDS or any(
+            len(v) > MAX_VALUE_CHARS for v in entry.values.values()
+        ):
+            raise invalid_field("values", f"at most {MAX_FIELDS} values of at most "
+                                f"{MAX_VALUE_CHARS} characters")
         return await self._update(case_id, BundleWorkflow.submit_fields, entry)
 
     async def record_material(self, case_id: str, entry: MaterialEntry) -> CaseProgress:

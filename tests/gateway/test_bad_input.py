@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import citizen_where, served_gateway
+from litestar.plugins.problem_details import ProblemDetailsException
 from opentelemetry.sdk.trace import TracerProvider
 from temporalio.client import Client
 from temporalio.service import RetryConfig, RPCError, RPCStatusCode
@@ -23,10 +24,13 @@ from deploy.local import free_port, installed_binary
 from deploy.sim.population import Citizen
 from friction.sqlite_store import SqliteFrictionStore
 from friction.stuck_points import StuckPoint
-from gateway.cases.schemas import DEFAULT_CENTRES
-from gateway.cases.service import new_case_id
+from gateway.cases.schemas import DEFAULT_CENTRES, OpenCase
+from gateway.cases.service import CaseService, new_case_id
 from gateway.errors import RETRY_AFTER_SECONDS, from_temporal, is_unavailable
 from kernel.converter import DATA_CONVERTER
+from workflows.calendar_source import load_calendar
+from workflows.case import FieldEntry
+from workflows.definition import Catalogue
 
 PROBLEM = "application/problem+json"
 ID_NUMBER = "320211198001011234"  # shaped like a resident's ID number
@@ -270,3 +274,20 @@ async def test_the_document_says_what_the_api_answers(api: httpx.AsyncClient) ->
     assert schemas["OcelLog"]["type"] == "object"
     exported = (await api.get("/api/friction/ocel")).json()
     assert set(exported) == set(schemas["OcelLog"]["required"])
+
+
+async def test_the_console_path_bounds_values_too(
+    dev_env: WorkflowEnvironment, population: list[Citizen]
+) -> None:
+    # The console builds the workflow's entry from its form, without the API's decoding.
+    cases = CaseService(dev_env.client, Catalogue.load(), load_calendar, "no-queue")
+    entry = FieldEntry(step="hardship-application", values={"phone": "1" * 1001})
+    with pytest.raises(ProblemDetailsException) as refusal:
+        await cases.submit_fields("20261207-ABCDEFGH", entry)
+    assert refusal.value.status_code == 422
+    assert refusal.value.extra == {"field": "values"}
+    opening = OpenCase(bundle="employment-hardship", citizen_id_number=population[0].id_number,
+                       centre="liangxi-chongan", channel="carrier-pigeon")
+    with pytest.raises(ProblemDetailsException) as refusal:
+        await cases.open(opening, None)
+    assert refusal.value.extra == {"field": "channel"}
