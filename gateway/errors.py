@@ -146,21 +146,16 @@ def from_validation(request: Request[Any, Any, Any], exc: ValidationException) -
     return problem(status, title, detail, field=field).to_response(request)
 
 
-def temporal_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if is_unavailable(exc):
-        return unavailable().to_response(request)
-    return internal_error(request, exc)
-
-
 def trace_id_now() -> str | None:
     context = trace.get_current_span().get_span_context()
     return f"{context.trace_id:032x}" if context.is_valid else None
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """A failure nobody foresaw: 500, and its traceback in the log under the request's
-    trace id. Neither the body nor the query is logged; the traceback's text is masked,
-    since an exception's message may quote what a resident gave."""
+    """Temporal away (a 503), or a failure nobody foresaw: 500, and its traceback in the
+    log under the request's trace id. Neither the body nor the query is logged; the
+    traceback's text is masked, since an exception's message may quote what a resident
+    gave."""
     if is_unavailable(exc):
         return unavailable().to_response(request)
     trace_id = trace_id_now()
@@ -175,7 +170,5 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
 # Litestar's exception handlers for the API (the console has its own pages).
 API_EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValidationException: from_validation,
-    RPCError: temporal_unavailable,
-    RPCTimeoutOrCancelledError: temporal_unavailable,
     Exception: internal_error,
 }

@@ -54,8 +54,8 @@ def statuses_of(path: str, method: str) -> list[int]:
         codes.add(413)
     if "{" in path:
         codes.add(404)
-    if method == "post" and "{" in path:
-        codes.add(409)
+    if "{" in path and (method == "post" or path.startswith(_TEMPORAL_PREFIXES)):
+        codes.add(409)  # a case or item that closed or moved (read: a closed case)
     if path.startswith(_TEMPORAL_PREFIXES):
         codes.add(503)
     return sorted(codes)

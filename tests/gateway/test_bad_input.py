@@ -21,6 +21,8 @@ from temporalio.service import RetryConfig, RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from deploy.local import free_port, installed_binary
+from deploy.settings import Settings
+from deploy.sim import demo
 from deploy.sim.population import Citizen
 from friction.sqlite_store import SqliteFrictionStore
 from friction.stuck_points import StuckPoint
@@ -291,3 +293,9 @@ async def test_the_console_path_bounds_values_too(
     with pytest.raises(ProblemDetailsException) as refusal:
         await cases.open(opening, None)
     assert refusal.value.extra == {"field": "channel"}
+
+
+def test_the_demo_opens_cases_at_centres_the_installation_knows() -> None:
+    assert set(demo.CENTRES) <= set(Settings.from_env({}).centres) == set(DEFAULT_CENTRES)
+    assert Settings.from_env({"ONETHING_CENTRES": "a-centre, b-centre"}).centres == (
+        "a-centre", "b-centre")
