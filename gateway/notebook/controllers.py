@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 
 from friction.backlog import TransitionRequest
@@ -16,6 +17,7 @@ from friction.ingest import BatchResult
 from friction.reports import DEFAULT_MIN_GROUP, GroupBy, Report
 from gateway.auth import current_account, requires
 from gateway.cases.schemas import CaseId, NameQuery
+from gateway.errors import invalid_field
 from gateway.notebook.schemas import (
     MAX_BATCH_BYTES,
     MAX_BODY_BYTES,
@@ -29,6 +31,13 @@ from gateway.notebook.schemas import (
 )
 from gateway.notebook.service import Notebook, parse_instant
 from kernel.events import ClerkNote
+from workflows.definition import Catalogue
+
+
+def known_bundle(catalogue: Catalogue, bundle: str | None) -> None:
+    """Refuse (422 naming `bundle`) a filter by a bundle the catalogue does not have."""
+    if bundle is not None and bundle not in catalogue.ids():
+        raise invalid_field("bundle", f"no bundle {bundle!r}")
 
 
 class FrictionController(Controller):
@@ -58,9 +67,11 @@ class BacklogController(Controller):
     async def backlog(
         self,
         notebook_service: Notebook,
+        catalogue: NamedDependency[Catalogue],
         bundle: NameQuery = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
     ) -> BacklogView:
+        known_bundle(catalogue, bundle)
         entries = await notebook_service.backlog(bundle, limit)
         return BacklogView(entries=tuple(entries),
                            verification=notebook_service.policy.describe())
@@ -126,6 +137,7 @@ class ReportsController(Controller):
     async def report(
         self,
         notebook_service: Notebook,
+        catalogue: NamedDependency[Catalogue],
         group_by: Annotated[GroupBy, Parameter(description="what a row groups")] = "bundle",
         since: Instant = None,
         until: Instant = None,
@@ -134,5 +146,6 @@ class ReportsController(Controller):
             DEFAULT_MIN_GROUP),
         bundle: NameQuery = None,
     ) -> Report:
+        known_bundle(catalogue, bundle)
         start, end = parse_instant("since", since), parse_instant("until", until)
         return await notebook_service.report(group_by, start, end, min_group, bundle)

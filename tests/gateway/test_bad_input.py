@@ -299,3 +299,12 @@ def test_the_demo_opens_cases_at_centres_the_installation_knows() -> None:
     assert set(demo.CENTRES) <= set(Settings.from_env({}).centres) == set(DEFAULT_CENTRES)
     assert Settings.from_env({"ONETHING_CENTRES": "a-centre, b-centre"}).centres == (
         "a-centre", "b-centre")
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/reports?group_by=step&bundle=null",  # the fuzzer's (seed 1)
+             "/api/friction/backlog?bundle=null"])
+async def test_a_notebook_filter_by_an_unknown_bundle_is_a_422(
+    api: httpx.AsyncClient, path: str
+) -> None:
+    assert refused(await api.get(path)) == "bundle"

@@ -31,7 +31,7 @@ from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook
 
 SEED = 20261207
-EXAMPLES = 12  # per operation and mode: 2 modes x 2 passes x ~18 operations
+EXAMPLES = 30  # per operation, mode and pass: 2 modes x 2 passes x 22 operations
 PASSWORD = "fuzz-the-gateway-2026"
 # Where the API refuses what its schema cannot express, a 422 to schema-valid data is the
 # answer due, not a drift between the document and the code: an ID number's check digit,
