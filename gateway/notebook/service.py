@@ -28,6 +28,7 @@ from gateway.cases.service import CaseService
 from gateway.errors import check_name, invalid_field, problem
 from gateway.notebook.schemas import (
     MAX_BATCH_BYTES,
+    MAX_BATCH_EVENTS,
     MAX_NOTE_CHARS,
     NoteBody,
     StuckPointView,
@@ -165,6 +166,8 @@ class NotebookService:
             events, errors = decode_batch(raw, latest=datetime.now(UTC) + timedelta(days=1))
         except ValueError as exc:
             raise problem(400, "Malformed batch", str(exc), field="events") from exc
+        if len(events) + len(errors) > MAX_BATCH_EVENTS:
+            raise invalid_field("events", f"at most {MAX_BATCH_EVENTS} events a batch")
         result = await asyncio.to_thread(ingest, self.store, events)
         return BatchResult(stored=result.stored, duplicates=result.duplicates, rejected=errors)
 

@@ -141,6 +141,9 @@ async def test_a_friction_event_dated_9999_is_rejected_and_the_rest_kept(
     assert [(r["index"], r["error"].split(":")[0]) for r in result["rejected"]] == [
         (1, "occurred_at"), (2, "occurred_at")]
     assert {k: n for k, n in store.counts_by_kind().items() if n} == {"search_only_entry": 1}
+    many = {"events": [{**good, "event_id": f"app-{i}"} for i in range(1001, 2002)]}
+    assert refused(await api.post("/api/friction/events", json=many)) == "events"
+    assert {k: n for k, n in store.counts_by_kind().items() if n} == {"search_only_entry": 1}
 
 
 @pytest.mark.parametrize(
