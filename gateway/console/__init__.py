@@ -23,6 +23,7 @@ from gateway.console.workbench import WorkbenchController
 from gateway.i18n import TEMPLATE_GLOBALS, gettext, ngettext
 
 HERE = Path(__file__).parent
+FORM_MAX_BYTES = 256 * 1024
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
@@ -44,6 +45,8 @@ def console_handlers() -> list[Any]:
                        DashboardController, VerifyController, RegisterController],
         exception_handlers=CONSOLE_EXCEPTION_HANDLERS,
         include_in_schema=False,
+        # A page's form is small: nothing larger reaches Temporal (413 beyond).
+        request_max_body_size=FORM_MAX_BYTES,
     )
     static = create_static_files_router(path="/static", directories=[HERE / "static"])
     return [pages, static]

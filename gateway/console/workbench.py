@@ -16,7 +16,7 @@ from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Template
 
 from gateway.auth import current_account, requires
-from gateway.cases.schemas import MAX_BODY_BYTES, CaseId, OpenCase
+from gateway.cases.schemas import CaseId, OpenCase
 from gateway.cases.service import Cases, CaseService, ClosingOutcome
 from gateway.console.notice import closing_options, closure_rules, notice_items, tracking_code
 from gateway.console.pages import N_, page, problem_field, problem_text, say, see_other
@@ -72,7 +72,6 @@ def _bundles(catalogue: Catalogue) -> list[tuple[str, str, str]]:
 class WorkbenchController(Controller):
     path = "/console/desk"
     guards = [requires("clerk")]
-    request_max_body_size = MAX_BODY_BYTES  # as the API's cases: a form is small
 
     @get("/")
     async def desk(

@@ -311,3 +311,8 @@ async def test_a_notebook_filter_by_an_unknown_bundle_is_a_422(
     api: httpx.AsyncClient, path: str
 ) -> None:
     assert refused(await api.get(path)) == "bundle"
+
+
+async def test_a_console_form_too_large_is_refused(api: httpx.AsyncClient) -> None:
+    page = await api.post("/login", data={"username": "x" * 300_000, "password": "y"})
+    assert page.status_code == 413
