@@ -2,7 +2,8 @@
 
 `onething up` starts the real Temporal dev server (SQLite in the state folder), then the
 simulated agencies, the worker and the gateway as child processes of this one, and
-supervises them: Ctrl-C or SIGTERM stops them all, and any of them dying stops the rest.
+keeps them running (deploy/supervisor.py): a part that dies is restarted, Ctrl-C or
+SIGTERM stops them all.
 The other subcommands are what `up` runs for each part, plus `backlog` and `demo`.
 """
 
@@ -11,27 +12,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
+import functools
 import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from deploy.local import installed_binary
 from deploy.settings import (
+    MissingSetting,
     Settings,
     installation_secret,
+    missing_keys,
     payload_keys,
     private_state_dir,
     pseudonym_key,
 )
+from deploy.supervisor import START_TIMEOUT, Child, StartupError, Supervisor
 from deploy.temporal import connect, ensure_search_attributes
 from gateway.accounts import ROLES, AccountBook, AccountError, seed_demo_accounts
 from workflows.case import SEARCH_ATTRIBUTES
@@ -40,16 +43,6 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from friction.store import FrictionStore
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-START_TIMEOUT = 90.0  # seconds for a part to come up; a cold Temporal start takes a few
-STOP_TIMEOUT = 10.0  # seconds a part gets to stop before it is killed
-_PR_SET_PDEATHSIG = 1
-
-
-class StartupError(RuntimeError):
-    """A part did not come up; the message says which and where its log is."""
-
 
 def _split_address(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
@@ -78,131 +71,6 @@ def _port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def _die_with_parent() -> None:
-    # Runs in the child between fork and exec: if `up` is killed outright (SIGKILL), the
-    # kernel sends the child SIGTERM instead of leaving it holding the ports. Safe here
-    # because every child is spawned before this process starts any thread.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-class Child:
-    """One supervised process, its output appended to <state>/logs/<name>.log."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], logs: Path) -> None:
-        self.name = name
-        self.log_path = logs / f"{name}.log"
-        self._log: IO[bytes] = open(self.log_path, "ab")  # closed in wait_or_kill()
-        self._log.write(f"\n--- {datetime.now().isoformat(timespec='seconds')} "
-                        f"{' '.join(argv)}\n".encode())
-        self._log.flush()
-        self._run_starts_at = self._log.tell()  # the log keeps earlier runs above this
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=PROJECT_ROOT,
-            # Own session: a terminal's Ctrl-C reaches only `up`, which stops the parts in
-            # order (Temporal last) instead of all of them at once.
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def exited(self) -> int | None:
-        return self.proc.poll()
-
-    def signal_stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.terminate()
-
-    def wait_or_kill(self, timeout: float) -> None:
-        try:
-            self.proc.wait(timeout=max(timeout, 0.0))
-        except subprocess.TimeoutExpired:
-            print(f"onething: {self.name} did not stop in time; killing it", file=sys.stderr)
-            self.proc.kill()
-            self.proc.wait()
-        finally:
-            self._log.close()
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            with open(self.log_path, "rb") as log:
-                log.seek(self._run_starts_at)
-                text = log.read().decode(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-class Supervisor:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.children: list[Child] = []
-        self.logs = settings.state_dir / "logs"
-        env = dict(os.environ)
-        # Children must see the same settings and code whatever their working directory.
-        env["ONETHING_STATE_DIR"] = str(settings.state_dir)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
-        )
-        env["PYTHONUNBUFFERED"] = "1"
-        self.env = env
-
-    def spawn(self, name: str, argv: list[str]) -> Child:
-        child = Child(name, argv, self.env, self.logs)
-        self.children.append(child)
-        return child
-
-    def spawn_part(self, name: str, *extra: str) -> Child:
-        return self.spawn(name, [sys.executable, "-m", "deploy.cli", name, *extra])
-
-    def wait_until(self, child: Child, ready: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not ready():
-            if (code := child.exited()) is not None:
-                raise StartupError(
-                    f"{child.name} exited with code {code} while starting; "
-                    f"log {child.log_path}:\n{child.log_tail()}"
-                )
-            if time.monotonic() > deadline:
-                raise StartupError(f"{what} not ready after {START_TIMEOUT:.0f} s; "
-                                   f"log {child.log_path}")
-            time.sleep(0.2)
-
-    def watch(self) -> int:
-        """Block until a part exits on its own; that is a failure of the whole."""
-        while True:
-            for child in self.children:
-                if (code := child.exited()) is not None:
-                    print(f"onething: {child.name} exited with code {code}; stopping the rest "
-                          f"(log {child.log_path})", file=sys.stderr)
-                    tail = child.log_tail()
-                    if tail:
-                        print(tail, file=sys.stderr)
-                    return 1
-            time.sleep(0.5)
-
-    def stop_all(self) -> None:
-        # Everything that talks to Temporal first, all at once; then Temporal itself.
-        apps = [c for c in self.children if c.name != "temporal"]
-        temporal = [c for c in self.children if c.name == "temporal"]
-        for group in (apps, temporal):
-            for child in group:
-                child.signal_stop()
-            deadline = time.monotonic() + STOP_TIMEOUT
-            for child in group:
-                child.wait_or_kill(deadline - time.monotonic())
-        self.children.clear()
 
 
 def _http_ok(url: str) -> Callable[[], bool]:
@@ -294,6 +162,10 @@ def _first_accounts(settings: Settings) -> dict[str, str]:
 
 
 def up(settings: Settings) -> int:
+    import msgspec
+
+    # `up` is the embedded default whatever addresses it was given: it runs Temporal here.
+    settings = msgspec.structs.replace(settings, embedded=True)
     temporal_host, temporal_port = _split_address(settings.temporal_address)
     gateway_url = f"http://{_local_host(settings.gateway_host)}:{settings.gateway_port}"
     agencies_url = f"http://127.0.0.1:{settings.agency_sim_port}"
@@ -320,7 +192,9 @@ def up(settings: Settings) -> int:
     payload_keys(settings)
     first_accounts = _first_accounts(settings)
     sup = Supervisor(settings)
-    sup.logs.mkdir(exist_ok=True)
+    agencies_ok = _http_ok(f"{agencies_url}/healthz")
+    gateway_ok = _http_ok(f"{gateway_url}/healthz")
+    temporal_ok = functools.partial(_port_open, temporal_host, temporal_port)
     # Set both explicitly: a shell starts background jobs with SIGINT ignored, and Python
     # then installs no Ctrl-C handler of its own.
     signal.signal(signal.SIGINT, _raise_interrupt)
@@ -332,25 +206,27 @@ def up(settings: Settings) -> int:
             "--ip", temporal_host,
             "--port", str(temporal_port),
             "--ui-port", str(settings.temporal_ui_port),
+            # The UI asks the gateway to open sealed payloads, for an admin logged in to
+            # the console in the same browser (the UI's codec settings: include
+            # credentials), or with a token.
+            "--ui-codec-endpoint", f"{gateway_url}/codec",
             "--log-level", "warn",
         ]
         for name in SEARCH_ATTRIBUTES:
             temporal_argv += ["--search-attribute", f"{name}=Keyword"]
-        temporal = sup.spawn("temporal", temporal_argv)
-        sup.wait_until(temporal, lambda: _port_open(temporal_host, temporal_port),
-                       "Temporal gRPC port")
-        # All children are spawned before the first Temporal client exists: the client
-        # starts threads, after which forking with a preexec_fn is unsafe.
-        agencies = sup.spawn_part("agencies")
-        worker = sup.spawn_part("worker")
-        gateway = sup.spawn_part("gateway")
+        temporal = sup.spawn_temporal(temporal_argv, ready=lambda _: temporal_ok())
+        sup.wait_until(temporal, temporal_ok, "Temporal gRPC port")
+        agencies = sup.spawn_part("agencies", ready=lambda _: agencies_ok())
+        worker = sup.spawn_part("worker", ready=lambda run: "worker polling" in run.output())
+        gateway = sup.spawn_part("gateway", ready=lambda _: gateway_ok())
         asyncio.run(_check_temporal_and_worker(sup, worker))
-        sup.wait_until(agencies, _http_ok(f"{agencies_url}/healthz"), "agency simulator")
-        sup.wait_until(gateway, _http_ok(f"{gateway_url}/healthz"), "gateway")
+        sup.wait_until(agencies, agencies_ok, "agency simulator")
+        sup.wait_until(gateway, gateway_ok, "gateway")
         ui_host = _local_host(temporal_host)
         rows = [
             ("Temporal gRPC", settings.temporal_address),
-            ("Temporal web UI", f"http://{ui_host}:{settings.temporal_ui_port}"),
+            ("Temporal web UI", f"http://{ui_host}:{settings.temporal_ui_port} (decodes "
+             f"at {gateway_url}/codec for an admin)"),
             ("agency simulator", agencies_url),
             ("gateway API", gateway_url),
             ("OpenAPI", f"{gateway_url}/schema/openapi.json"),
@@ -360,7 +236,7 @@ def up(settings: Settings) -> int:
             ("state folder", f"{settings.state_dir} (logs in {sup.logs})"),
         ]
         rows[3:3] = [("console", f"{gateway_url}/login")]
-        print("onething is up; Ctrl-C stops everything")
+        print("onething is up; a part that dies is restarted; Ctrl-C stops everything")
         for label, where in rows:
             print(f"  {label:<17} {where}")
         if first_accounts:
@@ -479,6 +355,8 @@ async def run_gateway(settings: Settings) -> None:
             documents=AgencyDocuments.for_catalogue(settings.agency_urls, catalogue),
             secure_cookies=settings.secure_cookies,
             trusted_proxies=settings.trusted_proxies,
+            access_log_retention=timedelta(days=settings.access_log_retention_days),
+            codec_origins=settings.codec_origins,
             centres=settings.centres,
         )
         # No proxy_headers: uvicorn would believe X-Forwarded-For from any local peer; the
@@ -534,13 +412,27 @@ def _parser() -> argparse.ArgumentParser:
     cal_publish = cal_sub.add_parser("publish", help="install a year's schedule file "
                                      "(workflows/calendars/README.md) and hand it to open cases")
     cal_publish.add_argument("file", type=Path)
+    case = sub.add_parser("case", help="a case's decoded workflow history, for an admin")
+    case_sub = case.add_subparsers(dest="case_command", required=True, metavar="action")
+    case_show = case_sub.add_parser(
+        "show", help="print the case's history with its payloads decoded (recorded in the "
+        "access log); the admin's password, or with --token a bearer token, on stdin")
+    case_show.add_argument("case_id")
+    who = case_show.add_mutually_exclusive_group(required=True)
+    who.add_argument("--username", help="an admin account; its password is read from stdin")
+    who.add_argument("--token", action="store_true",
+                     help="read an admin's bearer token (POST /api/auth/token) from stdin")
     account = sub.add_parser("account", help="add a console and API account; the password "
                              "is read from standard input")
     account.add_argument("username")
     account.add_argument("--role", action="append", choices=ROLES, required=True,
                          help="a role (repeat for several)")
     account.add_argument("--name", help="the name shown in the console")
-    account.add_argument("--centre", help="a clerk's service centre")
+    account.add_argument("--centre", action="append", default=[],
+                         help="a service centre the clerk works at (repeat for several; "
+                         "the first is the desk's own)")
+    account.add_argument("--serve-elsewhere", action="store_true",
+                         help="the clerk may serve cases of other centres (通办), saying why")
     account.add_argument("--lang", choices=("zh", "en"), default="zh")
     return parser
 
@@ -550,7 +442,7 @@ def add_account(settings: Settings, args: argparse.Namespace) -> int:
     try:
         made = AccountBook(settings.accounts_file).add(
             args.username, password, tuple(args.role), display_name=args.name,
-            centre=args.centre, lang=args.lang,
+            centres=tuple(args.centre), serves_elsewhere=args.serve_elsewhere, lang=args.lang,
         )
     except AccountError as exc:
         print(f"onething account: {exc}", file=sys.stderr)
@@ -600,7 +492,54 @@ async def calendar_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _secret_line(prompt: str) -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().rstrip("\n")
+
+
+async def case_command(settings: Settings, args: argparse.Namespace) -> int:
+    from deploy.case_history import show_case
+    from gateway.auth import GatewaySecurity
+
+    book = AccountBook(settings.accounts_file)
+    if args.token:
+        security = GatewaySecurity(installation_secret(settings), book)
+        account = security.account_of_token(_secret_line("token: "))
+    else:
+        account = book.authenticate(args.username, _secret_line("password: "))
+    if account is None:
+        print("onething case show: unknown account, wrong password or invalid token",
+              file=sys.stderr)
+        return 2
+    client = await connect(settings)
+    store = open_store(settings)
+    try:
+        return await show_case(client, store, account, args.case_id)
+    finally:
+        store.close()
+
+
+# The keys each part of a cluster needs configured outside the embedded default, whatever
+# its state folder holds. (Tools beside it, such as `case show`, read keys the embedded
+# default made and refuse, naming the variable, where there are none: deploy.settings.)
+KEYS_OF_COMMAND = {
+    "worker": ("ONETHING_PAYLOAD_KEYS", "ONETHING_PSEUDONYM_KEY"),
+    "gateway": ("ONETHING_PAYLOAD_KEYS", "ONETHING_SECRET_KEY"),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except MissingSetting as exc:
+        print(f"onething: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     if args_in and args_in[0] in ("backlog", "notebook"):
         from friction.cli import main as notebook_main
@@ -614,6 +553,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(args_in)
     settings = Settings.from_env()
+    # Before anything starts: a part of a cluster never makes keys of its own.
+    missing = missing_keys(settings, *KEYS_OF_COMMAND.get(args.command, ()))
+    for refusal in missing:
+        print(f"onething {args.command}: {refusal.missing}", file=sys.stderr)
+    if missing:
+        print(f"onething {args.command}: {MissingSetting.WHY}", file=sys.stderr)
+        return 2
     match args.command:
         case "up":
             return up(settings)
@@ -631,6 +577,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(allowance_match(settings, args.month, args.centre))
         case "calendar":
             return asyncio.run(calendar_command(settings, args))
+        case "case":
+            return asyncio.run(case_command(settings, args))
     return 0
 
 

@@ -21,6 +21,19 @@ AGENCIES = ("public-security", "hrss", "civil-affairs", "social-insurance", "ece
             "medical-insurance", "community", "finance")
 
 
+class MissingSetting(RuntimeError):
+    """A key a configured (non-embedded) installation must be given; names its variable."""
+
+    WHY = ("outside the embedded default (`onething up`, or a part on the local defaults) "
+           "no key is made at random: every worker and gateway of a cluster needs the same "
+           "ones, so configure them")
+
+    def __init__(self, variable: str, what: str) -> None:
+        self.variable = variable
+        self.missing = f"{variable} is not set ({what})"
+        super().__init__(f"{self.missing}; {self.WHY}")
+
+
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
     state_dir: Path
     temporal_address: str
@@ -60,6 +73,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Proxies whose X-Forwarded-For names the client (addresses or CIDR blocks, comma-
     # separated in ONETHING_TRUSTED_PROXIES); none: the header is never believed.
     trusted_proxies: tuple[str, ...] = ()
+    # Days the access log keeps an entry (pruned by the gateway at start and daily).
+    access_log_retention_days: int = 1096
+    # The embedded one-machine default: keys may be made once in the state folder. True
+    # for `onething up` and its parts (it sets ONETHING_EMBEDDED=1 for them), and for a
+    # process on the local defaults (no ONETHING_TEMPORAL_ADDRESS, no
+    # ONETHING_FRICTION_DSN); otherwise every key must be configured (MissingSetting).
+    embedded: bool = True
+    # Origins whose pages may call the gateway's Temporal codec endpoint (/codec) with an
+    # admin's credentials: the Temporal web UI's. Default: the embedded UI's origins.
+    codec_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -74,12 +97,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             for a in AGENCIES
         }
         host = e.get("ONETHING_GATEWAY_HOST", "127.0.0.1")
+        ui_port = int(e.get("ONETHING_TEMPORAL_UI_PORT", "8233"))
+        configured = bool(e.get("ONETHING_TEMPORAL_ADDRESS") or e.get("ONETHING_FRICTION_DSN"))
         return cls(
             state_dir=state,
             temporal_address=e.get("ONETHING_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
             temporal_namespace=e.get("ONETHING_TEMPORAL_NAMESPACE", "default"),
             task_queue=e.get("ONETHING_TASK_QUEUE", TASK_QUEUE),
-            temporal_ui_port=int(e.get("ONETHING_TEMPORAL_UI_PORT", "8233")),
+            temporal_ui_port=ui_port,
             gateway_host=host,
             gateway_port=int(e.get("ONETHING_GATEWAY_PORT", "8300")),
             agency_sim_port=sim_port,
@@ -95,13 +120,42 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             worker_metrics_port=int(e.get("ONETHING_WORKER_METRICS_PORT", "8302")),
             traces_exporter=_traces_exporter(e),
             secure_cookies=_flag(e.get("ONETHING_SECURE_COOKIES"), default=host not in LOOPBACK),
-            trusted_proxies=tuple(
-                p.strip() for p in e.get("ONETHING_TRUSTED_PROXIES", "").split(",") if p.strip()
-            ),
-            centres=tuple(
-                c.strip() for c in e.get("ONETHING_CENTRES", "").split(",") if c.strip()
-            ) or DEFAULT_CENTRES,
+            trusted_proxies=_listed(e.get("ONETHING_TRUSTED_PROXIES", "")),
+            embedded=_flag(e.get(EMBEDDED_VARIABLE), default=not configured),
+            access_log_retention_days=_positive(e, "ONETHING_ACCESS_LOG_RETENTION_DAYS", 1096),
+            codec_origins=_listed(e.get("ONETHING_CODEC_ORIGINS", "")) or (
+                f"http://127.0.0.1:{ui_port}", f"http://localhost:{ui_port}"),
+            centres=_listed(e.get("ONETHING_CENTRES", "")) or DEFAULT_CENTRES,
         )
+
+
+EMBEDDED_VARIABLE = "ONETHING_EMBEDDED"
+# What each key is, by its variable; which of them a part of the product uses.
+KEY_VARIABLES = {
+    "ONETHING_PAYLOAD_KEYS": "the AES-256-GCM keys sealing every Temporal payload",
+    "ONETHING_PSEUDONYM_KEY": "the HMAC key naming residents by pseudonym",
+    "ONETHING_SECRET_KEY": "the gateway's secret for sessions, tokens, CSRF and tracking codes",
+}
+
+
+def missing_keys(settings: Settings, *variables: str) -> list[MissingSetting]:
+    """The keys among `variables` that this start needs configured and lacks: none for
+    the embedded default, which makes them in the state folder."""
+    if settings.embedded:
+        return []
+    given = {"ONETHING_PAYLOAD_KEYS": bool(settings.payload_keys),
+             "ONETHING_PSEUDONYM_KEY": settings.pseudonym_key is not None,
+             "ONETHING_SECRET_KEY": settings.secret_key is not None}
+    return [MissingSetting(v, KEY_VARIABLES[v]) for v in variables if not given[v]]
+
+
+def _require(settings: Settings, variable: str, path: Path) -> None:
+    """Refuse to make a key outside the embedded default. One the embedded default made
+    already (the demo or the CLI beside `onething up`) is read, never a new one made."""
+    if path.exists():
+        return
+    for missing in missing_keys(settings, variable):
+        raise missing
 
 
 def installation_secret(settings: Settings) -> bytes:
@@ -111,6 +165,7 @@ def installation_secret(settings: Settings) -> bytes:
     if settings.secret_key is not None:
         return settings.secret_key
     path = settings.state_dir / "secret.key"
+    _require(settings, "ONETHING_SECRET_KEY", path)
     _make_once(path, lambda: secrets.token_hex(32))
     return path.read_text().strip().encode()
 
@@ -122,6 +177,7 @@ def pseudonym_key(settings: Settings) -> bytes:
     if settings.pseudonym_key is not None:
         return settings.pseudonym_key
     path = settings.state_dir / "pseudonym.key"
+    _require(settings, "ONETHING_PSEUDONYM_KEY", path)
     _make_once(path, lambda: secrets.token_hex(32))
     return path.read_text().strip().encode()
 
@@ -135,6 +191,7 @@ def payload_keys(settings: Settings) -> tuple[PayloadKey, ...]:
     if settings.payload_keys:
         return settings.payload_keys
     path = settings.state_dir / "payload.keys"
+    _require(settings, "ONETHING_PAYLOAD_KEYS", path)
     _make_once(path, lambda: format_key(f"local-{secrets.token_hex(4)}", generate_key()) + "\n")
     keys = parse_keys(path.read_text())
     if not keys:
@@ -170,6 +227,19 @@ def _make_once(path: Path, content: Callable[[], str]) -> None:
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _listed(value: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in value.split(",") if p.strip())
+
+
+def _positive(e: dict[str, str], name: str, default: int) -> int:
+    raw = e.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name}: a whole number of days, at least 1 (got {raw!r})")
+    return int(raw)
 
 
 def _flag(value: str | None, *, default: bool) -> bool:

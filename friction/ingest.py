@@ -29,6 +29,7 @@ class EventError(msgspec.Struct, kw_only=True, frozen=True):
     index: int  # position in the batch's "events" array
     event_id: str | None  # None when it could not be read (or would itself leak)
     error: str
+    field: str | None = None  # the event's field at fault, where one is
 
 
 class BatchResult(msgspec.Struct, kw_only=True, frozen=True):
@@ -98,13 +99,13 @@ def _safe_id(event_id: str | None) -> str | None:
 
 def _check_indexed(
     events: Sequence[tuple[int, FrictionEvent]], latest: datetime | None = None
-) -> tuple[list[FrictionEvent], list[EventError]]:
-    good: list[FrictionEvent] = []
+) -> tuple[list[tuple[int, FrictionEvent]], list[EventError]]:
+    good: list[tuple[int, FrictionEvent]] = []
     errors: list[EventError] = []
     for index, event in events:
         checked, error = check_event(event, latest)
         if checked is not None:
-            good.append(checked)
+            good.append((index, checked))
         else:
             errors.append(
                 EventError(index=index, event_id=_safe_id(event.event_id), error=str(error))
@@ -116,7 +117,8 @@ def check_events(
     events: Sequence[FrictionEvent],
 ) -> tuple[list[FrictionEvent], list[EventError]]:
     """The events fit to store (notes masked), and an error for each one that is not."""
-    return _check_indexed(list(enumerate(events)))
+    good, errors = _check_indexed(list(enumerate(events)))
+    return [event for _, event in good], errors
 
 
 def decode_batch(
@@ -125,6 +127,14 @@ def decode_batch(
     """Decode and check a JSON body `{"events": [...]}`: the events fit to store, and an
     error for each one that is not (or that occurred after `latest`). A body that is not
     such an object raises ValueError."""
+    good, errors = decode_indexed(raw, latest)
+    return [event for _, event in good], errors
+
+
+def decode_indexed(
+    raw: bytes, latest: datetime | None = None
+) -> tuple[list[tuple[int, FrictionEvent]], list[EventError]]:
+    """decode_batch, each event fit to store with its position in the batch."""
     try:
         batch = _batch_decoder.decode(raw)
     except msgspec.DecodeError as exc:
@@ -139,8 +149,7 @@ def decode_batch(
         except msgspec.DecodeError as exc:
             errors.append(EventError(index=index, event_id=_peek_id(item), error=str(exc)))
     good, refused = _check_indexed(decoded, latest)
-    errors = sorted(errors + refused, key=lambda e: e.index)
-    return good, errors
+    return good, sorted(errors + refused, key=lambda e: e.index)
 
 
 def _peek_id(item: msgspec.Raw) -> str | None:

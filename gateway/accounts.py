@@ -18,12 +18,14 @@ from typing import Literal, get_args
 
 import msgspec
 
-Role = Literal["clerk", "analyst", "developer", "admin", "channel"]
+Role = Literal["clerk", "analyst", "developer", "admin", "channel", "auditor"]
 # clerk: a window clerk; analyst: the data bureau; developer: fixes stuck points;
-# admin: everything; channel: a service (online app) that sends friction events.
+# admin: everything; channel: a service (online app) that sends friction events;
+# auditor: reads the access log (who looked at or changed which case), nothing else.
 ROLES: tuple[Role, ...] = get_args(Role)
-STAFF_ROLES: tuple[Role, ...] = ("clerk", "analyst", "developer", "admin")
+STAFF_ROLES: tuple[Role, ...] = ("clerk", "analyst", "developer", "admin", "auditor")
 _USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{1,31}$")
+_CENTRE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 MIN_PASSWORD = 8
 
@@ -32,11 +34,18 @@ class AccountError(ValueError):
     """An account request the book refuses; the message names the field at fault."""
 
 
+EVERY_CENTRE = "*"  # a service account's token may name it; no person's account can
+
+
 class Account(msgspec.Struct, kw_only=True, frozen=True):
     username: str
     display_name: str
     roles: tuple[Role, ...]
-    centre: str | None = None  # a clerk's service centre: the worklist they see first
+    # The service centres a clerk works at; the first is the desk's own (its worklist and
+    # the centre a case opened at the desk belongs to).
+    centres: tuple[str, ...] = ()
+    # Whether the clerk may serve a case of another centre (通办), stating why each time.
+    serves_elsewhere: bool = False
     lang: str = "zh"
     password_hash: str = ""  # "scrypt$<salt hex>$<hash hex>"
     active: bool = True
@@ -44,9 +53,51 @@ class Account(msgspec.Struct, kw_only=True, frozen=True):
     def has_any(self, *roles: Role) -> bool:
         return "admin" in self.roles or any(r in self.roles for r in roles)
 
+    @property
+    def centre(self) -> str | None:
+        """The desk's centre: the first the account lists."""
+        return next((c for c in self.centres if c != EVERY_CENTRE), None)
+
+    def serves(self, centre: str | None) -> bool:
+        """Whether the account works at `centre` (an admin works everywhere)."""
+        return "admin" in self.roles or EVERY_CENTRE in self.centres or (
+            centre is not None and centre in self.centres)
+
 
 class _File(msgspec.Struct, kw_only=True):
     accounts: list[Account]
+
+
+class _OneCentre(msgspec.Struct, kw_only=True):
+    """An account as files written before accounts listed centres hold it."""
+
+    username: str
+    centre: str | None = None
+
+
+class _OldFile(msgspec.Struct, kw_only=True):
+    accounts: list[_OneCentre]
+
+
+def _decode(raw: bytes) -> list[Account]:
+    """The file's accounts; an account of an older file with one `centre` lists it."""
+    accounts = msgspec.json.decode(raw, type=_File).accounts
+    old = {a.username: a.centre for a in msgspec.json.decode(raw, type=_OldFile).accounts}
+    return [msgspec.structs.replace(a, centres=(c,))
+            if not a.centres and (c := old.get(a.username)) else a for a in accounts]
+
+
+def check_centres(centres: tuple[str, ...]) -> tuple[str, ...]:
+    """Centre ids as the book keeps them, in order, each once; refused naming `centres`."""
+    kept: list[str] = []
+    for centre in centres:
+        centre = centre.strip()
+        if not _CENTRE.match(centre):
+            raise AccountError("centres: each a centre id of 1-64 letters, digits, "
+                               "'.', '_' or '-'")
+        if centre not in kept:
+            kept.append(centre)
+    return tuple(kept)
 
 
 def hash_password(password: str) -> str:
@@ -88,8 +139,7 @@ class AccountBook:
         except FileNotFoundError:
             return
         if mtime != self._read_mtime:
-            loaded = msgspec.json.decode(self._path.read_bytes(), type=_File)
-            self._accounts = {a.username: a for a in loaded.accounts}
+            self._accounts = {a.username: a for a in _decode(self._path.read_bytes())}
             self._read_mtime = mtime
 
     def __deepcopy__(self, memo: dict[int, object]) -> AccountBook:
@@ -124,7 +174,8 @@ class AccountBook:
         roles: tuple[Role, ...],
         *,
         display_name: str | None = None,
-        centre: str | None = None,
+        centres: tuple[str, ...] = (),
+        serves_elsewhere: bool = False,
         lang: str = "zh",
     ) -> Account:
         if not _USERNAME.match(username):
@@ -133,11 +184,17 @@ class AccountBook:
             raise AccountError(f"password: at least {MIN_PASSWORD} characters")
         if not roles or any(r not in ROLES for r in roles):
             raise AccountError(f"roles: one or more of {', '.join(ROLES)}")
+        centres = check_centres(centres)
+        if "clerk" in roles and not centres:
+            raise AccountError("centres: a clerk works at one or more service centres")
+        if serves_elsewhere and not centres:
+            raise AccountError("serves_elsewhere: only a clerk with a centre serves elsewhere")
         account = Account(
             username=username,
             display_name=display_name or username,
             roles=roles,
-            centre=centre,
+            centres=centres,
+            serves_elsewhere=serves_elsewhere,
             lang=lang,
             password_hash=hash_password(password),
         )
@@ -171,15 +228,17 @@ class AccountBook:
 
 def seed_demo_accounts(book: AccountBook, centre: str) -> dict[str, str]:
     """One account per staff role with a fresh random password, for a new installation;
-    returns username -> password, to be shown once."""
+    returns username -> password, to be shown once. The clerk works at `centre` and may
+    serve other centres' cases (通办), saying why each time."""
     made: dict[str, str] = {}
     names = {"clerk": "窗口工作人员", "analyst": "数据局分析员", "developer": "平台开发者",
-             "admin": "管理员"}
+             "admin": "管理员", "auditor": "审计员"}
     for role in STAFF_ROLES:
         if book.get(role) is not None:
             continue
         password = secrets.token_urlsafe(9)
         book.add(role, password, (role,), display_name=names[role],
-                 centre=centre if role == "clerk" else None)
+                 centres=(centre,) if role == "clerk" else (),
+                 serves_elsewhere=role == "clerk")
         made[role] = password
     return made

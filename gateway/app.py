@@ -4,7 +4,7 @@ details."""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from litestar import Litestar, Request, Router, get
@@ -24,16 +24,28 @@ from opentelemetry.trace import TracerProvider
 from prometheus_client import REGISTRY
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.converter import PayloadCodec
 
 from friction.register import CAUSES, EXCLUDED_CAUSES, RESOLUTIONS
 from friction.store import FrictionStore
 from friction.verification import VerificationPolicy
 from gateway.accounts import AccountBook
-from gateway.auth import SESSION_STORE, TRUSTED_PROXIES_STATE, GatewaySecurity, proxy_networks
+from gateway.audit.controllers import AccessLogController
+from gateway.audit.recorder import AccessLogMiddleware
+from gateway.audit.retention import DEFAULT_RETENTION, AccessLogRetention
+from gateway.audit.service import provide_access_log_service
+from gateway.auth import (
+    CODEC_PREFIX,
+    SESSION_STORE,
+    TRUSTED_PROXIES_STATE,
+    GatewaySecurity,
+    proxy_networks,
+)
 from gateway.cases.controllers import CasesController, WorklistController
 from gateway.cases.schemas import (
     CHANNELS,
     DEFAULT_CENTRES,
+    CrossCentreBody,
     FieldsBody,
     MaterialBody,
     MilestoneBody,
@@ -42,9 +54,13 @@ from gateway.cases.schemas import (
     TripBody,
     WithdrawalBody,
 )
-from gateway.cases.service import provide_case_service
+from gateway.cases.service import KnownCentres, case_access, provide_case_service
+from gateway.centres import CASE_ACCESS_STATE, centre_guard, centre_policy
 from gateway.channels.schemas import ServiceCatalogue
 from gateway.channels.service import OnlineEntries, service_catalogue
+from gateway.codec.controllers import CodecController
+from gateway.codec.cors import CodecCorsMiddleware, codec_cors
+from gateway.codec.service import CodecService
 from gateway.console import console_handlers, template_config
 from gateway.errors import API_EXCEPTION_HANDLERS
 from gateway.issued_documents import DocumentRegister, NoDocuments
@@ -57,6 +73,7 @@ from gateway.notebook.controllers import (
 )
 from gateway.notebook.schemas import (
     MAX_BATCH_BYTES,
+    NOTE_CATEGORIES,
     NOTE_KINDS,
     FrictionBatch,
     NoteBody,
@@ -76,7 +93,7 @@ from workflows.case import TASK_QUEUE
 from workflows.definition import Catalogue
 
 
-@get("/healthz", include_in_schema=False)
+@get("/healthz", include_in_schema=False, opt=centre_policy("none"))
 async def healthz(calendar: NamedDependency[WorkingCalendar]) -> dict[str, object]:
     # Operators learn here (and from /metrics) which years still lack the State
     # Council's schedule: promised dates in them are provisional until it is published.
@@ -125,11 +142,12 @@ def openapi_document(catalogue: Catalogue, centres: Collection[str]) -> AmendedJ
     """The OpenAPI document with the bodies' full constraints and this installation's
     identifiers (gateway.openapi)."""
     return AmendedJsonRenderPlugin(
-        bodies=(OpenCase, FieldsBody, MaterialBody, TripBody, MilestoneBody, NotEligibleBody,
-                WithdrawalBody, NoteBody, TransitionBody, RegisterBody, ResolutionBody,
-                TaskForceBody, FrictionBatch, OcelLog),
+        bodies=(OpenCase, FieldsBody, MaterialBody, TripBody, MilestoneBody, CrossCentreBody,
+                NotEligibleBody, WithdrawalBody, NoteBody, TransitionBody, RegisterBody,
+                ResolutionBody, TaskForceBody, FrictionBatch, OcelLog),
         enums={"centre": centres, "bundle": catalogue.ids(), "channel": CHANNELS,
-               "about_kind": NOTE_KINDS, "resolution": RESOLUTIONS,
+               "about_kind": NOTE_KINDS, "category": NOTE_CATEGORIES,
+               "resolution": RESOLUTIONS,
                "cause": [c for c in CAUSES if c not in EXCLUDED_CAUSES]},
         request_bodies={("/api/friction/events", "post"): "FrictionBatch"},
         response_bodies={("/api/friction/ocel", "get"): "OcelLog"},
@@ -153,6 +171,9 @@ def create_app(
     secure_cookies: bool = True,
     trusted_proxies: Iterable[str] = (),
     session_store: Store | None = None,
+    access_log_retention: timedelta | None = DEFAULT_RETENTION,
+    payload_codec: PayloadCodec | None = None,
+    codec_origins: Iterable[str] = (),
     centres: Collection[str] = DEFAULT_CENTRES,
 ) -> Litestar:
     """The gateway; traces go to `tracer_provider`, or to the OTel global one if None.
@@ -165,17 +186,27 @@ def create_app(
     address that rate limits count by is the connection's peer; X-Forwarded-For is read only
     when that peer is one of `trusted_proxies` (addresses or CIDR blocks). Console sessions
     live in `session_store` (in memory unless given; gateways of a cluster share one).
-    `centres` are the service centres a case may be opened at or registered by."""
+    Reads of residents' data and changes to cases go to the store's access log; entries
+    older than `access_log_retention` are pruned at start and daily (None: never here, for
+    a deployment that prunes by other means).
+    /codec serves Temporal's remote codec with `payload_codec` (default: the Temporal
+    client's, which holds the installation's payload keys) to admins; pages of
+    `codec_origins` (the Temporal web UI's) may call it with credentials.
+    `centres` are the service centres a case may be opened at or registered by, with
+    every centre an account of `accounts` works at."""
     current = _as_source(calendar)
     security = GatewaySecurity(secret, accounts, secure_cookies=secure_cookies)
     proxies = proxy_networks(trusted_proxies)
     templates = template_config()
     provider = tracer_provider or trace.get_tracer_provider()
     temporal = traced_client(temporal, provider)
+    codec = CodecService(payload_codec or temporal.data_converter.payload_codec)
     collector = NotebookCollector(store, current)
     coverage = CalendarCoverage(current)
     policy = verification or VerificationPolicy()
     schedule = None if verify_every is None else VerifierSchedule(store, policy, verify_every)
+    retention = (None if access_log_retention is None
+                 else AccessLogRetention(store, access_log_retention))
     # The online channel's service catalogue (the version current.toml names, unless
     # given), and the registers of issued documents behind /verify (none unless given).
     online = services or service_catalogue()
@@ -188,12 +219,16 @@ def create_app(
         REGISTRY.register(coverage)
         if schedule is not None:
             schedule.start()
+        if retention is not None:
+            retention.start()
 
     async def unregister() -> None:
         REGISTRY.unregister(collector)
         REGISTRY.unregister(coverage)
         if schedule is not None:
             await schedule.stop()
+        if retention is not None:
+            await retention.stop()
 
     prometheus = PrometheusConfig(app_name="onething", prefix="onething_http", group_path=True)
     # The API's failures are problem details (the console renders its own pages): bad
@@ -203,13 +238,18 @@ def create_app(
         route_handlers=[security.api_router(
             CasesController, WorklistController, FrictionController, BacklogController,
             NotesController, CantGetItDoneController, ReportsController,
+            AccessLogController,
         )],
         exception_handlers=API_EXCEPTION_HANDLERS,
     )
-    known = frozenset(centres)
+    known = KnownCentres(centres, accounts)
     return Litestar(
         route_handlers=[
             api,
+            security.codec_router(
+                CodecController,
+                middleware=[CodecCorsMiddleware(codec_cors(tuple(codec_origins)))],
+            ),
             MetricsController,
             healthz,
             *console_handlers(),
@@ -220,6 +260,8 @@ def create_app(
             "case_service": Provide(provide_case_service, sync_to_thread=False),
             "notebook_service": Provide(provide_notebook_service, sync_to_thread=False),
             "register_service": Provide(provide_register_service, sync_to_thread=False),
+            "access_log_service": Provide(provide_access_log_service, sync_to_thread=False),
+            "codec_service": Provide(lambda: codec, sync_to_thread=False),
             "calendar_source": Provide(lambda: current, sync_to_thread=False),
             "temporal": Provide(lambda: temporal, sync_to_thread=False),
             "store": Provide(lambda: store, sync_to_thread=False),
@@ -235,15 +277,22 @@ def create_app(
         # No body anywhere is larger than a friction batch; each API route takes less.
         request_max_body_size=MAX_BATCH_BYTES,
         # The secret keys tracking codes; the proxies are whose X-Forwarded-For is believed.
+        # The centre guard asks a case's workflow whose case it is.
         state=State({"secret": secret, TRUSTED_PROXIES_STATE: proxies,
-                     "secure_cookies": secure_cookies}),
+                     "secure_cookies": secure_cookies,
+                     CASE_ACCESS_STATE: lambda case_id: case_access(temporal, case_id)}),
+        # Every handler declares its centre policy; this one guard enforces the
+        # case-scoped ones (gateway.centres).
+        guards=[centre_guard],
         stores={SESSION_STORE: session_store or MemoryStore()},
-        middleware=[prometheus.middleware],
+        # Handlers declaring opt=access(...) are recorded in the access log, here only.
+        middleware=[prometheus.middleware, AccessLogMiddleware(store)],
         on_app_init=[security.session.on_app_init],
         # Forms of the console carry a CSRF token; the API takes bearer tokens only.
         csrf_config=CSRFConfig(
             secret=security.csrf_secret, cookie_httponly=True, cookie_secure=secure_cookies,
-            exclude=["^/api/"],
+            # The codec: bearer tokens, or a session whose JSON-only body no form can forge.
+            exclude=["^/api/", f"^{CODEC_PREFIX}/"],
         ),
         template_config=templates,
         plugins=[

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import ipaddress
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +28,7 @@ from litestar.exceptions import (
     TooManyRequestsException,
 )
 from litestar.handlers.base import BaseRouteHandler
-from litestar.middleware import AuthenticationResult
+from litestar.middleware import AuthenticationResult, DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
 from litestar.middleware.session.server_side import (
     ServerSideSessionBackend,
@@ -41,6 +41,7 @@ from litestar.types import Empty, Message, Receive, Scope, ScopeSession, Send
 from litestar.utils.dataclass import extract_dataclass_items
 
 from gateway.accounts import Account, AccountBook, Role
+from gateway.centres import centre_policy
 
 # Short-lived: a leaked token is soon worthless. A client renews by asking TOKEN_PATH again.
 API_TOKEN_TTL = timedelta(minutes=30)
@@ -59,6 +60,7 @@ PUBLIC_PATHS = (
     "^/favicon.ico$",
 )
 TOKEN_PATH = "/api/auth/token"
+CODEC_PREFIX = "/codec"  # Temporal's remote codec (gateway.codec)
 SESSION_STORE = "sessions"
 TRUSTED_PROXIES_STATE = "trusted_proxies"
 BEARER = "bearer"
@@ -183,6 +185,33 @@ class BearerOnlyMiddleware(JWTAuthenticationMiddleware):
         return await super().authenticate_request(connection)
 
 
+class BearerOrSessionMiddleware(BearerOnlyMiddleware):
+    """For the codec, which both programs (a bearer token) and the Temporal web UI in an
+    admin's browser (the console session's cookie) call: the token when one is sent,
+    else the session."""
+
+    def __init__(
+        self, *args: Any,
+        session_user: Callable[[dict[str, Any], ASGIConnection[Any, Any, Any, Any]],
+                               Account | None],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.session_user = session_user
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        if connection.headers.get(self.auth_header):
+            return await super().authenticate_request(connection)
+        session = connection.scope.get("session")
+        user = self.session_user(session, connection) if isinstance(session, dict) else None
+        if user is None:
+            raise NotAuthorizedException(
+                "log in to the console as an admin, or send Authorization: Bearer <token>")
+        return AuthenticationResult(user=user, auth=None)
+
+
 def derive_key(secret: bytes, purpose: str) -> bytes:
     """One installation secret, a separate key per use: a session key never signs a token."""
     return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
@@ -203,17 +232,24 @@ class TokenIssued(msgspec.Struct, kw_only=True, frozen=True):
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
 
 
-def requires(*roles: Role) -> Guard:
-    """A guard admitting accounts with any of `roles` (admin always)."""
+class RoleGuard:
+    """A guard admitting accounts with any of `roles` (admin always). A class, so the
+    route table's test can tell which roles each endpoint names."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    def __init__(self, roles: tuple[Role, ...]) -> None:
+        self.roles = roles
+
+    def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         user = connection.scope.get("user")
         if not isinstance(user, Account):
             raise NotAuthorizedException("log in first")
-        if not user.has_any(*roles):
-            raise PermissionDeniedException(f"this needs the role {' or '.join(roles)}")
+        if not user.has_any(*self.roles):
+            raise PermissionDeniedException(f"this needs the role {' or '.join(self.roles)}")
 
-    return guard
+
+def requires(*roles: Role) -> Guard:
+    """A guard admitting accounts with any of `roles` (admin always)."""
+    return RoleGuard(roles)
 
 
 def current_account(request: Request[Any, Any, Any]) -> Account:
@@ -261,7 +297,8 @@ class GatewaySecurity:
                 exclude=["^/api/"],
             ),
             retrieve_user_handler=self._user_of_session,
-            exclude=["^/api/", *PUBLIC_PATHS],
+            # The codec authenticates on its own router (bearer token or this session).
+            exclude=["^/api/", f"^{CODEC_PREFIX}/", *PUBLIC_PATHS],
         )
 
     def api_router(self, *handlers: Any) -> Router:
@@ -273,23 +310,49 @@ class GatewaySecurity:
             security=[self.jwt.security_requirement],
         )
 
+    def codec_router(self, *handlers: Any, middleware: Sequence[Any] = ()) -> Router:
+        """The codec's handlers behind a bearer token or the console's session."""
+        jwt = self.jwt.middleware
+        either = DefineMiddleware(BearerOrSessionMiddleware, *jwt.args,
+                                  session_user=self._user_of_session, **jwt.kwargs)
+        return Router(path="/", route_handlers=list(handlers), middleware=[*middleware, either],
+                      security=[self.jwt.security_requirement])
+
     @property
     def csrf_secret(self) -> str:
         return derive_key(self.secret, "csrf").hex()
 
     def mint_token(
-        self, subject: str, roles: tuple[Role, ...] = (), ttl: timedelta = API_TOKEN_TTL
+        self, subject: str, roles: tuple[Role, ...] = (), ttl: timedelta = API_TOKEN_TTL,
+        centres: tuple[str, ...] = (),
     ) -> str:
-        """A bearer token; a service subject ("service:<name>") carries its roles in the
-        token, an account's roles are read afresh on every request."""
+        """A bearer token; a service subject ("service:<name>") carries its roles and the
+        centres it works for in the token (EVERY_CENTRE: a city-wide service), an
+        account's roles and centres are read afresh on every request."""
         return self.jwt.create_token(
-            identifier=subject, token_expiration=ttl, token_extras={"roles": list(roles)}
+            identifier=subject, token_expiration=ttl,
+            token_extras={"roles": list(roles), "centres": list(centres)},
         )
+
+    def account_of_token(self, encoded: str) -> Account | None:
+        """The account a bearer token names, if it is valid and unexpired (for the CLI,
+        which takes a token instead of a password)."""
+        from litestar.exceptions import NotAuthorizedException as Refused
+
+        try:
+            token = self.jwt.token_cls.decode(
+                encoded_token=encoded.strip(), secret=self.jwt.token_secret,
+                algorithm=self.jwt.algorithm)
+        except Refused:
+            return None
+        return self._user_of_token(token, None)  # type: ignore[arg-type]
 
     def _user_of_token(self, token: Token, _: ASGIConnection[Any, Any, Any, Any]) -> Account | None:
         if token.sub.startswith(SERVICE_PREFIX):
             roles = tuple(r for r in token.extras.get("roles", ()) if isinstance(r, str))
-            return Account(username=token.sub, display_name=token.sub, roles=roles)  # type: ignore[arg-type]
+            centres = tuple(c for c in token.extras.get("centres", ()) if isinstance(c, str))
+            return Account(username=token.sub, display_name=token.sub, roles=roles,  # type: ignore[arg-type]
+                           centres=centres)
         return self.accounts.get(token.sub)
 
     def _user_of_session(
@@ -303,6 +366,7 @@ class GatewaySecurity:
 
         @post(TOKEN_PATH, tags=["auth"], summary="Exchange a username and password for a token",
               status_code=200, security=[], middleware=[TOKEN_LIMIT.middleware],
+              opt=centre_policy("none"),
               description=(
                   f"A bearer token, valid for `expires_in` seconds "
                   f"({int(API_TOKEN_TTL.total_seconds())}). Send it as "

@@ -30,7 +30,8 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
 
 # The workflow's ApplicationError types and what they are over HTTP.
-_STATUS_OF = {"InvalidField": 422, "NotCurrentStep": 409, "CaseClosed": 409}
+_STATUS_OF = {"InvalidField": 422, "NotCurrentStep": 409, "CaseClosed": 409,
+              "TripRecordedToday": 409}
 # Temporal's answers that mean "not now": the server is down or restarting, a worker did
 # not answer in time, or the call was cut off ("context canceled") by a restart.
 _UNAVAILABLE = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED,

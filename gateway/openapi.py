@@ -137,14 +137,15 @@ class AmendedJsonRenderPlugin(JsonRenderPlugin):
     ) -> None:
         super().__init__()
         self._bodies = tuple(bodies)
-        self._enums = {k: sorted(v) for k, v in enums.items()}
+        self._enums = enums  # read when first served: the accounts' centres by then
         self._request_bodies = request_bodies or {}
         self._response_bodies = response_bodies or {}
         self._rendered: bytes | None = None
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         if self._rendered is None:
-            amended = amend(openapi_schema, bodies=self._bodies, enums=self._enums,
+            enums = {name: sorted(values) for name, values in self._enums.items()}
+            amended = amend(openapi_schema, bodies=self._bodies, enums=enums,
                             request_bodies=self._request_bodies,
                             response_bodies=self._response_bodies)
             self._rendered = self.render_json(request, amended)

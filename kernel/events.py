@@ -87,6 +87,8 @@ class RepeatTrip(_Event, tag="repeat_trip", kw_only=True, frozen=True):
     trip_number: int
     reasons: tuple[str, ...]
     could_have_been_told: tuple[str, ...]  # outstanding items already known at the last trip
+    # Another trip the same day, as the clerk stated it (no personal value: checked).
+    again_today_reason: str | None = None
 
 
 class PiecemealRejection(_Event, tag="piecemeal_rejection", kw_only=True, frozen=True):

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
@@ -31,7 +32,7 @@ from deploy.sim.clerk import ClerkHabits, TemporalDesk, serve_case
 from deploy.sim.population import Citizen, generate, lookup_values
 from friction.sqlite_store import SqliteFrictionStore
 from friction.store import FrictionStore
-from gateway.accounts import AccountBook
+from gateway.accounts import EVERY_CENTRE, AccountBook
 from gateway.app import create_app
 from gateway.auth import GatewaySecurity
 from kernel.china_time import local_date
@@ -251,14 +252,17 @@ async def wait_for(
 TEST_SECRET = b"onething-test-secret-not-for-production"
 
 
-def api_token(*roles: str, subject: str = "service:tests") -> str:
-    """A bearer token for the test gateway's API, as a service with `roles`."""
+def api_token(
+    *roles: str, subject: str = "service:tests", centres: tuple[str, ...] = (EVERY_CENTRE,)
+) -> str:
+    """A bearer token for the test gateway's API, as a service with `roles`, working for
+    `centres` (every centre unless a test says which)."""
     security = GatewaySecurity(TEST_SECRET, AccountBook(Path("/nonexistent/accounts.json")))
-    return security.mint_token(subject, roles or ("admin",))  # type: ignore[arg-type]
+    return security.mint_token(subject, roles or ("admin",), centres=centres)  # type: ignore[arg-type]
 
 
-def bearer(*roles: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_token(*roles)}"}
+def bearer(*roles: str, centres: tuple[str, ...] = (EVERY_CENTRE,)) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_token(*roles, centres=centres)}"}
 
 
 @contextlib.asynccontextmanager
@@ -308,3 +312,25 @@ async def track(client: httpx.AsyncClient, case_id: str, code: str,
     assert found, "the tracking form carries no CSRF token"
     return await client.post("/track/case", headers=headers, data={
         "case_id": case_id, "code": code, "_csrf_token": found.group(1)})
+
+
+def payloads_in(message: object) -> list[Payload]:
+    """Every Payload nested anywhere in a history event: what Temporal stores."""
+    found: list[Payload] = []
+
+    def walk(m: object) -> None:
+        if isinstance(m, Payload):
+            found.append(m)
+            return
+        for field, value in m.ListFields():  # type: ignore[attr-defined]
+            if field.message_type is None:
+                continue  # a scalar
+            if hasattr(value, "ListFields"):
+                walk(value)
+            else:  # repeated, or a map (its values)
+                for item in value.values() if hasattr(value, "values") else value:
+                    if hasattr(item, "ListFields"):
+                        walk(item)
+
+    walk(message)
+    return found

@@ -48,6 +48,7 @@ def start_worker(env: WorkflowEnvironment, agency_sim: ServedApp, db: Path, queu
     environment = {
         **os.environ,
         "ONETHING_PAYLOAD_KEYS": format_key(KEY.id, RAW_KEY),
+        "ONETHING_PSEUDONYM_KEY": "durability-test-key",
         "ONETHING_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
         "ONETHING_TASK_QUEUE": queue,
         "ONETHING_FRICTION_DB": str(db),

@@ -24,6 +24,8 @@ PROGRESS = "progress"
 CALENDAR_PUBLISHED = "calendar_published"  # signal: a newer working-day schedule
 CLOSE_NOT_ELIGIBLE = "close_not_eligible"
 WITHDRAW = "withdraw"
+SERVE_ELSEWHERE = "serve_elsewhere"  # update: a clerk of another centre serves the case
+ACCESS = "access"  # query: the case's home centre and who serves it from elsewhere
 
 SA_BUNDLE = "OtBundle"
 SA_CENTRE = "OtCentre"
@@ -85,10 +87,59 @@ class WithdrawalEntry(msgspec.Struct, kw_only=True, frozen=True):
     reason: str | None = None
 
 
+# A return trip's reasons: the case's own items ("material:<step>.<name>", what its
+# notice named) or one of these, so a trip can neither mint evidence nor grow without end.
+GENERAL_TRIP_REASONS = ("consultation", "signature", "collection", "other")
+MAX_TRIP_REASONS = 16
+MAX_TRIP_REASON_CHARS = 120
+# One return trip a China-local day; the clerk may say the citizen came again that day
+# (again_today with a reason), up to this many trips a day in all.
+MAX_TRIPS_A_DAY = 3
+MAX_AGAIN_TODAY_REASON_CHARS = 200
+
+
 class TripEntry(msgspec.Struct, kw_only=True, frozen=True):
-    """The citizen came back; reasons name outstanding items ("material:<step>.<name>")."""
+    """The citizen came back; reasons name outstanding items ("material:<step>.<name>").
+    A second trip the same day is refused unless the clerk states it (`again_today`, with
+    `again_today_reason`). The actor is the logged-in account, set by the gateway."""
 
     reasons: tuple[str, ...] = ()
+    again_today: bool = False
+    again_today_reason: str | None = None
+    actor: str = ""  # empty in histories written before trips named who recorded them
+
+
+class TripRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """A return visit as the case keeps it: when, and who recorded it."""
+
+    at: datetime
+    actor: str
+
+
+class CrossCentreEntry(msgspec.Struct, kw_only=True, frozen=True):
+    """A clerk of another centre serves the case (通办): who, from which centre, why.
+    Set by the gateway from the logged-in account; the reason is the clerk's."""
+
+    actor: str
+    centre: str
+    reason: str
+
+
+class CrossCentreService(msgspec.Struct, kw_only=True, frozen=True):
+    """A cross-centre service as the case records it, for its home centre to see."""
+
+    actor: str
+    centre: str
+    reason: str
+    at: datetime
+
+
+class CaseAccess(msgspec.Struct, kw_only=True, frozen=True):
+    """What deciding who may see and act on a case needs, and nothing personal."""
+
+    case_id: str
+    centre: str
+    served_elsewhere: tuple[CrossCentreService, ...] = ()
 
 
 class DossierEntry(msgspec.Struct, kw_only=True, frozen=True):
@@ -220,3 +271,6 @@ class CaseProgress(msgspec.Struct, kw_only=True, frozen=True):
     fields_prefilled: int
     notifications: tuple[Notification, ...] = ()
     closure: Closure | None = None
+    centre: str | None = None  # the home centre the case was opened at
+    served_elsewhere: tuple[CrossCentreService, ...] = ()  # 通办 by other centres' clerks
+    trip_records: tuple[TripRecord, ...] = ()  # who recorded each return visit, and when

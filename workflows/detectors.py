@@ -77,13 +77,14 @@ def paper_despite_record(
 
 def return_visit(
     stamp: Stamp, step: str | None, trip_number: int, reasons: tuple[str, ...],
-    known_at_first_trip: Iterable[str],
+    known_at_first_trip: Iterable[str], again_today_reason: str | None = None,
 ) -> RepeatTrip:
     """The citizen came back; the reasons the first notice could have named."""
     known = set(known_at_first_trip)
     return RepeatTrip(
         **stamp(step), trip_number=trip_number, reasons=reasons,
         could_have_been_told=tuple(r for r in reasons if r in known),
+        again_today_reason=again_today_reason,
     )
 
 

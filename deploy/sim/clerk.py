@@ -18,7 +18,8 @@ from typing import Any, Protocol
 
 import httpx
 import msgspec
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 
 from kernel.china_time import local_date
 from workflows.bundle import BundleWorkflow
@@ -72,7 +73,14 @@ class TemporalDesk:
 
 
 class GatewayError(RuntimeError):
-    """The gateway refused a request; the message carries its problem details."""
+    """The gateway refused a request; the message carries its problem details, `status`
+    and `field` what the clerk may act on."""
+
+    def __init__(self, message: str, status: int | None = None,
+                 field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
 
 
 class HttpDesk:
@@ -83,8 +91,14 @@ class HttpDesk:
     @staticmethod
     def _progress_of(response: httpx.Response) -> CaseProgress:
         if response.status_code >= 400:
+            try:
+                field = response.json().get("field")
+            except ValueError:
+                field = None
             raise GatewayError(f"{response.request.method} {response.request.url.path}: "
-                               f"{response.status_code} {response.text}")
+                               f"{response.status_code} {response.text}",
+                               status=response.status_code,
+                               field=field if isinstance(field, str) else None)
         return msgspec.json.decode(response.content, type=CaseProgress)
 
     async def progress(self) -> CaseProgress:
@@ -108,7 +122,11 @@ class HttpDesk:
         return await self._post("trips", entry)
 
     async def record_milestone(self, entry: MilestoneEntry) -> CaseProgress:
-        return await self._post("milestones", entry)
+        # The gateway records its logged-in account; the simulator's service account
+        # says which field worker it acts for.
+        return await self._post("milestones", {
+            "step": entry.step, "milestone": entry.milestone,
+            "evidence_ref": entry.evidence_ref, "on_behalf_of": entry.actor or None})
 
     async def close_not_eligible(self, entry: NotEligibleEntry) -> CaseProgress:
         # Who closes it is the gateway's logged-in account, not the body's.
@@ -219,13 +237,39 @@ def renewable(step: StepView) -> bool:
     return any(terms & set(RULES[f.rule].reads) for f in step.findings if f.rule in RULES)
 
 
+def _trip_refused_today(exc: Exception) -> bool:
+    """Whether a trip was refused because the day's trips are recorded already."""
+    if isinstance(exc, GatewayError):
+        return exc.status == 409 and exc.field == "again_today"
+    cause = exc.cause if isinstance(exc, WorkflowUpdateFailedError) else None
+    return isinstance(cause, ApplicationError) and cause.type == "TripRecordedToday"
+
+
+async def come_back(desk: Desk, entry: TripEntry) -> CaseProgress:
+    """Record the citizen's return. When the day's trips are recorded already (another
+    desk was quicker, or someone flooded the case with trips) the visit is on record:
+    the clerk serves the citizen rather than give up the case."""
+    try:
+        return await desk.record_trip(entry)
+    except (GatewayError, WorkflowUpdateFailedError) as exc:
+        if not _trip_refused_today(exc):
+            raise
+    return await desk.progress()
+
+
+AGAIN_TODAY = "came back the same day with current documents"
+
+
 async def renew(
     desk: Desk, step: StepView, progress: CaseProgress, today: date
 ) -> CaseProgress:
     """The one-time notice named documents that fail their rules (an expired lease): the
-    citizen comes back once with current ones, and the clerk types their new terms."""
+    citizen comes back once with current ones, and the clerk types their new terms. A
+    simulated case runs in minutes, so a return before this one was the same day."""
     rules = tuple(o for o in progress.outstanding if o.startswith("rule:"))
-    await desk.record_trip(TripEntry(reasons=rules))
+    again = progress.trips > 1
+    await come_back(desk, TripEntry(reasons=rules, again_today=again,
+                                    again_today_reason=AGAIN_TODAY if again else None))
     for material in dict.fromkeys(f.material for f in step.findings if f.material):
         await desk.record_material(MaterialEntry(step=step.id, material=material, form="paper"))
     terms = {f.name: clerk_answer(f, {}, today) for f in step.fields if f.type == "term_date"}
@@ -277,7 +321,7 @@ async def serve_case(
         if step.missing_materials and habits.citizen_comes_back and not came_back:
             lacking = [o for o in progress.outstanding if o.startswith("material:")]
             reasons = (lacking or list(progress.outstanding))[: rng.choice((1, 2))]
-            await desk.record_trip(TripEntry(reasons=tuple(reasons)))
+            await come_back(desk, TripEntry(reasons=tuple(reasons)))
             came_back = True
         for name in step.missing_materials:
             await desk.record_material(MaterialEntry(step=step.id, material=name, form="paper"))

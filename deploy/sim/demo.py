@@ -549,7 +549,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the roles of the clerks and developers it plays, for as long as a demo run takes.
     args.token = GatewaySecurity(
         installation_secret(settings), AccountBook(settings.accounts_file)
-    ).mint_token("service:demo", ("clerk", "analyst", "developer"), ttl=timedelta(hours=12))
+    ).mint_token("service:demo", ("clerk", "analyst", "developer"), ttl=timedelta(hours=12),
+                 centres=(*CENTRES, settings.default_centre))
     known = Catalogue.load().ids()
     if args.bundles == "all":
         args.bundles = known

@@ -9,6 +9,7 @@ need and defines the answers it gives beside its SQL:
 - reports and dashboard: the data bureau's sums and the metrics (ReportStore,
   DashboardStore, MetricsStore and their sums);
 - export: the event log a page at a time (ExportStore);
+- access_log: who read or changed which case, append-only (AccessLogStore, AccessEntry);
 - engine: one connection, the dialect, transactions; migrations: one file per schema
   version; sql: SqlFrictionStore, every part over one engine.
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from friction.store.access_log import ACCESS_ACTIONS, AccessAction, AccessEntry, AccessLogStore
 from friction.store.backlog import BacklogStore
 from friction.store.dashboard import (
     BreachSums,
@@ -48,7 +50,8 @@ from friction.store.stuck_points import StuckPointStore
 from friction.stuck_points import Granularity
 
 __all__ = [
-    "BacklogStore", "BreachSums", "CantGetItDoneByCause", "ConflictError", "DashboardFilter",
+    "ACCESS_ACTIONS", "AccessAction", "AccessEntry", "AccessLogStore", "BacklogStore",
+    "BreachSums", "CantGetItDoneByCause", "ConflictError", "DashboardFilter",
     "DashboardStore", "ExportStore", "FrictionStore", "Granularity", "GroupBy",
     "IngestResult", "IngestStore", "KindDay", "KindTotal", "MetricsStore",
     "OpenCantGetItDone", "PointSums", "RegisterStore", "ReportStore", "ReportSums",
@@ -59,7 +62,7 @@ __all__ = [
 @runtime_checkable
 class FrictionStore(
     IngestStore, StuckPointStore, BacklogStore, RegisterStore, DashboardStore, MetricsStore,
-    ExportStore, Protocol,
+    ExportStore, AccessLogStore, Protocol,
 ):
     """Every part of the store, for whoever wires the parts' consumers together."""
 

@@ -19,13 +19,7 @@ from msgspec import Meta
 from gateway.channels.schemas import EntryKind
 from gateway.errors import NAME_MAX, NAME_PATTERN, Name
 from kernel.case_number import CASE_ID_PATTERN
-from workflows.case import (
-    Awaiting,
-    FieldEntry,
-    MaterialEntry,
-    MilestoneEntry,
-    TripEntry,
-)
+from workflows.case import MAX_TRIP_REASONS, Awaiting, FieldEntry, MaterialEntry
 
 CaseId = Annotated[str, Parameter(pattern=CASE_ID_PATTERN, max_length=17)]
 IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=200)]
@@ -50,7 +44,6 @@ Channel = Annotated[str, Meta(pattern=f"^({'|'.join(CHANNELS)})$",
 MAX_VALUE_CHARS = 1000
 MAX_FIELDS = 100
 MAX_REASON_CHARS = 200
-MAX_REASONS = 20
 MAX_REF_CHARS = 200
 MAX_BODY_BYTES = 256 * 1024  # a whole request body of the cases API (413 beyond)
 
@@ -85,17 +78,6 @@ class MaterialBody(MaterialEntry, kw_only=True, frozen=True):
     material: Name
 
 
-class MilestoneBody(MilestoneEntry, kw_only=True, frozen=True):
-    step: Name
-    milestone: Name
-    actor: Name
-    evidence_ref: Annotated[str, Meta(min_length=1, max_length=MAX_REF_CHARS)] | None = None
-
-
-class TripBody(TripEntry, kw_only=True, frozen=True):
-    reasons: Annotated[tuple[Reason, ...], Meta(max_length=MAX_REASONS)] = ()
-
-
 class CaseOpened(msgspec.Struct, kw_only=True, frozen=True):
     case_id: str
     bundle: str
@@ -125,3 +107,29 @@ class WithdrawalBody(msgspec.Struct, kw_only=True, frozen=True):
     """The citizen withdraws, recorded by the logged-in clerk on their behalf."""
 
     reason: Reason | None = None
+
+
+class TripBody(msgspec.Struct, kw_only=True, frozen=True):
+    """The citizen came back; who recorded it is the logged-in account. A second return
+    trip the same day needs the clerk to say so (`again_today` with a reason)."""
+
+    reasons: Annotated[tuple[Reason, ...], Meta(max_length=MAX_TRIP_REASONS)] = ()
+    again_today: bool = False
+    again_today_reason: Reason | None = None
+    on_behalf_of: Name | None = None  # a service account only: the person it acts for
+
+
+class MilestoneBody(msgspec.Struct, kw_only=True, frozen=True):
+    """A milestone reached; who reached it is the logged-in account."""
+
+    step: Name
+    milestone: Name
+    # A photo's or the minutes' reference in the file store.
+    evidence_ref: Annotated[str, Meta(min_length=1, max_length=MAX_REF_CHARS)] | None = None
+    on_behalf_of: Name | None = None  # a service account only: the person it acts for
+
+
+class CrossCentreBody(msgspec.Struct, kw_only=True, frozen=True):
+    """Serving a case of another centre (通办): why."""
+
+    reason: Reason = ""  # required: refused as a 422 naming `reason` when blank

@@ -11,12 +11,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime
 from typing import Literal, TypeVar
 
 from litestar.di import NamedDependency
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import (
     SearchAttributeKey,
     SearchAttributePair,
@@ -24,9 +29,11 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
+from gateway.accounts import EVERY_CENTRE, Account, AccountBook
+from gateway.auth import SERVICE_PREFIX
 from gateway.cases.schemas import (
     CHANNELS,
     DEFAULT_CENTRES,
@@ -37,8 +44,9 @@ from gateway.cases.schemas import (
     Worklist,
     WorklistItem,
 )
+from gateway.centres import check_opening
 from gateway.channels.service import OnlineEntries
-from gateway.errors import check_name, from_temporal, invalid_field
+from gateway.errors import check_name, from_temporal, invalid_field, problem
 from kernel.case_number import CASE_ALPHABET, case_number, case_tail
 from kernel.china_time import local_date
 from workflows.bundle import BundleWorkflow
@@ -48,8 +56,10 @@ from workflows.case import (
     SA_BUNDLE,
     SA_CENTRE,
     SA_STEP,
+    CaseAccess,
     CaseProgress,
     CaseStart,
+    CrossCentreEntry,
     FieldEntry,
     MaterialEntry,
     MilestoneEntry,
@@ -68,6 +78,45 @@ _STEP = SearchAttributeKey.for_keyword(SA_STEP)
 Entry = TypeVar("Entry")
 ClosingOutcome = Literal["not_eligible", "withdrawn"]
 CaseHandle = WorkflowHandle[BundleWorkflow, CaseProgress]
+
+
+def actor_of(account: Account, on_behalf_of: str | None) -> str:
+    """Who did it, as a case records it: the logged-in account; a service account acting
+    for a person says so ("<person> via service:<name>"), a person's account never
+    speaks for another (422 naming `on_behalf_of`)."""
+    person = (on_behalf_of or "").strip()
+    if not person:
+        return account.username
+    if not account.username.startswith(SERVICE_PREFIX):
+        raise invalid_field("on_behalf_of", "only a service account acts for someone: "
+                            "leave it out, the logged-in account is recorded")
+    if len(person) > 24:
+        raise invalid_field("on_behalf_of", "at most 24 characters")
+    return f"{person} via {account.username}"
+
+
+class KnownCentres:
+    """The service centres of the installation: those configured (ONETHING_CENTRES) and
+    every centre an account of its book works at, read afresh as the book changes."""
+
+    def __init__(self, configured: Collection[str], accounts: AccountBook) -> None:
+        self._configured = tuple(configured)
+        self._accounts = accounts
+
+    def _all(self) -> list[str]:
+        found = dict.fromkeys(self._configured)
+        for account in self._accounts.all():
+            found.update(dict.fromkeys(c for c in account.centres if c != EVERY_CENTRE))
+        return list(found)
+
+    def __contains__(self, centre: object) -> bool:
+        return centre in self._configured or centre in self._all()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def new_case_id(now: datetime, idempotency_key: str | None) -> str:
@@ -111,9 +160,12 @@ class CaseService:
     def _handle(self, case_id: str) -> CaseHandle:
         return self.temporal.get_workflow_handle_for(BundleWorkflow.run, case_id)
 
-    async def open(self, data: OpenCase, idempotency_key: str | None) -> CaseOpened:
-        """Open a case. An online start's entry is checked against the channel's service
-        catalogue, and what it tells the notebook recorded once the case exists."""
+    async def open(
+        self, data: OpenCase, idempotency_key: str | None, opener: Account
+    ) -> CaseOpened:
+        """Open a case at one of `opener`'s centres. An online start's entry is checked
+        against the channel's service catalogue, and what it tells the notebook recorded
+        once the case exists."""
         catalogue, entries = self.catalogue, self._entries
         if data.bundle not in catalogue.ids():
             raise invalid_field("bundle", f"no bundle {data.bundle!r}")
@@ -122,6 +174,7 @@ class CaseService:
             raise invalid_field("citizen_id_number", wrong)
         # The console's form reaches here without the API's decoding: check it all again.
         self.check_centre(data.centre)
+        check_opening(opener, data.centre)
         if data.channel not in CHANNELS:
             raise invalid_field("channel", f"one of {', '.join(CHANNELS)}")
         if data.bundle_version is None:
@@ -190,6 +243,26 @@ class CaseService:
             raise from_temporal(case_id, exc) from exc
         return progress, described.typed_search_attributes.get(_CENTRE)
 
+    async def opened_as(self, case_id: str) -> CaseStart | None:
+        """How the bundle case with this number was opened (its definition, centre and
+        channel), read from its history's first event so that no worker need answer; None
+        when Temporal holds no such case (a closed case past retention may live on in the
+        notebook)."""
+        handle = self._handle(case_id)
+        try:
+            async for event in handle.fetch_history_events(page_size=1):
+                started = event.workflow_execution_started_event_attributes
+                if started.workflow_type.name != "BundleWorkflow":
+                    return None
+                (start,) = await self.temporal.data_converter.decode(
+                    started.input.payloads, [CaseStart])
+                return start if isinstance(start, CaseStart) else None
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise from_temporal(case_id, exc) from exc
+        return None
+
     async def _update(
         self,
         case_id: str,
@@ -220,6 +293,14 @@ class CaseService:
     async def record_milestone(self, case_id: str, entry: MilestoneEntry) -> CaseProgress:
         return await self._update(case_id, BundleWorkflow.record_milestone, entry)
 
+    async def serve_elsewhere(self, case_id: str, entry: CrossCentreEntry) -> CaseAccess:
+        """Record that a clerk of another centre serves the case (通办), and why."""
+        try:
+            return await self._handle(case_id).execute_update(
+                BundleWorkflow.serve_elsewhere, entry)
+        except (WorkflowUpdateFailedError, RPCError) as exc:
+            raise from_temporal(case_id, exc) from exc
+
     async def close(
         self, case_id: str, outcome: ClosingOutcome, actor: str, reason: str | None
     ) -> CaseProgress:
@@ -234,17 +315,22 @@ class CaseService:
     async def worklist(
         self,
         *,
-        centre: str | None,
+        centres: tuple[str, ...] | None,
         bundle: str | None,
         awaiting: str = "clerk",
         limit: int = 100,
     ) -> Worklist:
+        """Cases waiting on `awaiting` at `centres` (None: every centre)."""
+        if centres is not None and not centres:
+            return Worklist(cases=())
         clauses = ["ExecutionStatus = 'Running'", f"{SA_AWAITING} = '{awaiting}'"]
         # Values are quoted for the visibility query: only known names get there (no
         # quote, backslash or control character could), never escaped free text.
-        if centre is not None:
-            self.check_centre(centre)
-            clauses.append(f"{SA_CENTRE} = '{centre}'")
+        if centres is not None:
+            for centre in centres:
+                self.check_centre(centre)
+            quoted = ", ".join(f"'{c}'" for c in centres)
+            clauses.append(f"{SA_CENTRE} IN ({quoted})")
         if bundle is not None:
             if bundle not in self.catalogue.ids():
                 raise invalid_field("bundle", f"no bundle {bundle!r}")
@@ -264,6 +350,18 @@ class CaseService:
                 )
             )
         return Worklist(cases=tuple(items))
+
+
+async def case_access(temporal: Client, case_id: str) -> CaseAccess:
+    """The case's home centre and who serves it from elsewhere, for the centre policy."""
+    handle = temporal.get_workflow_handle_for(BundleWorkflow.run, case_id)
+    try:
+        return await handle.query(BundleWorkflow.access)
+    except RPCError as exc:
+        raise from_temporal(case_id, exc) from exc
+    except WorkflowQueryFailedError as exc:  # a worker older than the access query
+        raise problem(503, "Case service unavailable", f"case {case_id} could not say "
+                      "whose it is; try again", case_id=case_id) from exc
 
 
 def provide_case_service(

@@ -12,6 +12,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
+from gateway.console.access_log import AccessLogPage
 from gateway.console.backlog import BacklogPages
 from gateway.console.dashboard import DashboardController
 from gateway.console.login import LoginController
@@ -42,7 +43,7 @@ def console_handlers() -> list[Any]:
     pages = Router(
         path="/",
         route_handlers=[LoginController, WorkbenchController, TrackingController, BacklogPages,
-                       DashboardController, VerifyController, RegisterController],
+                       DashboardController, VerifyController, RegisterController, AccessLogPage],
         exception_handlers=CONSOLE_EXCEPTION_HANDLERS,
         include_in_schema=False,
         # A page's form is small: nothing larger reaches Temporal (413 beyond).

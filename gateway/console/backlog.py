@@ -33,6 +33,7 @@ from friction.backlog import (
 )
 from friction.stuck_points import TrendPoint, period_start, periods
 from gateway.auth import current_account, requires
+from gateway.centres import centre_policy
 from gateway.console.pages import (
     N_,
     Refusal,
@@ -222,6 +223,7 @@ def moves_from(status: Status) -> list[Status]:
 
 class BacklogPages(Controller):
     path = BACKLOG_PATH
+    opt = centre_policy("none")  # stuck points and their evidence: no case's personal data
     guards = [requires("developer", "analyst")]  # analysts read; developers also move items
 
     @get("/")

@@ -25,6 +25,7 @@ from friction.dashboard import Dashboard, DashboardFilter, FilterOptions
 from friction.reports import DEFAULT_MIN_GROUP, PREFILL_BENCHMARK
 from friction.stuck_points import Granularity
 from gateway.auth import requires
+from gateway.centres import centre_policy
 from gateway.console.backlog import KIND_WORDS
 from gateway.console.pages import N_, embedded_json, names_of, page, problem_field, tr
 from gateway.i18n import request_lang
@@ -229,6 +230,7 @@ def backlog_href(fingerprint: str) -> str:
 
 class DashboardController(Controller):
     path = DASHBOARD_PATH
+    opt = centre_policy("none")  # counts by bundle, centre and period: no case's personal data
     guards = [requires("analyst")]
 
     @get("/")

@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 
 from gateway.accounts import AccountBook
 from gateway.auth import LOGIN_LIMIT, renew_session_id
+from gateway.centres import centre_policy
 from gateway.console.pages import N_, home_of, page, safe_next, see_other, user_of
 from gateway.i18n import LANG_COOKIE, as_lang
 
@@ -25,6 +26,7 @@ class LoginForm(msgspec.Struct, kw_only=True, frozen=True):
 
 class LoginController(Controller):
     include_in_schema = False
+    opt = centre_policy("none")  # signing in and out reads no case
 
     @get("/", exclude_from_auth=True)
     async def root(

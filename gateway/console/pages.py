@@ -13,7 +13,11 @@ from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.plugins.flash import flash
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_429_TOO_MANY_REQUESTS
+from litestar.status_codes import (
+    HTTP_303_SEE_OTHER,
+    HTTP_403_FORBIDDEN,
+    HTTP_429_TOO_MANY_REQUESTS,
+)
 from markupsafe import Markup
 
 from gateway.accounts import Account
@@ -27,6 +31,7 @@ HOME_OF_ROLE = (
     ("clerk", "/console/desk"),
     ("analyst", "/console/dashboard"),
     ("developer", "/console/backlog"),
+    ("auditor", "/console/access-log"),
     ("admin", "/console/dashboard"),
 )
 
@@ -143,6 +148,14 @@ TOO_MANY_TRIES = N_("Too many tries from your address. Please wait a minute and 
 
 
 def error_page(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if (isinstance(exc, ProblemDetailsException) and exc.status_code == HTTP_403_FORBIDDEN
+            and problem_field(exc) == "centre" and isinstance(exc.extra, dict)
+            and isinstance(case_id := exc.extra.get("case_id"), str)):
+        # Another centre's case: say so in the reader's words, and offer to serve it here
+        # with a reason (通办) to a clerk whose account may.
+        user = user_of(request)
+        return page(request, "elsewhere.html", status_code=exc.status_code, case_id=case_id,
+                    may_serve=bool(user and user.serves_elsewhere), reason="", error=None)
     detail = problem_text(exc) if isinstance(exc, ProblemDetailsException) else exc.detail
     if exc.status_code == HTTP_429_TOO_MANY_REQUESTS:
         detail = tr(request, TOO_MANY_TRIES)
@@ -162,6 +175,8 @@ def failure_page(request: Request[Any, Any, Any], exc: Exception) -> Response[An
 
 CONSOLE_EXCEPTION_HANDLERS: dict[Any, Any] = {
     NotAuthorizedException: to_login,
+    # The problem-details plugin answers these with JSON app-wide; a page here.
+    ProblemDetailsException: error_page,
     HTTPException: error_page,
     Exception: failure_page,
 }

@@ -25,6 +25,7 @@ from litestar.response import Template
 
 from friction.register import CAUSES, CantGetItDoneRecord
 from gateway.auth import caller_key, current_account, requires
+from gateway.centres import centre_policy
 from gateway.console.dashboard import CAUSE_WORDS
 from gateway.console.pages import (
     N_,
@@ -215,6 +216,7 @@ def is_open(progress: RegisterProgress) -> bool:
 
 class RegisterController(Controller):
     path = REGISTER_PATH
+    opt = centre_policy("none")  # the city's register holds no personal value (see the API's)
     guards = [requires("clerk", "analyst")]  # analysts read; clerks also register and answer
 
     @get("/")

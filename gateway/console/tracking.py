@@ -20,6 +20,7 @@ from litestar.response import Redirect, Template
 
 from gateway.auth import TRACK_LIMIT
 from gateway.cases.service import Cases
+from gateway.centres import centre_policy
 from gateway.console.notice import closure_rules, code_matches, notice_items
 from gateway.console.pages import N_, page, see_other
 from kernel.case_number import CASE_ID_PATTERN
@@ -33,6 +34,7 @@ class TrackForm(msgspec.Struct, kw_only=True, frozen=True):
 
 class TrackingController(Controller):
     path = "/track"
+    opt = centre_policy("none")  # the citizen's own case, by its number and tracking code
 
     @get("/")
     async def ask(self, request: Request[Any, Any, Any]) -> Template:

@@ -18,6 +18,7 @@ from litestar.params import Parameter
 from litestar.response import Template
 
 from gateway.auth import VERIFY_LIMIT
+from gateway.centres import centre_policy
 from gateway.console.pages import N_, page, see_other
 from gateway.issued_documents import (
     DocumentRegister,
@@ -35,6 +36,7 @@ UNAVAILABLE = N_("The issuing agency cannot be reached just now, so the certific
 
 class VerifyController(Controller):
     path = "/verify"
+    opt = centre_policy("none")  # a certificate's check names the holder by surname only
 
     @get("/")
     async def ask(

@@ -1,9 +1,13 @@
 """The clerk's workbench: the cases waiting on me, a case with what the system already
 knows, the current step's form with only the missing fields to type, materials checked
-against e-certificates before paper is asked for, and the one-time notice to print."""
+against e-certificates before paper is asked for, and the one-time notice to print.
+
+A clerk sees the cases of the centres they work at; a case of another centre is served
+only after saying why (通办). Each handler declares its centre policy (gateway.centres)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Awaitable
 from typing import Annotated, Any, Literal
@@ -15,14 +19,24 @@ from litestar.params import Body, Parameter
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Template
 
+from gateway.audit.recorder import access, audited_case
 from gateway.auth import current_account, requires
 from gateway.cases.schemas import CaseId, OpenCase
-from gateway.cases.service import Cases, CaseService, ClosingOutcome
+from gateway.cases.service import Cases, CaseService, ClosingOutcome, actor_of
+from gateway.centres import centre_policy, listed_centres
 from gateway.console.notice import closing_options, closure_rules, notice_items, tracking_code
 from gateway.console.pages import N_, page, problem_field, problem_text, say, see_other
 from gateway.notebook.schemas import NOTE_CATEGORIES, NOTE_KINDS, NoteBody
 from gateway.notebook.service import Notebook
-from workflows.case import CaseProgress, FieldEntry, MaterialEntry, MilestoneEntry, TripEntry
+from kernel.case_number import CASE_ID_PATTERN
+from workflows.case import (
+    CaseProgress,
+    CrossCentreEntry,
+    FieldEntry,
+    MaterialEntry,
+    MilestoneEntry,
+    TripEntry,
+)
 from workflows.definition import Catalogue
 
 URL_ENCODED = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -32,6 +46,8 @@ CLOSINGS: dict[ClosingOutcome, tuple[str, str]] = {
     "not_eligible": (N_("The case is closed as not eligible."), "closing"),
     "withdrawn": (N_("The withdrawal is recorded; the case is closed."), "withdrawal"),
 }
+CASE = centre_policy("case")
+DESK = "/console/desk"
 
 
 class OpenCaseForm(msgspec.Struct, kw_only=True, frozen=True):
@@ -39,6 +55,7 @@ class OpenCaseForm(msgspec.Struct, kw_only=True, frozen=True):
     citizen_id_number: str
     request_key: str  # made when the form was shown: a double submit opens one case
     channel: str = "window"
+    centre: str = ""  # one of the clerk's centres; blank: the desk's own (the first)
 
 
 class MaterialForm(msgspec.Struct, kw_only=True, frozen=True):
@@ -50,11 +67,14 @@ class MaterialForm(msgspec.Struct, kw_only=True, frozen=True):
 class MilestoneForm(msgspec.Struct, kw_only=True, frozen=True):
     step: str
     milestone: str
-    actor: str = ""
-    evidence_ref: str = ""
+    evidence_ref: str = ""  # who did it is the logged-in account, never a typed name
 
 
 class ClosingForm(msgspec.Struct, kw_only=True, frozen=True):
+    reason: str = ""
+
+
+class CrossCentreForm(msgspec.Struct, kw_only=True, frozen=True):
     reason: str = ""
 
 
@@ -73,7 +93,7 @@ class WorkbenchController(Controller):
     path = "/console/desk"
     guards = [requires("clerk")]
 
-    @get("/")
+    @get("/", opt=centre_policy("own_centres"))
     async def desk(
         self,
         request: Request[Any, Any, Any],
@@ -93,21 +113,22 @@ class WorkbenchController(Controller):
     ) -> Template:
         account = current_account(request)
         # Field workers use clerk accounts for now: their tasks are listed here too.
+        centres = listed_centres(account, None)
         waiting, with_agency, with_worker = [
-            await cases.worklist(centre=account.centre, bundle=bundle or None, awaiting=on)
+            await cases.worklist(centres=centres, bundle=bundle or None, awaiting=on)
             for on in ("clerk", "agency", "worker")
         ]
         return page(
             request, "desk.html", status_code=status_code,
             waiting=waiting.cases, with_agency=with_agency.cases,
             with_worker=with_worker.cases, bundles=_bundles(cases.catalogue),
-            chosen_bundle=bundle or "", centre=account.centre,
+            chosen_bundle=bundle or "", centre=account.centre, centres=account.centres,
             request_key=secrets.token_urlsafe(16), typed=typed,
             error=problem_text(error) if error else None,
             error_field=problem_field(error) if error else None,
         )
 
-    @post("/cases")
+    @post("/cases", opt=centre_policy("opening") | access("open_case"))
     async def open_case(
         self,
         request: Request[Any, Any, Any],
@@ -118,14 +139,29 @@ class WorkbenchController(Controller):
         try:
             opened = await case_service.open(
                 OpenCase(bundle=data.bundle, citizen_id_number=data.citizen_id_number.strip(),
-                         centre=account.centre or "", channel=data.channel),
+                         centre=data.centre or account.centre or "", channel=data.channel),
                 idempotency_key=f"console:{account.username}:{data.request_key}",
+                opener=account,
             )
         except ProblemDetailsException as exc:
             return await self._desk(request, case_service, None, exc.status_code, exc, data)
+        audited_case(request, opened.case_id)
         return see_other(f"/console/desk/cases/{opened.case_id}")
 
-    @get("/cases/{case_id:str}")
+    @get("/find", opt=centre_policy("none"))
+    async def find(
+        self, request: Request[Any, Any, Any],
+        case_id: Annotated[str, Parameter(max_length=40)] = "",
+    ) -> Response[Any]:
+        """A case by its number (a citizen from another centre brings it): its page, which
+        offers a clerk of another centre to serve it here."""
+        wanted = case_id.strip().upper()
+        if not re.fullmatch(CASE_ID_PATTERN, wanted):
+            say(request, N_("A case number looks like 20260301-ABCD2345."), "error")
+            return see_other(DESK)
+        return see_other(f"{DESK}/cases/{wanted}")
+
+    @get("/cases/{case_id:str}", opt=CASE | access("read_case"))
     async def case(
         self, request: Request[Any, Any, Any], case_id: CaseId, case_service: Cases
     ) -> Template:
@@ -147,7 +183,7 @@ class WorkbenchController(Controller):
             request, "case.html", status_code=status_code, case=progress, step=current,
             can_close=can_close, can_withdraw=can_withdraw, closure_rules=closure_rules(progress),
             notice=notice_items(progress), typed=typed or {},
-            worker_name=account.display_name or account.username,
+            worker_name=account.username,  # what a milestone recorded here names
             tracking_code=tracking_code(secret, progress.case_id),
             error=problem_text(error) if error else None,
             error_field=problem_field(error) if error else None,
@@ -175,7 +211,7 @@ class WorkbenchController(Controller):
         say(request, done, "ok")
         return see_other(f"/console/desk/cases/{case_id}")
 
-    @post("/cases/{case_id:str}/fields")
+    @post("/cases/{case_id:str}/fields", opt=CASE | access("submit_fields"))
     async def submit_fields(
         self, request: Request[Any, Any, Any], case_id: CaseId, case_service: Cases
     ) -> Response[Any]:
@@ -199,7 +235,7 @@ class WorkbenchController(Controller):
                                 case_service.submit_fields(case_id, entry), N_("Saved."),
                                 typed=values)
 
-    @post("/cases/{case_id:str}/materials")
+    @post("/cases/{case_id:str}/materials", opt=CASE | access("record_material"))
     async def record_material(
         self,
         request: Request[Any, Any, Any],
@@ -213,17 +249,22 @@ class WorkbenchController(Controller):
         return await self._done(request, case_service, case_id,
                                 case_service.record_material(case_id, entry), done)
 
-    @post("/cases/{case_id:str}/trips")
+    @post("/cases/{case_id:str}/trips", opt=CASE | access("record_trip"))
     async def record_trip(
         self, request: Request[Any, Any, Any], case_id: CaseId, case_service: Cases
     ) -> Response[Any]:
         form = await request.form()
         reasons = tuple(str(r) for r in form.getall("reasons")) if "reasons" in form else ()
+        again = form.get("again_today") == "yes"
+        said = str(form.get("again_today_reason") or "").strip()
+        entry = TripEntry(reasons=reasons, again_today=again,
+                          again_today_reason=said if again else None,
+                          actor=actor_of(current_account(request), None))
         return await self._done(request, case_service, case_id,
-                                case_service.record_trip(case_id, TripEntry(reasons=reasons)),
+                                case_service.record_trip(case_id, entry),
                                 N_("Return visit recorded."))
 
-    @post("/cases/{case_id:str}/milestones")
+    @post("/cases/{case_id:str}/milestones", opt=CASE | access("record_milestone"))
     async def record_milestone(
         self,
         request: Request[Any, Any, Any],
@@ -231,19 +272,17 @@ class WorkbenchController(Controller):
         data: Annotated[MilestoneForm, URL_ENCODED],
         case_service: Cases,
     ) -> Response[Any]:
-        account = current_account(request)
         entry = MilestoneEntry(
             step=data.step, milestone=data.milestone,
-            actor=data.actor.strip() or account.display_name or account.username,
+            actor=actor_of(current_account(request), None),
             evidence_ref=data.evidence_ref.strip() or None,
         )
-        typed = {f"milestone.{data.milestone}.{k}": v for k, v in
-                 (("actor", data.actor), ("evidence_ref", data.evidence_ref))}
+        typed = {f"milestone.{data.milestone}.evidence_ref": data.evidence_ref}
         return await self._done(request, case_service, case_id,
                                 case_service.record_milestone(case_id, entry),
                                 N_("Milestone recorded."), typed=typed)
 
-    @post("/cases/{case_id:str}/not-eligible")
+    @post("/cases/{case_id:str}/not-eligible", opt=CASE | access("close_case"))
     async def close_not_eligible(
         self,
         request: Request[Any, Any, Any],
@@ -253,7 +292,7 @@ class WorkbenchController(Controller):
     ) -> Response[Any]:
         return await self._close(request, case_service, case_id, "not_eligible", data.reason)
 
-    @post("/cases/{case_id:str}/withdrawal")
+    @post("/cases/{case_id:str}/withdrawal", opt=CASE | access("close_case"))
     async def withdraw(
         self,
         request: Request[Any, Any, Any],
@@ -276,7 +315,7 @@ class WorkbenchController(Controller):
         return await self._done(request, cases, case_id, closing, done,
                                 typed={f"{form}.reason": reason})
 
-    @post("/cases/{case_id:str}/notes")
+    @post("/cases/{case_id:str}/notes", opt=CASE | access("write_note"))
     async def log_note(
         self,
         request: Request[Any, Any, Any],
@@ -292,7 +331,7 @@ class WorkbenchController(Controller):
                                 notebook_service.log_case_note(case_id, body, writer),
                                 N_("Entry added to the error notebook."))
 
-    @get("/cases/{case_id:str}/notice")
+    @get("/cases/{case_id:str}/notice", opt=CASE | access("read_notice"))
     async def notice(
         self, request: Request[Any, Any, Any], case_id: CaseId, case_service: Cases
     ) -> Template:
@@ -300,3 +339,25 @@ class WorkbenchController(Controller):
         secret: bytes = request.app.state.secret
         return page(request, "notice.html", case=progress, notice=notice_items(progress),
                     tracking_code=tracking_code(secret, case_id))
+
+    @post("/cases/{case_id:str}/cross-centre",
+          opt=centre_policy("cross_centre") | access("serve_elsewhere"))
+    async def serve_elsewhere(
+        self,
+        request: Request[Any, Any, Any],
+        case_id: CaseId,
+        data: Annotated[CrossCentreForm, URL_ENCODED],
+        case_service: Cases,
+    ) -> Response[Any]:
+        """Serve another centre's case here (通办): recorded with the reason, then its page."""
+        account = current_account(request)
+        entry = CrossCentreEntry(actor=account.username, centre=account.centre or "",
+                                 reason=data.reason)
+        try:
+            await case_service.serve_elsewhere(case_id, entry)
+        except ProblemDetailsException as exc:
+            return page(request, "elsewhere.html", status_code=exc.status_code,
+                        case_id=case_id, may_serve=True, reason=data.reason,
+                        error=problem_text(exc))
+        say(request, N_("Served here across centres; the home centre sees why."), "ok")
+        return see_other(f"{DESK}/cases/{case_id}")

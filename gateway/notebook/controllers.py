@@ -15,8 +15,10 @@ from litestar.params import JSONBody, Parameter
 from friction.backlog import TransitionRequest
 from friction.ingest import BatchResult
 from friction.reports import DEFAULT_MIN_GROUP, GroupBy, Report
+from gateway.audit.recorder import access
 from gateway.auth import current_account, requires
 from gateway.cases.schemas import CaseId, NameQuery
+from gateway.centres import centre_policy
 from gateway.errors import invalid_field
 from gateway.notebook.schemas import (
     MAX_BATCH_BYTES,
@@ -42,6 +44,7 @@ def known_bundle(catalogue: Catalogue, bundle: str | None) -> None:
 
 class FrictionController(Controller):
     path = "/api/friction"
+    opt = centre_policy("none")  # counts and stuck points: no case's personal data
     tags = ["friction"]
     # Online channels send their friction as services; clerks' consoles may too.
     guards = [requires("channel", "clerk")]
@@ -54,11 +57,13 @@ class FrictionController(Controller):
     async def ingest_events(
         self, request: Request[Any, Any, Any], notebook_service: Notebook
     ) -> BatchResult:
-        return await notebook_service.ingest(await request.body())
+        return await notebook_service.ingest(await request.body(),
+                                             current_account(request).username)
 
 
 class BacklogController(Controller):
     path = "/api/friction"
+    opt = centre_policy("none")  # counts and stuck points: no case's personal data
     tags = ("notebook",)
     guards = [requires("analyst", "developer")]
     request_max_body_size = MAX_BODY_BYTES
@@ -119,7 +124,10 @@ class NotesController(Controller):
     request_max_body_size = MAX_BODY_BYTES
 
     @post("/{case_id:str}/notes", status_code=201,
-          summary="A clerk's notebook entry on a case, in the case's context")
+          summary="A clerk's notebook entry on a case, in the case's context",
+          description="The writer is the logged-in account; an `actor` in the body is "
+          "ignored. Only on a case of the clerk's centres or served from elsewhere.",
+          opt=centre_policy("case") | access("write_note"))
     async def log_note(
         self, request: Request[Any, Any, Any], case_id: CaseId, data: JSONBody[NoteBody],
         notebook_service: Notebook,
@@ -130,6 +138,7 @@ class NotesController(Controller):
 
 class ReportsController(Controller):
     path = "/api/reports"
+    opt = centre_policy("none")  # counts and stuck points: no case's personal data
     tags = ("notebook",)
     guards = [requires("analyst", "developer")]
 

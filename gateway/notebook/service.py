@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, date, datetime, time, timedelta
 
+import msgspec
 from litestar.di import NamedDependency
 from litestar.plugins.problem_details import ProblemDetailsException
 
@@ -19,24 +20,30 @@ from friction.dashboard import (
     build_dashboard,
     filter_options,
 )
-from friction.ingest import BatchResult, decode_batch, ingest
+from friction.ingest import BatchResult, decode_indexed, ingest
 from friction.ocel import encode
 from friction.reports import DEFAULT_MIN_GROUP, GroupBy, Report
 from friction.store import ConflictError, FrictionStore
 from friction.verification import VerificationPolicy
 from gateway.cases.service import CaseService
 from gateway.errors import check_name, invalid_field, problem
+from gateway.notebook import channel_events
 from gateway.notebook.schemas import (
     MAX_BATCH_BYTES,
     MAX_BATCH_EVENTS,
     MAX_NOTE_CHARS,
+    NOTE_CATEGORIES,
+    OTHER_SUBJECT,
     NoteBody,
     StuckPointView,
     TransitionMade,
+    note_subjects,
 )
 from kernel.china_time import CHINA_TZ
-from kernel.events import ClerkNote
+from kernel.events import ClerkNote, subject_of
+from workflows.case import CaseProgress
 
+MAX_CASE_ID_CHARS = 64
 # The instants a report or an export may ask about.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
@@ -127,11 +134,14 @@ class NotebookService:
     async def log_case_note(self, case_id: str, data: NoteBody, actor: str) -> ClerkNote:
         """A clerk's notebook entry by `actor` (the logged-in account), given the case's
         context: its bundle, step and centre."""
-        check_name("category", data.category)
+        if data.category not in NOTE_CATEGORIES:
+            raise invalid_field("category", f"one of {', '.join(NOTE_CATEGORIES)}")
         check_name("subject", data.subject, required=False)
         if not data.text.strip() or len(data.text) > MAX_NOTE_CHARS:
             raise invalid_field("text", f"1-{MAX_NOTE_CHARS} characters")
         progress, centre = await self._cases.progress_and_centre(case_id)
+        if data.subject is not None:
+            await self._check_subject(case_id, progress, data.subject)
         steps = [s.id for s in progress.steps]
         step = data.step or progress.current_step
         if step is None:  # closed: the last step the case reached
@@ -158,18 +168,67 @@ class NotebookService:
         except notebook.InputError as exc:
             raise refused(exc) from exc
 
-    async def ingest(self, raw: bytes) -> BatchResult:
-        """A batch of friction events from a channel outside Temporal."""
+    async def _check_subject(self, case_id: str, progress: CaseProgress, subject: str) -> None:
+        """A note's subject is what the case's definition names (a step, a field, a
+        material, the service), what its friction so far is about, or "other" with the
+        text saying what: so notes join stuck points rather than mint them."""
+        catalogue = self._cases.catalogue
+        if progress.bundle_version in catalogue.versions(progress.bundle):
+            definition = catalogue.get(progress.bundle, progress.bundle_version)
+        else:  # a version this gateway does not carry: its current one names the same things
+            definition = catalogue.default(progress.bundle)
+        if subject in note_subjects(definition):
+            return
+        events = await asyncio.to_thread(self.store.events_for_case, case_id)
+        if subject not in {subject_of(e) for e in events}:
+            raise invalid_field(
+                "subject", f"name a step, field or material of {definition.id}, what the "
+                f"case's friction is about, or {OTHER_SUBJECT!r} (and say what in the text)")
+
+    async def ingest(self, raw: bytes, account: str) -> BatchResult:
+        """A batch of friction events from a channel outside Temporal, sent by `account`
+        (the logged-in one): stored under ids in its namespace, each event that names a
+        case checked against it. A batch none of whose events is taken is a 422 naming
+        the first one's field."""
         if len(raw) > MAX_BATCH_BYTES:
             raise problem(413, "Batch too large", f"at most {MAX_BATCH_BYTES} bytes")
         try:
-            events, errors = decode_batch(raw, latest=datetime.now(UTC) + timedelta(days=1))
+            # No event is dated before the platforms existed or after a day past now:
+            # the rollups count by day and week, and a year 9999 breaks them.
+            decoded, errors = decode_indexed(raw, latest=datetime.now(UTC) + timedelta(days=1))
         except ValueError as exc:
             raise problem(400, "Malformed batch", str(exc), field="events") from exc
-        if len(events) + len(errors) > MAX_BATCH_EVENTS:
+        if len(decoded) + len(errors) > MAX_BATCH_EVENTS:
             raise invalid_field("events", f"at most {MAX_BATCH_EVENTS} events a batch")
+        named = channel_events.cases_named(decoded)
+        if len(named) > channel_events.MAX_CASES_PER_BATCH:
+            raise problem(413, "Batch too large", f"at most "
+                          f"{channel_events.MAX_CASES_PER_BATCH} cases a batch", field="events")
+        known = await asyncio.gather(*(self._known_case(c) for c in named))
+        events, refused = channel_events.vet(decoded, account, dict(zip(named, known,
+                                                                        strict=True)),
+                                             self._cases.catalogue)
+        errors = sorted(errors + refused, key=lambda e: e.index)
         result = await asyncio.to_thread(ingest, self.store, events)
+        if errors and not (result.stored or result.duplicates):
+            first = errors[0]
+            raise problem(422, "Invalid events", f"events[{first.index}]: {first.error}",
+                          field=first.field or "events",
+                          rejected=[msgspec.to_builtins(e) for e in errors])
         return BatchResult(stored=result.stored, duplicates=result.duplicates, rejected=errors)
+
+    async def _known_case(self, case_id: str) -> channel_events.KnownCase | None:
+        """The case a channel's event names, as Temporal holds it or, once Temporal has
+        let a closed case go, as the notebook's case record has it."""
+        if len(case_id) > MAX_CASE_ID_CHARS:
+            return None
+        opened = await self._cases.opened_as(case_id)
+        if opened is not None:
+            return channel_events.KnownCase(
+                bundle=opened.bundle.id, bundle_version=opened.bundle.version,
+                centre=opened.centre, steps=tuple(s.id for s in opened.bundle.steps))
+        recorded = await asyncio.to_thread(self.store.case_bundle, case_id)
+        return None if recorded is None else channel_events.KnownCase(bundle=recorded)
 
     async def ocel(self, since: datetime | None, until: datetime | None) -> bytes:
         """Cases and friction as an OCEL 2.0 event log (JSON)."""

@@ -15,6 +15,7 @@ from litestar.params import JSONBody, Parameter
 from friction.register import CantGetItDoneRecord
 from gateway.auth import caller_key, current_account, requires
 from gateway.cases.schemas import IdempotencyKey
+from gateway.centres import centre_policy
 from gateway.errors import check_name, invalid_field
 from gateway.register.schemas import (
     CASE_NUMBER,
@@ -33,6 +34,9 @@ class CantGetItDoneController(Controller):
     path = "/api/cant-get-it-done"
     tags = ("notebook",)
     request_max_body_size = MAX_BODY_BYTES
+    # The register is the city's, worked across centres and departments, and holds no
+    # personal value: a case number, bundle, step, centre, department and cause.
+    opt = centre_policy("none")
 
     @post("/", summary="Register a case that cannot get done (办不成事)",
           description="`case_id` must name an existing case (422 naming `case_id` "

@@ -16,6 +16,7 @@ from conftest import ServedApp
 from temporalio.testing import WorkflowEnvironment
 
 from deploy.local import free_port
+from kernel.codec import format_key, generate_key
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,6 +34,9 @@ def start_worker(
         "ONETHING_STATE_DIR": str(state),
         "ONETHING_AGENCY_SIM_PORT": str(agency_sim.port),
         "ONETHING_WORKER_METRICS_PORT": str(port),
+        # A worker against a configured Temporal is given its keys; it never makes any.
+        "ONETHING_PAYLOAD_KEYS": format_key("metrics", generate_key()),
+        "ONETHING_PSEUDONYM_KEY": "worker-metrics-test-key",
         "PYTHONPATH": str(REPO),
     })
     with (state / "worker.log").open("ab") as out:

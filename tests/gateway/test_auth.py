@@ -24,7 +24,7 @@ PROBLEM = "application/problem+json"
 @pytest.fixture
 def accounts(tmp_path: Path) -> AccountBook:
     book = AccountBook(tmp_path / "accounts.json")
-    book.add("clerk", PASSWORD, ("clerk",), centre="liangxi-chongan")
+    book.add("clerk", PASSWORD, ("clerk",), centres=("liangxi-chongan",))
     book.add("analyst", PASSWORD, ("analyst",))
     return book
 
@@ -127,9 +127,9 @@ def test_accounts_refuse_bad_input_and_keep_no_password(tmp_path: Path) -> None:
         book.add("short", "1234", ("clerk",))
     with pytest.raises(AccountError, match="roles"):
         book.add("nobody", PASSWORD, ("mayor",))  # type: ignore[arg-type]
-    book.add("clerk", PASSWORD, ("clerk",))
+    book.add("clerk", PASSWORD, ("clerk",), centres=("liangxi-chongan",))
     with pytest.raises(AccountError, match="exists"):
-        book.add("clerk", PASSWORD, ("clerk",))
+        book.add("clerk", PASSWORD, ("clerk",), centres=("liangxi-chongan",))
     stored = (tmp_path / "a.json").read_text()
     assert PASSWORD not in stored and "scrypt$" in stored
     reopened = AccountBook(tmp_path / "a.json")
@@ -139,7 +139,7 @@ def test_accounts_refuse_bad_input_and_keep_no_password(tmp_path: Path) -> None:
 
 def test_an_account_added_by_another_process_is_seen_and_kept(tmp_path: Path) -> None:
     gateway_book = AccountBook(tmp_path / "a.json")
-    gateway_book.add("clerk", PASSWORD, ("clerk",))
+    gateway_book.add("clerk", PASSWORD, ("clerk",), centres=("liangxi-chongan",))
     # `onething account` runs in its own process, with its own book on the same file.
     AccountBook(tmp_path / "a.json").add("analyst", PASSWORD, ("analyst",))
     assert gateway_book.get("analyst") is not None

@@ -136,7 +136,7 @@ async def test_the_clerk_closes_a_case_from_its_page(
 ) -> None:
     urls, people = sim
     book = AccountBook(tmp_path / "accounts.json")
-    book.add("clerk", PASSWORD, ("clerk",), centre="liangxi-chongan")
+    book.add("clerk", PASSWORD, ("clerk",), centres=("liangxi-chongan",))
     async with served_gateway(dev_env.client, store, task_queue, agency_urls=urls,
                               accounts=book, headers={}) as client:
         handle = await start(dev_env, people[2], task_queue)

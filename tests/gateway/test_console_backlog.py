@@ -89,7 +89,7 @@ def accounts(tmp_path: Path) -> AccountBook:
     book = AccountBook(tmp_path / "accounts.json")
     book.add("dev.wang", PASSWORD, ("developer",), display_name="王工")
     book.add("ana.li", PASSWORD, ("analyst",))
-    book.add("clerk.zhao", PASSWORD, ("clerk",))
+    book.add("clerk.zhao", PASSWORD, ("clerk",), centres=("liangxi-chongan",))
     return book
 
 

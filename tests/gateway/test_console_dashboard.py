@@ -84,7 +84,7 @@ def seed(store: SqliteFrictionStore) -> None:
 def accounts(tmp_path: Path) -> AccountBook:
     book = AccountBook(tmp_path / "accounts.json")
     book.add("analyst", PASSWORD, ("analyst",))
-    book.add("clerk", PASSWORD, ("clerk",), centre="liangxi")
+    book.add("clerk", PASSWORD, ("clerk",), centres=("liangxi",))
     return book
 
 

@@ -35,7 +35,7 @@ REGISTER = "/console/register"
 @pytest.fixture
 def accounts(tmp_path: Path) -> AccountBook:
     book = AccountBook(tmp_path / "accounts.json")
-    book.add("clerk", PASSWORD, ("clerk",), centre=CENTRE)
+    book.add("clerk", PASSWORD, ("clerk",), centres=(CENTRE,))
     book.add("analyst", PASSWORD, ("analyst",))
     return book
 

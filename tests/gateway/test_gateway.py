@@ -151,10 +151,11 @@ async def test_friction_batch_from_another_channel_keeps_the_good_events(
     response = await gateway.post("/api/friction/events", json=batch)
     assert response.status_code == 200, response.text
     result = response.json()
-    assert result["stored"] == ["app-1"]
+    # Stored in the sending account's namespace.
+    assert result["stored"] == ["channel:service:tests:app-1"]
     assert [r["index"] for r in result["rejected"]] == [1, 2]
     again = (await gateway.post("/api/friction/events", json={"events": [good]})).json()
-    assert again["stored"] == [] and again["duplicates"] == ["app-1"]
+    assert again["stored"] == [] and again["duplicates"] == ["channel:service:tests:app-1"]
     counts = store.counts_by_kind()
     assert counts["search_only_entry"] == sum(counts.values()) == 1
     bad = await gateway.post("/api/friction/events", content=b"[not json")

@@ -1,7 +1,9 @@
 """Field workers record a task step's milestones: over the API (POST
 /api/cases/{case}/milestones, clerk accounts for now) and in the console's case page,
-whose form posts to /console/desk/cases/{case}/milestones with CSRF. The case page and
-the citizen's tracking page list the progress messages sent to the citizen."""
+whose form posts to /console/desk/cases/{case}/milestones with CSRF. Who did it is the
+logged-in account; a service account says whom it acts for; a body's `actor` is ignored.
+The case page and the citizen's tracking page list the progress messages sent to the
+citizen."""
 
 from __future__ import annotations
 
@@ -38,12 +40,13 @@ CENTRE = "liangxi-chongan"
 WORKER = "网格员周"
 PROBLEM = "application/problem+json"
 CLERK = bearer("clerk")
+SERVICE = "service:tests"  # the subject of the tests' bearer tokens
 
 
 @pytest.fixture
 def accounts(tmp_path: Path) -> AccountBook:
     book = AccountBook(tmp_path / "accounts.json")
-    book.add("zhou", PASSWORD, ("clerk",), display_name=WORKER, centre=CENTRE)
+    book.add("zhou", PASSWORD, ("clerk",), display_name=WORKER, centres=(CENTRE,))
     book.add("analyst", PASSWORD, ("analyst",))
     return book
 
@@ -104,11 +107,11 @@ async def test_the_api_records_milestones_and_refuses_what_the_case_cannot_take(
             "step": "urgent-repair", "milestone": "contacted", "actor": WORKER})
         assert refused.status_code == status
     for body, status, field in (
-        ({"step": "urgent-repair", "milestone": "on_site", "actor": WORKER}, 422,
-         "evidence_ref"),
-        ({"step": "urgent-repair", "milestone": "fixed", "actor": WORKER}, 422, "milestone"),
-        ({"step": "urgent-repair", "milestone": "contacted", "actor": ""}, 422, "actor"),
-        ({"step": "general-repair", "milestone": "repaired", "actor": WORKER,
+        ({"step": "urgent-repair", "milestone": "on_site"}, 422, "evidence_ref"),
+        ({"step": "urgent-repair", "milestone": "fixed"}, 422, "milestone"),
+        ({"step": "urgent-repair", "milestone": "contacted", "on_behalf_of": "周" * 30}, 422,
+         "on_behalf_of"),
+        ({"step": "general-repair", "milestone": "repaired",
           "evidence_ref": "photo://x.jpg"}, 409, "step"),
     ):
         answer = await gateway.post(path, headers=CLERK, json=body)
@@ -124,24 +127,33 @@ async def test_the_api_records_milestones_and_refuses_what_the_case_cannot_take(
         await asyncio.sleep(0.1)
     assert case_id in [c["case_id"] for c in listed["cases"]]
 
+    # A person's account speaks for nobody else.
+    issued = await gateway.post("/api/auth/token", json={"username": "zhou",
+                                                          "password": PASSWORD})
+    zhou = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+    speaking = await gateway.post(path, headers=zhou, json={
+        "step": "urgent-repair", "milestone": "contacted", "on_behalf_of": "别人"})
+    assert speaking.status_code == 422 and speaking.json()["field"] == "on_behalf_of"
+    # The service account says whom it acts for; the body's actor is not believed.
     done = await gateway.post(path, headers=CLERK, json={
-        "step": "urgent-repair", "milestone": "contacted", "actor": WORKER})
+        "step": "urgent-repair", "milestone": "contacted", "actor": "冒名者",
+        "on_behalf_of": WORKER})
     assert done.status_code == 200, done.text
     step = next(s for s in done.json()["steps"] if s["id"] == "urgent-repair")
     contacted = next(m for m in step["milestones"] if m["id"] == "contacted")
-    assert contacted["actor"] == WORKER and contacted["done_at"] is not None
+    assert contacted["actor"] == f"{WORKER} via {SERVICE}" and contacted["done_at"]
     again = await gateway.post(path, headers=CLERK, json={
-        "step": "urgent-repair", "milestone": "contacted", "actor": WORKER})
+        "step": "urgent-repair", "milestone": "contacted"})
     assert again.status_code == 422 and again.json()["field"] == "milestone"
     photo = f"photo://{case_id}/on_site.jpg"
-    last = await gateway.post(path, headers=CLERK, json={
+    last = await gateway.post(path, headers=zhou, json={
         "step": "urgent-repair", "milestone": "on_site", "actor": "维修工李",
         "evidence_ref": photo})
     assert last.status_code == 200, last.text
     final = await wait_for(desk, lambda p: p.status != "open")
     assert final.status == "completed"
     on_site = next(m for s in final.steps for m in s.milestones if m.id == "on_site")
-    assert (on_site.actor, on_site.evidence_ref) == ("维修工李", photo)
+    assert (on_site.actor, on_site.evidence_ref) == ("zhou", photo)
 
 
 async def test_one_simulated_clerk_serves_a_mediation_through_the_gateway(
@@ -160,8 +172,8 @@ async def test_one_simulated_clerk_serves_a_mediation_through_the_gateway(
     meeting = next(s for s in final.steps if s.id == "three-party-meeting")
     assert meeting.status == "approved"
     assert {m.id: (m.actor, m.evidence_ref) for m in meeting.milestones} == {
-        "meeting_held": ("调解员", f"minutes://{case_id}/meeting_held"),
-        "result_told": ("调解员", None),
+        "meeting_held": (f"调解员 via {SERVICE}", f"minutes://{case_id}/meeting_held"),
+        "result_told": (f"调解员 via {SERVICE}", None),
     }
 
 
@@ -187,12 +199,13 @@ async def test_the_console_shows_milestones_and_records_them_with_csrf(
     assert page.status_code == 200
     html = page.text
     # Each milestone with its due time, and a form per pending one: the actor is the
-    # logged-in account's name; the photo milestone asks for its reference.
+    # logged-in account, not a typed name; the photo milestone asks for its reference.
     assert 'id="milestone-urgent-repair-contacted"' in html
     assert 'id="milestone-urgent-repair-on_site"' in html
     assert "联系维保单位" in html and "到场维修" in html and "需现场照片" in html
     assert html.count('action="/console/desk/cases/' + case_id + '/milestones"') == 2
-    assert re.search(f'id="actor-contacted"[^>]*value="{WORKER}"', html)
+    assert re.search(r'id="actor-contacted"[^<]*zhou', html)
+    assert 'name="actor"' not in html
     assert 'id="evidence-on_site"' in html and 'id="evidence-contacted"' not in html
     # The messages the citizen was sent.
     assert 'id="notifications"' in html and "“紧急维修”已开始办理" in html
@@ -202,25 +215,24 @@ async def test_the_console_shows_milestones_and_records_them_with_csrf(
                                            "actor": WORKER})
     assert forged.status_code == 403
     token = csrf_of(page)
-    # No photo reference: the page comes back with the refusal beside the input and the
-    # worker's name kept.
+    # No photo reference: the page comes back with the refusal beside the input.
     refused = await gateway.post(url, data={
         "_csrf_token": token, "step": "urgent-repair", "milestone": "on_site",
-        "actor": "维修工李", "evidence_ref": " "})
+        "evidence_ref": " "})
     assert refused.status_code == 422
     assert 'id="err-evidence-on_site"' in refused.text
-    assert 'value="维修工李"' in refused.text
 
-    # An empty actor means the logged-in account.
+    # A typed actor is not believed: the logged-in account is recorded.
     recorded = await gateway.post(url, data={
-        "_csrf_token": token, "step": "urgent-repair", "milestone": "contacted", "actor": ""})
+        "_csrf_token": token, "step": "urgent-repair", "milestone": "contacted",
+        "actor": "冒名者"})
     assert recorded.status_code == 303
     after = await gateway.get(f"/console/desk/cases/{case_id}")
     assert "节点已记录" in after.text
     assert 'id="milestone-form-contacted"' not in after.text
     progress = await desk.progress()
     contacted = next(m for s in progress.steps for m in s.milestones if m.id == "contacted")
-    assert contacted.actor == WORKER and contacted.done_at is not None
+    assert contacted.actor == "zhou" and contacted.done_at is not None
 
     photo = f"photo://{case_id}/on_site.jpg"
     recorded = await gateway.post(url, data={
@@ -230,7 +242,7 @@ async def test_the_console_shows_milestones_and_records_them_with_csrf(
     final = await wait_for(desk, lambda p: p.status != "open")
     assert final.status == "completed"
     closed = await gateway.get(f"/console/desk/cases/{case_id}")
-    assert photo in closed.text and "维修工李" in closed.text
+    assert photo in closed.text and "维修工李" not in closed.text
     assert "已全部办结" in closed.text
 
     # The citizen's tracking page lists the same messages, and nothing personal: not the
@@ -241,7 +253,7 @@ async def test_the_console_shows_milestones_and_records_them_with_csrf(
     assert 'id="notifications"' in tracked.text
     assert "“紧急维修”已办结" in tracked.text and "已全部办结" in tracked.text
     for personal in (citizen.name, citizen.id_number, citizen.address, citizen.phone,
-                     WORKER, "维修工李", photo):
+                     WORKER, "zhou", photo):
         assert personal not in tracked.text
 
 

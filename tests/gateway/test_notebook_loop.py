@@ -111,7 +111,7 @@ async def test_a_fix_is_verified_by_the_next_cases_and_reopened_when_friction_re
     # A clerk notes it on a case, typing the citizen's ID number into the text.
     id_number = citizens[0].id_number
     note = await gateway.post(f"/api/cases/{before[0]}/notes", json={
-        "category": "form_not_generated", "about_kind": "manual_reentry", "subject": "phone",
+        "category": "form", "about_kind": "manual_reentry", "subject": "phone",
         "actor": "clerk-017", "text": f"参保申请表无法生成，{id_number} 的资料只能手填",
     })
     assert note.status_code == 201, note.text
@@ -121,7 +121,7 @@ async def test_a_fix_is_verified_by_the_next_cases_and_reopened_when_friction_re
     assert logged["step"] == "subsidy-claim"  # the last step of the closed case
     assert logged["actor"] == "service:tests"  # the caller's account, not the body's actor
     bad_note = await gateway.post(f"/api/cases/{before[0]}/notes", json={
-        "category": "x", "text": "t", "actor": "clerk-017", "step": "no-such-step"})
+        "category": "other", "text": "t", "actor": "clerk-017", "step": "no-such-step"})
     assert bad_note.status_code == 422 and bad_note.json()["field"] == "step"
 
     # Analyse: the stuck point with its evidence and history.
@@ -194,24 +194,24 @@ async def test_a_clerks_note_about_the_form_joins_its_stuck_point(
             break
         await serve_step(desk, citizen)
     note = await gateway.post(f"/api/cases/{case_id}/notes", json={
-        "category": "form_not_generated", "about_kind": "manual_reentry",
+        "category": "form", "about_kind": "manual_reentry",
         "actor": "clerk-017", "text": "参保申请表无法生成，只能手填",
     })
     assert note.status_code == 201, note.text
     assert note.json()["step"] == FORM
     again = await gateway.post(f"/api/cases/{case_id}/notes", json={
-        "category": "form_not_generated", "about_kind": "manual_reentry",
+        "category": "form", "about_kind": "manual_reentry",
         "actor": "clerk-017", "text": "参保申请表无法生成，只能手填",
     })
     assert again.json()["event_id"] == note.json()["event_id"]  # a retry is the same note
     await serve_case(desk, known_values(citizen), ClerkHabits(), timeout=90)
     (point,) = [p for p in store.stuck_points() if p.step == FORM]
     assert (point.fingerprint, point.count, point.notes) == (FORM_POINT, 9, 1)
-    assert point.details["category:form_not_generated"] == 1
+    assert point.details["category:form"] == 1
     assert store.counts_by_kind()["clerk_note"] == 1
 
     unknown = await gateway.post("/api/cases/20260101-ABCDEFGH/notes", json={
-        "category": "c", "text": "t", "actor": "a"})
+        "category": "other", "text": "t", "actor": "a"})
     assert unknown.status_code == 404
     piped = await gateway.post(f"/api/cases/{case_id}/notes", json={
         "category": "a|b", "text": "t", "actor": "a"})

@@ -122,7 +122,7 @@ async def test_the_console_form_refuses_a_made_up_number_and_registers_a_walk_in
     dev_env: WorkflowEnvironment, store: SqliteFrictionStore, task_queue: str, tmp_path: Path,
 ) -> None:
     book = AccountBook(tmp_path / "accounts.json")
-    book.add("clerk", PASSWORD, ("clerk",), centre=CENTRE)
+    book.add("clerk", PASSWORD, ("clerk",), centres=(CENTRE,))
     form = {"bundle": BUNDLE, "step": "", "department": "hrss", "cause": "policy"}
     async with (
         running_worker(dev_env.client, {}, store, task_queue),

@@ -45,6 +45,12 @@ SCENARIOS: dict[str, tuple[str, str, int]] = {
         "test_residence_permit.py::"
         "test_the_old_window_takes_three_trips_and_the_notebook_shows_why",
         "BundleWorkflow", 0),
+    # Return trips one a day: the third visit stated by the clerk as another the same
+    # day (again_today with its reason), recorded once the limits were in.
+    "permit_trip_stated_again_today": (
+        "test_residence_permit.py::"
+        "test_the_old_window_takes_three_trips_and_the_notebook_shows_why",
+        "BundleWorkflow", 0),
     "cgid_from_bundle": (
         "test_residence_permit.py::"
         "test_the_old_window_takes_three_trips_and_the_notebook_shows_why",

@@ -12,11 +12,11 @@ from conftest import (
     bundle_start,
     citizen_where,
     clerk_completes,
+    payloads_in,
     running_worker,
     served_gateway,
     wait_for,
 )
-from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -42,28 +42,6 @@ def with_keys(client: Client, *keys: PayloadKey) -> Client:
     config = client.config()
     config["data_converter"] = data_converter(keys)
     return Client(**config)
-
-
-def payloads_of(message: object) -> list[Payload]:
-    """Every Payload nested anywhere in a history event."""
-    found: list[Payload] = []
-
-    def walk(m: object) -> None:
-        if isinstance(m, Payload):
-            found.append(m)
-            return
-        for field, value in m.ListFields():  # type: ignore[attr-defined]
-            if field.message_type is None:
-                continue  # a scalar
-            if hasattr(value, "ListFields"):
-                walk(value)
-            else:  # repeated, or a map (its values)
-                for item in value.values() if hasattr(value, "values") else value:
-                    if hasattr(item, "ListFields"):
-                        walk(item)
-
-    walk(message)
-    return found
 
 
 async def test_a_case_started_under_one_key_completes_after_rotation(
@@ -96,7 +74,7 @@ async def test_a_case_started_under_one_key_completes_after_rotation(
         assert personal.encode() not in raw, personal
     assert citizen.bank_account and citizen.bank_account.encode() not in raw
 
-    payloads = [p for event in history.events for p in payloads_of(event)]
+    payloads = [p for event in history.events for p in payloads_in(event)]
     assert payloads
     clear = [p for p in payloads if p.metadata.get("encoding") != ENCODING]
     # Only search attributes stay readable (Temporal indexes them); they hold no person.

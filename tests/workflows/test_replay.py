@@ -15,6 +15,8 @@ the workflow its history names:
   calendar moving an SLA (calendar_published_sla), missed SLAs and milestones of task
   steps, notifications (allowance_case_notified), re-entry over a prefilled value, the
   register's escalations and answer, the monthly allowance match.
+- recorded once return trips were limited to one a day: a third visit stated as another
+  the same day (permit_trip_stated_again_today).
 
 Record new ones (`python tests/workflows/record_histories.py NAME`) with the code as it
 is before any change to a workflow that could touch old paths, then make the change.

@@ -263,7 +263,11 @@ async def test_the_old_window_takes_three_trips_and_the_notebook_shows_why(
             told = [o for o in rejected.outstanding if o.startswith("rejection:")]
             assert told == [f"rejection:{STEP}.{r['code']}" for r in visits[visit - 1]]
             await behave(sim, visits[visit])
-            await update(handle, RECORD_TRIP, TripEntry(reasons=tuple(told)))
+            # The three visits were on three days; the test has them in one, and says so.
+            again = visit > 1
+            await update(handle, RECORD_TRIP, TripEntry(
+                reasons=tuple(told), again_today=again,
+                again_today_reason="third visit, a day apart in the case" if again else None))
             for material in rejected.steps[0].missing_materials:
                 await update(handle, RECORD_MATERIAL, paper(material))
         final: CaseProgress = await handle.result()

@@ -24,11 +24,13 @@ with workflow.unsafe.imports_passed_through():
         Awaiting,
         CaseStart,
         Closure,
+        CrossCentreService,
         DossierEntry,
         FrictionNote,
         Notification,
         Rejection,
         StepStatus,
+        TripRecord,
     )
     from workflows.definition import Condition, LookupSpec, StepSpec
     from workflows.detectors import EventBase
@@ -109,6 +111,8 @@ class CaseState:
         self.awaiting: Awaiting = "lookup"
         self.trips = 1
         self.outstanding_at_first_trip: tuple[str, ...] = ()
+        self.trip_day: date | None = None  # China-local day of the last return trip
+        self.trips_that_day = 0
         self.friction: list[FrictionNote] = []
         self.outbox: list[FrictionEvent] = []
         self.notifications: list[Notification] = []
@@ -116,6 +120,8 @@ class CaseState:
         self.sequence = 0  # numbers friction events and notifications alike
         self.closing = False
         self.closure: Closure | None = None  # closed as not eligible, or withdrawn
+        self.served_elsewhere: list[CrossCentreService] = []  # 通办, in the order served
+        self.trip_records: list[TripRecord] = []
         self.typing_seconds = 0.0  # measured by the console, summed for the reports
         self.looked_up_on: dict[str, date] = {}  # lookup source -> processing date read on
         self.served_at: datetime | None = None  # the clerk's last input, or a step's start

@@ -33,6 +33,9 @@ def progress(case: CaseState) -> CaseProgress:
         fields_prefilled=sum(len(s.prefilled) for s in approved),
         notifications=tuple(case.notifications),
         closure=case.closure,
+        centre=case.start.centre,
+        served_elsewhere=tuple(case.served_elsewhere),
+        trip_records=tuple(case.trip_records),
     )
 
 

@@ -17,7 +17,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 
-from workflows.bundle import rules
+from workflows.bundle import rules, trips
 from workflows.bundle.case_state import CaseState, StepState, invalid, store_call
 from workflows.bundle.engine import run_step
 from workflows.bundle.notify import deliver_notifications, notify_end
@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import detectors, ports
     from workflows.calendar import WorkingCalendar
     from workflows.case import (
+        ACCESS,
         CALENDAR_PUBLISHED,
         CLOSE_NOT_ELIGIBLE,
         PROGRESS,
@@ -38,21 +39,27 @@ with workflow.unsafe.imports_passed_through():
         SA_AWAITING,
         SA_BUNDLE,
         SA_CENTRE,
+        SERVE_ELSEWHERE,
         SUBMIT_FIELDS,
         WITHDRAW,
+        CaseAccess,
         CaseProgress,
         CaseStart,
         Closure,
+        CrossCentreEntry,
+        CrossCentreService,
         FieldEntry,
         MaterialEntry,
         MilestoneEntry,
         NotEligibleEntry,
         TripEntry,
+        TripRecord,
         WithdrawalEntry,
     )
     from workflows.fields import check_value
 
 MAX_CLOSING_REASON = 200  # characters: a short reason, never a person's particulars
+MAX_NAME = 64  # an account's username or a centre's id
 
 _KEY_AWAITING = SearchAttributeKey.for_keyword(SA_AWAITING)
 _KEY_BUNDLE = SearchAttributeKey.for_keyword(SA_BUNDLE)
@@ -123,6 +130,37 @@ class BundleWorkflow:
     @workflow.query(name=PROGRESS)
     def progress(self) -> CaseProgress:
         return progress_of(self._case)
+
+    @workflow.query(name=ACCESS)
+    def access(self) -> CaseAccess:
+        """Who may see the case: its home centre and the clerks serving it from another."""
+        case = self._case
+        return CaseAccess(case_id=case.start.case_id, centre=case.start.centre,
+                          served_elsewhere=tuple(case.served_elsewhere))
+
+    # -- serving a case at another centre (通办) -------------------------------------------
+
+    @workflow.update(name=SERVE_ELSEWHERE)
+    def serve_elsewhere(self, entry: CrossCentreEntry) -> CaseAccess:
+        """A clerk of another centre serves the case from now on; kept with workflow time
+        so its home centre sees who, from where, when and why."""
+        self._case.served_elsewhere.append(CrossCentreService(
+            actor=entry.actor.strip(), centre=entry.centre.strip(),
+            reason=entry.reason.strip(), at=workflow.now()))
+        return self.access()
+
+    @serve_elsewhere.validator
+    def _check_serve_elsewhere(self, entry: CrossCentreEntry) -> None:
+        if not entry.actor.strip() or len(entry.actor) > MAX_NAME:
+            raise invalid("actor", f"name who serves the case in 1-{MAX_NAME} characters")
+        if not entry.centre.strip() or len(entry.centre) > MAX_NAME:
+            raise invalid("centre", f"name the serving centre in 1-{MAX_NAME} characters")
+        if entry.centre.strip() == self._case.start.centre:
+            raise invalid("centre", "the case is this centre's own")
+        if not entry.reason.strip():
+            raise invalid("reason", "say briefly why the case is served at another centre")
+        if len(entry.reason) > MAX_CLOSING_REASON:
+            raise invalid("reason", f"at most {MAX_CLOSING_REASON} characters")
 
     # -- the clerk's inputs -----------------------------------------------------------------
 
@@ -220,12 +258,15 @@ class BundleWorkflow:
     def record_trip(self, entry: TripEntry) -> CaseProgress:
         case = self._case
         case.trips += 1
+        trips.count_trip(case, trips.today())
         case.served_at = workflow.now()
+        case.trip_records.append(TripRecord(at=workflow.now(), actor=entry.actor))
         if case.current is not None and case.current.rules():
             case.current.recheck = True  # judged again as of the day of the return
         case.emit(detectors.return_visit(
             case.event_base, case.current.spec.id if case.current else None,
-            case.trips, entry.reasons, case.outstanding_at_first_trip,
+            case.trips, tuple(dict.fromkeys(entry.reasons)), case.outstanding_at_first_trip,
+            (entry.again_today_reason or "").strip() or None if entry.again_today else None,
         ))
         return self.progress()
 
@@ -233,9 +274,9 @@ class BundleWorkflow:
     def _check_trip(self, entry: TripEntry) -> None:
         if self._case.status != "open":
             raise _case_closed()
-        for reason in entry.reasons:
-            if len(reason) > 120:
-                raise invalid("reasons", "each reason is a short code of at most 120 chars")
+        trips.check_trip(self._case, entry, trips.today())
+        if len(entry.actor) > MAX_NAME:
+            raise invalid("actor", f"at most {MAX_NAME} characters")
 
     @workflow.update(name=RECORD_MILESTONE)
     def record_milestone(self, entry: MilestoneEntry) -> CaseProgress:
