@@ -370,7 +370,7 @@ def provide_case_service(
     calendar_source: NamedDependency[Callable[[], WorkingCalendar]],
     task_queue: NamedDependency[str],
     online_entries: NamedDependency[OnlineEntries],
-    centres: NamedDependency[Collection[str]],
+    centres: NamedDependency[KnownCentres],
 ) -> CaseService:
     """The request's CaseService, from the app's dependencies (Provide in gateway.app)."""
     return CaseService(temporal, catalogue, calendar_source, task_queue, online_entries,

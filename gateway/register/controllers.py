@@ -4,7 +4,6 @@ those workflows write."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,6 +14,7 @@ from litestar.params import JSONBody, Parameter
 from friction.register import CantGetItDoneRecord
 from gateway.auth import caller_key, current_account, requires
 from gateway.cases.schemas import IdempotencyKey
+from gateway.cases.service import KnownCentres
 from gateway.centres import centre_policy
 from gateway.errors import check_name, invalid_field
 from gateway.register.schemas import (
@@ -49,7 +49,7 @@ class CantGetItDoneController(Controller):
         data: JSONBody[RegisterBody],
         register_service: Registry,
         request: Request[Any, Any, Any],
-        centres: NamedDependency[Collection[str]],
+        centres: NamedDependency[KnownCentres],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[CantGetItDoneRecord]:
         if data.walk_in and data.case_id:
