@@ -17,7 +17,7 @@ import msgspec
 from litestar import Request
 from litestar.openapi.plugins import JsonRenderPlugin
 
-from gateway.auth import TOKEN_PATH
+from gateway.auth import CODEC_PREFIX, TOKEN_PATH
 from gateway.errors import PROBLEM_MEDIA_TYPE, RETRY_AFTER_SECONDS, Problem
 
 _REF = "#/components/schemas/{name}"
@@ -29,6 +29,7 @@ _DESCRIPTIONS = {
     409: "Not possible now: the case is closed, the step is not current, or the item "
          "moved meanwhile",
     413: "The request body is larger than this operation takes",
+    415: "The body is not `application/json`",
     422: "Invalid field: too long, of the wrong shape, unknown here, or refused by the "
          "rules (`field` names it)",
     429: "Too many attempts from this client address; retry after `Retry-After` seconds",
@@ -58,6 +59,8 @@ def statuses_of(path: str, method: str) -> list[int]:
         codes.add(409)  # a case or item that closed or moved (read: a closed case)
     if path.startswith(_TEMPORAL_PREFIXES):
         codes.add(503)
+    if path.startswith(CODEC_PREFIX):
+        codes.add(415)  # a JSON body only: it stands where a form's CSRF token would
     return sorted(codes)
 
 
@@ -99,7 +102,7 @@ def amend(
     for kind in body_types:
         _set_enums(components[kind.__name__], enums)
     for path, operations in amended.get("paths", {}).items():
-        if not path.startswith("/api/"):
+        if not path.startswith(("/api/", f"{CODEC_PREFIX}/")):
             continue
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:

@@ -161,6 +161,7 @@ async def test_an_export_or_report_outside_its_instants_is_a_422(
 ) -> None:
     assert refused(await api.get(f"/api/friction/ocel?{query}")) == field
     assert refused(await api.get(f"/api/reports?{query}")) == field
+    assert refused(await api.get(f"/api/access-log?{query}")) == field  # the fuzzer's
 
 
 async def all_unavailable(api: httpx.AsyncClient, citizen: Citizen) -> None:
@@ -263,6 +264,8 @@ async def test_the_document_says_what_the_api_answers(api: httpx.AsyncClient) ->
     # The fuzzer's: a 429 from the token's limit, and /metrics as text, not JSON.
     assert "429" in paths["/api/auth/token"]["post"]["responses"]
     assert "/metrics" not in paths
+    # Temporal UI's remote codec: problems too, and a body that is not JSON.
+    assert {"401", "403", "415", "422"} <= set(paths["/codec/decode"]["post"]["responses"])
     unavailable = paths["/api/cases/{case_id}"]["get"]["responses"]["503"]
     assert "Retry-After" in unavailable["headers"]
     assert {"404", "409", "413"} <= set(paths["/api/cases/{case_id}/fields"]["post"]
