@@ -62,7 +62,7 @@ async def test_an_admin_reads_a_decoded_history_and_it_is_recorded(
     state = tmp_path / "state"
     book = AccountBook(state / "accounts.json")
     book.add("admin", PASSWORD, ("admin",))
-    book.add("clerk", PASSWORD, ("clerk",), centre="liangxi-chongan")
+    book.add("clerk", PASSWORD, ("clerk",), centres=("liangxi-chongan",))
     env = environment(dev_env, state)
     try:
         shown = show(env, sealed_case, "--username", "admin", stdin=PASSWORD + "\n")

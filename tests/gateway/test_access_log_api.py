@@ -48,7 +48,7 @@ def audited_store(backend: Backend) -> Iterator[SqlFrictionStore]:
 @pytest.fixture
 def accounts(tmp_path: Path) -> AccountBook:
     book = AccountBook(tmp_path / "accounts.json")
-    book.add("clerk", PASSWORD, ("clerk",), centre=CENTRE)
+    book.add("clerk", PASSWORD, ("clerk",), centres=(CENTRE,))
     book.add("auditor", PASSWORD, ("auditor",))
     book.add("analyst", PASSWORD, ("analyst",))
     return book

@@ -49,7 +49,7 @@ def value_of(sent: dict[str, Any]) -> Any:
 def accounts(tmp_path: Path) -> AccountBook:
     book = AccountBook(tmp_path / "accounts.json")
     book.add("admin", PASSWORD, ("admin",))
-    book.add("clerk", PASSWORD, ("clerk",), centre="liangxi-chongan")
+    book.add("clerk", PASSWORD, ("clerk",), centres=("liangxi-chongan",))
     book.add("auditor", PASSWORD, ("auditor",))
     return book
 
