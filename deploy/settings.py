@@ -14,6 +14,7 @@ from pathlib import Path
 import msgspec
 
 from friction.ratings import DEFAULT_FOLLOW_UP_WORKING_DAYS
+from gateway.cases.schemas import DEFAULT_CENTRES
 from kernel.codec import PayloadKey, format_key, generate_key, parse_keys
 from workflows.case import TASK_QUEUE
 
@@ -59,6 +60,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     payload_keys: tuple[PayloadKey, ...] = ()
     accounts_file: Path  # staff accounts with roles (JSON, scrypt password hashes)
     default_centre: str = "liangxi-chongan"  # the demo clerk's service centre
+    # The service centres a case may be opened at (comma-separated in ONETHING_CENTRES).
+    centres: tuple[str, ...] = DEFAULT_CENTRES
     # Temporal SDK metrics of the worker process, for Prometheus; port 0 turns them off.
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 8302
@@ -127,6 +130,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 f"http://127.0.0.1:{ui_port}", f"http://localhost:{ui_port}"),
             rating_follow_up_working_days=_positive(
                 e, "ONETHING_RATING_FOLLOW_UP_WORKING_DAYS", DEFAULT_FOLLOW_UP_WORKING_DAYS),
+            centres=_listed(e.get("ONETHING_CENTRES", "")) or DEFAULT_CENTRES,
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 
 import msgspec
 from opentelemetry import trace
@@ -19,6 +20,9 @@ from kernel.events import FRICTION_KINDS, SCHEMA_VERSION, ClerkNote, FrictionEve
 from kernel.privacy import has_personal_value, mask
 
 log = logging.getLogger(__name__)
+
+# No friction the notebook counts happened before the reform's platforms existed.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class EventError(msgspec.Struct, kw_only=True, frozen=True):
@@ -60,8 +64,13 @@ def _personal_paths(value: object, path: str) -> Iterator[str]:
             yield from _personal_paths(item, f"{path}[{i}]")
 
 
-def check_event(event: FrictionEvent) -> tuple[FrictionEvent | None, str | None]:
-    """(the event ready to store, None) or (None, what is wrong with it)."""
+def check_event(
+    event: FrictionEvent, latest: datetime | None = None
+) -> tuple[FrictionEvent | None, str | None]:
+    """(the event ready to store, None) or (None, what is wrong with it). With `latest`
+    (an HTTP producer's batch: a day past its arrival) the event must have occurred
+    between EARLIEST and then: the notebook's rollups and trends count by day and week,
+    and a year 9999 breaks them."""
     if event.schema_version > SCHEMA_VERSION:
         return None, (
             f"schema_version {event.schema_version} is newer than this notebook "
@@ -69,6 +78,9 @@ def check_event(event: FrictionEvent) -> tuple[FrictionEvent | None, str | None]
         )
     if event.occurred_at.tzinfo is None:
         return None, "occurred_at has no time zone offset"
+    if latest is not None and not EARLIEST <= event.occurred_at <= latest:
+        return None, (f"occurred_at: between {EARLIEST.date()} and {latest.isoformat()} "
+                      "(a day after the notebook received it)")
     if not event.event_id:
         return None, "event_id is empty"
     if isinstance(event, ClerkNote):
@@ -86,12 +98,12 @@ def _safe_id(event_id: str | None) -> str | None:
 
 
 def _check_indexed(
-    events: Sequence[tuple[int, FrictionEvent]],
+    events: Sequence[tuple[int, FrictionEvent]], latest: datetime | None = None
 ) -> tuple[list[tuple[int, FrictionEvent]], list[EventError]]:
     good: list[tuple[int, FrictionEvent]] = []
     errors: list[EventError] = []
     for index, event in events:
-        checked, error = check_event(event)
+        checked, error = check_event(event, latest)
         if checked is not None:
             good.append((index, checked))
         else:
@@ -109,15 +121,18 @@ def check_events(
     return [event for _, event in good], errors
 
 
-def decode_batch(raw: bytes) -> tuple[list[FrictionEvent], list[EventError]]:
+def decode_batch(
+    raw: bytes, latest: datetime | None = None
+) -> tuple[list[FrictionEvent], list[EventError]]:
     """Decode and check a JSON body `{"events": [...]}`: the events fit to store, and an
-    error for each one that is not. A body that is not such an object raises ValueError."""
-    good, errors = decode_indexed(raw)
+    error for each one that is not (or that occurred after `latest`). A body that is not
+    such an object raises ValueError."""
+    good, errors = decode_indexed(raw, latest)
     return [event for _, event in good], errors
 
 
 def decode_indexed(
-    raw: bytes,
+    raw: bytes, latest: datetime | None = None
 ) -> tuple[list[tuple[int, FrictionEvent]], list[EventError]]:
     """decode_batch, each event fit to store with its position in the batch."""
     try:
@@ -133,7 +148,7 @@ def decode_indexed(
             decoded.append((index, _event_decoder.decode(item)))
         except msgspec.DecodeError as exc:
             errors.append(EventError(index=index, event_id=_peek_id(item), error=str(exc)))
-    good, refused = _check_indexed(decoded)
+    good, refused = _check_indexed(decoded, latest)
     return good, sorted(errors + refused, key=lambda e: e.index)
 
 

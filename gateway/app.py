@@ -3,16 +3,15 @@ details."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from litestar import Litestar, Request, get
+from litestar import Litestar, Request, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.flash import FlashConfig, FlashPlugin
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
@@ -28,6 +27,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.converter import PayloadCodec
 
 from friction.ratings import RatingPolicy
+from friction.register import CAUSES, EXCLUDED_CAUSES, RESOLUTIONS
 from friction.store import FrictionStore
 from friction.verification import VerificationPolicy
 from gateway.accounts import AccountBook
@@ -44,7 +44,19 @@ from gateway.auth import (
 )
 from gateway.cases.controllers import CasesController, WorklistController
 from gateway.cases.ended import SWEEP_EVERY_SECONDS, EndedCasesSweep
-from gateway.cases.service import case_access, provide_case_service
+from gateway.cases.schemas import (
+    CHANNELS,
+    DEFAULT_CENTRES,
+    CrossCentreBody,
+    FieldsBody,
+    MaterialBody,
+    MilestoneBody,
+    NotEligibleBody,
+    OpenCase,
+    TripBody,
+    WithdrawalBody,
+)
+from gateway.cases.service import KnownCentres, case_access, provide_case_service
 from gateway.centres import CASE_ACCESS_STATE, centre_guard, centre_policy
 from gateway.channels.schemas import ServiceCatalogue
 from gateway.channels.service import OnlineEntries, service_catalogue
@@ -52,6 +64,7 @@ from gateway.codec.controllers import CodecController
 from gateway.codec.cors import CodecCorsMiddleware, codec_cors
 from gateway.codec.service import CodecService
 from gateway.console import console_handlers, template_config
+from gateway.errors import API_EXCEPTION_HANDLERS
 from gateway.issued_documents import DocumentRegister, NoDocuments
 from gateway.metrics import CalendarCoverage, NotebookCollector
 from gateway.notebook.controllers import (
@@ -60,10 +73,21 @@ from gateway.notebook.controllers import (
     NotesController,
     ReportsController,
 )
+from gateway.notebook.schemas import (
+    MAX_BATCH_BYTES,
+    NOTE_CATEGORIES,
+    NOTE_KINDS,
+    FrictionBatch,
+    NoteBody,
+    OcelLog,
+    TransitionBody,
+)
 from gateway.notebook.service import provide_notebook_service
+from gateway.openapi import AmendedJsonRenderPlugin
 from gateway.ratings.controllers import RatingsController
 from gateway.ratings.service import provide_rating_service
 from gateway.register.controllers import CantGetItDoneController
+from gateway.register.schemas import RegisterBody, ResolutionBody, TaskForceBody
 from gateway.register.service import provide_register_service
 from gateway.verifier import VERIFY_EVERY_SECONDS, VerifierSchedule
 from kernel.china_time import local_date
@@ -80,6 +104,12 @@ async def healthz(calendar: NamedDependency[WorkingCalendar]) -> dict[str, objec
     today = local_date(datetime.now(UTC))
     return {"status": "ok", "calendar": calendar.id,
             "calendar_years_unofficial": missing_official(calendar, today)}
+
+
+class MetricsController(PrometheusController):
+    """Prometheus's text format for scrapers: not part of the API's document."""
+
+    include_in_schema = False
 
 
 def name_span_by_route(request: Request[Any, Any, Any]) -> None:
@@ -112,6 +142,22 @@ def _as_source(
     return calendar
 
 
+def openapi_document(catalogue: Catalogue, centres: Collection[str]) -> AmendedJsonRenderPlugin:
+    """The OpenAPI document with the bodies' full constraints and this installation's
+    identifiers (gateway.openapi)."""
+    return AmendedJsonRenderPlugin(
+        bodies=(OpenCase, FieldsBody, MaterialBody, TripBody, MilestoneBody, CrossCentreBody,
+                NotEligibleBody, WithdrawalBody, NoteBody, TransitionBody, RegisterBody,
+                ResolutionBody, TaskForceBody, FrictionBatch, OcelLog),
+        enums={"centre": centres, "bundle": catalogue.ids(), "channel": CHANNELS,
+               "about_kind": NOTE_KINDS, "category": NOTE_CATEGORIES,
+               "resolution": RESOLUTIONS,
+               "cause": [c for c in CAUSES if c not in EXCLUDED_CAUSES]},
+        request_bodies={("/api/friction/events", "post"): "FrictionBatch"},
+        response_bodies={("/api/friction/ocel", "get"): "OcelLog"},
+    )
+
+
 def create_app(
     *,
     temporal: Client,
@@ -135,6 +181,7 @@ def create_app(
     access_log_retention: timedelta | None = DEFAULT_RETENTION,
     payload_codec: PayloadCodec | None = None,
     codec_origins: Iterable[str] = (),
+    centres: Collection[str] = DEFAULT_CENTRES,
 ) -> Litestar:
     """The gateway; traces go to `tracer_provider`, or to the OTel global one if None.
     `secret` keys the console's sessions, the API's tokens, CSRF and tracking codes.
@@ -155,7 +202,9 @@ def create_app(
     a deployment that prunes by other means).
     /codec serves Temporal's remote codec with `payload_codec` (default: the Temporal
     client's, which holds the installation's payload keys) to admins; pages of
-    `codec_origins` (the Temporal web UI's) may call it with credentials."""
+    `codec_origins` (the Temporal web UI's) may call it with credentials.
+    `centres` are the service centres a case may be opened at or registered by, with
+    every centre an account of `accounts` works at."""
     current = _as_source(calendar)
     security = GatewaySecurity(secret, accounts, secure_cookies=secure_cookies)
     proxies = proxy_networks(trusted_proxies)
@@ -200,18 +249,26 @@ def create_app(
             await retention.stop()
 
     prometheus = PrometheusConfig(app_name="onething", prefix="onething_http", group_path=True)
+    # The API's failures are problem details (the console renders its own pages): bad
+    # input names its field, Temporal away is a 503 to retry, anything else a logged 500.
+    api = Router(
+        path="/",
+        route_handlers=[security.api_router(
+            CasesController, WorklistController, FrictionController, BacklogController,
+            NotesController, CantGetItDoneController, ReportsController,
+            RatingsController, AccessLogController,
+        )],
+        exception_handlers=API_EXCEPTION_HANDLERS,
+    )
+    known = KnownCentres(centres, accounts)
     return Litestar(
         route_handlers=[
-            security.api_router(
-                CasesController, WorklistController, FrictionController, BacklogController,
-                NotesController, CantGetItDoneController, ReportsController,
-                RatingsController, AccessLogController,
-            ),
+            api,
             security.codec_router(
                 CodecController,
                 middleware=[CodecCorsMiddleware(codec_cors(tuple(codec_origins)))],
             ),
-            PrometheusController,
+            MetricsController,
             healthz,
             *console_handlers(),
         ],
@@ -236,7 +293,10 @@ def create_app(
             "accounts": Provide(lambda: accounts, sync_to_thread=False),
             "online_entries": Provide(lambda: online_entries, sync_to_thread=False),
             "documents": Provide(lambda: document_register, sync_to_thread=False),
+            "centres": Provide(lambda: known, sync_to_thread=False),
         },
+        # No body anywhere is larger than a friction batch; each API route takes less.
+        request_max_body_size=MAX_BATCH_BYTES,
         # The secret keys tracking codes; the proxies are whose X-Forwarded-For is believed.
         # The centre guard asks a case's workflow whose case it is.
         state=State({"secret": secret, TRUSTED_PROXIES_STATE: proxies,
@@ -275,7 +335,7 @@ def create_app(
             version="0.1.0",
             description="Clerk, citizen and notebook API of onething (一件事)",
             path="/schema",
-            render_plugins=[JsonRenderPlugin()],
+            render_plugins=[openapi_document(catalogue, known)],
             components=[security.jwt.openapi_components],
         ),
         before_request=name_span_by_route,

@@ -8,12 +8,12 @@ from gateway.audit.schemas import AccessLogView
 from gateway.audit.service import (
     AccessLog,
     CaseFilter,
-    InstantFilter,
     LimitFilter,
     UsernameFilter,
 )
 from gateway.auth import requires
 from gateway.centres import centre_policy
+from gateway.notebook.schemas import Instant
 
 
 class AccessLogController(Controller):
@@ -33,8 +33,8 @@ class AccessLogController(Controller):
         access_log_service: AccessLog,
         case_id: CaseFilter = None,
         username: UsernameFilter = None,
-        since: InstantFilter = None,
-        until: InstantFilter = None,
+        since: Instant = None,
+        until: Instant = None,
         limit: LimitFilter = 100,
     ) -> AccessLogView:
         return await access_log_service.entries(case_id, username, since, until, limit)

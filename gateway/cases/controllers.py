@@ -13,12 +13,16 @@ from litestar.params import JSONBody, Parameter
 from gateway.audit.recorder import access, audited_case
 from gateway.auth import caller_key, current_account, requires
 from gateway.cases.schemas import (
+    MAX_BODY_BYTES,
     WORKLIST_AWAITING,
     CaseId,
     CaseOpened,
     CrossCentreBody,
+    FieldsBody,
     IdempotencyKey,
+    MaterialBody,
     MilestoneBody,
+    NameQuery,
     NotEligibleBody,
     OpenCase,
     TripBody,
@@ -31,8 +35,6 @@ from workflows.case import (
     CaseAccess,
     CaseProgress,
     CrossCentreEntry,
-    FieldEntry,
-    MaterialEntry,
     MilestoneEntry,
     TripEntry,
 )
@@ -47,6 +49,7 @@ class CasesController(Controller):
     path = "/api/cases"
     tags = ["cases"]
     guards = [requires("clerk")]
+    request_max_body_size = MAX_BODY_BYTES
 
     @post("/", status_code=201, summary="Open a case of a bundle for a citizen",
           description="`centre` must be one the account works at (403 naming `centre`).",
@@ -73,14 +76,14 @@ class CasesController(Controller):
     @post("/{case_id:str}/fields", status_code=200, summary="Values a clerk typed for a step",
           opt=CASE | access("submit_fields"))
     async def submit_fields(
-        self, case_id: CaseId, data: JSONBody[FieldEntry], case_service: Cases
+        self, case_id: CaseId, data: JSONBody[FieldsBody], case_service: Cases
     ) -> CaseProgress:
         return await case_service.submit_fields(case_id, data)
 
     @post("/{case_id:str}/materials", status_code=200,
           summary="A material requested or received", opt=CASE | access("record_material"))
     async def record_material(
-        self, case_id: CaseId, data: JSONBody[MaterialEntry], case_service: Cases
+        self, case_id: CaseId, data: JSONBody[MaterialBody], case_service: Cases
     ) -> CaseProgress:
         return await case_service.record_material(case_id, data)
 
@@ -187,8 +190,8 @@ class WorklistController(Controller):
         self,
         case_service: Cases,
         request: Request[Any, Any, Any],
-        centre: Annotated[str | None, Parameter(max_length=64)] = None,
-        bundle: Annotated[str | None, Parameter(max_length=64)] = None,
+        centre: NameQuery = None,
+        bundle: NameQuery = None,
         awaiting: Annotated[
             str, Parameter(pattern=f"^({'|'.join(WORKLIST_AWAITING)})$")
         ] = "clerk",

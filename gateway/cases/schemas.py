@@ -1,5 +1,11 @@
 """Request and response bodies of cases that are not the case's own Structs, and the
-parameters that name a case."""
+parameters that name a case.
+
+Every string a request carries is bounded here, before anything reaches Temporal (whose
+payloads have a size limit a case cannot recover from): msgspec refuses what is too long
+or of the wrong shape with a 422 naming the field (gateway.errors.from_validation), and
+the OpenAPI document says so. The bodies sent to a case's workflow are subclasses of the
+workflow's own entries, so what the workflow receives is still its own type."""
 
 from __future__ import annotations
 
@@ -8,29 +14,77 @@ from typing import Annotated, Literal, get_args
 
 import msgspec
 from litestar.params import HeaderParameter, Parameter
+from msgspec import Meta
 
 from gateway.channels.schemas import EntryKind
+from gateway.errors import NAME_MAX, NAME_PATTERN, Name
 from kernel.case_number import CASE_ID_PATTERN
-from workflows.case import Awaiting, FailureCause
+from workflows.case import (
+    MAX_TRIP_REASONS,
+    Awaiting,
+    FailureCause,
+    FieldEntry,
+    MaterialEntry,
+)
 
 CaseId = Annotated[str, Parameter(pattern=CASE_ID_PATTERN, max_length=17)]
 IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=200)]
+# A name as a query parameter (a worklist's centre or bundle): the body's Name rules.
+NameQuery = Annotated[str | None, Parameter(min_length=1, max_length=NAME_MAX,
+                                            pattern=NAME_PATTERN)]
 # What a worklist may list cases as waiting on: anyone but nobody (a case between steps).
 # "failed": cases that ended as failed (the clerk contacts the citizen); "clerk" lists
 # them too, after the cases waiting on the clerk.
 WORKLIST_AWAITING: tuple[str, ...] = (
     *(a for a in get_args(Awaiting) if a != "nobody"), "failed")
 
+# The service centres of the embedded installation: the four demo centres and the online
+# channel's own. An installation names its centres in ONETHING_CENTRES (deploy.settings).
+DEFAULT_CENTRES = ("liangxi-chongan", "binhu-hehu", "xinwu-xinan", "xishan-dongting",
+                   "online-app")
+# Where a case may start: at a window, in the online app, by a QR code at the place (a
+# public repair). The allowance's proactive cases are opened by its match, never by a caller.
+CHANNELS = ("window", "online", "qr")
+Channel = Annotated[str, Meta(pattern=f"^({'|'.join(CHANNELS)})$",
+                              description=f"one of {', '.join(CHANNELS)}")]
+
+# What a clerk may type or give in one request. A form has a few dozen fields and a value
+# is a line or a short paragraph; a 3 MB value once stopped a case for everyone.
+MAX_VALUE_CHARS = 1000
+MAX_FIELDS = 100
+MAX_REASON_CHARS = 200
+MAX_REF_CHARS = 200
+MAX_BODY_BYTES = 256 * 1024  # a whole request body of the cases API (413 beyond)
+
+Value = Annotated[str, Meta(max_length=MAX_VALUE_CHARS)]
+Reason = Annotated[str, Meta(max_length=MAX_REASON_CHARS)]
+IdNumber = Annotated[str, Meta(pattern=r"^[0-9]{17}[0-9Xx]$",
+                               description="an 18-character resident ID number")]
+
 
 class OpenCase(msgspec.Struct, kw_only=True, frozen=True):
-    bundle: str
-    citizen_id_number: str
-    centre: str
-    channel: str = "window"
-    bundle_version: int | None = None  # None: the version the catalogue names for new cases
+    bundle: Annotated[Name, Meta(description="a bundle of the catalogue")]
+    citizen_id_number: IdNumber
+    centre: Annotated[Name, Meta(description="a service centre of this installation")]
+    channel: Channel = "window"
+    # None: the version the catalogue names for new cases.
+    bundle_version: Annotated[int, Meta(ge=1, le=1000)] | None = None
     # Online starts: the entry the citizen came through, checked against the channel's
     # service catalogue; a search for a service lacking its due direct entry is friction.
     entry: EntryKind | None = None
+
+
+class FieldsBody(FieldEntry, kw_only=True, frozen=True):
+    step: Name
+    values: Annotated[dict[Name, Value], Meta(max_length=MAX_FIELDS)]
+    typed_seconds: Annotated[
+        dict[Name, Annotated[float, Meta(ge=0, le=86_400)]], Meta(max_length=MAX_FIELDS)
+    ] = {}
+
+
+class MaterialBody(MaterialEntry, kw_only=True, frozen=True):
+    step: Name
+    material: Name
 
 
 class CaseOpened(msgspec.Struct, kw_only=True, frozen=True):
@@ -58,35 +112,36 @@ class Worklist(msgspec.Struct, kw_only=True, frozen=True):
 class NotEligibleBody(msgspec.Struct, kw_only=True, frozen=True):
     """The clerk closes a case as not eligible; who closes it is the logged-in account."""
 
-    reason: str = ""  # required: refused as a 422 naming `reason` when blank
+    reason: Reason = ""  # required: refused as a 422 naming `reason` when blank
 
 
 class WithdrawalBody(msgspec.Struct, kw_only=True, frozen=True):
     """The citizen withdraws, recorded by the logged-in clerk on their behalf."""
 
-    reason: str | None = None
+    reason: Reason | None = None
 
 
 class TripBody(msgspec.Struct, kw_only=True, frozen=True):
     """The citizen came back; who recorded it is the logged-in account. A second return
     trip the same day needs the clerk to say so (`again_today` with a reason)."""
 
-    reasons: tuple[str, ...] = ()
+    reasons: Annotated[tuple[Reason, ...], Meta(max_length=MAX_TRIP_REASONS)] = ()
     again_today: bool = False
-    again_today_reason: str | None = None
-    on_behalf_of: str | None = None  # a service account only: the person it acts for
+    again_today_reason: Reason | None = None
+    on_behalf_of: Name | None = None  # a service account only: the person it acts for
 
 
 class MilestoneBody(msgspec.Struct, kw_only=True, frozen=True):
     """A milestone reached; who reached it is the logged-in account."""
 
-    step: str
-    milestone: str
-    evidence_ref: str | None = None  # a photo's or the minutes' reference in the file store
-    on_behalf_of: str | None = None  # a service account only: the person it acts for
+    step: Name
+    milestone: Name
+    # A photo's or the minutes' reference in the file store.
+    evidence_ref: Annotated[str, Meta(min_length=1, max_length=MAX_REF_CHARS)] | None = None
+    on_behalf_of: Name | None = None  # a service account only: the person it acts for
 
 
 class CrossCentreBody(msgspec.Struct, kw_only=True, frozen=True):
     """Serving a case of another centre (通办): why."""
 
-    reason: str = ""  # required: refused as a 422 naming `reason` when blank
+    reason: Reason = ""  # required: refused as a 422 naming `reason` when blank

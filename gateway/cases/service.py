@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeVar
 
@@ -34,14 +34,23 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
-from gateway.accounts import Account
+from gateway.accounts import EVERY_CENTRE, Account, AccountBook
 from gateway.auth import SERVICE_PREFIX
 from gateway.cases.agency_wait import with_agency_wait
 from gateway.cases.ended import ENDED, ENDED_QUERY, as_ended
-from gateway.cases.schemas import CaseOpened, OpenCase, Worklist, WorklistItem
+from gateway.cases.schemas import (
+    CHANNELS,
+    DEFAULT_CENTRES,
+    MAX_FIELDS,
+    MAX_VALUE_CHARS,
+    CaseOpened,
+    OpenCase,
+    Worklist,
+    WorklistItem,
+)
 from gateway.centres import check_opening
 from gateway.channels.service import OnlineEntries
-from gateway.errors import from_temporal, invalid_field, problem
+from gateway.errors import check_name, from_temporal, invalid_field, problem
 from kernel.case_number import CASE_ALPHABET, case_number, case_tail
 from kernel.china_time import local_date
 from workflows.bundle import BundleWorkflow
@@ -93,6 +102,30 @@ def actor_of(account: Account, on_behalf_of: str | None) -> str:
     return f"{person} via {account.username}"
 
 
+class KnownCentres:
+    """The service centres of the installation: those configured (ONETHING_CENTRES) and
+    every centre an account of its book works at, read afresh as the book changes."""
+
+    def __init__(self, configured: Collection[str], accounts: AccountBook) -> None:
+        self._configured = tuple(configured)
+        self._accounts = accounts
+
+    def _all(self) -> list[str]:
+        found = dict.fromkeys(self._configured)
+        for account in self._accounts.all():
+            found.update(dict.fromkeys(c for c in account.centres if c != EVERY_CENTRE))
+        return list(found)
+
+    def __contains__(self, centre: object) -> bool:
+        return centre in self._configured or centre in self._all()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
 def new_case_id(now: datetime, idempotency_key: str | None) -> str:
     """A case number a citizen can read out: date plus eight characters. With an
     idempotency key the same request always names the same case."""
@@ -106,7 +139,7 @@ def new_case_id(now: datetime, idempotency_key: str | None) -> str:
 class CaseService:
     """Cases as Temporal holds them. `calendar` is asked for the calendar as published
     now only when a case opens; `entries` is the online channel's, None for a desk that
-    takes no online starts."""
+    takes no online starts; `centres` the service centres of the installation."""
 
     def __init__(
         self,
@@ -115,12 +148,21 @@ class CaseService:
         calendar: Callable[[], WorkingCalendar],
         task_queue: str,
         entries: OnlineEntries | None = None,
+        centres: Collection[str] = DEFAULT_CENTRES,
     ) -> None:
         self.temporal = temporal
         self.catalogue = catalogue
         self._calendar = calendar
         self._task_queue = task_queue
         self._entries = entries
+        self.centres = centres
+
+    def check_centre(self, centre: str) -> None:
+        """Refuse (422 naming `centre`) a centre this installation does not have."""
+        check_name("centre", centre)
+        if centre not in self.centres:
+            raise invalid_field("centre", f"no service centre {centre!r} here (one of "
+                                f"{', '.join(self.centres)})")
 
     def _handle(self, case_id: str) -> CaseHandle:
         return self.temporal.get_workflow_handle_for(BundleWorkflow.run, case_id)
@@ -137,9 +179,11 @@ class CaseService:
         now = datetime.now(UTC)
         if (wrong := check_id_number(data.citizen_id_number, local_date(now))) is not None:
             raise invalid_field("citizen_id_number", wrong)
-        if not data.centre.strip() or len(data.centre) > 64:
-            raise invalid_field("centre", "must name the service centre in 1-64 characters")
+        # The console's form reaches here without the API's decoding: check it all again.
+        self.check_centre(data.centre)
         check_opening(opener, data.centre)
+        if data.channel not in CHANNELS:
+            raise invalid_field("channel", f"one of {', '.join(CHANNELS)}")
         if data.bundle_version is None:
             definition = catalogue.default(data.bundle)
         elif data.bundle_version in catalogue.versions(data.bundle):
@@ -238,6 +282,13 @@ class CaseService:
             raise from_temporal(case_id, exc) from exc
 
     async def submit_fields(self, case_id: str, entry: FieldEntry) -> CaseProgress:
+        # The console's form reaches here without the API's decoding: bound it again, as
+        # a value Temporal's payload limit refuses would stop the case for everyone.
+        if len(entry.values) > MAX_FIELDS or any(
+            len(v) > MAX_VALUE_CHARS for v in entry.values.values()
+        ):
+            raise invalid_field("values", f"at most {MAX_FIELDS} values of at most "
+                                f"{MAX_VALUE_CHARS} characters")
         return await self._update(case_id, BundleWorkflow.submit_fields, entry)
 
     async def record_material(self, case_id: str, entry: MaterialEntry) -> CaseProgress:
@@ -292,9 +343,13 @@ class CaseService:
                 field = "centre" if name == SA_CENTRE else "bundle"
                 raise problem(422, "Invalid field", "quotes are not allowed", field=field)
         if centres is not None:
+            for centre in centres:
+                self.check_centre(centre)
             quoted = ", ".join(f"'{c}'" for c in centres)
             clauses.append(f"{SA_CENTRE} IN ({quoted})")
         if bundle is not None:
+            if bundle not in self.catalogue.ids():
+                raise invalid_field("bundle", f"no bundle {bundle!r}")
             clauses.append(f"{SA_BUNDLE} = '{bundle}'")
         items: list[WorklistItem] = []
         async for execution in self.temporal.list_workflows(" AND ".join(clauses),
@@ -351,9 +406,11 @@ def provide_case_service(
     calendar_source: NamedDependency[Callable[[], WorkingCalendar]],
     task_queue: NamedDependency[str],
     online_entries: NamedDependency[OnlineEntries],
+    centres: NamedDependency[KnownCentres],
 ) -> CaseService:
     """The request's CaseService, from the app's dependencies (Provide in gateway.app)."""
-    return CaseService(temporal, catalogue, calendar_source, task_queue, online_entries)
+    return CaseService(temporal, catalogue, calendar_source, task_queue, online_entries,
+                       centres)
 
 
 # A handler takes the service as `case_service: Cases`; the parameter's name is the key.

@@ -25,6 +25,7 @@ from gateway.console.workbench import WorkbenchController
 from gateway.i18n import TEMPLATE_GLOBALS, gettext, ngettext
 
 HERE = Path(__file__).parent
+FORM_MAX_BYTES = 256 * 1024
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
@@ -47,6 +48,8 @@ def console_handlers() -> list[Any]:
                        TrackRatingController, FollowUpPages, AccessLogPage],
         exception_handlers=CONSOLE_EXCEPTION_HANDLERS,
         include_in_schema=False,
+        # A page's form is small: nothing larger reaches Temporal (413 beyond).
+        request_max_body_size=FORM_MAX_BYTES,
     )
     static = create_static_files_router(path="/static", directories=[HERE / "static"])
     return [pages, static]

@@ -9,20 +9,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 
 from friction.backlog import TransitionRequest
 from friction.ingest import BatchResult
-from friction.reports import DEFAULT_MIN_GROUP, Report
+from friction.reports import DEFAULT_MIN_GROUP, GroupBy, Report
 from gateway.audit.recorder import access
 from gateway.auth import current_account, requires
-from gateway.cases.schemas import CaseId
+from gateway.cases.schemas import CaseId, NameQuery
 from gateway.centres import centre_policy
 from gateway.errors import invalid_field
 from gateway.notebook.schemas import (
-    GROUP_BYS,
+    MAX_BATCH_BYTES,
+    MAX_BODY_BYTES,
     BacklogView,
     Fingerprint,
+    Instant,
     NoteBody,
     StuckPointView,
     TransitionBody,
@@ -30,6 +33,13 @@ from gateway.notebook.schemas import (
 )
 from gateway.notebook.service import Notebook, parse_instant
 from kernel.events import ClerkNote
+from workflows.definition import Catalogue
+
+
+def known_bundle(catalogue: Catalogue, bundle: str | None) -> None:
+    """Refuse (422 naming `bundle`) a filter by a bundle the catalogue does not have."""
+    if bundle is not None and bundle not in catalogue.ids():
+        raise invalid_field("bundle", f"no bundle {bundle!r}")
 
 
 class FrictionController(Controller):
@@ -39,7 +49,11 @@ class FrictionController(Controller):
     # Online channels send their friction as services; clerks' consoles may too.
     guards = [requires("channel", "clerk")]
 
-    @post("/events", status_code=200, summary="Ingest a batch of friction events")
+    @post("/events", status_code=200, summary="Ingest a batch of friction events",
+          description="`{\"events\": [...]}`, each event checked on its own: the good "
+          "ones are stored, each bad one is reported under `rejected` with its index. An "
+          "event's `occurred_at` lies between 2000-01-01 and a day after it arrives.",
+          request_max_body_size=MAX_BATCH_BYTES)
     async def ingest_events(
         self, request: Request[Any, Any, Any], notebook_service: Notebook
     ) -> BatchResult:
@@ -52,14 +66,17 @@ class BacklogController(Controller):
     opt = centre_policy("none")  # counts and stuck points: no case's personal data
     tags = ("notebook",)
     guards = [requires("analyst", "developer")]
+    request_max_body_size = MAX_BODY_BYTES
 
     @get("/backlog", summary="Stuck points ranked by burden, with their backlog items")
     async def backlog(
         self,
         notebook_service: Notebook,
-        bundle: Annotated[str | None, Parameter(max_length=64)] = None,
+        catalogue: NamedDependency[Catalogue],
+        bundle: NameQuery = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
     ) -> BacklogView:
+        known_bundle(catalogue, bundle)
         entries = await notebook_service.backlog(bundle, limit)
         return BacklogView(entries=tuple(entries),
                            verification=notebook_service.policy.describe())
@@ -92,8 +109,8 @@ class BacklogController(Controller):
     async def ocel(
         self,
         notebook_service: Notebook,
-        since: Annotated[str | None, Parameter(max_length=40)] = None,
-        until: Annotated[str | None, Parameter(max_length=40)] = None,
+        since: Instant = None,
+        until: Instant = None,
     ) -> Response[bytes]:
         start, end = parse_instant("since", since), parse_instant("until", until)
         log = await notebook_service.ocel(start, end)
@@ -104,6 +121,7 @@ class NotesController(Controller):
     path = "/api/cases"
     tags = ("notebook",)
     guards = [requires("clerk")]
+    request_max_body_size = MAX_BODY_BYTES
 
     @post("/{case_id:str}/notes", status_code=201,
           summary="A clerk's notebook entry on a case, in the case's context",
@@ -128,17 +146,15 @@ class ReportsController(Controller):
     async def report(
         self,
         notebook_service: Notebook,
-        group_by: Annotated[str, Parameter(max_length=16)] = "bundle",
-        since: Annotated[str | None, Parameter(max_length=40)] = None,
-        until: Annotated[str | None, Parameter(max_length=40)] = None,
-        min_group: Annotated[str, Parameter(max_length=8)] = str(DEFAULT_MIN_GROUP),
-        bundle: Annotated[str | None, Parameter(max_length=64)] = None,
+        catalogue: NamedDependency[Catalogue],
+        group_by: Annotated[GroupBy, Parameter(description="what a row groups")] = "bundle",
+        since: Instant = None,
+        until: Instant = None,
+        # Smaller groups could point at a few identifiable people.
+        min_group: Annotated[int, Parameter(ge=DEFAULT_MIN_GROUP, le=1_000_000)] = (
+            DEFAULT_MIN_GROUP),
+        bundle: NameQuery = None,
     ) -> Report:
-        grouping = next((g for g in GROUP_BYS if g == group_by), None)
-        if grouping is None:
-            raise invalid_field("group_by", f"one of {', '.join(GROUP_BYS)}")
-        if not min_group.isdigit() or int(min_group) < DEFAULT_MIN_GROUP:
-            # Smaller groups could point at a few identifiable people.
-            raise invalid_field("min_group", f"a whole number of at least {DEFAULT_MIN_GROUP}")
+        known_bundle(catalogue, bundle)
         start, end = parse_instant("since", since), parse_instant("until", until)
-        return await notebook_service.report(grouping, start, end, int(min_group), bundle)
+        return await notebook_service.report(group_by, start, end, min_group, bundle)

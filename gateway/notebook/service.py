@@ -5,7 +5,7 @@ NotebookService, and its refusals become the same problem details for both."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import msgspec
 from litestar.di import NamedDependency
@@ -29,6 +29,8 @@ from gateway.cases.service import CaseService
 from gateway.errors import check_name, invalid_field, problem
 from gateway.notebook import channel_events
 from gateway.notebook.schemas import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_EVENTS,
     MAX_NOTE_CHARS,
     NOTE_CATEGORIES,
     OTHER_SUBJECT,
@@ -41,8 +43,10 @@ from kernel.china_time import CHINA_TZ
 from kernel.events import ClerkNote, subject_of
 from workflows.case import CaseProgress
 
-MAX_BATCH_BYTES = 1_000_000
 MAX_CASE_ID_CHARS = 64
+# The instants a report or an export may ask about.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def refused(exc: ValueError) -> ProblemDetailsException:
@@ -66,6 +70,8 @@ def parse_instant(field: str, value: str | None) -> datetime | None:
         raise invalid_field(field, "a date (YYYY-MM-DD) or a time with offset") from exc
     if moment.tzinfo is None:
         raise invalid_field(field, "a time needs its offset, e.g. +08:00")
+    if not EARLIEST <= moment < LATEST:
+        raise invalid_field(field, f"between {EARLIEST.date()} and {LATEST.date()}")
     return moment
 
 
@@ -187,9 +193,13 @@ class NotebookService:
         if len(raw) > MAX_BATCH_BYTES:
             raise problem(413, "Batch too large", f"at most {MAX_BATCH_BYTES} bytes")
         try:
-            decoded, errors = decode_indexed(raw)
+            # No event is dated before the platforms existed or after a day past now:
+            # the rollups count by day and week, and a year 9999 breaks them.
+            decoded, errors = decode_indexed(raw, latest=datetime.now(UTC) + timedelta(days=1))
         except ValueError as exc:
             raise problem(400, "Malformed batch", str(exc), field="events") from exc
+        if len(decoded) + len(errors) > MAX_BATCH_EVENTS:
+            raise invalid_field("events", f"at most {MAX_BATCH_EVENTS} events a batch")
         named = channel_events.cases_named(decoded)
         if len(named) > channel_events.MAX_CASES_PER_BATCH:
             raise problem(413, "Batch too large", f"at most "

@@ -8,27 +8,32 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 
 from friction.register import CantGetItDoneRecord
 from gateway.auth import caller_key, current_account, requires
 from gateway.cases.schemas import IdempotencyKey
+from gateway.cases.service import KnownCentres
 from gateway.centres import centre_policy
 from gateway.errors import check_name, invalid_field
 from gateway.register.schemas import (
     CASE_NUMBER,
+    MAX_BODY_BYTES,
     Register,
     RegisterBody,
     RegisterCaseId,
     ResolutionBody,
+    TaskForceBody,
 )
 from gateway.register.service import Registry
-from workflows.register_case import RegisterProgress, ResolutionEntry, TaskForceEntry
+from workflows.register_case import RegisterProgress, ResolutionEntry
 
 
 class CantGetItDoneController(Controller):
     path = "/api/cant-get-it-done"
     tags = ("notebook",)
+    request_max_body_size = MAX_BODY_BYTES
     # The register is the city's, worked across centres and departments, and holds no
     # personal value: a case number, bundle, step, centre, department and cause.
     opt = centre_policy("none")
@@ -44,6 +49,7 @@ class CantGetItDoneController(Controller):
         data: JSONBody[RegisterBody],
         register_service: Registry,
         request: Request[Any, Any, Any],
+        centres: NamedDependency[KnownCentres],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[CantGetItDoneRecord]:
         if data.walk_in and data.case_id:
@@ -54,6 +60,8 @@ class CantGetItDoneController(Controller):
         for field in ("bundle", "centre", "department"):
             check_name(field, getattr(data, field))
         check_name("step", data.step, required=False)
+        if data.centre not in centres:
+            raise invalid_field("centre", f"no service centre {data.centre!r} here")
         key = caller_key("api", current_account(request), idempotency_key)
         record, created = await register_service.register(
             walk_in=data.walk_in, case_id=data.case_id, bundle=data.bundle, step=data.step,
@@ -72,7 +80,7 @@ class CantGetItDoneController(Controller):
           summary="Assign the task force that finds the cause and answers",
           guards=[requires("clerk")])
     async def assign_task_force(
-        self, case_id: RegisterCaseId, data: JSONBody[TaskForceEntry],
+        self, case_id: RegisterCaseId, data: JSONBody[TaskForceBody],
         register_service: Registry,
     ) -> RegisterProgress:
         return await register_service.assign_task_force(case_id, data)

@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook
+from gateway.cases.schemas import DEFAULT_CENTRES
 
 
 def _root() -> Any:
@@ -52,7 +53,8 @@ async def console(
     book.add("analyst", PASSWORD, ("analyst",), display_name="数据局李")
     book.add("developer", PASSWORD, ("developer",), display_name="开发者陈")
     async with _root().served_gateway(
-        dev_env.client, store, task_queue, agency_urls, accounts=book
+        dev_env.client, store, task_queue, agency_urls, accounts=book,
+        centres=(*DEFAULT_CENTRES, centre),
     ) as api:
         yield Console(url=str(api.base_url).rstrip("/"), api=api, accounts=book, centre=centre,
                       store=store)

@@ -95,7 +95,9 @@ async def test_the_api_closes_a_case_as_not_eligible_and_records_a_withdrawal(
             == "reason"
         assert field_of(await api.post(f"/api/cases/{eligible.id}/not-eligible",
                                        json={"reason": "不符合"}), 409) == "step"
-        assert field_of(await api.post(f"{cases}/withdrawal", json={"reason": 5}), 400) is None
+        # A wrong type is malformed (400), and still names its field.
+        assert field_of(await api.post(f"{cases}/withdrawal", json={"reason": 5}), 400) \
+            == "reason"
 
         closed = await api.post(f"{cases}/not-eligible", json={"reason": "合同未满一年"})
         assert closed.status_code == 200, closed.text

@@ -15,9 +15,12 @@ from temporalio.testing import WorkflowEnvironment
 from deploy.sim.clerk import ClerkHabits, HttpDesk, serve_case, wait_for, waiting_on_clerk
 from deploy.sim.population import Citizen
 from friction.sqlite_store import SqliteFrictionStore
+from gateway.cases.schemas import DEFAULT_CENTRES
 from workflows.calendar_source import PublishedCalendar
 
 PROBLEM = "application/problem+json"
+# This run's own centre, so that the worklist on the shared dev server is this test's.
+CENTRE = f"centre-{datetime.now(UTC):%H%M%S%f}"
 
 
 @pytest.fixture
@@ -28,7 +31,8 @@ async def gateway(
     store: SqliteFrictionStore,
     task_queue: str,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with served_gateway(dev_env.client, store, task_queue, agency_urls) as client:
+    async with served_gateway(dev_env.client, store, task_queue, agency_urls,
+                              centres=(*DEFAULT_CENTRES, CENTRE)) as client:
         yield client
 
 
@@ -41,7 +45,7 @@ async def test_clerk_completes_a_case_through_the_gateway(
     gateway: httpx.AsyncClient, population: list[Citizen], store: SqliteFrictionStore
 ) -> None:
     citizen = citizen_where(population, ecerts=True, bank=True)
-    centre = f"centre-{datetime.now(UTC):%H%M%S%f}"
+    centre = CENTRE
     opened = await gateway.post("/api/cases", json=open_body(citizen, centre))
     assert opened.status_code == 201, opened.text
     case_id = opened.json()["case_id"]

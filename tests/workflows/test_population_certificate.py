@@ -146,7 +146,7 @@ async def gateway_v1(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
     [
         ({"entry": "home_tile"}, 422),  # version 1 has no home tile for it
         ({"channel": "window"}, 422),  # a window start names no app entry
-        ({"entry": "banner"}, 400),  # no such kind of entry
+        ({"entry": "banner"}, 422),  # no such kind of entry
     ],
 )
 async def test_an_entry_the_catalogue_does_not_know_is_refused_naming_the_field(
