@@ -388,16 +388,26 @@ class CaseService:
         return msgspec.structs.replace(item, cause=failure.cause if failure else None)
 
 
+# Seconds before asking a case again whose query buffer was cleared; None: give up.
+ACCESS_QUERY_RETRIES: tuple[float | None, ...] = (0.05, 0.2, 0.5, None)
+
+
 async def case_access(temporal: Client, case_id: str) -> CaseAccess:
     """The case's home centre and who serves it from elsewhere, for the centre policy."""
     handle = temporal.get_workflow_handle_for(BundleWorkflow.run, case_id)
-    try:
-        return await handle.query(BundleWorkflow.access)
-    except RPCError as exc:
-        raise from_temporal(case_id, exc) from exc
-    except WorkflowQueryFailedError as exc:  # a worker older than the access query
-        raise problem(503, "Case service unavailable", f"case {case_id} could not say "
-                      "whose it is; try again", case_id=case_id) from exc
+    for pause in ACCESS_QUERY_RETRIES:
+        try:
+            return await handle.query(BundleWorkflow.access)
+        except RPCError as exc:
+            # A query that arrives while many updates reach the case may find its buffer
+            # cleared ("please retry"); a query writes nothing, so asking again is safe.
+            if exc.status != RPCStatusCode.UNAVAILABLE or pause is None:
+                raise from_temporal(case_id, exc) from exc
+        except WorkflowQueryFailedError as exc:  # a worker older than the access query
+            raise problem(503, "Case service unavailable", f"case {case_id} could not say "
+                          "whose it is; try again", case_id=case_id) from exc
+        await asyncio.sleep(pause)
+    raise AssertionError("unreachable: the last pause is None")
 
 
 def provide_case_service(
