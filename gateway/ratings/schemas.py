@@ -8,10 +8,23 @@ from typing import Annotated
 import msgspec
 from litestar.params import Parameter
 
-from friction.ratings import FollowUp, Rating
+from friction.ratings import (
+    MAX_ANSWER_CHARS,
+    MAX_OWNER_CHARS,
+    MAX_TEXT_CHARS,
+    REASONS,
+    Channel,
+    FollowUp,
+    Level,
+    Rating,
+)
+from kernel.case_number import CASE_ID_PATTERN
 
 # A case's visit in a path: the first is 1.
 Visit = Annotated[int, Parameter(ge=1, le=1000)]
+# What each field accepts, in the OpenAPI document as in the check.
+CaseNumber = Annotated[str, msgspec.Meta(pattern=CASE_ID_PATTERN)]
+ReasonId = Annotated[str, msgspec.Meta(pattern=f"^({'|'.join(REASONS)})$")]
 
 
 class RatingBody(msgspec.Struct, kw_only=True, frozen=True):
@@ -19,12 +32,12 @@ class RatingBody(msgspec.Struct, kw_only=True, frozen=True):
     online service). `visit` defaults to the case's latest; `reasons` are ids of the
     fixed list (GET /api/ratings/choices); `text` is masked before it is stored."""
 
-    case_id: str
-    level: str
-    channel: str
-    visit: int | None = None
-    reasons: tuple[str, ...] = ()
-    text: str | None = None
+    case_id: CaseNumber
+    level: Level
+    channel: Channel
+    visit: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    reasons: Annotated[tuple[ReasonId, ...], msgspec.Meta(max_length=len(REASONS))] = ()
+    text: Annotated[str, msgspec.Meta(max_length=MAX_TEXT_CHARS)] | None = None
 
 
 class FollowUpView(msgspec.Struct, kw_only=True, frozen=True):
@@ -49,15 +62,15 @@ class FollowUps(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class OwnerBody(msgspec.Struct, kw_only=True, frozen=True):
-    owner: str
+    owner: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_OWNER_CHARS, pattern=r"\S")]
 
 
 class AnswerBody(msgspec.Struct, kw_only=True, frozen=True):
     """The documented answer to the citizen that closes a follow-up. Who answers is the
     logged-in account; an `actor` in the body is ignored."""
 
-    answer: str
-    owner: str | None = None
+    answer: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ANSWER_CHARS, pattern=r"\S")]
+    owner: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_OWNER_CHARS, pattern=r"\S")] | None = None
 
 
 class Choice(msgspec.Struct, kw_only=True, frozen=True):

@@ -31,14 +31,14 @@ from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook
 
 SEED = 20261207
-EXAMPLES = 30  # per operation, mode and pass: 2 modes x 2 passes x 22 operations
+EXAMPLES = 30  # per operation, mode and pass: 2 modes x 2 passes x every operation
 PASSWORD = "fuzz-the-gateway-2026"
 # Where the API refuses what its schema cannot express, a 422 to schema-valid data is the
 # answer due, not a drift between the document and the code: an ID number's check digit,
 # whether a case or stuck point named in the body exists, the lifecycle of a backlog item,
 # a period's start before its end (and 29 February in a common year), the case a channel's
-# event names (a batch of which nothing is taken is a 422), a Temporal payload's base64 and
-# its seal.
+# event names (a batch of which nothing is taken is a 422), the visit a rating names (one
+# of the case's), a Temporal payload's base64 and its seal.
 SEMANTIC_422 = {
     "POST /codec/decode",
     "POST /codec/encode",
@@ -48,6 +48,7 @@ SEMANTIC_422 = {
     "GET /api/reports",
     "GET /api/friction/ocel",
     "POST /api/cant-get-it-done",
+    "POST /api/ratings",
     "POST /api/friction/backlog/{fingerprint}/transitions",
 }
 # A friction batch is judged event by event: a batch whose events break the schema is
