@@ -32,6 +32,7 @@ from gateway.console.qr import qr_svg
 from gateway.notebook.schemas import NOTE_CATEGORIES, NOTE_KINDS, NoteBody
 from gateway.notebook.service import Notebook
 from kernel.case_number import CASE_ID_PATTERN
+from kernel.china_time import local_date
 from workflows.case import (
     CaseProgress,
     CrossCentreEntry,
@@ -348,7 +349,8 @@ class WorkbenchController(Controller):
         secret: bytes = request.app.state.secret
         definition = catalogue.get(progress.bundle, progress.bundle_version)
         track_url = str(request.base_url).rstrip("/") + "/track"
-        opened = next((s.started_at for s in progress.steps if s.started_at), None)
+        started = next((s.started_at for s in progress.steps if s.started_at), None)
+        opened = local_date(started) if started else None  # the day, in China
         return page(request, "notice.html", case=progress, notice=notice_items(progress),
                     tracking_code=tracking_code(secret, case_id), bundle=definition,
                     centre=centre_of(progress.centre), opened=opened,
