@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
 from litestar.plugins.problem_details import ProblemDetailsException
@@ -23,12 +24,15 @@ from gateway.audit.recorder import access, audited_case
 from gateway.auth import current_account, requires
 from gateway.cases.schemas import CaseId, OpenCase
 from gateway.cases.service import Cases, CaseService, ClosingOutcome, actor_of
+from gateway.centre_directory import centre_of
 from gateway.centres import centre_policy, listed_centres
 from gateway.console.notice import closing_options, closure_rules, notice_items, tracking_code
-from gateway.console.pages import N_, page, problem_field, problem_text, say, see_other
+from gateway.console.pages import N_, page, problem_field, problem_text, say, see_other, tr
+from gateway.console.qr import qr_svg
 from gateway.notebook.schemas import NOTE_CATEGORIES, NOTE_KINDS, NoteBody
 from gateway.notebook.service import Notebook
 from kernel.case_number import CASE_ID_PATTERN
+from kernel.china_time import local_date
 from workflows.case import (
     CaseProgress,
     CrossCentreEntry,
@@ -335,12 +339,23 @@ class WorkbenchController(Controller):
 
     @get("/cases/{case_id:str}/notice", opt=CASE | access("read_notice"))
     async def notice(
-        self, request: Request[Any, Any, Any], case_id: CaseId, case_service: Cases
+        self,
+        request: Request[Any, Any, Any],
+        case_id: CaseId,
+        case_service: Cases,
+        catalogue: NamedDependency[Catalogue],
     ) -> Template:
         progress = await case_service.progress(case_id)
         secret: bytes = request.app.state.secret
+        definition = catalogue.get(progress.bundle, progress.bundle_version)
+        track_url = str(request.base_url).rstrip("/") + "/track"
+        started = next((s.started_at for s in progress.steps if s.started_at), None)
+        opened = local_date(started) if started else None  # the day, in China
         return page(request, "notice.html", case=progress, notice=notice_items(progress),
-                    tracking_code=tracking_code(secret, case_id))
+                    tracking_code=tracking_code(secret, case_id), bundle=definition,
+                    centre=centre_of(progress.centre), opened=opened,
+                    clerk=current_account(request).display_name, track_url=track_url,
+                    qr=qr_svg(track_url, tr(request, "Tracking address")))
 
     @post("/cases/{case_id:str}/cross-centre",
           opt=centre_policy("cross_centre") | access("serve_elsewhere"))

@@ -23,7 +23,10 @@ async def test_a_citizen_tracks_a_case_with_its_code(
     await wait_for(HttpDesk(console.api, case_id), waiting_on_clerk)
     page = visitor.page
 
+    await page.set_viewport_size({"width": 390, "height": 844})  # a citizen's phone
     await visitor.goto("/track")
+    # The form says where the code is printed: on the one-time notice.
+    assert "一次性告知" in await page.locator("#code-hint").inner_text()
     await visitor.check("track-form")
     await page.get_by_label("办件编号").fill(case_id)
     await page.get_by_label("查询码").fill("000000" if tracking_code(TEST_SECRET, case_id)
@@ -37,7 +40,14 @@ async def test_a_citizen_tracks_a_case_with_its_code(
     await page.get_by_role("button", name="查询进度").click()
     await page.wait_for_url(re.compile(r"/track/case$"))
     assert await page.locator("#case-status").inner_text() == "办理中"
-    assert await page.get_by_role("cell", name="失业登记").count() == 1
+    card = page.locator(".step-card").filter(has_text="失业登记")
+    assert await card.count() == 1
+    # A card per step at 390 px: no page wider than the phone, big status words, the date.
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert await card.locator(".status-word").inner_text()
+    size = await card.locator(".status-word").evaluate("e => getComputedStyle(e).fontSize")
+    assert float(size.removesuffix("px")) >= 20
+    assert re.search(r"\d", await card.locator("dd").first.inner_text())
     html = await page.content()
     # The dossier stays with the clerk: no name, ID number, phone or address here.
     for personal in (citizen.name, citizen.id_number, citizen.phone, citizen.address):

@@ -11,6 +11,7 @@ from conftest import citizen_where, known_values
 
 from deploy.sim.clerk import clerk_answer, next_option
 from deploy.sim.population import Citizen
+from gateway.centre_directory import centre_of
 from kernel.china_time import local_date
 from kernel.events import ClerkNote, ManualReentry
 from workflows.case import CaseProgress
@@ -56,6 +57,13 @@ async def test_a_clerk_completes_a_case_in_the_browser(
     await page.locator("#print-notice").click()
     await page.wait_for_url(re.compile(r"/notice$"))
     assert code in await page.content()
+    # A document to keep: service, centre, its phone, date, clerk, the full address and its QR.
+    for field in ("service", "centre", "phone", "date", "clerk"):
+        assert (await page.locator(f"#notice-{field}").inner_text()).strip() not in ("", "—")
+    assert await page.locator("#notice-centre").inner_text() == centre_of(console.centre).name_zh
+    assert re.fullmatch(r"https?://[^/]+/track", await page.locator("#notice-url").inner_text())
+    assert await page.locator("#notice-qr svg.qr path").count() == 1
+    assert await page.locator(".notice li").count() > 0
     await visitor.check("one-time-notice")
     await page.go_back()
     # A stuck point the clerk meets goes into the error notebook from the case.
