@@ -47,6 +47,18 @@ async def test_a_developer_triages_the_top_stuck_point(
     assert "phone" in await page.content()  # the evidence names the field typed again
     await visitor.check("stuck-point")
 
+    # A triage without an owner is refused: the message is said at the top, with focus.
+    await page.locator("#triaged-owner").fill("   ")
+    await page.locator("#triaged-reason").fill("top of the backlog")
+    await page.locator("#triaged-reason").press("Enter")
+    await page.wait_for_load_state("load")
+    refusal = page.locator("#refusal")
+    assert await refusal.evaluate("e => e === document.activeElement")
+    assert await refusal.evaluate("e => e.getBoundingClientRect().top") < 400
+    assert await page.locator("#triaged-owner").get_attribute("aria-invalid") == "true"
+    assert console.store.transitions(FORM_POINT) == []  # nothing was moved
+    await visitor.check("stuck-point-refused")
+
     await page.locator("#triaged-owner").fill("platform-team")
     await page.locator("#triaged-reason").fill("top of the backlog")
     await page.locator("#triaged-reason").press("Enter")
