@@ -29,7 +29,8 @@ def seed(console: Console) -> None:
         events.append(ManualReentry(
             event_id=f"DEV{i}/1", occurred_at=opened + timedelta(minutes=20),
             case_id=f"DEV{i}", bundle=BUNDLE, step=FORM, field="phone",
-            known_from=Provenance(kind="agency", source="hrss"), typed_seconds=9.0))
+            known_from=Provenance(kind="agency", source="hrss"), typed_seconds=9.0,
+            trace_id=f"{i + 1:032x}"))
     ingest(console.store, events)
 
 
@@ -45,6 +46,9 @@ async def test_a_developer_triages_the_top_stuck_point(
     await page.locator("table a").first.click()
     await page.wait_for_url(re.compile(r"/console/backlog/manual_reentry"))
     assert "phone" in await page.content()  # the evidence names the field typed again
+    trace = page.locator("#sample-traces a").first
+    assert await trace.get_attribute("href") == (
+        "http://traces.test/trace/" + await trace.inner_text())
     await visitor.check("stuck-point")
 
     # A triage without an owner is refused: the message is said at the top, with focus.
