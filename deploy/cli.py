@@ -361,6 +361,7 @@ async def run_gateway(settings: Settings) -> None:
             access_log_retention=timedelta(days=settings.access_log_retention_days),
             codec_origins=settings.codec_origins,
             centres=settings.centres,
+            trace_url=settings.trace_url,
         )
         # No proxy_headers: uvicorn would believe X-Forwarded-For from any local peer; the
         # gateway reads it only from the proxies the settings name (gateway.auth).

@@ -58,6 +58,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # decrypting: `id:base64key,...` in ONETHING_PAYLOAD_KEYS. Empty: the state folder's
     # payload.keys, made on first use (the embedded default).
     payload_keys: tuple[PayloadKey, ...] = ()
+    # The trace UI's address of one trace, `{trace_id}` in it (Jaeger:
+    # http://jaeger:16686/trace/{trace_id}); None: trace ids are shown as text.
+    trace_url: str | None = None
     accounts_file: Path  # staff accounts with roles (JSON, scrypt password hashes)
     default_centre: str = "liangxi-chongan"  # the demo clerk's service centre
     # The service centres a case may be opened at (comma-separated in ONETHING_CENTRES).
@@ -131,6 +134,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             rating_follow_up_working_days=_positive(
                 e, "ONETHING_RATING_FOLLOW_UP_WORKING_DAYS", DEFAULT_FOLLOW_UP_WORKING_DAYS),
             centres=_listed(e.get("ONETHING_CENTRES", "")) or DEFAULT_CENTRES,
+            trace_url=e.get("ONETHING_TRACE_URL") or None,
         )
 
 

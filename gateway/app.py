@@ -64,6 +64,7 @@ from gateway.codec.controllers import CodecController
 from gateway.codec.cors import CodecCorsMiddleware, codec_cors
 from gateway.codec.service import CodecService
 from gateway.console import console_handlers, template_config
+from gateway.console.backlog import TRACE_URL_STATE
 from gateway.errors import API_EXCEPTION_HANDLERS
 from gateway.issued_documents import DocumentRegister, NoDocuments
 from gateway.metrics import CalendarCoverage, NotebookCollector
@@ -182,6 +183,7 @@ def create_app(
     payload_codec: PayloadCodec | None = None,
     codec_origins: Iterable[str] = (),
     centres: Collection[str] = DEFAULT_CENTRES,
+    trace_url: str | None = None,
 ) -> Litestar:
     """The gateway; traces go to `tracer_provider`, or to the OTel global one if None.
     `secret` keys the console's sessions, the API's tokens, CSRF and tracking codes.
@@ -300,7 +302,7 @@ def create_app(
         # The secret keys tracking codes; the proxies are whose X-Forwarded-For is believed.
         # The centre guard asks a case's workflow whose case it is.
         state=State({"secret": secret, TRUSTED_PROXIES_STATE: proxies,
-                     "secure_cookies": secure_cookies,
+                     "secure_cookies": secure_cookies, TRACE_URL_STATE: trace_url,
                      CASE_ACCESS_STATE: lambda case_id: case_access(temporal, case_id)}),
         # Every handler declares its centre policy; this one guard enforces the
         # case-scoped ones (gateway.centres).

@@ -55,6 +55,7 @@ from workflows.definition import BundleDefinition, Catalogue
 BACKLOG_PATH = "/console/backlog"
 BACKLOG_LIMIT = 50
 STATUSES: tuple[Status, ...] = get_args(Status)
+TRACE_URL_STATE = "trace_url"  # the trace UI's address of a trace, {trace_id} in it
 
 
 KIND_WORDS = {
@@ -310,6 +311,7 @@ class BacklogPages(Controller):
             raise NotFoundException(problem_text(exc)) from exc
         weeks = weekly(list(view.trend_by_week), local_date(now))
         may_move = current_account(request).has_any("developer")
+        trace_url: str | None = request.app.state.get(TRACE_URL_STATE)
         return page(
             request, "backlog_item.html", status_code=status_code, view=view, weeks=weeks,
             place=names_of(catalogue, view.point.bundle, view.point.step),
@@ -317,4 +319,5 @@ class BacklogPages(Controller):
             moves=moves_from(view.item.status) if may_move else [], refusal=refusal,
             charts=charts_json(request, weeks, view.item),
             now_local=now.astimezone(CHINA_TZ).strftime("%Y-%m-%dT%H:%M"), verifier=VERIFIER,
+            trace_url=trace_url,
         )

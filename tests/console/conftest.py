@@ -38,6 +38,9 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
+TRACE_URL = "http://traces.test/trace/{trace_id}"  # the trace UI a deployment names
+
+
 @pytest.fixture
 async def console(
     dev_env: WorkflowEnvironment,
@@ -54,7 +57,7 @@ async def console(
     book.add("developer", PASSWORD, ("developer",), display_name="开发者陈")
     async with _root().served_gateway(
         dev_env.client, store, task_queue, agency_urls, accounts=book,
-        centres=(*DEFAULT_CENTRES, centre),
+        centres=(*DEFAULT_CENTRES, centre), trace_url=TRACE_URL,
     ) as api:
         yield Console(url=str(api.base_url).rstrip("/"), api=api, accounts=book, centre=centre,
                       store=store)

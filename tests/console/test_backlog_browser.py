@@ -29,7 +29,8 @@ def seed(console: Console) -> None:
         events.append(ManualReentry(
             event_id=f"DEV{i}/1", occurred_at=opened + timedelta(minutes=20),
             case_id=f"DEV{i}", bundle=BUNDLE, step=FORM, field="phone",
-            known_from=Provenance(kind="agency", source="hrss"), typed_seconds=9.0))
+            known_from=Provenance(kind="agency", source="hrss"), typed_seconds=9.0,
+            trace_id=f"{i + 1:032x}"))
     ingest(console.store, events)
 
 
@@ -45,7 +46,22 @@ async def test_a_developer_triages_the_top_stuck_point(
     await page.locator("table a").first.click()
     await page.wait_for_url(re.compile(r"/console/backlog/manual_reentry"))
     assert "phone" in await page.content()  # the evidence names the field typed again
+    trace = page.locator("#sample-traces a").first
+    assert await trace.get_attribute("href") == (
+        "http://traces.test/trace/" + await trace.inner_text())
     await visitor.check("stuck-point")
+
+    # A triage without an owner is refused: the message is said at the top, with focus.
+    await page.locator("#triaged-owner").fill("   ")
+    await page.locator("#triaged-reason").fill("top of the backlog")
+    await page.locator("#triaged-reason").press("Enter")
+    await page.wait_for_load_state("load")
+    refusal = page.locator("#refusal")
+    assert await refusal.evaluate("e => e === document.activeElement")
+    assert await refusal.evaluate("e => e.getBoundingClientRect().top") < 400
+    assert await page.locator("#triaged-owner").get_attribute("aria-invalid") == "true"
+    assert console.store.transitions(FORM_POINT) == []  # nothing was moved
+    await visitor.check("stuck-point-refused")
 
     await page.locator("#triaged-owner").fill("platform-team")
     await page.locator("#triaged-reason").fill("top of the backlog")
