@@ -25,6 +25,8 @@ Visit = Annotated[int, Parameter(ge=1, le=1000)]
 # What each field accepts, in the OpenAPI document as in the check.
 CaseNumber = Annotated[str, msgspec.Meta(pattern=CASE_ID_PATTERN)]
 ReasonId = Annotated[str, msgspec.Meta(pattern=f"^({'|'.join(REASONS)})$")]
+Owner = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_OWNER_CHARS, pattern=r"\S")]
+Answer = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ANSWER_CHARS, pattern=r"\S")]
 
 
 class RatingBody(msgspec.Struct, kw_only=True, frozen=True):
@@ -62,15 +64,15 @@ class FollowUps(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class OwnerBody(msgspec.Struct, kw_only=True, frozen=True):
-    owner: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_OWNER_CHARS, pattern=r"\S")]
+    owner: Owner
 
 
 class AnswerBody(msgspec.Struct, kw_only=True, frozen=True):
     """The documented answer to the citizen that closes a follow-up. Who answers is the
     logged-in account; an `actor` in the body is ignored."""
 
-    answer: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ANSWER_CHARS, pattern=r"\S")]
-    owner: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_OWNER_CHARS, pattern=r"\S")] | None = None
+    answer: Answer
+    owner: Owner | None = None
 
 
 class Choice(msgspec.Struct, kw_only=True, frozen=True):
