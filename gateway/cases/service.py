@@ -370,7 +370,14 @@ class CaseService:
                 )
             )
         # A case that failed in its own code says why in its progress.
-        items = list(await asyncio.gather(*(self._with_cause(i) for i in items)))
+        # Reading a closed case replays its history on a worker: the latest few only, each
+        # bounded in time, so a long list of failures never holds the worklist up.
+        looked_up = [i for i in items if i.status == "failed" and i.cause is None]
+        looked_up = looked_up[:MAX_CAUSE_LOOKUPS]
+        found = dict(zip([i.case_id for i in looked_up],
+                         await asyncio.gather(*(self._with_cause(i) for i in looked_up)),
+                         strict=True))
+        items = [found.get(i.case_id, i) for i in items]
         # Open cases first, oldest first; then the failed ones, latest first.
         waiting = sorted((i for i in items if i.status == "open"),
                          key=lambda i: i.opened_at or _EPOCH)
@@ -382,12 +389,19 @@ class CaseService:
         if item.status != "failed" or item.cause is not None:
             return item
         try:
-            failure = (await self._handle(item.case_id).query(BundleWorkflow.progress)).failure
-        except RPCError:
+            progress = await asyncio.wait_for(
+                self._handle(item.case_id).query(BundleWorkflow.progress),
+                timeout=CAUSE_LOOKUP_SECONDS)
+        except (RPCError, TimeoutError):
             return item  # shown as failed; the case page says why once it can be read
+        failure = progress.failure
         return msgspec.structs.replace(item, cause=failure.cause if failure else None)
 
 
+# The failed cases of a worklist whose cause is read from the case, and how long each read
+# may take (beyond either, the case is listed as failed and its page says why).
+MAX_CAUSE_LOOKUPS = 20
+CAUSE_LOOKUP_SECONDS = 2.0
 # Seconds before asking a case again whose query buffer was cleared; None: give up.
 ACCESS_QUERY_RETRIES: tuple[float | None, ...] = (0.05, 0.2, 0.5, None)
 
