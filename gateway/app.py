@@ -13,6 +13,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.flash import FlashConfig, FlashPlugin
+from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
@@ -320,6 +321,8 @@ def create_app(
         template_config=templates,
         plugins=[
             FlashPlugin(FlashConfig(template_config=templates)),
+            # The case page's live parts ask for their fragment with htmx (HTMXRequest).
+            HTMXPlugin(),
             ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True)),
             OpenTelemetryPlugin(
                 OpenTelemetryConfig(

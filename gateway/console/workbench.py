@@ -17,6 +17,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
+from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Template
 
@@ -26,9 +27,12 @@ from gateway.cases.schemas import CaseId, OpenCase
 from gateway.cases.service import Cases, CaseService, ClosingOutcome, actor_of
 from gateway.centre_directory import centre_of
 from gateway.centres import centre_policy, listed_centres
+from gateway.console.case_view import case_header, current_step, dossier_rows, prefilled_names
+from gateway.console.field_errors import field_error
 from gateway.console.notice import closing_options, closure_rules, notice_items, tracking_code
-from gateway.console.pages import N_, page, problem_field, problem_text, say, see_other, tr
+from gateway.console.pages import N_, page, problem_text, say, see_other, tr
 from gateway.console.qr import qr_svg
+from gateway.i18n import request_lang
 from gateway.notebook.schemas import NOTE_CATEGORIES, NOTE_KINDS, NoteBody
 from gateway.notebook.service import Notebook
 from kernel.case_number import CASE_ID_PATTERN
@@ -39,6 +43,7 @@ from workflows.case import (
     FieldEntry,
     MaterialEntry,
     MilestoneEntry,
+    StepView,
     TripEntry,
 )
 from workflows.definition import Catalogue
@@ -52,6 +57,9 @@ CLOSINGS: dict[ClosingOutcome, tuple[str, str]] = {
 }
 CASE = centre_policy("case")
 DESK = "/console/desk"
+# While a look-up or an agency is at work the page's live part asks again this often (ms).
+POLL_MS = 2000
+HTMX_STOP_POLLING = 286  # the answer that tells htmx to stop asking
 
 
 class OpenCaseForm(msgspec.Struct, kw_only=True, frozen=True):
@@ -93,6 +101,28 @@ def _bundles(catalogue: Catalogue) -> list[tuple[str, str, str]]:
             for b in sorted(catalogue.ids())]
 
 
+def _form_fields(
+    request: Request[Any, Any, Any], form: str, step: StepView | None
+) -> dict[str, tuple[str, str]]:
+    """The fields of one of the case page's forms a refusal may name: their input ids
+    and labels in the reader's language."""
+    if form == "step" and step is not None:
+        zh = request_lang(request) == "zh"
+        return {f.name: (f"f-{f.name}", f.label_zh if zh else f.label_en) for f in step.fields}
+    if form in ("closing", "withdrawal"):
+        anchor = "not-eligible-reason" if form == "closing" else "withdrawal-reason"
+        return {"reason": (anchor, tr(request, "Reason"))}
+    if form.startswith("milestone:"):
+        milestone = form.removeprefix("milestone:")
+        return {"evidence_ref": (f"evidence-{milestone}", tr(request, "Evidence"))}
+    if form == "note":
+        return {"text": ("note-text", tr(request, "What got stuck")),
+                "category": ("note-category", tr(request, "Category")),
+                "about_kind": ("note-kind",
+                               tr(request, "Joins the stuck point of this kind (optional)"))}
+    return {}
+
+
 class WorkbenchController(Controller):
     path = "/console/desk"
     guards = [requires("clerk")]
@@ -116,6 +146,11 @@ class WorkbenchController(Controller):
         typed: OpenCaseForm | None = None,
     ) -> Template:
         account = current_account(request)
+        refusal = field_error(request, error, {
+            "citizen_id_number": ("citizen_id_number", tr(request, "Citizen's ID number")),
+            "bundle": ("bundle", tr(request, "Bundle")),
+            "centre": ("open-centre", tr(request, "Centre")),
+        }) if error else None
         # Field workers use clerk accounts for now: their tasks are listed here too.
         centres = listed_centres(account, None)
         waiting, with_agency, with_worker = [
@@ -130,8 +165,8 @@ class WorkbenchController(Controller):
             with_worker=with_worker.cases, bundles=_bundles(cases.catalogue),
             chosen_bundle=bundle or "", centre=account.centre, centres=account.centres,
             request_key=secrets.token_urlsafe(16), typed=typed,
-            error=problem_text(error) if error else None,
-            error_field=problem_field(error) if error else None,
+            field_error=refusal, refused_form="open",
+            error=problem_text(error) if error and not refusal else None,
         )
 
     @post("/cases", opt=centre_policy("opening") | access("open_case"))
@@ -171,32 +206,71 @@ class WorkbenchController(Controller):
     async def case(
         self, request: Request[Any, Any, Any], case_id: CaseId, case_service: Cases
     ) -> Template:
-        return self._case_page(request, await case_service.progress(case_id))
+        return self._case_page(request, case_service, await case_service.progress(case_id))
+
+    @get("/cases/{case_id:str}/live", opt=CASE | access("read_case"))
+    async def live(self, request: HTMXRequest, case_id: CaseId, case_service: Cases) -> Template:
+        """The parts of the case page that change by themselves (status, steps, the current
+        step, the dossier and the notice), polled while a look-up or an agency is at work;
+        the forms a clerk types in stay outside. Once the case waits on nobody's work the
+        answer tells htmx to stop asking. Without htmx: the whole page."""
+        progress = await case_service.progress(case_id)
+        if not request.htmx:
+            return self._case_page(request, case_service, progress)
+        context = self._case_context(request, case_service, progress)
+        return HTMXTemplate(
+            template_name="_case_live_fragment.html",
+            context={"lang": request_lang(request), **context, "fragment": True},
+            status_code=200 if context["refresh"] else HTMX_STOP_POLLING,
+        )
+
+    def _case_context(
+        self,
+        request: Request[Any, Any, Any],
+        cases: CaseService,
+        progress: CaseProgress,
+        refused: tuple[str, ProblemDetailsException] | None = None,
+        typed: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """What the page and its live part show; `refused`: which form was refused and why."""
+        current = current_step(progress)
+        secret: bytes = request.app.state.secret
+        account = current_account(request)
+        definition = cases.catalogue.get(progress.bundle, progress.bundle_version)
+        can_close, can_withdraw = closing_options(progress)
+        form, exc = refused if refused else ("", None)
+        refusal = field_error(request, exc, _form_fields(request, form, current)) if exc else None
+        return {
+            "case": progress, "step": current, "header": case_header(progress, definition, account),
+            "prefilled_names": prefilled_names(current),
+            "dossier": dossier_rows(progress, definition, lambda m: tr(request, m)),
+            "can_close": can_close, "can_withdraw": can_withdraw,
+            "closure_rules": closure_rules(progress),
+            "notice": notice_items(progress), "typed": typed or {},
+            "worker_name": account.username,  # what a milestone recorded here names
+            "tracking_code": tracking_code(secret, progress.case_id),
+            # A refusal of a field is said in the form, above it and beside the field;
+            # any other once, at the top of the page.
+            "refused_form": form if refusal else "", "field_error": refusal,
+            "error": problem_text(exc) if exc and not refusal else None,
+            "note_categories": NOTE_CATEGORIES, "note_kinds": NOTE_KINDS,
+            # A case with a lookup or an agency at work changes by itself: its live part
+            # asks again every POLL_MS.
+            "refresh": progress.status == "open" and progress.awaiting in ("lookup", "agency"),
+            "poll_ms": POLL_MS, "fragment": False,
+        }
 
     def _case_page(
         self,
         request: Request[Any, Any, Any],
+        cases: CaseService,
         progress: CaseProgress,
         status_code: int = 200,
-        error: ProblemDetailsException | None = None,
+        refused: tuple[str, ProblemDetailsException] | None = None,
         typed: dict[str, str] | None = None,
     ) -> Template:
-        current = next((s for s in progress.steps if s.id == progress.current_step), None)
-        secret: bytes = request.app.state.secret
-        account = current_account(request)
-        can_close, can_withdraw = closing_options(progress)
-        return page(
-            request, "case.html", status_code=status_code, case=progress, step=current,
-            can_close=can_close, can_withdraw=can_withdraw, closure_rules=closure_rules(progress),
-            notice=notice_items(progress), typed=typed or {},
-            worker_name=account.username,  # what a milestone recorded here names
-            tracking_code=tracking_code(secret, progress.case_id),
-            error=problem_text(error) if error else None,
-            error_field=problem_field(error) if error else None,
-            note_categories=NOTE_CATEGORIES, note_kinds=NOTE_KINDS,
-            # A case with a lookup or an agency at work changes by itself: refresh the page.
-            refresh=progress.status == "open" and progress.awaiting in ("lookup", "agency"),
-        )
+        return page(request, "case.html", status_code=status_code,
+                    **self._case_context(request, cases, progress, refused, typed))
 
     async def _done(
         self,
@@ -205,15 +279,17 @@ class WorkbenchController(Controller):
         case_id: str,
         change: Awaitable[object],
         done: str,
+        form: str,
         typed: dict[str, str] | None = None,
     ) -> Response[Any]:
         """The case's page again after `change`: with what was done said, or with the
-        refusal beside its field and what the clerk typed kept in the form."""
+        refusal of `form` (see _form_fields) at its top and beside its field, and what
+        the clerk typed kept in the form."""
         try:
             await change
         except ProblemDetailsException as exc:
             progress = await cases.progress(case_id)
-            return self._case_page(request, progress, exc.status_code, exc, typed)
+            return self._case_page(request, cases, progress, exc.status_code, (form, exc), typed)
         say(request, done, "ok")
         return see_other(f"/console/desk/cases/{case_id}")
 
@@ -239,7 +315,7 @@ class WorkbenchController(Controller):
         )
         return await self._done(request, case_service, case_id,
                                 case_service.submit_fields(case_id, entry), N_("Saved."),
-                                typed=values)
+                                "step", typed=values)
 
     @post("/cases/{case_id:str}/materials", opt=CASE | access("record_material"))
     async def record_material(
@@ -253,7 +329,7 @@ class WorkbenchController(Controller):
         done = (N_("Confirmed from the e-certificate.") if data.form == "ecert"
                 else N_("Paper copy received."))
         return await self._done(request, case_service, case_id,
-                                case_service.record_material(case_id, entry), done)
+                                case_service.record_material(case_id, entry), done, "material")
 
     @post("/cases/{case_id:str}/trips", opt=CASE | access("record_trip"))
     async def record_trip(
@@ -268,7 +344,7 @@ class WorkbenchController(Controller):
                           actor=actor_of(current_account(request), None))
         return await self._done(request, case_service, case_id,
                                 case_service.record_trip(case_id, entry),
-                                N_("Return visit recorded."))
+                                N_("Return visit recorded."), "trip")
 
     @post("/cases/{case_id:str}/milestones", opt=CASE | access("record_milestone"))
     async def record_milestone(
@@ -286,7 +362,8 @@ class WorkbenchController(Controller):
         typed = {f"milestone.{data.milestone}.evidence_ref": data.evidence_ref}
         return await self._done(request, case_service, case_id,
                                 case_service.record_milestone(case_id, entry),
-                                N_("Milestone recorded."), typed=typed)
+                                N_("Milestone recorded."), f"milestone:{data.milestone}",
+                                typed=typed)
 
     @post("/cases/{case_id:str}/not-eligible", opt=CASE | access("close_case"))
     async def close_not_eligible(
@@ -318,7 +395,7 @@ class WorkbenchController(Controller):
     ) -> Response[Any]:
         done, form = CLOSINGS[outcome]
         closing = cases.close(case_id, outcome, current_account(request).username, reason)
-        return await self._done(request, cases, case_id, closing, done,
+        return await self._done(request, cases, case_id, closing, done, form,
                                 typed={f"{form}.reason": reason})
 
     @post("/cases/{case_id:str}/notes", opt=CASE | access("write_note"))
@@ -335,7 +412,8 @@ class WorkbenchController(Controller):
         writer = current_account(request).username
         return await self._done(request, case_service, case_id,
                                 notebook_service.log_case_note(case_id, body, writer),
-                                N_("Entry added to the error notebook."))
+                                N_("Entry added to the error notebook."), "note",
+                                typed={"note.text": data.text})
 
     @get("/cases/{case_id:str}/notice", opt=CASE | access("read_notice"))
     async def notice(

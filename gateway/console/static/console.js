@@ -23,3 +23,21 @@
     form.querySelector("input[name=typed_seconds]").value = JSON.stringify(rounded);
   });
 })();
+
+// A refused form's error summary takes the focus, so a screen reader says it first and
+// the keyboard is one Tab from the first link to the field at fault.
+(function () {
+  const summary = document.getElementById("error-summary");
+  if (!summary) return;
+  summary.focus();
+  // A link of the summary puts the caret in its field, not only the field in view.
+  summary.querySelectorAll("a[href^='#']").forEach((link) => {
+    link.addEventListener("click", (event) => {
+      const field = document.getElementById(link.getAttribute("href").slice(1));
+      if (!field) return;
+      event.preventDefault();
+      field.scrollIntoView({ block: "center" });
+      field.focus();
+    });
+  });
+})();
