@@ -59,6 +59,9 @@ CASE = centre_policy("case")
 DESK = "/console/desk"
 # While a look-up or an agency is at work the page's live part asks again this often (ms).
 POLL_MS = 2000
+# An agency may take days: a page left open stops asking after five minutes (each answer
+# is a read of the case, in the access log) and keeps its reload link.
+MAX_POLLS = 150
 HTMX_STOP_POLLING = 286  # the answer that tells htmx to stop asking
 
 
@@ -209,7 +212,10 @@ class WorkbenchController(Controller):
         return self._case_page(request, case_service, await case_service.progress(case_id))
 
     @get("/cases/{case_id:str}/live", opt=CASE | access("read_case"))
-    async def live(self, request: HTMXRequest, case_id: CaseId, case_service: Cases) -> Template:
+    async def live(
+        self, request: HTMXRequest, case_id: CaseId, case_service: Cases,
+        polls: Annotated[int, Parameter(ge=0, le=MAX_POLLS)] = 0,
+    ) -> Template:
         """The parts of the case page that change by themselves (status, steps, the current
         step, the dossier and the notice), polled while a look-up or an agency is at work;
         the forms a clerk types in stay outside. Once the case waits on nobody's work the
@@ -217,11 +223,11 @@ class WorkbenchController(Controller):
         progress = await case_service.progress(case_id)
         if not request.htmx:
             return self._case_page(request, case_service, progress)
-        context = self._case_context(request, case_service, progress)
+        context = self._case_context(request, case_service, progress, polls=polls + 1)
         return HTMXTemplate(
             template_name="_case_live_fragment.html",
             context={"lang": request_lang(request), **context, "fragment": True},
-            status_code=200 if context["refresh"] else HTMX_STOP_POLLING,
+            status_code=200 if context["polling"] else HTMX_STOP_POLLING,
         )
 
     def _case_context(
@@ -231,8 +237,11 @@ class WorkbenchController(Controller):
         progress: CaseProgress,
         refused: tuple[str, ProblemDetailsException] | None = None,
         typed: dict[str, str] | None = None,
+        polls: int = 0,
     ) -> dict[str, Any]:
-        """What the page and its live part show; `refused`: which form was refused and why."""
+        """What the page and its live part show; `refused`: which form was refused and why;
+        `polls`: how many times the live part has been asked for since the page loaded."""
+        waiting = progress.status == "open" and progress.awaiting in ("lookup", "agency")
         current = current_step(progress)
         secret: bytes = request.app.state.secret
         account = current_account(request)
@@ -255,8 +264,8 @@ class WorkbenchController(Controller):
             "error": problem_text(exc) if exc and not refusal else None,
             "note_categories": NOTE_CATEGORIES, "note_kinds": NOTE_KINDS,
             # A case with a lookup or an agency at work changes by itself: its live part
-            # asks again every POLL_MS.
-            "refresh": progress.status == "open" and progress.awaiting in ("lookup", "agency"),
+            # asks again every POLL_MS, up to MAX_POLLS times.
+            "refresh": waiting, "polling": waiting and polls < MAX_POLLS, "polls": polls,
             "poll_ms": POLL_MS, "fragment": False,
         }
 

@@ -18,6 +18,7 @@ from test_workbench import progress_of
 
 from deploy.sim.clerk import clerk_answer
 from deploy.sim.population import Citizen
+from gateway.console.workbench import MAX_POLLS
 from kernel.events import ClerkNote
 from workflows.case import CaseProgress, StepView
 from workflows.definition import Catalogue
@@ -121,7 +122,9 @@ async def test_typing_survives_while_the_case_waits_on_an_agency(
     known, today = known_values(citizen), step.started_at.date()
     values = {f.name: clerk_answer(f, known, today)
               for f in step.fields if f.name in step.missing_fields}
-    await set_behaviour(fresh_agencies, "hrss", latency_ms=7000)  # type: ignore[arg-type]
+    # The agency takes 4 s an answer and answers "pending" first: the case waits on it
+    # for 4 s, the workflow's first 5 s before asking again, and 4 s more.
+    await set_behaviour(fresh_agencies, "hrss", latency_ms=4000, pending_polls=1)  # type: ignore[arg-type]  # type: ignore[arg-type]
     sent = await console.api.post(f"/api/cases/{case_id}/fields",
                                   json={"step": step.id, "values": values})
     assert sent.status_code == 200, sent.text
@@ -130,7 +133,7 @@ async def test_typing_survives_while_the_case_waits_on_an_agency(
     polls: list[float] = []
 
     def count(request: Request) -> None:
-        if request.url.endswith(f"/cases/{case_id}/live"):
+        if f"/cases/{case_id}/live" in request.url:
             polls.append(asyncio.get_running_loop().time())
 
     page.on("request", count)
@@ -139,6 +142,20 @@ async def test_typing_survives_while_the_case_waits_on_an_agency(
     await visitor.check("case-with-agency")
     assert await page.locator("#case-awaiting").inner_text() == "部门审核中"
     assert await page.locator("#reload").get_attribute("href") == f"/console/desk/cases/{case_id}"
+
+    # The live part alone for htmx, asking again; after MAX_POLLS it stops (286) and
+    # leaves the reload link; the whole page for a browser without htmx.
+    live = f"{console.url}/console/desk/cases/{case_id}/live"
+    again = await page.request.get(f"{live}?polls=3", headers={"HX-Request": "true"})
+    assert again.status == 200 and "<html" not in (body := await again.text())
+    assert "/live?polls=4" in body and 'id="reload"' in body
+    last = await page.request.get(f"{live}?polls={MAX_POLLS - 1}", headers={"HX-Request": "true"})
+    assert last.status == 286 and "hx-get" not in (body := await last.text())
+    assert 'id="reload"' in body
+    whole = await page.request.get(live)
+    assert whole.status == 200 and "<html" in await whole.text()
+
+    # Typing in the notebook over several polls: nothing typed is lost, the caret stays.
     note = page.get_by_label("卡在哪里")
     await note.click()
     await page.keyboard.type("部门系统响应慢，", delay=20)
@@ -148,6 +165,7 @@ async def test_typing_survives_while_the_case_waits_on_an_agency(
     assert len(polls) >= 2, "the live part did not poll"
     assert await note.input_value() == "部门系统响应慢，等了很久"
     assert await page.evaluate("document.activeElement.id") == "note-text"
+    assert await page.locator("#case-awaiting").inner_text() == "部门审核中"  # still waiting
 
     # The agency answers: the next step's form comes in, and the polling stops.
     await set_behaviour(fresh_agencies, "hrss", latency_ms=0)  # type: ignore[arg-type]
