@@ -181,7 +181,7 @@ def test_the_manifests_follow_the_kubernetes_schemas_strictly() -> None:
     assert {doc["kind"] for _, doc in documents} >= {
         "Namespace", "ConfigMap", "Secret", "PersistentVolumeClaim", "Job", "Deployment",
         "Service", "Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
-    for path, doc in documents:
+    for _, doc in documents:
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
     # Strict: a misspelt field is refused, not ignored.
     worker = of_kind("Deployment")["onething-worker"]
