@@ -16,6 +16,7 @@ import re
 import shutil
 import stat
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -166,11 +167,25 @@ def test_the_proxy_configuration_parses() -> None:
     adapted = subprocess.run(
         ["caddy", "adapt", "--config", str(COMPOSE_DIR / "caddy" / "Caddyfile"),
          "--adapter", "caddyfile"], env=env, capture_output=True, text=True, check=True)
-    config = json.loads(adapted.stdout)
     assert "warn" not in adapted.stderr.lower(), adapted.stderr
-    routes = json.dumps(config["apps"]["http"]["servers"])
-    assert '"lb_policy"' not in routes or "cookie" in routes
-    assert "onething_gateway" in routes and "/healthz" in routes
+
+    def proxies(node: Any) -> Iterator[dict[str, Any]]:
+        if isinstance(node, dict):
+            if node.get("handler") == "reverse_proxy":
+                yield node
+            for value in node.values():
+                yield from proxies(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from proxies(value)
+
+    found = list(proxies(json.loads(adapted.stdout)))
+    (gateways,) = [p for p in found if "gateway-1:8300" in json.dumps(p["upstreams"])]
+    # Sessions live in a gateway's memory: a browser stays with one, by the proxy's cookie.
+    assert gateways["load_balancing"]["selection_policy"] == {
+        "policy": "cookie", "name": "onething_gateway"}
+    assert gateways["health_checks"]["active"]["uri"] == "/healthz"
+    assert [p["upstreams"] for p in found if p is not gateways] == [[{"dial": "temporal-ui:8080"}]]
 
 
 # -- Kubernetes -----------------------------------------------------------------------
