@@ -3,11 +3,18 @@
 Each agency is a base URL from settings, so a real agency replaces a simulated one by
 configuration. Submissions carry an idempotency key per case, step and round, so a retry
 after a crash or a timeout is answered from the agency's record and registers nothing twice.
+
+Every attempt is counted on the worker's Temporal metrics (CALLS_METRIC, served as
+`onething_agency_calls_total{agency,call,outcome}`): `ok`, `error` (the agency's trouble:
+5xx, 429, no answer; retried) or `refused` (our request is wrong; not retried), so an
+alert sees an agency's error rate before any case escalates.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import httpx
 import msgspec
@@ -15,6 +22,30 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from workflows import ports
+
+CALLS_METRIC = "onething_agency_calls"
+
+
+@contextlib.contextmanager
+def counted(agency: str, call: str) -> Iterator[None]:
+    """Count one attempt of `call` to `agency` by its outcome (a cancelled attempt is not
+    counted). Labels are bounded: the catalogue's agencies and calls, never a case or a
+    person."""
+    try:
+        yield
+    except ApplicationError:
+        _count(agency, call, "refused")
+        raise
+    except Exception:
+        _count(agency, call, "error")
+        raise
+    _count(agency, call, "ok")
+
+
+def _count(agency: str, call: str, outcome: str) -> None:
+    activity.metric_meter().create_counter(
+        CALLS_METRIC, "Calls to agency systems, by agency, call and outcome"
+    ).add(1, {"agency": agency, "call": call, "outcome": outcome})
 
 
 class AgencyCalls:
@@ -43,6 +74,10 @@ class AgencyCalls:
 
     @activity.defn(name=ports.LOOK_UP)
     async def look_up(self, request: ports.LookupRequest) -> ports.LookupResult:
+        with counted(request.agency, ports.LOOK_UP):
+            return await self._look_up(request)
+
+    async def _look_up(self, request: ports.LookupRequest) -> ports.LookupResult:
         if request.source == "ecert":
             response = await self._http.get(
                 self._url(request.agency, "certificates"),
@@ -63,6 +98,10 @@ class AgencyCalls:
 
     @activity.defn(name=ports.SUBMIT_STEP)
     async def submit_step(self, submission: ports.Submission) -> ports.AgencyDecision:
+        with counted(submission.agency, ports.SUBMIT_STEP):
+            return await self._submit_step(submission)
+
+    async def _submit_step(self, submission: ports.Submission) -> ports.AgencyDecision:
         started = time.monotonic()
         response = await self._http.post(
             self._url(submission.agency, "submissions"),
@@ -82,10 +121,12 @@ class AgencyCalls:
 
     @activity.defn(name=ports.POLL_DECISION)
     async def poll_decision(self, request: ports.PollRequest) -> ports.AgencyDecision:
-        started = time.monotonic()
-        response = await self._http.get(self._url(request.agency, f"submissions/{request.receipt}"))
-        self._raise_for(response)
-        return _to_decision(response.content, time.monotonic() - started)
+        with counted(request.agency, ports.POLL_DECISION):
+            started = time.monotonic()
+            response = await self._http.get(
+                self._url(request.agency, f"submissions/{request.receipt}"))
+            self._raise_for(response)
+            return _to_decision(response.content, time.monotonic() - started)
 
 
 def _to_decision(content: bytes, elapsed: float) -> ports.AgencyDecision:

@@ -18,7 +18,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities.agency_calls import AgencyCalls
+from activities.agency_calls import AgencyCalls, counted
 from kernel.case_number import allowance_case_id
 from kernel.pseudonym import keyed_ref
 from workflows import ports
@@ -71,10 +71,12 @@ class AllowanceCalls(AgencyCalls):
         if request.bundle not in catalogue.ids():
             raise ApplicationError(f"bundle: no bundle {request.bundle!r}", {"field": "bundle"},
                                    type="InvalidField", non_retryable=True)
-        response = await self._http.get(
-            self._url(ALLOWANCE_AGENCY, "allowance-candidates"), params={"as_of": request.month}
-        )
-        self._raise_for(response)
+        with counted(ALLOWANCE_AGENCY, ports.FIND_ALLOWANCE_CANDIDATES):
+            response = await self._http.get(
+                self._url(ALLOWANCE_AGENCY, "allowance-candidates"),
+                params={"as_of": request.month},
+            )
+            self._raise_for(response)
         due = msgspec.json.decode(response.content, type=_Candidates).candidates
         open_refs = await self._open_case_refs(request.bundle)
         to_open: list[ports.AllowanceCandidate] = []

@@ -10,7 +10,7 @@ estimates it in minutes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -123,18 +123,34 @@ class NotebookCollector(Collector):
 
 class CalendarCoverage(Collector):
     """Whether the working-day calendar holds the official schedule of this year and the
-    next (0: counted from the statutory holidays alone, so promised dates are provisional)."""
+    next (0: counted from the statutory holidays alone, so promised dates are provisional),
+    by year for people and by `when` (this_year, next_year) for alert rules, which cannot
+    compare a label with the current year."""
 
-    def __init__(self, calendar: Callable[[], WorkingCalendar]) -> None:
+    def __init__(
+        self, calendar: Callable[[], WorkingCalendar],
+        today: Callable[[], date] | None = None,
+    ) -> None:
         self._calendar = calendar  # the calendar as published at each scrape
+        self._today = today or (lambda: local_date(datetime.now(UTC)))
 
     def collect(self) -> Iterator[Metric]:
-        year = local_date(datetime.now(UTC)).year
+        year = self._today().year
         official = GaugeMetricFamily(
             "onething_calendar_official",
             "1 if the calendar holds the year's official holiday schedule, else 0",
             labels=["year"],
         )
-        for y in (year, year + 1):
-            official.add_metric([str(y)], 1 if self._calendar().is_official(y) else 0)
+        relative = GaugeMetricFamily(
+            "onething_calendar_schedule_official",
+            "1 if the calendar holds the official holiday schedule of this year or the "
+            "next (when), else 0",
+            labels=["when"],
+        )
+        calendar = self._calendar()
+        for when, y in (("this_year", year), ("next_year", year + 1)):
+            held = 1 if calendar.is_official(y) else 0
+            official.add_metric([str(y)], held)
+            relative.add_metric([when], held)
         yield official
+        yield relative

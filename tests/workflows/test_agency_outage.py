@@ -32,6 +32,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
 from temporalio.testing import WorkflowEnvironment
 
+from activities.agency_calls import CALLS_METRIC
 from activities.notifier import OutboxNotifier
 from activities.worker import create_worker
 from deploy.local import installed_binary
@@ -42,6 +43,7 @@ from kernel.events import ExtraWait
 from workflows import ports
 from workflows.bundle import BundleWorkflow
 from workflows.bundle.outage import ESCALATIONS_METRIC
+from workflows.bundle.timers import BREACHES_METRIC
 from workflows.case import SEARCH_ATTRIBUTES, CaseProgress, CaseStart
 from workflows.definition import Catalogue
 
@@ -131,10 +133,15 @@ async def bureau_down_for(
     return during
 
 
+def counted(updates: list[Any], name: str, *labels: str) -> list[dict[str, Any]]:
+    """A counter's updates, by our labels (the SDK adds its own)."""
+    return [{k: u.attributes[k] for k in labels} | {"value": u.value}
+            for u in updates if u.metric.name == name]
+
+
 def escalations(metrics: MetricBuffer) -> list[dict[str, Any]]:
-    """The escalation counter's updates, by our labels (the SDK adds its own)."""
-    return [{k: u.attributes[k] for k in ("agency", "bundle")} | {"value": u.value}
-            for u in metrics.retrieve_updates() if u.metric.name == ESCALATIONS_METRIC]
+    """The escalation counter's updates (draining the buffer)."""
+    return counted(metrics.retrieve_updates(), ESCALATIONS_METRIC, "agency", "bundle")
 
 
 async def test_an_agency_back_after_an_hour_is_waited_for_and_submitted_to_once(
@@ -172,7 +179,9 @@ async def test_an_agency_back_after_an_hour_is_waited_for_and_submitted_to_once(
     # no alert, and the citizen heard only of the review itself.
     assert store.events_for_case(case.case_id) == []
     assert store.cant_get_it_done_case(case.case_id) is None
-    assert escalations(metrics) == []
+    updates = metrics.retrieve_updates()
+    assert counted(updates, ESCALATIONS_METRIC, "agency", "bundle") == []
+    assert counted(updates, BREACHES_METRIC, "bundle", "step") == []
     assert [n.event for n in final.notifications] == [
         "step_started", "step_approved", "case_completed"]
 
@@ -210,8 +219,19 @@ async def test_a_prolonged_outage_escalates_then_the_case_goes_on_when_the_agenc
     told = [n for n in during.notifications if n.event == "agency_outage"]
     assert len(told) == 1 and "无需再跑一趟" in told[0].text_zh
     # The operators' alert: the worker's metric by agency, and a log line naming it.
-    assert escalations(metrics) == [
+    updates = metrics.retrieve_updates()
+    assert counted(updates, ESCALATIONS_METRIC, "agency", "bundle") == [
         {"agency": BUREAU, "bundle": "medical-insurance-enrollment", "value": 1}]
+    # Every failed attempt counted as the bureau's error, then the one that went through.
+    calls = counted(updates, CALLS_METRIC, "agency", "call", "outcome")
+    bureau = [c for c in calls if c["agency"] == BUREAU and c["call"] == ports.SUBMIT_STEP]
+    errors = sum(c["value"] for c in bureau if c["outcome"] == "error")
+    assert errors == await submit_attempts(handle) - 1 and errors > 1
+    assert sum(c["value"] for c in bureau if c["outcome"] == "ok") == 1
+    assert not any(c["outcome"] == "refused" for c in calls)
+    # The step past its two-hour SLA, counted once for the alert on cases past SLA.
+    assert counted(updates, BREACHES_METRIC, "bundle", "step") == [
+        {"bundle": "medical-insurance-enrollment", "step": STEP, "value": 1}]
     alerts = [r.getMessage() for r in caplog.records if "agency outage" in r.getMessage()]
     assert len(alerts) == 1 and BUREAU in alerts[0] and case.case_id in alerts[0]
     assert case.citizen_id_number not in alerts[0]

@@ -4,6 +4,10 @@ watch_deadline waits for a deadline unless the thing is done first, and sets its
 again when the deadline moves (a published calendar moves a working-day SLA). Deadlines
 is the mechanism that watches each step's SLA; the task step watches its milestones with
 the same helper.
+
+A step past its SLA is also counted on the worker's Temporal metrics (BREACHES_METRIC,
+served as `onething_sla_breaches_total{bundle,step}`), for operators' alerts; the SDK
+records no metric while it replays a history.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from workflows.bundle.mechanism import Mechanism
 
 with workflow.unsafe.imports_passed_through():
     from workflows import detectors
+
+BREACHES_METRIC = "onething_sla_breaches"
 
 
 async def watch_deadline(
@@ -60,6 +66,9 @@ async def watch_sla(case: CaseState, step: StepState) -> None:
         waited_seconds=(workflow.now() - step.started_at).total_seconds(),
         due_at=breach_at, calendar=case.calendar.id,
     ))
+    workflow.metric_meter().create_counter(
+        BREACHES_METRIC, "Steps of bundle cases still open when their SLA ended"
+    ).add(1, {"bundle": case.bundle.id, "step": spec.id})
 
 
 class Deadlines(Mechanism):
