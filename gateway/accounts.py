@@ -193,8 +193,15 @@ class AccountBook:
     def import_file(self, path: Path) -> ImportResult:
         """The accounts of an accounts file (as earlier releases kept them), their
         password hashes as they are; an account whose username the store holds already
-        is left as the store has it."""
+        is left as the store has it. Nothing is stored if any account is malformed."""
         accounts = _decode(path.read_bytes())
+        for account in accounts:  # as `add` would check them, naming the account
+            if not _USERNAME.match(account.username):
+                raise AccountError(f"username: {account.username!r} is not a username")
+            try:
+                check_centres(account.centres)
+            except AccountError as exc:
+                raise AccountError(f"{account.username}: {exc}") from None
         stored = set(self._store.add_accounts([_row(a) for a in accounts]))
         return ImportResult(imported=tuple(a.username for a in accounts if a.username in stored),
                             kept=tuple(a.username for a in accounts

@@ -59,6 +59,11 @@ def test_an_accounts_file_is_imported_once_and_keeps_the_store_s_accounts(
     assert "1 already in the store, left as they were: chen" in capsys.readouterr().out
     assert main(["account", "import", str(tmp_path / "missing.json")]) == 2
     assert "missing.json" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text(OLD_FILE.replace('"binhu-hehu"', '"a,b"').replace('"chen"', '"zhou"'))
+    assert main(["account", "import", str(bad)]) == 2  # a centre the store cannot keep
+    assert "zhou: centres" in capsys.readouterr().err
+    assert book.get("zhou") is None
 
 
 def test_the_first_start_imports_the_file_instead_of_making_accounts(

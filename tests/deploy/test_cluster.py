@@ -375,9 +375,12 @@ async def _run(cluster: Cluster, dsn: str, namespace: str) -> None:
     assert purposes["limit-token"] == 1 and purposes["limit-login"] == 1, purposes
 
     # -- logging out on one gateway ends the session on both ---------------------------
+    async with _browser(cluster, "a", cookies) as on_a:
+        desk = await on_a.get("/console/desk")  # A's replacement: a new process
+        assert desk.status_code == 200, "the session did not outlive gateway A's death"
     async with _browser(cluster, "b", cookies) as on_b:
         desk = await on_b.get("/console/desk")
-        assert desk.status_code == 200, "the session did not outlive gateway A's death"
+        assert desk.status_code == 200
         out = await on_b.post("/console/logout", data={"_csrf_token": _csrf(desk)})
         assert out.status_code == 303
     for gateway in ("a", "b"):
