@@ -12,16 +12,21 @@ from datetime import timedelta
 
 from litestar.stores.base import NamespacedStore, Store
 from litestar.stores.memory import MemoryStore
+from litestar.stores.redis import RedisStore
 from litestar.stores.registry import StoreRegistry
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 __all__ = ["IDEMPOTENCY_STORE", "IDEMPOTENCY_TTL", "SESSION_STORE", "IdempotencyKeys",
-           "gateway_stores", "redis_root"]
+           "gateway_stores", "is_away", "redis_root"]
 
 SESSION_STORE = "sessions"
 IDEMPOTENCY_STORE = "idempotency"
 # A client retrying a request does so within minutes or hours; two days covers a retry
 # sent the next morning (a case number carries its day, the key's answer does not).
 IDEMPOTENCY_TTL = timedelta(days=2)
+REDIS_TIMEOUT = timedelta(seconds=2)
 
 
 def gateway_stores(shared: NamespacedStore | None) -> StoreRegistry:
@@ -35,11 +40,16 @@ def gateway_stores(shared: NamespacedStore | None) -> StoreRegistry:
 
 def redis_root(url: str, namespace: str) -> NamespacedStore:
     """One Redis connection pool for every purpose, its keys under `namespace` (so two
-    installations, or two test runs, on one Redis never meet)."""
-    # Imported here: the embedded default runs without the Redis client.
-    from litestar.stores.redis import RedisStore
+    installations, or two test runs, on one Redis never meet). A Redis that does not
+    answer within REDIS_TIMEOUT fails the request (a 503, see `is_away`), never hangs it."""
+    seconds = REDIS_TIMEOUT.total_seconds()
+    client = Redis.from_url(url, socket_connect_timeout=seconds, socket_timeout=seconds)
+    return RedisStore(client, namespace=namespace, handle_client_shutdown=True)
 
-    return RedisStore.with_client(url=url, namespace=namespace)
+
+def is_away(exc: BaseException) -> bool:
+    """Whether `exc` says the shared state's Redis did not answer: try again later."""
+    return isinstance(exc, RedisConnectionError | RedisTimeoutError)
 
 
 class IdempotencyKeys:
