@@ -236,6 +236,16 @@ class Opener:
         raise AssertionError(f"case {key} could not be opened")
 
 
+async def _open_cases(opener: Opener, url: str, case_ids: list[str]) -> int:
+    """How many of `case_ids` are still running."""
+    running = 0
+    for case_id in case_ids:
+        answer = await opener.http.get(f"{url}/api/cases/{case_id}", headers=opener.headers)
+        running += answer.status_code == 200 and answer.json()["status"] not in (
+            "completed", "failed")
+    return running
+
+
 async def _wait_completed(http: httpx.AsyncClient, url: str, headers: dict[str, str],
                           case_ids: list[str]) -> dict[str, str]:
     status: dict[str, str] = {}
@@ -315,10 +325,12 @@ async def _run(cluster: Cluster, dsn: str, namespace: str) -> None:
     run = uuid.uuid4().hex[:8]
     case_ids: list[str] = []
     kills: list[str] = []
+    in_flight = 0
     for i, citizen_id in enumerate(ids):
         first = "a" if i % 2 == 0 else "b"
         key = f"{run}-{i}"
         if i == 6:
+            in_flight = await _open_cases(opener, cluster.url("b"), case_ids)
             cluster.kill("worker-1")
             kills.append("worker-1")
         if i == 10:
@@ -345,6 +357,7 @@ async def _run(cluster: Cluster, dsn: str, namespace: str) -> None:
     await opener.http.aclose()
 
     # -- every case completed, once; one agency submission each; no friction twice ------
+    assert in_flight > 0, "the worker died with no case running: the kill proved nothing"
     assert len(set(case_ids)) == CASES, "two requests opened one case, or one opened two"
     assert Counter(status.values()) == {"completed": CASES}, status
     ours = [s for s in submissions if s["case_id"] in set(case_ids)]
@@ -409,7 +422,8 @@ async def _run(cluster: Cluster, dsn: str, namespace: str) -> None:
 
     print(f"\ncluster: {CASES} cases through 2 gateways, {len(case_ids)} opened, "
           f"{Counter(status.values())['completed']} completed; kills (SIGKILL): "
-          f"{', '.join(kills)}; openings sent again after a gateway died: "
+          f"{', '.join(kills)} ({in_flight} cases running when the worker died); "
+          f"openings sent again after a gateway died: "
           f"{opener.sent_again}; Redis keys by purpose {dict(purposes)}; "
           f"agency submissions {len(ours)}, duplicate submissions "
           f"{duplicate_submissions}; friction events {len(events)}, "
