@@ -150,15 +150,32 @@ ACCOUNTS_NOTE = "first-accounts.txt"
 
 def _first_accounts(settings: Settings) -> dict[str, str]:
     """A new installation gets one account per staff role, so the console can be used
-    at once; their passwords are shown once and kept in a file only root can read."""
-    if settings.accounts_file.exists():
-        return {}
-    made = seed_demo_accounts(AccountBook(settings.accounts_file), settings.default_centre)
+    at once; their passwords are shown once and kept in a file only root can read. An
+    installation whose accounts were in a file (earlier releases) has them imported."""
+    store = open_store(settings)
+    try:
+        book = AccountBook(store)
+        _import_first(book, settings)
+        if book.all():
+            return {}
+        made = seed_demo_accounts(book, settings.default_centre)
+    finally:
+        store.close()
     note = settings.state_dir / ACCOUNTS_NOTE
     fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.writelines(f"{user} {password}\n" for user, password in made.items())
     return made
+
+
+def _import_first(book: AccountBook, settings: Settings) -> None:
+    """The accounts file earlier releases kept, imported once: when the store holds no
+    account yet (ONETHING_ACCOUNTS_FILE, default .state/accounts.json)."""
+    done = book.import_first(settings.accounts_file)
+    if done is not None:
+        print(f"onething: {len(done.imported)} accounts imported from "
+              f"{settings.accounts_file} into the friction store; the file is no longer read",
+              file=sys.stderr)
 
 
 def up(settings: Settings) -> int:
@@ -325,6 +342,7 @@ async def run_gateway(settings: Settings) -> None:
     from friction.ratings import RatingPolicy
     from gateway.app import create_app
     from gateway.issued_documents import AgencyDocuments
+    from gateway.shared_state import redis_root
     from workflows.calendar_source import PublishedCalendar
     from workflows.definition import Catalogue
 
@@ -342,6 +360,8 @@ async def run_gateway(settings: Settings) -> None:
     client = await connect(settings)
     store = open_store(settings)
     try:
+        accounts = AccountBook(store)
+        _import_first(accounts, settings)
         catalogue = Catalogue.load()
         app = create_app(
             temporal=client,
@@ -351,7 +371,10 @@ async def run_gateway(settings: Settings) -> None:
             task_queue=settings.task_queue,
             tracer_provider=tracing,
             secret=installation_secret(settings),
-            accounts=AccountBook(settings.accounts_file),
+            accounts=accounts,
+            # Sessions, limits and idempotency keys: in Redis when the gateways share one.
+            shared_state=(None if settings.redis_url is None
+                          else redis_root(settings.redis_url, settings.redis_namespace)),
             # /verify asks the registers of the agencies that issue verifiable documents.
             documents=AgencyDocuments.for_catalogue(settings.agency_urls, catalogue),
             secure_cookies=settings.secure_cookies,
@@ -427,7 +450,8 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--token", action="store_true",
                      help="read an admin's bearer token (POST /api/auth/token) from stdin")
     account = sub.add_parser("account", help="add a console and API account; the password "
-                             "is read from standard input")
+                             "is read from standard input (`account import FILE`: bring "
+                             "in an accounts file of an earlier release)")
     account.add_argument("username")
     account.add_argument("--role", action="append", choices=ROLES, required=True,
                          help="a role (repeat for several)")
@@ -443,15 +467,42 @@ def _parser() -> argparse.ArgumentParser:
 
 def add_account(settings: Settings, args: argparse.Namespace) -> int:
     password = sys.stdin.readline().rstrip("\n")
+    store = open_store(settings)
     try:
-        made = AccountBook(settings.accounts_file).add(
+        made = AccountBook(store).add(
             args.username, password, tuple(args.role), display_name=args.name,
             centres=tuple(args.centre), serves_elsewhere=args.serve_elsewhere, lang=args.lang,
         )
     except AccountError as exc:
         print(f"onething account: {exc}", file=sys.stderr)
         return 2
-    print(f"account {made.username} ({', '.join(made.roles)}) added to {settings.accounts_file}")
+    finally:
+        store.close()
+    print(f"account {made.username} ({', '.join(made.roles)}) added to the friction store")
+    return 0
+
+
+def import_accounts(settings: Settings, argv: Sequence[str]) -> int:
+    """`onething account import FILE`: the accounts of an accounts file (earlier
+    releases') into the store, password hashes as they are; a username the store holds
+    already is left as it is."""
+    parser = argparse.ArgumentParser(
+        prog="onething account import",
+        description="bring the accounts of an accounts file (JSON, as earlier releases kept "
+        "them) into the friction store; accounts the store holds already stay as they are")
+    parser.add_argument("file", type=Path)
+    args = parser.parse_args(argv)
+    store = open_store(settings)
+    try:
+        done = AccountBook(store).import_file(args.file)
+    except (OSError, ValueError) as exc:  # msgspec's DecodeError is a ValueError
+        print(f"onething account import: {args.file}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(f"{len(done.imported)} accounts imported from {args.file}"
+          + (f"; {len(done.kept)} already in the store, left as they were: "
+             f"{', '.join(done.kept)}" if done.kept else ""))
     return 0
 
 
@@ -508,19 +559,19 @@ async def case_command(settings: Settings, args: argparse.Namespace) -> int:
     from deploy.case_history import show_case
     from gateway.auth import GatewaySecurity
 
-    book = AccountBook(settings.accounts_file)
-    if args.token:
-        security = GatewaySecurity(installation_secret(settings), book)
-        account = security.account_of_token(_secret_line("token: "))
-    else:
-        account = book.authenticate(args.username, _secret_line("password: "))
-    if account is None:
-        print("onething case show: unknown account, wrong password or invalid token",
-              file=sys.stderr)
-        return 2
-    client = await connect(settings)
     store = open_store(settings)
     try:
+        book = AccountBook(store)
+        if args.token:
+            security = GatewaySecurity(installation_secret(settings), book)
+            account = security.account_of_token(_secret_line("token: "))
+        else:
+            account = book.authenticate(args.username, _secret_line("password: "))
+        if account is None:
+            print("onething case show: unknown account, wrong password or invalid token",
+                  file=sys.stderr)
+            return 2
+        client = await connect(settings)
         return await show_case(client, store, account, args.case_id)
     finally:
         store.close()
@@ -550,6 +601,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
         # `backlog [options]` is `notebook backlog [options]`.
         return notebook_main(args_in if args_in[0] == "backlog" else args_in[1:])
+    if args_in[:2] == ["account", "import"]:
+        return import_accounts(Settings.from_env(), args_in[2:])
     if args_in and args_in[0] == "demo":
         from deploy.sim.demo import main as demo_main
 

@@ -61,7 +61,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # The trace UI's address of one trace, `{trace_id}` in it (Jaeger:
     # http://jaeger:16686/trace/{trace_id}); None: trace ids are shown as text.
     trace_url: str | None = None
-    accounts_file: Path  # staff accounts with roles (JSON, scrypt password hashes)
+    # The accounts file of earlier releases (JSON, scrypt password hashes): imported into
+    # the friction store on the first start that finds the store without accounts.
+    accounts_file: Path
+    # Redis that the gateways of a cluster share sessions, rate-limit counters and
+    # idempotency keys through, under `redis_namespace`; None: each gateway's memory.
+    redis_url: str | None = None
+    redis_namespace: str = "onething"
     default_centre: str = "liangxi-chongan"  # the demo clerk's service centre
     # The service centres a case may be opened at (comma-separated in ONETHING_CENTRES).
     centres: tuple[str, ...] = DEFAULT_CENTRES
@@ -122,6 +128,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             secret_key=e["ONETHING_SECRET_KEY"].encode() if e.get("ONETHING_SECRET_KEY") else None,
             payload_keys=parse_keys(e.get("ONETHING_PAYLOAD_KEYS", "")),
             accounts_file=Path(e.get("ONETHING_ACCOUNTS_FILE", str(state / "accounts.json"))),
+            redis_url=e.get("ONETHING_REDIS_URL") or None,
+            redis_namespace=e.get("ONETHING_REDIS_NAMESPACE") or "onething",
             worker_metrics_host=e.get("ONETHING_WORKER_METRICS_HOST", "127.0.0.1"),
             worker_metrics_port=int(e.get("ONETHING_WORKER_METRICS_PORT", "8302")),
             traces_exporter=_traces_exporter(e),

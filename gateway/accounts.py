@@ -1,7 +1,8 @@
-"""Who may use the gateway: staff accounts with roles, kept in one JSON file.
+"""Who may use the gateway: staff accounts with roles, kept in the friction store (shared
+by every gateway of a cluster); earlier releases kept them in one JSON file, which
+`onething account import FILE` (or the first start on an empty store) brings in.
 
-Passwords are stored as scrypt hashes with a per-account salt. The file is rewritten
-whole through a temporary file and a rename, so a crash never leaves it half-written.
+Passwords are stored as scrypt hashes with a per-account salt.
 Citizens have no account: they follow a case by its number and verification code.
 """
 
@@ -9,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
-import threading
 from pathlib import Path
 from typing import Literal, get_args
 
 import msgspec
+
+from friction.store.accounts import AccountRow, AccountStore
 
 Role = Literal["clerk", "analyst", "developer", "admin", "channel", "auditor"]
 # clerk: a window clerk; analyst: the data bureau; developer: fixes stuck points;
@@ -28,6 +29,7 @@ _USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{1,31}$")
 _CENTRE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 MIN_PASSWORD = 8
+RESERVED_USERNAME = "import"  # `onething account import FILE`
 
 
 class AccountError(ValueError):
@@ -65,6 +67,8 @@ class Account(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class _File(msgspec.Struct, kw_only=True):
+    """An accounts file as earlier releases wrote it."""
+
     accounts: list[Account]
 
 
@@ -121,44 +125,24 @@ _DECOY = hash_password(secrets.token_hex(8))
 
 
 class AccountBook:
-    """Accounts in a JSON file; safe to share between threads of one process."""
+    """Accounts in the friction store (friction.store.accounts), read afresh on every call:
+    an account added by `onething account` or another gateway is seen at once, by every
+    gateway of a cluster sharing the store."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._lock = threading.Lock()
-        self._accounts: dict[str, Account] = {}
-        self._read_mtime: int | None = None
-        with self._lock:
-            self._refresh()
-
-    def _refresh(self) -> None:
-        """Read the file again if another process (`onething account`) changed it, so an
-        account added meanwhile is seen and never lost by this process's next write."""
-        try:
-            mtime = self._path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return
-        if mtime != self._read_mtime:
-            self._accounts = {a.username: a for a in _decode(self._path.read_bytes())}
-            self._read_mtime = mtime
+    def __init__(self, store: AccountStore) -> None:
+        self._store = store
 
     def __deepcopy__(self, memo: dict[int, object]) -> AccountBook:
         # One book per process: Litestar copies routers (and the auth handlers bound to
         # the book) when it registers them.
         return self
 
-    @property
-    def path(self) -> Path:
-        return self._path
-
     def get(self, username: str) -> Account | None:
-        with self._lock:
-            self._refresh()
-            account = self._accounts.get(username)
-        return account if account is not None and account.active else None
+        row = self._store.account(username)
+        return _account(row) if row is not None and row.active else None
 
     def all(self) -> list[Account]:
-        return sorted(self._accounts.values(), key=lambda a: a.username)
+        return [_account(row) for row in self._store.accounts()]
 
     def authenticate(self, username: str, password: str) -> Account | None:
         account = self.get(username)
@@ -178,8 +162,9 @@ class AccountBook:
         serves_elsewhere: bool = False,
         lang: str = "zh",
     ) -> Account:
-        if not _USERNAME.match(username):
-            raise AccountError("username: 2-32 lowercase letters, digits, '.', '_' or '-'")
+        if username == RESERVED_USERNAME or not _USERNAME.match(username):
+            raise AccountError("username: 2-32 lowercase letters, digits, '.', '_' or '-' "
+                               f"(not {RESERVED_USERNAME!r})")
         if len(password) < MIN_PASSWORD:
             raise AccountError(f"password: at least {MIN_PASSWORD} characters")
         if not roles or any(r not in ROLES for r in roles):
@@ -198,32 +183,56 @@ class AccountBook:
             lang=lang,
             password_hash=hash_password(password),
         )
-        with self._lock:
-            self._refresh()
-            if username in self._accounts:
-                raise AccountError(f"username: {username!r} exists already")
-            self._accounts[username] = account
-            self._save()
+        if not self._store.add_accounts([_row(account)]):
+            raise AccountError(f"username: {username!r} exists already")
         return account
 
     def set_lang(self, username: str, lang: str) -> None:
-        with self._lock:
-            self._refresh()
-            account = self._accounts[username]
-            self._accounts[username] = msgspec.structs.replace(account, lang=lang)
-            self._save()
+        self._store.set_account_lang(username, lang)
 
-    def _save(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._path.with_suffix(".tmp")
-        body = msgspec.json.format(msgspec.json.encode(_File(accounts=self.all())))
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(body)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self._path)
-        self._read_mtime = self._path.stat().st_mtime_ns
+    def import_file(self, path: Path) -> ImportResult:
+        """The accounts of an accounts file (as earlier releases kept them), their
+        password hashes as they are; an account whose username the store holds already
+        is left as the store has it. Nothing is stored if any account is malformed."""
+        accounts = _decode(path.read_bytes())
+        for account in accounts:  # as `add` would check them, naming the account
+            if not _USERNAME.match(account.username):
+                raise AccountError(f"username: {account.username!r} is not a username")
+            try:
+                check_centres(account.centres)
+            except AccountError as exc:
+                raise AccountError(f"{account.username}: {exc}") from None
+        stored = set(self._store.add_accounts([_row(a) for a in accounts]))
+        return ImportResult(imported=tuple(a.username for a in accounts if a.username in stored),
+                            kept=tuple(a.username for a in accounts
+                                       if a.username not in stored))
+
+    def import_first(self, path: Path) -> ImportResult | None:
+        """`import_file(path)` when the store holds no account yet and the file exists:
+        an installation upgraded from accounts in a file keeps them on its first start.
+        None when there is nothing to import."""
+        if self._store.accounts() or not path.exists():
+            return None
+        return self.import_file(path)
+
+
+class ImportResult(msgspec.Struct, kw_only=True, frozen=True):
+    imported: tuple[str, ...]  # usernames stored
+    kept: tuple[str, ...]  # usernames the store held already, left as they were
+
+
+def _account(row: AccountRow) -> Account:
+    return Account(username=row.username, display_name=row.display_name,
+                   roles=tuple(r for r in ROLES if r in row.roles), centres=row.centres,
+                   serves_elsewhere=row.serves_elsewhere, lang=row.lang,
+                   password_hash=row.password_hash, active=row.active)
+
+
+def _row(account: Account) -> AccountRow:
+    return AccountRow(username=account.username, display_name=account.display_name,
+                      roles=account.roles, centres=account.centres,
+                      serves_elsewhere=account.serves_elsewhere, lang=account.lang,
+                      password_hash=account.password_hash, active=account.active)
 
 
 def seed_demo_accounts(book: AccountBook, centre: str) -> dict[str, str]:

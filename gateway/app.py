@@ -17,8 +17,7 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
-from litestar.stores.base import Store
-from litestar.stores.memory import MemoryStore
+from litestar.stores.base import NamespacedStore
 from opentelemetry import trace
 from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 from opentelemetry.trace import TracerProvider
@@ -38,7 +37,6 @@ from gateway.audit.retention import DEFAULT_RETENTION, AccessLogRetention
 from gateway.audit.service import provide_access_log_service
 from gateway.auth import (
     CODEC_PREFIX,
-    SESSION_STORE,
     TRUSTED_PROXIES_STATE,
     GatewaySecurity,
     proxy_networks,
@@ -91,6 +89,7 @@ from gateway.ratings.service import provide_rating_service
 from gateway.register.controllers import CantGetItDoneController
 from gateway.register.schemas import RegisterBody, ResolutionBody, TaskForceBody
 from gateway.register.service import provide_register_service
+from gateway.shared_state import IDEMPOTENCY_STORE, IdempotencyKeys, gateway_stores
 from gateway.verifier import VERIFY_EVERY_SECONDS, VerifierSchedule
 from kernel.china_time import local_date
 from workflows.calendar import WorkingCalendar
@@ -177,7 +176,7 @@ def create_app(
     sweep_every: float | None = SWEEP_EVERY_SECONDS,
     secure_cookies: bool = True,
     trusted_proxies: Iterable[str] = (),
-    session_store: Store | None = None,
+    shared_state: NamespacedStore | None = None,
     rating_policy: RatingPolicy | None = None,
     clock: Callable[[], datetime] | None = None,
     access_log_retention: timedelta | None = DEFAULT_RETENTION,
@@ -197,7 +196,9 @@ def create_app(
     Cookies are Secure (sent over HTTPS only) unless `secure_cookies` is False. The client
     address that rate limits count by is the connection's peer; X-Forwarded-For is read only
     when that peer is one of `trusted_proxies` (addresses or CIDR blocks). Console sessions
-    live in `session_store` (in memory unless given; gateways of a cluster share one).
+    live in `shared_state`, with the doors' rate-limit counters and the idempotency keys,
+    each purpose under its own namespace (gateway.shared_state; in this process's memory
+    unless given: gateways of a cluster share one Redis).
     A bad review is followed up within `rating_policy`'s working days; `clock` is the
     time ratings and their follow-ups are made at (now, unless a test pins it).
     Reads of residents' data and changes to cases go to the store's access log; entries
@@ -264,6 +265,8 @@ def create_app(
         exception_handlers=API_EXCEPTION_HANDLERS,
     )
     known = KnownCentres(centres, accounts)
+    stores = gateway_stores(shared_state)
+    idempotency = IdempotencyKeys(stores.get(IDEMPOTENCY_STORE))
     return Litestar(
         route_handlers=[
             api,
@@ -297,6 +300,7 @@ def create_app(
             "online_entries": Provide(lambda: online_entries, sync_to_thread=False),
             "documents": Provide(lambda: document_register, sync_to_thread=False),
             "centres": Provide(lambda: known, sync_to_thread=False),
+            "idempotency_keys": Provide(lambda: idempotency, sync_to_thread=False),
         },
         # No body anywhere is larger than a friction batch; each API route takes less.
         request_max_body_size=MAX_BATCH_BYTES,
@@ -308,7 +312,7 @@ def create_app(
         # Every handler declares its centre policy; this one guard enforces the
         # case-scoped ones (gateway.centres).
         guards=[centre_guard],
-        stores={SESSION_STORE: session_store or MemoryStore()},
+        stores=stores,
         # Handlers declaring opt=access(...) are recorded in the access log, here only.
         middleware=[prometheus.middleware, AccessLogMiddleware(store)],
         on_app_init=[security.session.on_app_init],

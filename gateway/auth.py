@@ -42,6 +42,7 @@ from litestar.utils.dataclass import extract_dataclass_items
 
 from gateway.accounts import Account, AccountBook, Role
 from gateway.centres import centre_policy
+from gateway.shared_state import SESSION_STORE
 
 # Short-lived: a leaked token is soon worthless. A client renews by asking TOKEN_PATH again.
 API_TOKEN_TTL = timedelta(minutes=30)
@@ -61,7 +62,6 @@ PUBLIC_PATHS = (
 )
 TOKEN_PATH = "/api/auth/token"
 CODEC_PREFIX = "/codec"  # Temporal's remote codec (gateway.codec)
-SESSION_STORE = "sessions"
 TRUSTED_PROXIES_STATE = "trusted_proxies"
 BEARER = "bearer"
 

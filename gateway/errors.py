@@ -20,6 +20,7 @@ from temporalio.client import RPCTimeoutOrCancelledError, WorkflowUpdateFailedEr
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from gateway.shared_state import is_away
 from kernel.privacy import mask
 
 log = logging.getLogger(__name__)
@@ -153,12 +154,16 @@ def trace_id_now() -> str | None:
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """Temporal away (a 503), or a failure nobody foresaw: 500, and its traceback in the
-    log under the request's trace id. Neither the body nor the query is logged; the
-    traceback's text is masked, since an exception's message may quote what a resident
-    gave."""
+    """Temporal or the shared state away (a 503), or a failure nobody foresaw: 500, and
+    its traceback in the log under the request's trace id. Neither the body nor the query
+    is logged; the traceback's text is masked, since an exception's message may quote
+    what a resident gave."""
     if is_unavailable(exc):
         return unavailable().to_response(request)
+    if is_away(exc):
+        return problem(503, "Service unavailable", "the gateways' shared state (sessions, "
+                       "limits, idempotency keys) did not answer; try again",
+                       ).to_response(request)
     trace_id = trace_id_now()
     route = request.scope.get("path_template") or "?"
     text = "".join(traceback.format_exception(exc))

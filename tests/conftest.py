@@ -257,7 +257,7 @@ def api_token(
 ) -> str:
     """A bearer token for the test gateway's API, as a service with `roles`, working for
     `centres` (every centre unless a test says which)."""
-    security = GatewaySecurity(TEST_SECRET, AccountBook(Path("/nonexistent/accounts.json")))
+    security = GatewaySecurity(TEST_SECRET, AccountBook(SqliteFrictionStore(":memory:")))
     return security.mint_token(subject, roles or ("admin",), centres=centres)  # type: ignore[arg-type]
 
 
@@ -287,7 +287,7 @@ async def served_gateway(
         calendar=calendar or load_calendar(),
         task_queue=task_queue,
         secret=TEST_SECRET,
-        accounts=accounts or AccountBook(Path("/nonexistent/accounts.json")),
+        accounts=accounts or AccountBook(SqliteFrictionStore(":memory:")),
         **{"secure_cookies": False, **app_options},  # served over plain HTTP
     )
     async with contextlib.AsyncExitStack() as stack:

@@ -41,6 +41,7 @@ from deploy.sim.clerk import ClerkHabits, GatewayError, HttpDesk, held_until, se
 from deploy.sim.population import Citizen, lookup_values
 from friction.backlog import BacklogEntry
 from friction.cli import render_entries
+from friction.stores import open_store
 from gateway.accounts import AccountBook
 from gateway.auth import GatewaySecurity
 from kernel.china_time import CHINA_TZ, local_date
@@ -547,10 +548,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(None if argv is None else list(argv))
     # The demo runs beside the gateway and holds its secret: it acts as a service with
     # the roles of the clerks and developers it plays, for as long as a demo run takes.
-    args.token = GatewaySecurity(
-        installation_secret(settings), AccountBook(settings.accounts_file)
-    ).mint_token("service:demo", ("clerk", "analyst", "developer"), ttl=timedelta(hours=12),
-                 centres=(*CENTRES, settings.default_centre))
+    store = open_store(settings.friction_dsn, settings.friction_db)
+    try:
+        args.token = GatewaySecurity(
+            installation_secret(settings), AccountBook(store)
+        ).mint_token("service:demo", ("clerk", "analyst", "developer"),
+                     ttl=timedelta(hours=12), centres=(*CENTRES, settings.default_centre))
+    finally:
+        store.close()
     known = Catalogue.load().ids()
     if args.bundles == "all":
         args.bundles = known

@@ -12,6 +12,7 @@ need and defines the answers it gives beside its SQL:
 - ratings: the citizens' ratings, their follow-ups and their join to the friction
   (RatingStore);
 - access_log: who read or changed which case, append-only (AccessLogStore, AccessEntry);
+- accounts: staff accounts, shared by every gateway (AccountStore, AccountRow);
 - engine: one connection, the dialect, transactions; migrations: one file per schema
   version; sql: SqlFrictionStore, every part over one engine.
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from friction.store.access_log import ACCESS_ACTIONS, AccessAction, AccessEntry, AccessLogStore
+from friction.store.accounts import AccountRow, AccountStore
 from friction.store.backlog import BacklogStore
 from friction.store.dashboard import (
     BreachSums,
@@ -53,7 +55,8 @@ from friction.store.stuck_points import StuckPointStore
 from friction.stuck_points import Granularity
 
 __all__ = [
-    "ACCESS_ACTIONS", "AccessAction", "AccessEntry", "AccessLogStore", "BacklogStore",
+    "ACCESS_ACTIONS", "AccessAction", "AccessEntry", "AccessLogStore", "AccountRow",
+    "AccountStore", "BacklogStore",
     "BreachSums", "CantGetItDoneByCause", "ConflictError", "DashboardFilter",
     "DashboardStore", "ExportStore", "FrictionSplit", "FrictionStore", "Granularity",
     "GroupBy", "IngestResult", "IngestStore", "KindDay", "KindTotal", "MetricsStore",
@@ -66,7 +69,7 @@ __all__ = [
 @runtime_checkable
 class FrictionStore(
     IngestStore, StuckPointStore, BacklogStore, RegisterStore, DashboardStore, MetricsStore,
-    ExportStore, RatingStore, AccessLogStore, Protocol,
+    ExportStore, RatingStore, AccessLogStore, AccountStore, Protocol,
 ):
     """Every part of the store, for whoever wires the parts' consumers together."""
 

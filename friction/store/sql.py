@@ -13,6 +13,7 @@ import msgspec
 
 from friction.burden import BurdenTable, default_burden_table
 from friction.store.access_log import AccessLogSql
+from friction.store.accounts import AccountSql
 from friction.store.backlog import BacklogSql
 from friction.store.dashboard import DashboardSql
 from friction.store.engine import Connection, Dialect, Engine
@@ -30,7 +31,7 @@ __all__ = ["SqlFrictionStore"]
 
 class SqlFrictionStore(
     IngestSql, StuckPointSql, BacklogSql, RegisterSql, ReportSql, DashboardSql, MetricsSql,
-    ExportSql, RatingSql, AccessLogSql,
+    ExportSql, RatingSql, AccessLogSql, AccountSql,
 ):
     """FrictionStore over a DB-API connection. Each base is one concern's SQL; they share
     the engine (one connection under a lock), the burden table and the event codecs."""

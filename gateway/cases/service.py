@@ -51,6 +51,7 @@ from gateway.cases.schemas import (
 from gateway.centres import check_opening
 from gateway.channels.service import OnlineEntries
 from gateway.errors import check_name, from_temporal, invalid_field, problem
+from gateway.shared_state import IdempotencyKeys
 from kernel.case_number import CASE_ALPHABET, case_number, case_tail
 from kernel.china_time import local_date
 from workflows.bundle import BundleWorkflow
@@ -149,8 +150,10 @@ class CaseService:
         task_queue: str,
         entries: OnlineEntries | None = None,
         centres: Collection[str] = DEFAULT_CENTRES,
+        keys: IdempotencyKeys | None = None,
     ) -> None:
         self.temporal = temporal
+        self._keys = keys
         self.catalogue = catalogue
         self._calendar = calendar
         self._task_queue = task_queue
@@ -197,7 +200,12 @@ class CaseService:
                 raise invalid_field("entry", "this desk takes no entry: it is not an online "
                                     "channel")
             entries.check(data)
-        case_id = new_case_id(now, idempotency_key)
+        # A retry names the case its first request opened, whichever gateway opened it
+        # and on whichever day (the number carries its day; the key's answer stays).
+        known = None
+        if idempotency_key and self._keys is not None:
+            known = await self._keys.answered(idempotency_key)
+        case_id = known or new_case_id(now, idempotency_key)
         try:
             await self.temporal.start_workflow(
                 BundleWorkflow.run,
@@ -227,6 +235,8 @@ class CaseService:
             if idempotency_key is None:
                 raise
             # The same request again: the case already exists, answer with it.
+        if idempotency_key and self._keys is not None and known is None:
+            await self._keys.remember(idempotency_key, case_id)
         if entries is not None and data.entry is not None:
             await entries.record(case_id, definition, data, now)  # idempotent: one per case
         return CaseOpened(case_id=case_id, bundle=definition.id,
@@ -431,10 +441,11 @@ def provide_case_service(
     task_queue: NamedDependency[str],
     online_entries: NamedDependency[OnlineEntries],
     centres: NamedDependency[KnownCentres],
+    idempotency_keys: NamedDependency[IdempotencyKeys],
 ) -> CaseService:
     """The request's CaseService, from the app's dependencies (Provide in gateway.app)."""
     return CaseService(temporal, catalogue, calendar_source, task_queue, online_entries,
-                       centres)
+                       centres, idempotency_keys)
 
 
 # A handler takes the service as `case_service: Cases`; the parameter's name is the key.

@@ -22,7 +22,9 @@ from markupsafe import Markup
 
 from gateway.accounts import Account
 from gateway.auth import redact_path
+from gateway.errors import RETRY_AFTER_SECONDS
 from gateway.i18n import request_lang, translations
+from gateway.shared_state import is_away
 from workflows.definition import Catalogue
 
 logger = logging.getLogger(__name__)
@@ -167,10 +169,17 @@ def error_page(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
 
 
 def failure_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """A page, not a traceback, when something behind the console fails unexpectedly."""
+    """A page, not a traceback, when something behind the console fails unexpectedly;
+    the shared state (Redis) away is a 503 to retry, as the API answers it."""
+    detail = tr(request, "The service could not answer. Please try again.")
+    if is_away(exc):
+        logger.warning("console page %s: the shared state did not answer",
+                       redact_path(request.url.path))
+        away = page(request, "error.html", status_code=503, status=503, detail=detail)
+        away.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return away
     logger.exception("console page %s failed", redact_path(request.url.path), exc_info=exc)
-    return page(request, "error.html", status_code=500, status=500,
-                detail=tr(request, "The service could not answer. Please try again."))
+    return page(request, "error.html", status_code=500, status=500, detail=detail)
 
 
 CONSOLE_EXCEPTION_HANDLERS: dict[Any, Any] = {

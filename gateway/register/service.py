@@ -30,6 +30,7 @@ from friction import notebook
 from friction.register import WALK_IN_PREFIX, CantGetItDoneRecord
 from friction.store import FrictionStore
 from gateway.errors import from_temporal, invalid_field, problem
+from gateway.shared_state import IdempotencyKeys
 from kernel.case_number import CASE_ALPHABET, case_tail
 from kernel.china_time import local_date
 from kernel.privacy import mask
@@ -107,11 +108,13 @@ class RegisterService:
         store: FrictionStore,
         calendar: Callable[[], WorkingCalendar],
         task_queue: str,
+        keys: IdempotencyKeys | None = None,
     ) -> None:
         self.temporal = temporal
         self.store = store
         self._calendar = calendar
         self._task_queue = task_queue
+        self._keys = keys
 
     def calendar(self) -> WorkingCalendar:
         return self._calendar()
@@ -189,7 +192,12 @@ class RegisterService:
         register's row, and whether this call registered it (False for a case registered
         already, which keeps its first registration)."""
         if walk_in:
-            case_id = walk_in_number(datetime.now(UTC), idempotency_key)
+            known = None
+            if idempotency_key and self._keys is not None:
+                known = await self._keys.answered(idempotency_key)
+            case_id = known or walk_in_number(datetime.now(UTC), idempotency_key)
+            if idempotency_key and self._keys is not None and known is None:
+                await self._keys.remember(idempotency_key, case_id)
         else:
             await self.check_case(case_id, bundle)
         start = RegisterStart(
@@ -285,9 +293,10 @@ def provide_register_service(
     store: NamedDependency[FrictionStore],
     calendar_source: NamedDependency[Callable[[], WorkingCalendar]],
     task_queue: NamedDependency[str],
+    idempotency_keys: NamedDependency[IdempotencyKeys],
 ) -> RegisterService:
     """The request's RegisterService, from the app's dependencies (Provide in gateway.app)."""
-    return RegisterService(temporal, store, calendar_source, task_queue)
+    return RegisterService(temporal, store, calendar_source, task_queue, idempotency_keys)
 
 
 # A handler takes the service as `register_service: Registry`; the parameter's name is the key.

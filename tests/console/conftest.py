@@ -51,7 +51,7 @@ async def console(
     tmp_path: Path,
 ) -> AsyncIterator[Console]:
     centre = f"centre-{task_queue[-8:]}"  # this test's own worklist
-    book = AccountBook(tmp_path / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     book.add("clerk", PASSWORD, ("clerk",), display_name="王窗口", centres=(centre,))
     book.add("analyst", PASSWORD, ("analyst",), display_name="数据局李")
     book.add("developer", PASSWORD, ("developer",), display_name="开发者陈")

@@ -60,7 +60,7 @@ async def test_an_admin_reads_a_decoded_history_and_it_is_recorded(
     dev_env: WorkflowEnvironment, sealed_case: str, tmp_path: Path,
 ) -> None:
     state = tmp_path / "state"
-    book = AccountBook(state / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(state / "friction.db"))  # the CLI's store
     book.add("admin", PASSWORD, ("admin",))
     book.add("clerk", PASSWORD, ("clerk",), centres=("liangxi-chongan",))
     env = environment(dev_env, state)

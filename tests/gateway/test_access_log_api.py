@@ -16,6 +16,7 @@ from conftest import TEST_SECRET, citizen_where, served_gateway
 from temporalio.testing import WorkflowEnvironment
 
 from deploy.sim.population import Citizen
+from friction.sqlite_store import SqliteFrictionStore
 from friction.store import AccessEntry
 from friction.store.sql import SqlFrictionStore
 from gateway.accounts import AccountBook
@@ -47,7 +48,7 @@ def audited_store(backend: Backend) -> Iterator[SqlFrictionStore]:
 
 @pytest.fixture
 def accounts(tmp_path: Path) -> AccountBook:
-    book = AccountBook(tmp_path / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     book.add("clerk", PASSWORD, ("clerk",), centres=(CENTRE,))
     book.add("auditor", PASSWORD, ("auditor",))
     book.add("analyst", PASSWORD, ("analyst",))

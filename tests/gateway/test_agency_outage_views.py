@@ -36,7 +36,7 @@ async def test_the_clerk_sees_an_agency_failing_and_the_case_go_on_when_it_answe
     dev_env: WorkflowEnvironment, fresh_agencies: ServedApp, agency_urls: dict[str, str],
     store: SqliteFrictionStore, population: list[Citizen], task_queue: str, tmp_path: Path,
 ) -> None:
-    book = AccountBook(tmp_path / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     book.add("clerk", PASSWORD, ("clerk",), centres=(CENTRE,))
     citizen = citizen_where(population, ecerts=True)
     await set_behaviour(fresh_agencies, BUREAU, failure_rate=1.0)

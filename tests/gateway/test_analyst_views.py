@@ -30,7 +30,7 @@ CLERK = bearer("clerk")
 
 @pytest.fixture
 def accounts(tmp_path: Path) -> AccountBook:
-    book = AccountBook(tmp_path / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     book.add("analyst", PASSWORD, ("analyst",))
     book.add("developer", PASSWORD, ("developer",))
     return book

@@ -23,7 +23,7 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture
 def accounts(tmp_path: Path) -> AccountBook:
-    book = AccountBook(tmp_path / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     book.add("clerk", PASSWORD, ("clerk",), centres=("liangxi-chongan",))
     book.add("analyst", PASSWORD, ("analyst",))
     return book
@@ -122,29 +122,33 @@ async def test_console_login_with_csrf_and_roles(
 
 
 def test_accounts_refuse_bad_input_and_keep_no_password(tmp_path: Path) -> None:
-    book = AccountBook(tmp_path / "a.json")
+    store = SqliteFrictionStore(tmp_path / "a.db")
+    book = AccountBook(store)
     with pytest.raises(AccountError, match="password"):
         book.add("short", "1234", ("clerk",))
     with pytest.raises(AccountError, match="roles"):
         book.add("nobody", PASSWORD, ("mayor",))  # type: ignore[arg-type]
+    with pytest.raises(AccountError, match="username"):
+        book.add("import", PASSWORD, ("analyst",))  # `onething account import` is a command
     book.add("clerk", PASSWORD, ("clerk",), centres=("liangxi-chongan",))
     with pytest.raises(AccountError, match="exists"):
         book.add("clerk", PASSWORD, ("clerk",), centres=("liangxi-chongan",))
-    stored = (tmp_path / "a.json").read_text()
-    assert PASSWORD not in stored and "scrypt$" in stored
-    reopened = AccountBook(tmp_path / "a.json")
+    (row,) = store.accounts()
+    assert PASSWORD not in repr(row) and row.password_hash.startswith("scrypt$")
+    store.close()
+    reopened = AccountBook(SqliteFrictionStore(tmp_path / "a.db"))
     assert reopened.authenticate("clerk", PASSWORD) is not None
     assert reopened.authenticate("clerk", "wrong-password") is None
 
 
 def test_an_account_added_by_another_process_is_seen_and_kept(tmp_path: Path) -> None:
-    gateway_book = AccountBook(tmp_path / "a.json")
+    gateway_book = AccountBook(SqliteFrictionStore(tmp_path / "a.db"))
     gateway_book.add("clerk", PASSWORD, ("clerk",), centres=("liangxi-chongan",))
-    # `onething account` runs in its own process, with its own book on the same file.
-    AccountBook(tmp_path / "a.json").add("analyst", PASSWORD, ("analyst",))
+    # `onething account` runs in its own process, with its own connection to the store.
+    AccountBook(SqliteFrictionStore(tmp_path / "a.db")).add("analyst", PASSWORD, ("analyst",))
     assert gateway_book.get("analyst") is not None
     gateway_book.set_lang("clerk", "en")  # a write from the gateway keeps the new account
-    reread = AccountBook(tmp_path / "a.json")
+    reread = AccountBook(SqliteFrictionStore(tmp_path / "a.db"))
     assert reread.get("analyst") is not None
     assert reread.get("clerk") is not None and reread.get("clerk").lang == "en"  # type: ignore[union-attr]
 

@@ -78,7 +78,7 @@ def centres(task_queue: str) -> tuple[str, str, str]:
 @pytest.fixture
 def accounts(tmp_path: Path, centres: tuple[str, str, str]) -> AccountBook:
     home, neighbour, roving = centres
-    book = AccountBook(tmp_path / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     book.add("home", PASSWORD, ("clerk",), centres=(home, "elsewhere-too"))
     book.add("next", PASSWORD, ("clerk",), centres=(neighbour,))
     book.add("roving", PASSWORD, ("clerk",), centres=(roving,), serves_elsewhere=True)
@@ -286,20 +286,25 @@ async def test_a_clerk_who_may_serve_elsewhere_does_so_in_the_console(
         assert page.status_code == 200 and "跨区通办" in page.text
 
 
-def test_accounts_list_centres_and_read_files_with_one_centre(tmp_path: Path) -> None:
+def test_accounts_list_centres_and_import_files_with_one_centre(tmp_path: Path) -> None:
     path = tmp_path / "accounts.json"
     path.write_text('{"accounts": [{"username": "old", "display_name": "旧", '
                     '"roles": ["clerk"], "centre": "liangxi-chongan", '
                     '"password_hash": "scrypt$00$00"}]}')
-    book = AccountBook(path)
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
+    assert book.import_first(path) is not None
     old = book.get("old")
     assert old is not None and old.centres == ("liangxi-chongan",)
     assert old.centre == "liangxi-chongan" and not old.serves_elsewhere
+    assert old.password_hash == "scrypt$00$00"  # the hash as the file held it
     made = book.add("two", PASSWORD, ("clerk",), centres=("a-centre", "b-centre", "a-centre"),
                     serves_elsewhere=True)
     assert made.centres == ("a-centre", "b-centre") and made.centre == "a-centre"
-    reread = AccountBook(path)
+    reread = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     assert reread.get("two") == made and reread.get("old") == old
+    assert reread.import_first(path) is None  # the store has accounts: nothing imported
+    again = reread.import_file(path)  # by hand: an account the store holds stays as it is
+    assert again.imported == () and again.kept == ("old",)
     with pytest.raises(AccountError, match="centres"):
         book.add("nowhere", PASSWORD, ("clerk",))
     with pytest.raises(AccountError, match="centres"):

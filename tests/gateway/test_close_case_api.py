@@ -135,7 +135,7 @@ async def test_the_clerk_closes_a_case_from_its_page(
     store: SqliteFrictionStore, task_queue: str, tmp_path: Path,
 ) -> None:
     urls, people = sim
-    book = AccountBook(tmp_path / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     book.add("clerk", PASSWORD, ("clerk",), centres=("liangxi-chongan",))
     async with served_gateway(dev_env.client, store, task_queue, agency_urls=urls,
                               accounts=book, headers={}) as client:

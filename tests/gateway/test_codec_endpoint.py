@@ -47,7 +47,7 @@ def value_of(sent: dict[str, Any]) -> Any:
 
 @pytest.fixture
 def accounts(tmp_path: Path) -> AccountBook:
-    book = AccountBook(tmp_path / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     book.add("admin", PASSWORD, ("admin",))
     book.add("clerk", PASSWORD, ("clerk",), centres=("liangxi-chongan",))
     book.add("auditor", PASSWORD, ("auditor",))

@@ -86,7 +86,7 @@ def seed(store: SqliteFrictionStore) -> None:
 
 @pytest.fixture
 def accounts(tmp_path: Path) -> AccountBook:
-    book = AccountBook(tmp_path / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     book.add("dev.wang", PASSWORD, ("developer",), display_name="王工")
     book.add("ana.li", PASSWORD, ("analyst",))
     book.add("clerk.zhao", PASSWORD, ("clerk",), centres=("liangxi-chongan",))

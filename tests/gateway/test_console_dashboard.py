@@ -82,7 +82,7 @@ def seed(store: SqliteFrictionStore) -> None:
 
 @pytest.fixture
 def accounts(tmp_path: Path) -> AccountBook:
-    book = AccountBook(tmp_path / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     book.add("analyst", PASSWORD, ("analyst",))
     book.add("clerk", PASSWORD, ("clerk",), centres=("liangxi",))
     return book

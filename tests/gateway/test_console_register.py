@@ -34,7 +34,7 @@ REGISTER = "/console/register"
 
 @pytest.fixture
 def accounts(tmp_path: Path) -> AccountBook:
-    book = AccountBook(tmp_path / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     book.add("clerk", PASSWORD, ("clerk",), centres=(CENTRE,))
     book.add("analyst", PASSWORD, ("analyst",))
     return book

@@ -69,7 +69,7 @@ async def test_a_failed_case_is_failed_with_its_cause_in_every_view(
 ) -> None:
     # The bureau answers 404 to every submission: a refusal no retry can fix.
     urls = {**agency_urls, "medical-insurance": f"{fresh_agencies.url}/no-such-agency"}
-    book = AccountBook(tmp_path / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     book.add("clerk", PASSWORD, ("clerk",), centres=(CENTRE,))
     citizen = citizen_where(population, ecerts=True)
     async with served_gateway(dev_env.client, store, task_queue, agency_urls=urls,

@@ -115,7 +115,7 @@ async def test_the_openapi_fuzzed_against_the_real_gateway(
     dev_env: WorkflowEnvironment, fresh_agencies: object, agency_urls: dict[str, str],
     store: SqliteFrictionStore, task_queue: str, tmp_path: Path, population: list[Citizen],
 ) -> None:
-    book = AccountBook(tmp_path / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     book.add("fuzzer", PASSWORD, ("admin",), centres=("liangxi-chongan",))
     async with served_gateway(dev_env.client, store, task_queue, agency_urls,
                               accounts=book, headers={}) as http:

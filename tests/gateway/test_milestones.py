@@ -45,7 +45,7 @@ SERVICE = "service:tests"  # the subject of the tests' bearer tokens
 
 @pytest.fixture
 def accounts(tmp_path: Path) -> AccountBook:
-    book = AccountBook(tmp_path / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     book.add("zhou", PASSWORD, ("clerk",), display_name=WORKER, centres=(CENTRE,))
     book.add("analyst", PASSWORD, ("analyst",))
     return book

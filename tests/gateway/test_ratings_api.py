@@ -50,7 +50,7 @@ async def api(
     dev_env: WorkflowEnvironment, store: SqliteFrictionStore, task_queue: str,
     agency_urls: dict[str, str], fresh_agencies: object, tmp_path: Path,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    book = AccountBook(tmp_path / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     book.add("eastclerk", "rating-pass-2026", ("clerk",), display_name="东窗口",
              centres=(CENTRE,))
     book.add("westclerk", "rating-pass-2026", ("clerk",), display_name="西窗口",

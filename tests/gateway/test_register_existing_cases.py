@@ -121,7 +121,7 @@ async def test_the_api_refuses_a_case_that_does_not_exist_and_registers_walk_ins
 async def test_the_console_form_refuses_a_made_up_number_and_registers_a_walk_in(
     dev_env: WorkflowEnvironment, store: SqliteFrictionStore, task_queue: str, tmp_path: Path,
 ) -> None:
-    book = AccountBook(tmp_path / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     book.add("clerk", PASSWORD, ("clerk",), centres=(CENTRE,))
     form = {"bundle": BUNDLE, "step": "", "department": "hrss", "cause": "policy"}
     async with (

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -62,7 +61,7 @@ async def traced_gateway(
         task_queue=task_queue,
         tracer_provider=gateway_traces,
         secret=TEST_SECRET,
-        accounts=AccountBook(Path("/nonexistent/accounts.json")),
+        accounts=AccountBook(SqliteFrictionStore(":memory:")),
     )
     async with httpx.AsyncClient(timeout=10) as agencies:
         worker = create_worker(
