@@ -19,6 +19,12 @@ fi
 if new temporal.env; then
     printf 'POSTGRES_PWD=%s\n' "$(sed -n 's/^POSTGRES_PASSWORD=//p' postgres.env)" >temporal.env
 fi
+redis_password="$(hex)"
+if new redis.env; then
+    printf 'REDIS_PASSWORD=%s\n' "$redis_password" >redis.env
+else
+    redis_password="$(sed -n 's/^REDIS_PASSWORD=//p' redis.env)"
+fi
 if new onething.env; then
     {
         printf 'ONETHING_PAYLOAD_KEYS=k1:%s\n' "$(head -c 32 /dev/urandom | base64)"
@@ -26,6 +32,7 @@ if new onething.env; then
         printf 'ONETHING_SECRET_KEY=%s\n' "$(hex)"
         printf 'ONETHING_FRICTION_DSN=postgresql://onething:%s@postgresql:5432/onething\n' \
             "$db_password"
+        printf 'ONETHING_REDIS_URL=redis://:%s@redis:6379/0\n' "$redis_password"
     } >onething.env
 fi
 if new tls.crt; then

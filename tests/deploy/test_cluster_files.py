@@ -83,6 +83,10 @@ def test_two_workers_and_two_gateways_start_after_setup_behind_the_proxy() -> No
         assert services[name]["depends_on"]["setup"] == {
             "condition": "service_completed_successfully"}
     assert services["setup"]["restart"] == "no"
+    # Gateways share sessions, limits and idempotency keys through Redis.
+    for name in ("gateway-1", "gateway-2"):
+        assert services[name]["depends_on"]["redis"] == {"condition": "service_healthy"}
+    assert "ONETHING_REDIS_URL" in env_names(COMPOSE_DIR / "secrets" / "onething.env.example")
     assert services["temporal"]["environment"]["DB"] == "postgres12"
     assert services["temporal"]["environment"]["DEFAULT_NAMESPACE"] == "onething"
     assert {"postgresql", "temporal-ui", "proxy", "prometheus"} <= set(services)
@@ -140,7 +144,8 @@ def test_make_secrets_makes_private_keys_the_product_accepts_and_never_replaces_
     secrets = here / "secrets"
     made = {p.name: p.read_bytes() for p in secrets.iterdir() if not p.name.endswith(".example")
             and p.name != ".gitignore"}
-    assert set(made) == {"onething.env", "postgres.env", "temporal.env", "tls.crt", "tls.key"}
+    assert set(made) == {"onething.env", "postgres.env", "redis.env", "temporal.env", "tls.crt",
+                         "tls.key"}
     for name in made:
         assert stat.S_IMODE((secrets / name).stat().st_mode) == 0o600, name
     values = dict(line.split("=", 1) for line in made["onething.env"].decode().splitlines())
@@ -153,6 +158,9 @@ def test_make_secrets_makes_private_keys_the_product_accepts_and_never_replaces_
     assert f":{postgres['ONETHING_DB_PASSWORD']}@" in values["ONETHING_FRICTION_DSN"]
     temporal = dict(line.split("=", 1) for line in made["temporal.env"].decode().splitlines())
     assert temporal["POSTGRES_PWD"] == postgres["POSTGRES_PASSWORD"]
+    redis = dict(line.split("=", 1) for line in made["redis.env"].decode().splitlines())
+    assert values["ONETHING_REDIS_URL"] == f"redis://:{redis['REDIS_PASSWORD']}@redis:6379/0"
+    assert settings.redis_url == values["ONETHING_REDIS_URL"]
     # Run again: a new payload key would leave every sealed case unreadable.
     again = subprocess.run(["sh", str(here / "make-secrets.sh")], env=env, check=True,
                            capture_output=True, text=True)
@@ -181,9 +189,8 @@ def test_the_proxy_configuration_parses() -> None:
 
     found = list(proxies(json.loads(adapted.stdout)))
     (gateways,) = [p for p in found if "gateway-1:8300" in json.dumps(p["upstreams"])]
-    # Sessions live in a gateway's memory: a browser stays with one, by the proxy's cookie.
-    assert gateways["load_balancing"]["selection_policy"] == {
-        "policy": "cookie", "name": "onething_gateway"}
+    # Sessions live in Redis: any request may go to either gateway.
+    assert gateways["load_balancing"]["selection_policy"] == {"policy": "round_robin"}
     assert gateways["health_checks"]["active"]["uri"] == "/healthz"
     assert [p["upstreams"] for p in found if p is not gateways] == [[{"dial": "temporal-ui:8080"}]]
 
@@ -236,8 +243,9 @@ def test_workers_and_gateways_are_probed_limited_and_given_keys_from_the_secret(
     (job,) = of_kind("Job").values()
     (setup,) = job["spec"]["template"]["spec"]["containers"]
     assert setup["args"][0] == "setup"
-    assert of_kind("Ingress")["onething-gateway"]["metadata"]["annotations"][
-        "nginx.ingress.kubernetes.io/affinity"] == "cookie"
+    # Sessions are shared through Redis, so the ingress needs no affinity.
+    assert "nginx.ingress.kubernetes.io/affinity" not in of_kind("Ingress")[
+        "onething-gateway"]["metadata"]["annotations"]
 
 
 def test_the_temporal_chart_values_keep_cases_in_postgresql() -> None:
