@@ -379,13 +379,15 @@ class CaseService:
         page: int = 1,
         overdue_only: bool = False,
         with_names: bool = False,
+        with_dates: bool = True,
     ) -> Worklist:
         """One page of `limit` cases waiting on `awaiting` at `centres` (None: every
         centre), oldest first; with "clerk", then the cases that failed in the last
         FAILED_LISTED_FOR ("failed": only those). `overdue_only`: the open cases past
         their current step's promised date. Each open case of the page says since when
-        it waits and when it is due; `with_names` adds the citizen's name (for a clerk of
-        the case's centre: the caller decides who sees it)."""
+        it waits and when it is due (a query to each; `with_dates` False: not asked);
+        `with_names` adds the citizen's name (for a clerk of the case's centre: the caller
+        decides who sees it)."""
         if centres is not None and not centres:
             return Worklist(cases=(), page=page, page_size=limit, total=0)
         since = (datetime.now(UTC) - FAILED_LISTED_FOR).isoformat()
@@ -411,9 +413,11 @@ class CaseService:
             waiting = [i for i in waiting if details[i.case_id].due.overdue(now)]
         listed = [*waiting, *gone]
         shown = listed[(page - 1) * limit:page * limit]
-        missing = [i.case_id for i in shown if i.status == "open" and i.case_id not in details]
-        details |= await read_details(self.temporal, missing)
-        shown = [self._with_details(i, details.get(i.case_id), with_names) for i in shown]
+        if with_dates or with_names:
+            missing = [i.case_id for i in shown
+                       if i.status == "open" and i.case_id not in details]
+            details |= await read_details(self.temporal, missing)
+            shown = [self._with_details(i, details.get(i.case_id), with_names) for i in shown]
         # A case that failed in its own code says why in its progress.
         # Reading a closed case replays its history on a worker: the latest few only, each
         # bounded in time, so a long list of failures never holds the worklist up.

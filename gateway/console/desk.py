@@ -108,8 +108,9 @@ async def desk_page(
                                   overdue_only=view.state == "overdue", with_names=True)
     failed = await cases.worklist(centres=centres, bundle=bundle, awaiting="failed",
                                   limit=SIDE_LIST)
+    # The side lists name each case and its step: no dates to ask the cases for.
     side = {on: await cases.worklist(centres=centres, bundle=bundle, awaiting=on,
-                                     limit=SIDE_LIST)
+                                     limit=SIDE_LIST, with_dates=False)
             for on in ("agency", "worker") if on != view.state}
 
     def row(item: WorklistItem) -> Row:

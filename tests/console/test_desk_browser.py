@@ -179,6 +179,8 @@ async def test_the_desk_finds_lists_and_warns(
     await page.wait_for_url(re.compile(r"/console/desk/search$"))
     found = page.locator("#found tr.case-row")
     assert await found.count() == 1 and first in await found.inner_text()
+    assert await found.locator(".citizen").inner_text() == citizens[0].name
+    assert await found.locator(".overdue-badge").count() == 1  # in words, not colour only
     assert citizens[0].id_number not in page.url
     await wide.check("found-by-id-number")
     searches = [e for e in desk.store.access_entries() if e.action == "search"]
@@ -207,6 +209,7 @@ async def test_the_desk_finds_lists_and_warns(
     assert await other.page.locator("#found tr.case-row").count() == 0
     assert "本中心没有符合的办件" in await other.page.locator("#found").inner_text()
     assert citizens[0].name not in await other.page.content()
+    await other.check("other-centre-finds-none")
 
     # On a phone: each case a card, its labels beside its values, the pager in reach.
     phone = await visitor_at(browser, desk, folders["390"], 390, 844, contexts)
