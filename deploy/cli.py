@@ -385,6 +385,8 @@ async def run_gateway(settings: Settings) -> None:
             codec_origins=settings.codec_origins,
             centres=settings.centres,
             trace_url=settings.trace_url,
+            # Citizens by keyed reference, as the worker names the allowance's cases.
+            pseudonym_key=pseudonym_key(settings),
         )
         # No proxy_headers: uvicorn would believe X-Forwarded-For from any local peer; the
         # gateway reads it only from the proxies the settings name (gateway.auth).
@@ -582,7 +584,7 @@ async def case_command(settings: Settings, args: argparse.Namespace) -> int:
 # default made and refuse, naming the variable, where there are none: deploy.settings.)
 KEYS_OF_COMMAND = {
     "worker": ("ONETHING_PAYLOAD_KEYS", "ONETHING_PSEUDONYM_KEY"),
-    "gateway": ("ONETHING_PAYLOAD_KEYS", "ONETHING_SECRET_KEY"),
+    "gateway": ("ONETHING_PAYLOAD_KEYS", "ONETHING_SECRET_KEY", "ONETHING_PSEUDONYM_KEY"),
 }
 
 

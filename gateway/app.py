@@ -3,6 +3,7 @@ details."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -184,6 +185,7 @@ def create_app(
     codec_origins: Iterable[str] = (),
     centres: Collection[str] = DEFAULT_CENTRES,
     trace_url: str | None = None,
+    pseudonym_key: bytes | None = None,
 ) -> Litestar:
     """The gateway; traces go to `tracer_provider`, or to the OTel global one if None.
     `secret` keys the console's sessions, the API's tokens, CSRF and tracking codes.
@@ -208,7 +210,11 @@ def create_app(
     client's, which holds the installation's payload keys) to admins; pages of
     `codec_origins` (the Temporal web UI's) may call it with credentials.
     `centres` are the service centres a case may be opened at or registered by, with
-    every centre an account of `accounts` works at."""
+    every centre an account of `accounts` works at.
+    `pseudonym_key` names citizens by keyed reference (their cases' OtCitizen, searched by
+    ID number): a deployment passes the installation's ONETHING_PSEUDONYM_KEY, the same
+    for every gateway and worker; None is a key of this app's own (a test's gateway, whose
+    citizens no other gateway finds)."""
     current = _as_source(calendar)
     security = GatewaySecurity(secret, accounts, secure_cookies=secure_cookies)
     proxies = proxy_networks(trusted_proxies)
@@ -221,6 +227,7 @@ def create_app(
     policy = verification or VerificationPolicy()
     ratings_policy = rating_policy or RatingPolicy()
     now = clock or (lambda: datetime.now(UTC))
+    citizen_key = pseudonym_key or secrets.token_bytes(32)
     schedule = None if verify_every is None else VerifierSchedule(store, policy, verify_every)
     sweep = None if sweep_every is None else EndedCasesSweep(temporal, store, sweep_every)
     retention = (None if access_log_retention is None
@@ -287,6 +294,7 @@ def create_app(
             "rating_service": Provide(provide_rating_service, sync_to_thread=False),
             "rating_policy": Provide(lambda: ratings_policy, sync_to_thread=False),
             "clock": Provide(lambda: now, sync_to_thread=False),
+            "pseudonym_key": Provide(lambda: citizen_key, sync_to_thread=False),
             "access_log_service": Provide(provide_access_log_service, sync_to_thread=False),
             "codec_service": Provide(lambda: codec, sync_to_thread=False),
             "calendar_source": Provide(lambda: current, sync_to_thread=False),

@@ -26,8 +26,9 @@ _DESCRIPTIONS = {
     401: "No valid bearer token, or wrong credentials",
     403: "The account lacks the role this operation needs",
     404: "No such case or stuck point",
-    409: "Not possible now: the case is closed, the step is not current, or the item "
-         "moved meanwhile",
+    409: "Not possible now: the case is closed, the step is not current, the item "
+         "moved meanwhile, or (opening a case) the citizen has an open case of the bundle "
+         "(`existing_case`)",
     413: "The request body is larger than this operation takes",
     415: "The body is not `application/json`",
     422: "Invalid field: too long, of the wrong shape, unknown here, or refused by the "
@@ -57,6 +58,8 @@ def statuses_of(path: str, method: str) -> list[int]:
         codes.add(404)
     if "{" in path and (method == "post" or path.startswith(_TEMPORAL_PREFIXES)):
         codes.add(409)  # a case or item that closed or moved (read: a closed case)
+    if path.rstrip("/") == "/api/cases" and method == "post":
+        codes.add(409)  # the citizen's open case of the bundle, unless confirmed
     if path.startswith(_TEMPORAL_PREFIXES):
         codes.add(503)
     if path.startswith(CODEC_PREFIX):

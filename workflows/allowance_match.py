@@ -47,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         MatchCarry,
         check_month,
     )
-    from workflows.case import SA_AWAITING, SA_BUNDLE, SA_CENTRE, CaseStart
+    from workflows.case import SA_AWAITING, SA_BUNDLE, SA_CENTRE, SA_CITIZEN, CaseStart
 
 # Children started at once; the server takes a batch of start commands per workflow task.
 START_BATCH = 50
@@ -57,6 +57,7 @@ _SCHEDULED_AT = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 _BUNDLE = SearchAttributeKey.for_keyword(SA_BUNDLE)
 _CENTRE = SearchAttributeKey.for_keyword(SA_CENTRE)
 _AWAITING = SearchAttributeKey.for_keyword(SA_AWAITING)
+_CITIZEN = SearchAttributeKey.for_keyword(SA_CITIZEN)
 
 
 @workflow.defn(name=MATCH_WORKFLOW)
@@ -151,6 +152,8 @@ class AllowanceMatchWorkflow:
                     SearchAttributePair(_BUNDLE, carried.bundle.id),
                     SearchAttributePair(_CENTRE, params.centre),
                     SearchAttributePair(_AWAITING, "lookup"),
+                    # Found by the desk's search by ID number, as the gateway's cases are.
+                    SearchAttributePair(_CITIZEN, candidate.person_ref),
                 ]),
                 memo={MEMO_PERSON_REF: candidate.person_ref},
             )

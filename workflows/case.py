@@ -31,7 +31,11 @@ SA_BUNDLE = "OtBundle"
 SA_CENTRE = "OtCentre"
 SA_AWAITING = "OtAwaiting"
 SA_STEP = "OtStep"
-SEARCH_ATTRIBUTES = (SA_BUNDLE, SA_CENTRE, SA_AWAITING, SA_STEP)  # all Keyword
+# Whose case it is: a keyed HMAC of the ID number (kernel.pseudonym), set by the gateway
+# when it opens the case, so a clerk finds a citizen's cases without Temporal holding the
+# number.
+SA_CITIZEN = "OtCitizen"
+SEARCH_ATTRIBUTES = (SA_BUNDLE, SA_CENTRE, SA_AWAITING, SA_STEP, SA_CITIZEN)  # all Keyword
 # SA_AWAITING of a case that ended as failed: the clerk's worklist lists it.
 AWAITING_FAILED = "failed"
 

@@ -29,6 +29,8 @@ AccessAction = Literal[
     "write_note",
     "close_case",       # closed as not eligible, or the citizen's withdrawal
     "serve_elsewhere",  # a clerk of another centre takes the case up (通办)
+    "search",           # cases looked up by a citizen's ID number
+    "read_worklist",    # the desk's list of cases with their citizens' names
 ]
 ACCESS_ACTIONS: tuple[AccessAction, ...] = get_args(AccessAction)
 MAX_ENTRIES = 1000  # a page of the log at most

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, Parameter, QueryParameter
 
 from gateway.audit.recorder import access, audited_case
 from gateway.auth import caller_key, current_account, requires
@@ -19,6 +19,9 @@ from gateway.cases.schemas import (
     CaseOpened,
     CrossCentreBody,
     FieldsBody,
+    FindByIdNumber,
+    FindCases,
+    Found,
     IdempotencyKey,
     MaterialBody,
     MilestoneBody,
@@ -52,7 +55,9 @@ class CasesController(Controller):
     request_max_body_size = MAX_BODY_BYTES
 
     @post("/", status_code=201, summary="Open a case of a bundle for a citizen",
-          description="`centre` must be one the account works at (403 naming `centre`).",
+          description="`centre` must be one the account works at (403 naming `centre`). "
+          "A citizen's second open case of the same bundle is 409 naming the open one in "
+          "`existing_case` (field `confirm_duplicate`), unless `confirm_duplicate` is true.",
           opt=centre_policy("opening") | access("open_case"))
     async def open_case(
         self,
@@ -66,6 +71,27 @@ class CasesController(Controller):
         opened = await case_service.open(data, key, account)
         audited_case(request, opened.case_id)
         return opened
+
+    @post("/search", status_code=200, summary="Find cases by case number or ID number",
+          description="`{\"by\": \"case_number\", \"case_id\"}`: a case number, whole or "
+          "from its start (at least its year); or `{\"by\": \"id_number\", "
+          "\"citizen_id_number\"}`: the citizen's cases, found by a keyed reference "
+          "(the number itself never reaches Temporal). Cases of the account's centres only, "
+          "newest first, at most 50 (`more` when there are more). Every search is recorded "
+          "in the access log.",
+          opt=centre_policy("own_centres") | access("search"))
+    async def search(
+        self, data: JSONBody[FindCases], case_service: Cases, request: Request[Any, Any, Any],
+    ) -> Found:
+        centres = listed_centres(current_account(request), None)
+        if isinstance(data, FindByIdNumber):
+            found = await case_service.find(centres=centres,
+                                            citizen_id_number=data.citizen_id_number)
+        else:
+            found = await case_service.find(centres=centres, case_number=data.case_id)
+        if len(found.cases) == 1:
+            audited_case(request, found.cases[0].case_id)
+        return found
 
     @get("/{case_id:str}", summary="A case's progress: steps, what it waits on, friction",
          description="Only for a clerk of the case's home centre or one serving it from "
@@ -184,7 +210,11 @@ class WorklistController(Controller):
 
     @get("/", summary="Cases waiting, by default on a clerk, from search attributes",
          description="Cases of the account's centres only: `centre` names one of them "
-         "(403 naming `centre` otherwise); without it, all of them.",
+         "(403 naming `centre` otherwise); without it, all of them. One page of `limit` "
+         "cases (`page`, from 1), with the `total` listed (`complete` false: more than "
+         "1000, narrow with a filter); each open case with since when it waits and its "
+         "current step's promised date (`due_at`, `overdue`); `overdue=true`: only those "
+         "past it.",
          opt=centre_policy("own_centres"))
     async def worklist(
         self,
@@ -196,8 +226,11 @@ class WorklistController(Controller):
             str, Parameter(pattern=f"^({'|'.join(WORKLIST_AWAITING)})$")
         ] = "clerk",
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        page: Annotated[int, Parameter(ge=1, le=1000)] = 1,
+        overdue: Annotated[bool, QueryParameter()] = False,
     ) -> Worklist:
         centres = listed_centres(current_account(request), centre)
         return await case_service.worklist(
-            centres=centres, bundle=bundle, awaiting=awaiting, limit=limit
+            centres=centres, bundle=bundle, awaiting=awaiting, limit=limit, page=page,
+            overdue_only=overdue,
         )

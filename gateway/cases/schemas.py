@@ -9,7 +9,7 @@ workflow's own entries, so what the workflow receives is still its own type."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal, get_args
 
 import msgspec
@@ -18,7 +18,7 @@ from msgspec import Meta
 
 from gateway.channels.schemas import EntryKind
 from gateway.errors import NAME_MAX, NAME_PATTERN, Name
-from kernel.case_number import CASE_ID_PATTERN
+from kernel.case_number import CASE_ALPHABET, CASE_ID_PATTERN
 from workflows.case import (
     MAX_TRIP_REASONS,
     Awaiting,
@@ -58,6 +58,8 @@ MAX_BODY_BYTES = 256 * 1024  # a whole request body of the cases API (413 beyond
 
 Value = Annotated[str, Meta(max_length=MAX_VALUE_CHARS)]
 Reason = Annotated[str, Meta(max_length=MAX_REASON_CHARS)]
+# The start of a case number a clerk may search by: at least its year.
+CASE_PREFIX_PATTERN = rf"^(\d{{4,8}}|\d{{8}}-[{CASE_ALPHABET}]{{0,8}})$"
 IdNumber = Annotated[str, Meta(pattern=r"^[0-9]{17}[0-9Xx]$",
                                description="an 18-character resident ID number")]
 
@@ -72,6 +74,9 @@ class OpenCase(msgspec.Struct, kw_only=True, frozen=True):
     # Online starts: the entry the citizen came through, checked against the channel's
     # service catalogue; a search for a service lacking its due direct entry is friction.
     entry: EntryKind | None = None
+    # A citizen's second open case of the same bundle is refused (409 naming the open one
+    # in `existing_case`) unless the clerk confirms it is meant.
+    confirm_duplicate: bool = False
 
 
 class FieldsBody(FieldEntry, kw_only=True, frozen=True):
@@ -100,13 +105,56 @@ class WorklistItem(msgspec.Struct, kw_only=True, frozen=True):
     awaiting: str | None
     step: str | None
     opened_at: datetime | None
-    status: Literal["open", "failed"] = "open"
+    # "closed": a search's case that ended otherwise (completed, withdrawn, ...).
+    status: Literal["open", "failed", "closed"] = "open"
     cause: FailureCause | None = None  # with status "failed": why (workflows.case)
     closed_at: datetime | None = None
+    # An open case of a worklist: since when its current step waits, and its promised
+    # date (`due_at` on the clock, `due_on` its last day); `overdue` once past it.
+    waiting_since: datetime | None = None
+    due_at: datetime | None = None
+    due_on: date | None = None
+    due_provisional: bool = False
+    overdue: bool = False
+    # The console's desk only, for a clerk of the case's centre; never in the API.
+    citizen_name: str | None = None
 
 
 class Worklist(msgspec.Struct, kw_only=True, frozen=True):
+    """One page of a worklist: `total` cases listed in all (`complete` False: more than
+    the list reads, narrow it with a filter)."""
+
     cases: tuple[WorklistItem, ...]
+    page: int = 1
+    page_size: int = 100
+    total: int = 0
+    complete: bool = True
+
+
+class Found(msgspec.Struct, kw_only=True, frozen=True):
+    """Cases a search found, newest first; `more`: there were more than it shows."""
+
+    cases: tuple[WorklistItem, ...]
+    more: bool = False
+
+
+class FindByCaseNumber(msgspec.Struct, kw_only=True, frozen=True, tag_field="by",
+                       tag="case_number"):
+    """A search by a case number, whole or its start (at least its year)."""
+
+    case_id: Annotated[str, Meta(pattern=CASE_PREFIX_PATTERN, max_length=17,
+                                 description="20260301-ABCD2345, or its start: 2026...")]
+
+
+class FindByIdNumber(msgspec.Struct, kw_only=True, frozen=True, tag_field="by",
+                     tag="id_number"):
+    """A search for a citizen's cases by ID number: sent in a body, so the number is never
+    in a URL or an access log."""
+
+    citizen_id_number: IdNumber
+
+
+FindCases = FindByCaseNumber | FindByIdNumber
 
 
 class NotEligibleBody(msgspec.Struct, kw_only=True, frozen=True):

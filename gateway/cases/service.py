@@ -38,12 +38,23 @@ from gateway.accounts import EVERY_CENTRE, Account, AccountBook
 from gateway.auth import SERVICE_PREFIX
 from gateway.cases.agency_wait import with_agency_wait
 from gateway.cases.ended import ENDED, ENDED_QUERY, as_ended
+from gateway.cases.lookup import (
+    BUNDLE_CASES,
+    CITIZEN,
+    case_number_clause,
+    centres_clause,
+    citizen_clause,
+    citizen_ref,
+    open_cases_of,
+)
+from gateway.cases.row_details import NO_DETAILS, RowDetails, read_details
 from gateway.cases.schemas import (
     CHANNELS,
     DEFAULT_CENTRES,
     MAX_FIELDS,
     MAX_VALUE_CHARS,
     CaseOpened,
+    Found,
     OpenCase,
     Worklist,
     WorklistItem,
@@ -80,6 +91,10 @@ _BUNDLE = SearchAttributeKey.for_keyword(SA_BUNDLE)
 _CENTRE = SearchAttributeKey.for_keyword(SA_CENTRE)
 _AWAITING = SearchAttributeKey.for_keyword(SA_AWAITING)
 _STEP = SearchAttributeKey.for_keyword(SA_STEP)
+# The most cases a list reads from visibility to sort and page; beyond it the list says
+# there are more and asks for a filter (a desk with a thousand cases waiting needs one).
+MAX_LISTED = 1000
+MAX_FOUND = 50  # cases a search shows at most, saying when there are more
 
 Entry = TypeVar("Entry")
 FAILED_LISTED_FOR = timedelta(days=30)
@@ -151,9 +166,14 @@ class CaseService:
         entries: OnlineEntries | None = None,
         centres: Collection[str] = DEFAULT_CENTRES,
         keys: IdempotencyKeys | None = None,
+        *,
+        citizen_key: bytes,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.temporal = temporal
         self._keys = keys
+        self._citizen_key = citizen_key
+        self._now = clock
         self.catalogue = catalogue
         self._calendar = calendar
         self._task_queue = task_queue
@@ -206,6 +226,9 @@ class CaseService:
         if idempotency_key and self._keys is not None:
             known = await self._keys.answered(idempotency_key)
         case_id = known or new_case_id(now, idempotency_key)
+        ref = citizen_ref(data.citizen_id_number, self._citizen_key)
+        if not data.confirm_duplicate:
+            await self._refuse_duplicate(ref, definition.id, case_id)
         try:
             await self.temporal.start_workflow(
                 BundleWorkflow.run,
@@ -228,6 +251,7 @@ class CaseService:
                         SearchAttributePair(_BUNDLE, definition.id),
                         SearchAttributePair(_CENTRE, data.centre),
                         SearchAttributePair(_AWAITING, "lookup"),
+                        SearchAttributePair(CITIZEN, ref),
                     ]
                 ),
             )
@@ -241,6 +265,18 @@ class CaseService:
             await entries.record(case_id, definition, data, now)  # idempotent: one per case
         return CaseOpened(case_id=case_id, bundle=definition.id,
                           bundle_version=definition.version)
+
+    async def _refuse_duplicate(self, ref: str, bundle: str, case_id: str) -> None:
+        """A second open case of the same bundle for the same citizen is refused (409
+        naming the open one in `existing_case`) unless the clerk confirms it; the same
+        request again (its idempotency key names `case_id`) is no second case."""
+        found = await open_cases_of(self.temporal, ref, bundle)
+        existing = [e.id for e in found if e.id != case_id]
+        if existing:
+            raise problem(409, "An open case of this bundle already",
+                          f"the citizen already has case {existing[0]} of {bundle} open; "
+                          "send confirm_duplicate=true to open another",
+                          field="confirm_duplicate", existing_case=existing[0])
 
     async def progress(self, case_id: str) -> CaseProgress:
         """The case's progress; failed, with the cause, if its run ended unfinished."""
@@ -329,6 +365,20 @@ class CaseService:
         withdrawal = WithdrawalEntry(actor=actor, reason=(reason or "").strip() or None)
         return await self._update(case_id, BundleWorkflow.withdraw, withdrawal)
 
+    def _scope(self, centres: tuple[str, ...] | None, bundle: str | None) -> list[str]:
+        """The clauses limiting a list to `centres` (None: every centre) and `bundle`,
+        both checked against what exists (422 naming the field)."""
+        clauses: list[str] = []
+        if centres is not None:
+            for centre in centres:
+                self.check_centre(centre)
+            clauses.append(centres_clause(centres))
+        if bundle is not None:
+            if bundle not in self.catalogue.ids():
+                raise invalid_field("bundle", f"no bundle {bundle!r}")
+            clauses.append(f"{SA_BUNDLE} = '{bundle}'")
+        return clauses
+
     async def worklist(
         self,
         *,
@@ -336,34 +386,75 @@ class CaseService:
         bundle: str | None,
         awaiting: str = "clerk",
         limit: int = 100,
+        page: int = 1,
+        overdue_only: bool = False,
+        with_names: bool = False,
+        with_dates: bool = True,
     ) -> Worklist:
-        """Cases waiting on `awaiting` at `centres` (None: every centre); with "clerk",
-        then the cases that failed in the last FAILED_LISTED_FOR ("failed": only those)."""
+        """One page of `limit` cases waiting on `awaiting` at `centres` (None: every
+        centre), oldest first; with "clerk", then the cases that failed in the last
+        FAILED_LISTED_FOR ("failed": only those). `overdue_only`: the open cases past
+        their current step's promised date. Each open case of the page says since when
+        it waits and when it is due (a query to each; `with_dates` False: not asked);
+        `with_names` adds the citizen's name (for a clerk of the case's centre: the caller
+        decides who sees it)."""
         if centres is not None and not centres:
-            return Worklist(cases=())
+            return Worklist(cases=(), page=page, page_size=limit, total=0)
         since = (datetime.now(UTC) - FAILED_LISTED_FOR).isoformat()
-        failed = (f"(WorkflowType = 'BundleWorkflow' AND CloseTime > '{since}' "
+        failed = (f"({BUNDLE_CASES} AND CloseTime > '{since}' "
                   f"AND ({SA_AWAITING} = '{AWAITING_FAILED}' OR {ENDED_QUERY}))")
         running = f"(ExecutionStatus = 'Running' AND {SA_AWAITING} = '{awaiting}')"
-        which = {"clerk": f"({running} OR {failed})", "failed": failed}.get(awaiting, running)
-        clauses = [which]
-        # Values are quoted for the visibility query; reject quotes rather than escape them.
-        for name, value in [*((SA_CENTRE, c) for c in centres or ()), (SA_BUNDLE, bundle)]:
-            if value is not None and ("'" in value or '"' in value):
-                field = "centre" if name == SA_CENTRE else "bundle"
-                raise problem(422, "Invalid field", "quotes are not allowed", field=field)
-        if centres is not None:
-            for centre in centres:
-                self.check_centre(centre)
-            quoted = ", ".join(f"'{c}'" for c in centres)
-            clauses.append(f"{SA_CENTRE} IN ({quoted})")
-        if bundle is not None:
-            if bundle not in self.catalogue.ids():
-                raise invalid_field("bundle", f"no bundle {bundle!r}")
-            clauses.append(f"{SA_BUNDLE} = '{bundle}'")
+        if overdue_only:
+            failed = ""  # a failed case has no step running late
+        which = {"clerk": f"({running} OR {failed})" if failed else running,
+                 "failed": failed}.get(awaiting, running)
+        if not which:
+            return Worklist(cases=(), page=page, page_size=limit, total=0)
+        items, complete = await self._listed(" AND ".join([which, *self._scope(centres, bundle)]))
+        # Open cases first, oldest first; then the failed ones, latest first.
+        waiting = sorted((i for i in items if i.status == "open"),
+                         key=lambda i: i.opened_at or _EPOCH)
+        gone = sorted((i for i in items if i.status == "failed"),
+                      key=lambda i: i.closed_at or _EPOCH, reverse=True)
+        details: dict[str, RowDetails] = {}
+        if overdue_only:
+            details = await read_details(self.temporal, (i.case_id for i in waiting))
+            now = self._now()
+            waiting = [i for i in waiting if details[i.case_id].due.overdue(now)]
+        listed = [*waiting, *gone]
+        shown = listed[(page - 1) * limit:page * limit]
+        if with_dates or with_names:
+            missing = [i.case_id for i in shown
+                       if i.status == "open" and i.case_id not in details]
+            details |= await read_details(self.temporal, missing)
+            shown = [self._with_details(i, details.get(i.case_id), with_names) for i in shown]
+        # A case that failed in its own code says why in its progress.
+        # Reading a closed case replays its history on a worker: the latest few only, each
+        # bounded in time, so a long list of failures never holds the worklist up.
+        looked_up = [i for i in shown if i.status == "failed" and i.cause is None]
+        looked_up = looked_up[:MAX_CAUSE_LOOKUPS]
+        found = dict(zip([i.case_id for i in looked_up],
+                         await asyncio.gather(*(self._with_cause(i) for i in looked_up)),
+                         strict=True))
+        return Worklist(cases=tuple(found.get(i.case_id, i) for i in shown), page=page,
+                        page_size=limit, total=len(listed), complete=complete)
+
+    def _with_details(
+        self, item: WorklistItem, details: RowDetails | None, with_name: bool
+    ) -> WorklistItem:
+        if item.status != "open":
+            return item
+        got = details or NO_DETAILS
+        return msgspec.structs.replace(
+            item, waiting_since=got.waiting_since, due_at=got.due.at, due_on=got.due.on,
+            due_provisional=got.due.provisional, overdue=got.due.overdue(self._now()),
+            citizen_name=got.citizen_name if with_name else None)
+
+    async def _listed(self, query: str) -> tuple[list[WorklistItem], bool]:
+        """The cases `query` names, as their search attributes say (at most MAX_LISTED;
+        False when there were more)."""
         items: list[WorklistItem] = []
-        async for execution in self.temporal.list_workflows(" AND ".join(clauses),
-                                                            limit=limit):
+        async for execution in self.temporal.list_workflows(query, limit=MAX_LISTED + 1):
             attrs = execution.typed_search_attributes
             ended = execution.status != WorkflowExecutionStatus.RUNNING
             items.append(
@@ -379,21 +470,47 @@ class CaseService:
                     closed_at=execution.close_time,
                 )
             )
-        # A case that failed in its own code says why in its progress.
-        # Reading a closed case replays its history on a worker: the latest few only, each
-        # bounded in time, so a long list of failures never holds the worklist up.
-        looked_up = [i for i in items if i.status == "failed" and i.cause is None]
-        looked_up = looked_up[:MAX_CAUSE_LOOKUPS]
-        found = dict(zip([i.case_id for i in looked_up],
-                         await asyncio.gather(*(self._with_cause(i) for i in looked_up)),
-                         strict=True))
-        items = [found.get(i.case_id, i) for i in items]
-        # Open cases first, oldest first; then the failed ones, latest first.
-        waiting = sorted((i for i in items if i.status == "open"),
-                         key=lambda i: i.opened_at or _EPOCH)
-        gone = sorted((i for i in items if i.status == "failed"),
-                      key=lambda i: i.closed_at or _EPOCH, reverse=True)
-        return Worklist(cases=(*waiting, *gone))
+        return items[:MAX_LISTED], len(items) <= MAX_LISTED
+
+    async def find(
+        self,
+        *,
+        centres: tuple[str, ...] | None,
+        case_number: str | None = None,
+        citizen_id_number: str | None = None,
+        with_names: bool = False,
+    ) -> Found:
+        """Bundle cases of `centres` by case number (whole or its start) or by the
+        citizen's ID number (as its keyed reference), newest first, at most MAX_FOUND;
+        the open ones with their current step's dates (and, `with_names`, the citizen's
+        name: for the console's clerk of the case's centre)."""
+        if (case_number is None) == (citizen_id_number is None):
+            raise invalid_field("case_id", "give a case number or an ID number, one of them")
+        if citizen_id_number is not None:
+            wanted = citizen_id_number.strip().upper()
+            if (wrong := check_id_number(wanted, local_date(self._now()))) is not None:
+                raise invalid_field("citizen_id_number", wrong)
+            which = citizen_clause(citizen_ref(wanted, self._citizen_key))
+        else:
+            which = case_number_clause(case_number or "")
+        if centres is not None and not centres:
+            return Found(cases=(), more=False)
+        query = " AND ".join([BUNDLE_CASES, which, *self._scope(centres, None)])
+        items: list[WorklistItem] = []
+        async for execution in self.temporal.list_workflows(query, limit=MAX_FOUND + 1):
+            attrs = execution.typed_search_attributes
+            running = execution.status == WorkflowExecutionStatus.RUNNING
+            items.append(WorklistItem(
+                case_id=execution.id, bundle=attrs.get(_BUNDLE), centre=attrs.get(_CENTRE),
+                awaiting=attrs.get(_AWAITING) if running else "nobody",
+                step=attrs.get(_STEP), opened_at=execution.start_time,
+                status="open" if running else "closed", closed_at=execution.close_time))
+        items.sort(key=lambda i: i.opened_at or _EPOCH, reverse=True)
+        shown = items[:MAX_FOUND]
+        details = await read_details(self.temporal, (i.case_id for i in shown
+                                                     if i.status == "open"))
+        return Found(cases=tuple(self._with_details(i, details.get(i.case_id), with_names)
+                                 for i in shown), more=len(items) > MAX_FOUND)
 
     async def _with_cause(self, item: WorklistItem) -> WorklistItem:
         if item.status != "failed" or item.cause is not None:
@@ -442,10 +559,12 @@ def provide_case_service(
     online_entries: NamedDependency[OnlineEntries],
     centres: NamedDependency[KnownCentres],
     idempotency_keys: NamedDependency[IdempotencyKeys],
+    pseudonym_key: NamedDependency[bytes],
+    clock: NamedDependency[Callable[[], datetime]],
 ) -> CaseService:
     """The request's CaseService, from the app's dependencies (Provide in gateway.app)."""
     return CaseService(temporal, catalogue, calendar_source, task_queue, online_entries,
-                       centres, idempotency_keys)
+                       centres, idempotency_keys, citizen_key=pseudonym_key, clock=clock)
 
 
 # A handler takes the service as `case_service: Cases`; the parameter's name is the key.

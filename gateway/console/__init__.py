@@ -15,6 +15,7 @@ from litestar.template import TemplateConfig
 from gateway.console.access_log import AccessLogPage
 from gateway.console.backlog import BacklogPages
 from gateway.console.dashboard import DashboardController
+from gateway.console.desk import DeskController
 from gateway.console.login import LoginController
 from gateway.console.pages import CONSOLE_EXCEPTION_HANDLERS
 from gateway.console.rating_pages import FollowUpPages, TrackRatingController
@@ -43,8 +44,9 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
 def console_handlers() -> list[Any]:
     pages = Router(
         path="/",
-        route_handlers=[LoginController, WorkbenchController, TrackingController, BacklogPages,
-                       DashboardController, VerifyController, RegisterController,
+        route_handlers=[LoginController, DeskController, WorkbenchController,
+                       TrackingController, BacklogPages, DashboardController,
+                       VerifyController, RegisterController,
                        TrackRatingController, FollowUpPages, AccessLogPage],
         exception_handlers=CONSOLE_EXCEPTION_HANDLERS,
         include_in_schema=False,

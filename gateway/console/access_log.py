@@ -35,6 +35,8 @@ ACTION_WORDS = {
     "write_note": N_("Wrote a notebook entry"),
     "close_case": N_("Closed the case"),
     "serve_elsewhere": N_("Served the case from another centre"),
+    "search": N_("Searched by ID number"),
+    "read_worklist": N_("Read the worklist"),
 }
 
 

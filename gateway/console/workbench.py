@@ -7,8 +7,6 @@ only after saying why (通办). Each handler declares its centre policy (gateway
 
 from __future__ import annotations
 
-import re
-import secrets
 from collections.abc import Awaitable
 from typing import Annotated, Any, Literal
 
@@ -26,8 +24,9 @@ from gateway.auth import current_account, requires
 from gateway.cases.schemas import CaseId, OpenCase
 from gateway.cases.service import Cases, CaseService, ClosingOutcome, actor_of
 from gateway.centre_directory import centre_of
-from gateway.centres import centre_policy, listed_centres
+from gateway.centres import centre_policy
 from gateway.console.case_view import case_header, current_step, dossier_rows, prefilled_names
+from gateway.console.desk import DeskView, OpenCaseForm, desk_page
 from gateway.console.field_errors import field_error
 from gateway.console.notice import closing_options, closure_rules, notice_items, tracking_code
 from gateway.console.pages import N_, page, problem_text, say, see_other, tr
@@ -35,7 +34,6 @@ from gateway.console.qr import qr_svg
 from gateway.i18n import request_lang
 from gateway.notebook.schemas import NOTE_CATEGORIES, NOTE_KINDS, NoteBody
 from gateway.notebook.service import Notebook
-from kernel.case_number import CASE_ID_PATTERN
 from kernel.china_time import local_date
 from workflows.case import (
     CaseProgress,
@@ -65,14 +63,6 @@ MAX_POLLS = 150
 HTMX_STOP_POLLING = 286  # the answer that tells htmx to stop asking
 
 
-class OpenCaseForm(msgspec.Struct, kw_only=True, frozen=True):
-    bundle: str
-    citizen_id_number: str
-    request_key: str  # made when the form was shown: a double submit opens one case
-    channel: str = "window"
-    centre: str = ""  # one of the clerk's centres; blank: the desk's own (the first)
-
-
 class MaterialForm(msgspec.Struct, kw_only=True, frozen=True):
     step: str
     material: str
@@ -97,11 +87,6 @@ class NoteForm(msgspec.Struct, kw_only=True, frozen=True):
     category: str
     text: str
     about_kind: str = ""
-
-
-def _bundles(catalogue: Catalogue) -> list[tuple[str, str, str]]:
-    return [(b, catalogue.default(b).name_zh, catalogue.default(b).name_en)
-            for b in sorted(catalogue.ids())]
 
 
 def _form_fields(
@@ -130,48 +115,6 @@ class WorkbenchController(Controller):
     path = "/console/desk"
     guards = [requires("clerk")]
 
-    @get("/", opt=centre_policy("own_centres"))
-    async def desk(
-        self,
-        request: Request[Any, Any, Any],
-        case_service: Cases,
-        bundle: Annotated[str | None, Parameter(max_length=64)] = None,
-    ) -> Template:
-        return await self._desk(request, case_service, bundle)
-
-    async def _desk(
-        self,
-        request: Request[Any, Any, Any],
-        cases: CaseService,
-        bundle: str | None,
-        status_code: int = 200,
-        error: ProblemDetailsException | None = None,
-        typed: OpenCaseForm | None = None,
-    ) -> Template:
-        account = current_account(request)
-        refusal = field_error(request, error, {
-            "citizen_id_number": ("citizen_id_number", tr(request, "Citizen's ID number")),
-            "bundle": ("bundle", tr(request, "Bundle")),
-            "centre": ("open-centre", tr(request, "Centre")),
-        }) if error else None
-        # Field workers use clerk accounts for now: their tasks are listed here too.
-        centres = listed_centres(account, None)
-        waiting, with_agency, with_worker = [
-            await cases.worklist(centres=centres, bundle=bundle or None, awaiting=on)
-            for on in ("clerk", "agency", "worker")
-        ]
-        return page(
-            request, "desk.html", status_code=status_code,
-            waiting=[i for i in waiting.cases if i.status == "open"],
-            failed=[i for i in waiting.cases if i.status == "failed"],
-            with_agency=with_agency.cases,
-            with_worker=with_worker.cases, bundles=_bundles(cases.catalogue),
-            chosen_bundle=bundle or "", centre=account.centre, centres=account.centres,
-            request_key=secrets.token_urlsafe(16), typed=typed,
-            field_error=refusal, refused_form="open",
-            error=problem_text(error) if error and not refusal else None,
-        )
-
     @post("/cases", opt=centre_policy("opening") | access("open_case"))
     async def open_case(
         self,
@@ -183,27 +126,18 @@ class WorkbenchController(Controller):
         try:
             opened = await case_service.open(
                 OpenCase(bundle=data.bundle, citizen_id_number=data.citizen_id_number.strip(),
-                         centre=data.centre or account.centre or "", channel=data.channel),
+                         centre=data.centre or account.centre or "", channel=data.channel,
+                         confirm_duplicate=data.confirm_duplicate == "yes"),
                 idempotency_key=f"console:{account.username}:{data.request_key}",
                 opener=account,
             )
         except ProblemDetailsException as exc:
-            return await self._desk(request, case_service, None, exc.status_code, exc, data)
+            # Refused, or the citizen's open case of the bundle to look at first: the desk
+            # again with what was typed (and, for the open case, a link and a confirm).
+            return await desk_page(request, case_service, DeskView(), exc.status_code, exc,
+                                   data)
         audited_case(request, opened.case_id)
         return see_other(f"/console/desk/cases/{opened.case_id}")
-
-    @get("/find", opt=centre_policy("none"))
-    async def find(
-        self, request: Request[Any, Any, Any],
-        case_id: Annotated[str, Parameter(max_length=40)] = "",
-    ) -> Response[Any]:
-        """A case by its number (a citizen from another centre brings it): its page, which
-        offers a clerk of another centre to serve it here."""
-        wanted = case_id.strip().upper()
-        if not re.fullmatch(CASE_ID_PATTERN, wanted):
-            say(request, N_("A case number looks like 20260301-ABCD2345."), "error")
-            return see_other(DESK)
-        return see_other(f"{DESK}/cases/{wanted}")
 
     @get("/cases/{case_id:str}", opt=CASE | access("read_case"))
     async def case(

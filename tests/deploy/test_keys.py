@@ -56,7 +56,7 @@ CONFIGURED = {"ONETHING_TEMPORAL_ADDRESS": "127.0.0.1:9"}
 
 @pytest.mark.parametrize(("command", "needed"), [
     ("worker", ("ONETHING_PAYLOAD_KEYS", "ONETHING_PSEUDONYM_KEY")),
-    ("gateway", ("ONETHING_PAYLOAD_KEYS", "ONETHING_SECRET_KEY")),
+    ("gateway", ("ONETHING_PAYLOAD_KEYS", "ONETHING_SECRET_KEY", "ONETHING_PSEUDONYM_KEY")),
 ])
 def test_a_configured_start_without_keys_refuses_and_names_them(
     tmp_path: Path, command: str, needed: tuple[str, ...],

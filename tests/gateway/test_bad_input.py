@@ -291,7 +291,8 @@ async def test_the_console_path_bounds_values_too(
     dev_env: WorkflowEnvironment, population: list[Citizen]
 ) -> None:
     # The console builds the workflow's entry from its form, without the API's decoding.
-    cases = CaseService(dev_env.client, Catalogue.load(), load_calendar, "no-queue")
+    cases = CaseService(dev_env.client, Catalogue.load(), load_calendar, "no-queue",
+                        citizen_key=b"a test key")
     entry = FieldEntry(step="hardship-application", values={"phone": "1" * 1001})
     with pytest.raises(ProblemDetailsException) as refusal:
         await cases.submit_fields("20261207-ABCDEFGH", entry)

@@ -34,7 +34,8 @@ SEED = 20261207
 EXAMPLES = 30  # per operation, mode and pass: 2 modes x 2 passes x every operation
 PASSWORD = "fuzz-the-gateway-2026"
 # Where the API refuses what its schema cannot express, a 422 to schema-valid data is the
-# answer due, not a drift between the document and the code: an ID number's check digit,
+# answer due, not a drift between the document and the code: an ID number's check digit
+# (opening a case, searching by it),
 # whether a case or stuck point named in the body exists, the lifecycle of a backlog item,
 # a period's start before its end (and 29 February in a common year), the case a channel's
 # event names (a batch of which nothing is taken is a 422), the visit a rating names (one
@@ -43,6 +44,7 @@ SEMANTIC_422 = {
     "POST /codec/decode",
     "POST /codec/encode",
     "POST /api/cases",
+    "POST /api/cases/search",
     "POST /api/friction/events",
     "GET /api/access-log",
     "GET /api/reports",

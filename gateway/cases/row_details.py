@@ -1,0 +1,78 @@
+"""What a worklist row shows beyond the search attributes: the citizen's name, since when
+the current step waits, and when it is due (the promised date of the current step).
+
+They are read from each listed case's progress, a query per case, bounded in number and
+time: a case that does not answer in time is listed without them. The due date is read
+in `due_of` alone, so that a due-date search attribute can replace the query there."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import date, datetime
+
+import msgspec
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.service import RPCError
+
+from workflows.bundle import BundleWorkflow
+from workflows.case import CaseProgress
+
+NAME_CONCEPT = "identity.name"
+DETAIL_SECONDS = 2.0  # each case's query at most
+PARALLEL_READS = 8
+
+
+class Due(msgspec.Struct, kw_only=True, frozen=True):
+    """The current step's promised end: `at` on the clock (a working-day SLA ends at the
+    local midnight after its last day, `on`); provisional while its year's official
+    schedule is unpublished."""
+
+    at: datetime | None
+    on: date | None = None
+    provisional: bool = False
+
+    def overdue(self, now: datetime) -> bool:
+        return self.at is not None and now >= self.at
+
+
+class RowDetails(msgspec.Struct, kw_only=True, frozen=True):
+    citizen_name: str | None  # shown only to a clerk of the case's centre
+    waiting_since: datetime | None
+    due: Due
+
+
+NO_DETAILS = RowDetails(citizen_name=None, waiting_since=None, due=Due(at=None))
+
+
+def due_of(progress: CaseProgress) -> Due:
+    """The current step's promised date, from the case's progress."""
+    step = next((s for s in progress.steps if s.id == progress.current_step), None)
+    if step is None:
+        return Due(at=None)
+    return Due(at=step.due_at, on=step.due_on, provisional=step.due_provisional)
+
+
+def details_of(progress: CaseProgress) -> RowDetails:
+    step = next((s for s in progress.steps if s.id == progress.current_step), None)
+    name = progress.dossier.get(NAME_CONCEPT)
+    return RowDetails(citizen_name=name.value if name else None,
+                      waiting_since=step.started_at if step else None, due=due_of(progress))
+
+
+async def read_details(temporal: Client, case_ids: Iterable[str]) -> dict[str, RowDetails]:
+    """Each case's row details; NO_DETAILS for a case that did not answer in time."""
+    gate = asyncio.Semaphore(PARALLEL_READS)
+
+    async def one(case_id: str) -> RowDetails:
+        handle = temporal.get_workflow_handle_for(BundleWorkflow.run, case_id)
+        async with gate:
+            try:
+                progress = await asyncio.wait_for(handle.query(BundleWorkflow.progress),
+                                                  timeout=DETAIL_SECONDS)
+            except (RPCError, WorkflowQueryFailedError, TimeoutError):
+                return NO_DETAILS
+        return details_of(progress)
+
+    ids = list(dict.fromkeys(case_ids))
+    return dict(zip(ids, await asyncio.gather(*(one(i) for i in ids)), strict=True))
