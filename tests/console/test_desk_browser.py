@@ -53,7 +53,7 @@ async def desk(
     store: SqliteFrictionStore, task_queue: str, tmp_path: Path, clock: Clock,
 ) -> AsyncIterator[Console]:
     centre = f"centre-{task_queue[-8:]}"
-    book = AccountBook(tmp_path / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     book.add("clerk", PASSWORD, ("clerk",), display_name="王窗口", centres=(centre,))
     book.add("other", PASSWORD, ("clerk",), display_name="邻居窗口",
              centres=(f"{centre}-west",))
