@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from friction.store import FrictionStore
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("deploy.cli")  # also when run as python -m deploy.cli
 
 
 def _split_address(address: str) -> tuple[str, int]:

@@ -153,3 +153,14 @@ def test_json_unless_a_terminal_or_asked() -> None:
     assert log_format({"ONETHING_LOG_FORMAT": "json"}, Terminal()) == "json"
     with pytest.raises(ValueError, match="ONETHING_LOG_FORMAT"):
         log_format({"ONETHING_LOG_FORMAT": "xml"}, io.StringIO())
+
+
+def test_a_traceback_is_one_line_of_json_with_its_numbers_masked(captured: io.StringIO) -> None:
+    try:
+        raise ValueError("no record for 320211197309134047")
+    except ValueError:
+        logging.getLogger("onething.failing").exception("look-up failed")
+    [line] = lines(captured)
+    assert line["level"] == "error" and line["event"] == "look-up failed"
+    assert line["exception"].endswith(f"ValueError: no record for {ID_LABEL}")
+    assert "320211197309134047" not in captured.getvalue()
