@@ -164,3 +164,15 @@ def test_a_traceback_is_one_line_of_json_with_its_numbers_masked(captured: io.St
     assert line["level"] == "error" and line["event"] == "look-up failed"
     assert line["exception"].endswith(f"ValueError: no record for {ID_LABEL}")
     assert "320211197309134047" not in captured.getvalue()
+
+
+def test_a_workflow_line_names_its_case(captured: io.StringIO) -> None:
+    # What Temporal's workflow logger attaches to a record of a register workflow.
+    logging.getLogger("temporalio.workflow").warning("escalated", extra={"temporal_workflow": {
+        "workflow_id": "cgid-20261207-ABCDEFGH", "workflow_type": "CantGetItDoneWorkflow"}})
+    logging.getLogger("temporalio.workflow").warning("matched", extra={"temporal_workflow": {
+        "workflow_id": "allowance-match-2026-12", "workflow_type": "AllowanceMatch"}})
+    escalated, matched = lines(captured)
+    assert escalated["case_id"] == "20261207-ABCDEFGH"
+    assert escalated["temporal_workflow"]["workflow_type"] == "CantGetItDoneWorkflow"
+    assert "case_id" not in matched
