@@ -279,11 +279,11 @@ async def run_worker(settings: Settings) -> None:
 
     from activities.notifier import OutboxNotifier
     from activities.worker import create_worker
-    from deploy.telemetry import WORKER_SERVICE, install_sdk_metrics, setup_tracing
+    from deploy.telemetry import WORKER_SERVICE, install_runtime, setup_tracing
     from workflows.calendar_source import PublishedCalendar
 
     tracing = setup_tracing(WORKER_SERVICE, settings)
-    install_sdk_metrics(settings)  # before connecting: the client's runtime serves them
+    install_runtime(settings, metrics=True)  # before connecting: the client's runtime
     client = await connect(settings)
     store = open_store(settings)
     stop = asyncio.Event()
@@ -342,7 +342,7 @@ def gateway_server_config(app: Litestar, host: str, port: int) -> uvicorn.Config
 async def run_gateway(settings: Settings) -> None:
     import uvicorn
 
-    from deploy.telemetry import GATEWAY_SERVICE, setup_tracing
+    from deploy.telemetry import GATEWAY_SERVICE, install_runtime, setup_tracing
     from friction.ratings import RatingPolicy
     from gateway.app import create_app
     from gateway.issued_documents import AgencyDocuments
@@ -360,6 +360,7 @@ async def run_gateway(settings: Settings) -> None:
             self.should_exit = True
 
     tracing = setup_tracing(GATEWAY_SERVICE, settings)
+    install_runtime(settings, metrics=False)  # before connecting: the core's logs
     client = await connect(settings)
     store = open_store(settings)
     try:

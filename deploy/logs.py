@@ -40,6 +40,7 @@ DROPPED = "[dropped]"
 _CASE_IN_ID = re.compile(r"(?:WALKIN-)?\d{8}-[2-9A-Z]{8}")
 # What Temporal's loggers attach to a record: the workflow it belongs to.
 _TEMPORAL_EXTRAS = ("temporal_activity", "temporal_workflow")
+_REPEATS = ("color_message", "temporal_log")
 
 
 def log_format(environ: Mapping[str, str], stream: IO[str]) -> str:
@@ -106,10 +107,12 @@ def drop_personal(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     return event
 
 
-def tidy_uvicorn(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
-    """uvicorn's access line as fields too: method, path (already redacted), status; its
-    coloured copy of a message left out."""
-    event.pop("color_message", None)
+def tidy(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    """uvicorn's access line as fields too: method, path (already redacted), status;
+    what only repeats the message left out (uvicorn's coloured copy, the Temporal core's
+    entry object)."""
+    for repeat in _REPEATS:
+        event.pop(repeat, None)
     args = event.pop("positional_args", None)  # the record's, already in the message
     record = event.get("_record")
     if record is not None and record.name == "uvicorn.access":
@@ -154,7 +157,7 @@ def configure_logging(
         pass_foreign_args=True,
         processors=[
             add_case,
-            tidy_uvicorn,
+            tidy,
             structlog.processors.format_exc_info,
             drop_personal,
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,

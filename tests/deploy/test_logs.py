@@ -18,6 +18,7 @@ import pytest
 import structlog
 import uvicorn
 from conftest import TEST_SECRET, ServedApp, bearer, citizen_where, known_values
+from personal_scan import PersonalValues
 from temporalio import activity
 from temporalio import workflow as temporal_workflow
 from temporalio.testing import WorkflowEnvironment
@@ -33,7 +34,6 @@ from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook
 from gateway.app import create_app
 from kernel.privacy import ID_LABEL, PHONE_LABEL
-from tests.deploy.personal_scan import PersonalValues
 from workflows.calendar_source import load_calendar
 from workflows.definition import Catalogue
 
