@@ -35,14 +35,20 @@ from deploy.settings import (
     pseudonym_key,
 )
 from deploy.supervisor import START_TIMEOUT, Child, StartupError, Supervisor
+from deploy.telemetry import GATEWAY_SERVICE, WORKER_SERVICE
 from deploy.temporal import connect, ensure_search_attributes
 from gateway.accounts import ROLES, AccountBook, AccountError, seed_demo_accounts
 from workflows.case import SEARCH_ATTRIBUTES
 
 if TYPE_CHECKING:
+    import uvicorn
+    from litestar import Litestar
     from temporalio.client import Client
 
     from friction.store import FrictionStore
+
+log = logging.getLogger("deploy.cli")  # also when run as python -m deploy.cli
+
 
 def _split_address(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
@@ -290,11 +296,11 @@ async def run_worker(settings: Settings) -> None:
 
     from activities.notifier import OutboxNotifier
     from activities.worker import create_worker
-    from deploy.telemetry import WORKER_SERVICE, install_sdk_metrics, setup_tracing
+    from deploy.telemetry import WORKER_SERVICE, install_runtime, setup_tracing
     from workflows.calendar_source import PublishedCalendar
 
     tracing = setup_tracing(WORKER_SERVICE, settings)
-    install_sdk_metrics(settings)  # before connecting: the client's runtime serves them
+    install_runtime(settings, metrics=True)  # before connecting: the client's runtime
     client = await connect(settings)
     store = open_store(settings)
     stop = asyncio.Event()
@@ -315,8 +321,9 @@ async def run_worker(settings: Settings) -> None:
                 calendar=PublishedCalendar(settings.state_dir / "calendars"),
             )
             async with worker:
-                print(f"worker polling {settings.task_queue} on {settings.temporal_address}",
-                      flush=True)
+                # `onething up` waits for this line in the worker's log.
+                log.info("worker polling %s on %s", settings.task_queue,
+                         settings.temporal_address)
                 await stop.wait()
     finally:
         store.close()
@@ -335,10 +342,24 @@ def redact_access_log(record: logging.LogRecord) -> bool:
     return True
 
 
+def gateway_server_config(app: Litestar, host: str, port: int) -> uvicorn.Config:
+    """How uvicorn serves the gateway: its loggers left to the process's logging
+    (deploy.logs), its access lines without a code."""
+    import uvicorn
+
+    logging.getLogger("uvicorn.access").addFilter(redact_access_log)
+    # No proxy_headers: uvicorn would believe X-Forwarded-For from any local peer; the
+    # gateway reads it only from the proxies the settings name (gateway.auth).
+    return uvicorn.Config(
+        app, host=host, port=port, log_level="info", log_config=None,
+        proxy_headers=False,
+    )
+
+
 async def run_gateway(settings: Settings) -> None:
     import uvicorn
 
-    from deploy.telemetry import GATEWAY_SERVICE, setup_tracing
+    from deploy.telemetry import GATEWAY_SERVICE, install_runtime, setup_tracing
     from friction.ratings import RatingPolicy
     from gateway.app import create_app
     from gateway.issued_documents import AgencyDocuments
@@ -357,6 +378,7 @@ async def run_gateway(settings: Settings) -> None:
             self.should_exit = True
 
     tracing = setup_tracing(GATEWAY_SERVICE, settings)
+    install_runtime(settings, metrics=False)  # before connecting: the core's logs
     client = await connect(settings)
     store = open_store(settings)
     try:
@@ -388,14 +410,8 @@ async def run_gateway(settings: Settings) -> None:
             # Citizens by keyed reference, as the worker names the allowance's cases.
             pseudonym_key=pseudonym_key(settings),
         )
-        # No proxy_headers: uvicorn would believe X-Forwarded-For from any local peer; the
-        # gateway reads it only from the proxies the settings name (gateway.auth).
-        config = uvicorn.Config(
-            app, host=settings.gateway_host, port=settings.gateway_port, log_level="info",
-            proxy_headers=False,
-        )
-        logging.getLogger("uvicorn.access").addFilter(redact_access_log)
-        server = QuietServer(config)
+        server = QuietServer(gateway_server_config(app, settings.gateway_host,
+                                                   settings.gateway_port))
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, server.request_exit)
@@ -582,6 +598,13 @@ async def case_command(settings: Settings, args: argparse.Namespace) -> int:
 # The keys each part of a cluster needs configured outside the embedded default, whatever
 # its state folder holds. (Tools beside it, such as `case show`, read keys the embedded
 # default made and refuse, naming the variable, where there are none: deploy.settings.)
+# The commands that run a service, and the name their log lines carry (deploy.logs).
+SERVICE_OF_COMMAND = {
+    "worker": WORKER_SERVICE,
+    "gateway": GATEWAY_SERVICE,
+    "agencies": "onething-agencies",
+    **dict.fromkeys(("allowance-match", "calendar", "case"), "onething-cli"),
+}
 KEYS_OF_COMMAND = {
     "worker": ("ONETHING_PAYLOAD_KEYS", "ONETHING_PSEUDONYM_KEY"),
     "gateway": ("ONETHING_PAYLOAD_KEYS", "ONETHING_SECRET_KEY", "ONETHING_PSEUDONYM_KEY"),
@@ -619,6 +642,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if missing:
         print(f"onething {args.command}: {MissingSetting.WHY}", file=sys.stderr)
         return 2
+    if args.command in SERVICE_OF_COMMAND:
+        from deploy.logs import configure_logging
+
+        configure_logging(SERVICE_OF_COMMAND[args.command])
     match args.command:
         case "up":
             return up(settings)

@@ -1,4 +1,5 @@
-"""Telemetry of one process: its tracer provider and the Temporal SDK's metrics endpoint.
+"""Telemetry of one process: its tracer provider and its Temporal runtime (the core's
+logs, the SDK's metrics endpoint).
 
 Each process names itself (onething-gateway, onething-worker) and builds its own
 TracerProvider; the gateway and the worker receive it explicitly, so tests can hand them
@@ -9,6 +10,8 @@ collector and no network.
 
 from __future__ import annotations
 
+import logging
+
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -17,13 +20,20 @@ from opentelemetry.sdk.trace.export import (
     ConsoleSpanExporter,
     SimpleSpanProcessor,
 )
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+)
 
 from deploy.settings import Settings
 
 GATEWAY_SERVICE = "onething-gateway"
 WORKER_SERVICE = "onething-worker"
 EXPORTERS = ("none", "console", "otlp")
+CORE_LOGGER = "temporalio.core"
 
 
 def tracer_provider(service: str, exporter: str = "none") -> TracerProvider:
@@ -50,28 +60,34 @@ def setup_tracing(service: str, settings: Settings) -> TracerProvider:
     return provider
 
 
-def sdk_metrics_runtime(host: str, port: int) -> Runtime | None:
-    """A Temporal runtime serving the SDK's own metrics (task latencies, slots, polls...)
-    at http://host:port/metrics, named the Prometheus way; None when port is 0. Fails
-    at once if the port is taken."""
-    if port == 0:
-        return None
-    return Runtime(
-        telemetry=TelemetryConfig(
-            metrics=PrometheusConfig(
-                bind_address=f"{host}:{port}",
-                counters_total_suffix=True,
-                unit_suffix=True,
-                durations_as_seconds=True,
-            )
-        )
+def core_logging() -> LoggingConfig:
+    """Temporal's core (its Rust part) writes its warnings through Python's logging, as
+    records of `temporalio.core`, so they are lines of the process's log (deploy.logs)
+    like every other instead of text of its own on stderr."""
+    return LoggingConfig(
+        filter=LoggingConfig.default.filter,
+        forwarding=LogForwardingConfig(logger=logging.getLogger(CORE_LOGGER)),
     )
 
 
-def install_sdk_metrics(settings: Settings) -> Runtime | None:
-    """Make the metrics runtime the process default, so every client connected after
-    this (and its workers) reports through it. Call before the first client connects."""
-    runtime = sdk_metrics_runtime(settings.worker_metrics_host, settings.worker_metrics_port)
-    if runtime is not None:
-        Runtime.set_default(runtime)
+def process_runtime(host: str, port: int) -> Runtime:
+    """A Temporal runtime forwarding the core's logs and serving the SDK's own metrics
+    (task latencies, slots, polls...) at http://host:port/metrics, named the Prometheus
+    way; no metrics when port is 0. Fails at once if the port is taken."""
+    metrics = None if port == 0 else PrometheusConfig(
+        bind_address=f"{host}:{port}",
+        counters_total_suffix=True,
+        unit_suffix=True,
+        durations_as_seconds=True,
+    )
+    return Runtime(telemetry=TelemetryConfig(logging=core_logging(), metrics=metrics))
+
+
+def install_runtime(settings: Settings, *, metrics: bool) -> Runtime:
+    """Make the process's runtime the default, so every client connected after this (and
+    its workers) logs, and with `metrics` reports, through it. Call before the first
+    client connects."""
+    runtime = process_runtime(settings.worker_metrics_host,
+                              settings.worker_metrics_port if metrics else 0)
+    Runtime.set_default(runtime)
     return runtime

@@ -67,6 +67,7 @@ from gateway.console import console_handlers, template_config
 from gateway.console.backlog import TRACE_URL_STATE
 from gateway.errors import API_EXCEPTION_HANDLERS
 from gateway.issued_documents import DocumentRegister, NoDocuments
+from gateway.log_context import CaseLogContextMiddleware
 from gateway.metrics import CalendarCoverage, NotebookCollector
 from gateway.notebook.controllers import (
     BacklogController,
@@ -322,7 +323,13 @@ def create_app(
         guards=[centre_guard],
         stores=stores,
         # Handlers declaring opt=access(...) are recorded in the access log, here only.
-        middleware=[prometheus.middleware, AccessLogMiddleware(store)],
+        # The case a request names is on every log line written while serving it.
+        middleware=[
+            CaseLogContextMiddleware(), prometheus.middleware, AccessLogMiddleware(store),
+        ],
+        # The process configures logging (deploy.logs): Litestar's own logger goes to the
+        # root handler like every other.
+        logging_config=None,
         on_app_init=[security.session.on_app_init],
         # Forms of the console carry a CSRF token; the API takes bearer tokens only.
         csrf_config=CSRFConfig(

@@ -506,6 +506,7 @@ def create_app(citizens: list[Citizen]) -> Litestar:
         route_handlers=[healthz, look_up, certificates, allowance_candidates, submit, poll,
                         verify_document, set_behaviour, get_behaviour, submissions, population,
                         reset],
+        logging_config=None,  # the process's logging (deploy.logs), as the gateway's
         plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True))],
         state=State({"sim": sim}),
     )
@@ -514,4 +515,4 @@ def create_app(citizens: list[Citizen]) -> Litestar:
 def serve(host: str, port: int, seed: int, size: int, elderly: int = 0) -> None:
     """Run the simulator over a generated population until interrupted."""
     uvicorn.run(create_app(generate(seed=seed, size=size, elderly=elderly)), host=host,
-                port=port)
+                port=port, log_config=None)
