@@ -126,7 +126,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         host = e.get("ONETHING_GATEWAY_HOST", "127.0.0.1")
         ui_port = int(e.get("ONETHING_TEMPORAL_UI_PORT", "8233"))
         temporal = load_profile(e)
-        configured = configured_remotely(temporal) or bool(e.get("ONETHING_FRICTION_DSN"))
+        configured = configured_remotely(e, temporal) or bool(e.get("ONETHING_FRICTION_DSN"))
         return cls(
             state_dir=state,
             temporal=temporal,

@@ -32,7 +32,8 @@ def load_profile(env: Mapping[str, str]) -> ClientConfigProfile:
     )
 
 
-def configured_remotely(profile: ClientConfigProfile) -> bool:
-    """Whether this start was pointed at a Temporal other than the local default (by any
-    source): such a part is one of a cluster."""
-    return profile.address != DEFAULT_ADDRESS
+def configured_remotely(env: Mapping[str, str], profile: ClientConfigProfile) -> bool:
+    """Whether this start was given a Temporal address (ONETHING_TEMPORAL_ADDRESS, or
+    another than the local default by the profile or TEMPORAL_ADDRESS): such a part is
+    one of a cluster."""
+    return bool(env.get(ADDRESS_OVERRIDE)) or profile.address != DEFAULT_ADDRESS
