@@ -38,6 +38,7 @@ PASSTHROUGH = (
     "workflows.case",
     "workflows.definition",
     "workflows.fields",
+    "workflows.operator_view",
     "workflows.ports",
     "workflows.register_case",
     "workflows.verifier",

@@ -28,6 +28,7 @@ from gateway.cases.schemas import (
     TripBody,
     WithdrawalBody,
     Worklist,
+    WorklistOrder,
 )
 from gateway.cases.service import Cases, actor_of
 from gateway.centres import centre_policy, listed_centres
@@ -196,8 +197,11 @@ class WorklistController(Controller):
             str, Parameter(pattern=f"^({'|'.join(WORKLIST_AWAITING)})$")
         ] = "clerk",
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        order: Annotated[WorklistOrder, Parameter(
+            description="`opened`: open cases oldest first; `due`: nearest promised date "
+            "(`due_at`) first")] = "opened",
     ) -> Worklist:
         centres = listed_centres(current_account(request), centre)
         return await case_service.worklist(
-            centres=centres, bundle=bundle, awaiting=awaiting, limit=limit
+            centres=centres, bundle=bundle, awaiting=awaiting, limit=limit, order=order
         )

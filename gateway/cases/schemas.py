@@ -37,6 +37,8 @@ NameQuery = Annotated[str | None, Parameter(min_length=1, max_length=NAME_MAX,
 # them too, after the cases waiting on the clerk.
 WORKLIST_AWAITING: tuple[str, ...] = (
     *(a for a in get_args(Awaiting) if a != "nobody"), "failed")
+# How the worklist orders open cases: oldest first, or nearest promised date first.
+WorklistOrder = Literal["opened", "due"]
 
 # The service centres of the embedded installation: the four demo centres and the online
 # channel's own. An installation names its centres in ONETHING_CENTRES (deploy.settings).
@@ -103,6 +105,8 @@ class WorklistItem(msgspec.Struct, kw_only=True, frozen=True):
     status: Literal["open", "failed"] = "open"
     cause: FailureCause | None = None  # with status "failed": why (workflows.case)
     closed_at: datetime | None = None
+    # The next promised date of an open case: its current step's SLA end (OtDueDate).
+    due_at: datetime | None = None
 
 
 class Worklist(msgspec.Struct, kw_only=True, frozen=True):

@@ -47,6 +47,7 @@ from gateway.cases.schemas import (
     OpenCase,
     Worklist,
     WorklistItem,
+    WorklistOrder,
 )
 from gateway.centres import check_opening
 from gateway.channels.service import OnlineEntries
@@ -60,6 +61,7 @@ from workflows.case import (
     SA_AWAITING,
     SA_BUNDLE,
     SA_CENTRE,
+    SA_DUE_DATE,
     SA_STEP,
     CaseAccess,
     CaseProgress,
@@ -74,11 +76,13 @@ from workflows.case import (
 )
 from workflows.definition import Catalogue
 from workflows.fields import check_id_number
+from workflows.operator_view import case_details, case_memo, case_summary
 
 _BUNDLE = SearchAttributeKey.for_keyword(SA_BUNDLE)
 _CENTRE = SearchAttributeKey.for_keyword(SA_CENTRE)
 _AWAITING = SearchAttributeKey.for_keyword(SA_AWAITING)
 _STEP = SearchAttributeKey.for_keyword(SA_STEP)
+_DUE_DATE = SearchAttributeKey.for_datetime(SA_DUE_DATE)
 
 Entry = TypeVar("Entry")
 FAILED_LISTED_FOR = timedelta(days=30)
@@ -222,6 +226,10 @@ class CaseService:
                         SearchAttributePair(_AWAITING, "lookup"),
                     ]
                 ),
+                # What operators read in Temporal's UI: bundle, steps and centre only.
+                memo=case_memo(definition, data.centre),
+                static_summary=case_summary(definition, data.centre),
+                static_details=case_details(definition, data.centre, data.channel),
             )
         except WorkflowAlreadyStartedError:
             if idempotency_key is None:
@@ -326,9 +334,12 @@ class CaseService:
         bundle: str | None,
         awaiting: str = "clerk",
         limit: int = 100,
+        order: WorklistOrder = "opened",
     ) -> Worklist:
         """Cases waiting on `awaiting` at `centres` (None: every centre); with "clerk",
-        then the cases that failed in the last FAILED_LISTED_FOR ("failed": only those)."""
+        then the cases that failed in the last FAILED_LISTED_FOR ("failed": only those).
+        Open cases come oldest first, or with "due" nearest promised date (OtDueDate)
+        first, those without one last."""
         if centres is not None and not centres:
             return Worklist(cases=())
         since = (datetime.now(UTC) - FAILED_LISTED_FOR).isoformat()
@@ -367,6 +378,7 @@ class CaseService:
                     status="failed" if ended else "open",
                     cause=ENDED.get(execution.status) if execution.status else None,
                     closed_at=execution.close_time,
+                    due_at=None if ended else attrs.get(_DUE_DATE),
                 )
             )
         # A case that failed in its own code says why in its progress.
@@ -378,9 +390,11 @@ class CaseService:
                          await asyncio.gather(*(self._with_cause(i) for i in looked_up)),
                          strict=True))
         items = [found.get(i.case_id, i) for i in items]
-        # Open cases first, oldest first; then the failed ones, latest first.
+        # Open cases first, oldest (or due soonest) first; then the failed ones, latest first.
         waiting = sorted((i for i in items if i.status == "open"),
                          key=lambda i: i.opened_at or _EPOCH)
+        if order == "due":  # stable: cases due the same instant stay oldest first
+            waiting.sort(key=lambda i: (i.due_at is None, i.due_at or _EPOCH))
         gone = sorted((i for i in items if i.status == "failed"),
                       key=lambda i: i.closed_at or _EPOCH, reverse=True)
         return Worklist(cases=(*waiting, *gone))
