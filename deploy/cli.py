@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from deploy.local import installed_binary
 from deploy.settings import (
+    EMBEDDED_VARIABLE,
     MissingSetting,
     Settings,
     installation_secret,
@@ -107,12 +108,14 @@ async def _set_up(sup: Supervisor) -> None:
     from temporalio.service import RPCError
 
     from deploy.setup import run_setup
+    from deploy.temporal import SearchAttributeClash
 
     settings = sup.settings
     try:
         report = await run_setup(settings, patience=START_TIMEOUT)
-    except RuntimeError as exc:  # no connection (RPCError is one too)
-        what = "setup failed" if isinstance(exc, RPCError) else "no Temporal client could connect"
+    except RuntimeError as exc:  # no connection, a refusal (RPCError), a type clash
+        what = ("setup failed" if isinstance(exc, RPCError | SearchAttributeClash)
+                else "no Temporal client could connect")
         raise StartupError(f"{what} ({settings.temporal_address}): {exc}; "
                            f"log {sup.logs / 'temporal.log'}") from exc
     for line in report.lines():
@@ -460,6 +463,8 @@ def with_setup_flags(settings: Settings, args: argparse.Namespace) -> Settings:
     import msgspec
 
     changes: dict[str, object] = {}
+    if args.dsn and not os.environ.get(EMBEDDED_VARIABLE):
+        changes["embedded"] = False  # a city's or a province's database: a cluster's job
     if args.namespace:
         changes["temporal"] = dataclasses.replace(settings.temporal, namespace=args.namespace)
     if args.retention_days:
@@ -600,6 +605,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(args_in)
     settings = Settings.from_env()
+    if args.command == "setup":
+        settings = with_setup_flags(settings, args)
     # Before anything starts: a part of a cluster never makes keys of its own.
     missing = missing_keys(settings, *KEYS_OF_COMMAND.get(args.command, ()))
     for refusal in missing:
@@ -613,7 +620,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         case "account":
             return add_account(settings, args)
         case "setup":
-            return asyncio.run(set_up(with_setup_flags(settings, args)))
+            return asyncio.run(set_up(settings))
         case "worker":
             asyncio.run(run_worker(settings))
         case "gateway":

@@ -46,6 +46,10 @@ NEW_NAMESPACE_PATIENCE = 30.0
 T = TypeVar("T")
 
 
+class StoreSetupError(RuntimeError):
+    """The friction store could not be opened or migrated."""
+
+
 class SetupReport(msgspec.Struct, kw_only=True, frozen=True):
     namespace: str
     namespace_change: NamespaceChange
@@ -137,7 +141,10 @@ async def run_setup(settings: Settings, patience: float = 30.0) -> SetupReport:
     added = await _while_namespace_settles(
         lambda: ensure_search_attributes(client, namespace))
     schedules = await ensure_schedules(client, settings)
-    store, migrated_from = await asyncio.to_thread(migrate_store, settings)
+    try:
+        store, migrated_from = await asyncio.to_thread(migrate_store, settings)
+    except Exception as exc:  # the database's own errors (a DSN refused, a lost server)
+        raise StoreSetupError(f"friction store: {type(exc).__name__}: {exc}") from exc
     return SetupReport(
         namespace=namespace, namespace_change=namespace_change,
         retention_days=settings.namespace_retention_days,

@@ -14,9 +14,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -113,3 +117,32 @@ async def test_setup_registers_everything_once_against_any_temporal_and_database
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
     assert row == (SCHEMA_VERSION,)
+
+
+async def test_a_search_attribute_of_another_type_is_refused_by_name(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    namespace = f"clash-{uuid.uuid4().hex[:8]}"
+    client = dev_env.client
+    retention = Duration()
+    retention.FromTimedelta(timedelta(days=1))
+    await client.workflow_service.register_namespace(RegisterNamespaceRequest(
+        namespace=namespace, workflow_execution_retention_period=retention))
+    await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=namespace,
+        search_attributes={"OtDueDate": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD}))
+
+    refused = setup(dev_env, tmp_path, "--namespace", namespace)
+    assert refused.returncode == 1, refused.stdout
+    assert ("OtDueDate is INDEXED_VALUE_TYPE_KEYWORD, wanted INDEXED_VALUE_TYPE_DATETIME"
+            in refused.stderr), refused.stderr
+
+
+def test_an_unreachable_database_is_said_plainly(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    refused = setup(dev_env, tmp_path, "--namespace", f"nodb-{uuid.uuid4().hex[:8]}",
+                    "--dsn", "postgresql://nobody@127.0.0.1:9/none?connect_timeout=2")
+    assert refused.returncode == 1, refused.stdout
+    assert "friction store: OperationalError" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
