@@ -7,15 +7,21 @@ step nor due date in its search attributes. None of it holds a personal value.""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 from conftest import (
     ServedApp,
+    bundle_start,
     citizen_where,
     known_values,
+    pin_clock,
+    running_worker,
     served_gateway,
+    set_behaviour,
 )
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
@@ -25,8 +31,11 @@ from temporalio.testing import WorkflowEnvironment
 from deploy.sim.clerk import ClerkHabits, HttpDesk, serve_case
 from deploy.sim.population import Citizen
 from friction.sqlite_store import SqliteFrictionStore
+from kernel.china_time import CHINA_TZ, end_of_day
+from workflows.bundle import BundleWorkflow
+from workflows.calendar_source import build_calendar
 from workflows.case import SA_AWAITING, SA_DUE_DATE, SA_STEP, CaseProgress
-from workflows.definition import Catalogue
+from workflows.definition import BundleDefinition, Catalogue, StepSpec
 from workflows.operator_view import case_memo, case_summary
 
 CENTRE = "xishan-dongting"
@@ -52,9 +61,7 @@ async def waiting_on_clerk(gateway: httpx.AsyncClient, case_id: str) -> CaseProg
         body = answer.json()
         current = next((s for s in body["steps"] if s["id"] == body["current_step"]), None)
         if current is not None and current["awaiting"] == "clerk":
-            from msgspec import convert
-
-            return convert(body, CaseProgress, strict=False)
+            return msgspec.convert(body, CaseProgress, strict=False)
         await asyncio.sleep(0.1)
     raise AssertionError(f"{case_id} never waited on the clerk")
 
@@ -149,3 +156,53 @@ async def test_an_operator_reads_a_case_in_temporals_ui(
                   seen, [p.value for p in described.typed_search_attributes]])
     for value in personal:
         assert value not in shown
+
+
+# On the time-skipping server (the suite's clock 28 years ahead): Monday 2054-12-28, and
+# 2055-01-01 a Friday off.
+ACCEPTED = datetime.combine(date(2054, 12, 28), time(9, 0), CHINA_TZ)
+
+
+def five_day_step() -> BundleDefinition:
+    employment = Catalogue.load().default(EMPLOYMENT)
+    step = employment.step("unemployment-registration")
+    known = tuple(f for f in step.fields if f.concept and not f.concept.startswith("employment."))
+    slow = StepSpec(id="registration-review", name_zh="失业登记复核",
+                    name_en="Registration review", agency="hrss", sla_working_days=5,
+                    fields=known, materials=step.materials)
+    return msgspec.structs.replace(employment, id="review-only", steps=(slow,))
+
+
+async def due_date_becomes(handle: WorkflowHandle[Any, Any], wanted: datetime) -> None:
+    seen = None
+    for _ in range(200):
+        seen = (await handle.describe()).typed_search_attributes.get(_DUE)
+        if seen == wanted:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"OtDueDate is {seen}, not {wanted}")
+
+
+async def test_a_published_calendar_moves_the_due_date_search_attribute(
+    time_env: WorkflowEnvironment, fresh_agencies: ServedApp, agency_urls: dict[str, str],
+    store: SqliteFrictionStore, population: list[Citizen], task_queue: str, tmp_path: Path,
+) -> None:
+    await pin_clock(time_env, ACCEPTED)
+    await set_behaviour(fresh_agencies, "hrss", pending_polls=400)  # the step stays open
+    start = msgspec.structs.replace(bundle_start(five_day_step(), citizen_where(
+        population, ecerts=True)), calendar=build_calendar([2054, 2055]))
+    (tmp_path / "2054.toml").write_text(
+        'year = 2054\nofficial = true\nnotice = "test notice 2054"\nholidays = [2054-12-31]\n')
+    (tmp_path / "2055.toml").write_text(
+        'year = 2055\nofficial = true\nnotice = "test notice 2055"\nholidays = [2055-01-04]\n')
+    async with running_worker(time_env.client, agency_urls, store, task_queue):
+        handle = await time_env.client.start_workflow(
+            BundleWorkflow.run, start, id=start.case_id, task_queue=task_queue,
+            execution_timeout=timedelta(days=60))
+        # 29, 30, 31 December, (1 January off), 4 and 5 January.
+        await due_date_becomes(handle, end_of_day(date(2055, 1, 5)))
+        await handle.signal(BundleWorkflow.calendar_published,
+                            build_calendar([2054, 2055], tmp_path))
+        # Two more days off: 29, 30 December, 5, 6, 7 January.
+        await due_date_becomes(handle, end_of_day(date(2055, 1, 7)))
+        await handle.terminate("test over")
