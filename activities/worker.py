@@ -17,12 +17,14 @@ from activities.allowance_calls import AllowanceCalls
 from activities.friction_calls import FrictionCalls
 from activities.notifier import Notifier, NotifyCalls, OutboxNotifier
 from activities.register_calls import RegisterCalls
+from activities.verifier_calls import VerifierCalls
 from friction.store import FrictionStore
 from workflows.allowance_match import AllowanceMatchWorkflow
 from workflows.bundle import BundleWorkflow
 from workflows.calendar import WorkingCalendar
 from workflows.cant_get_it_done import CantGetItDoneWorkflow
 from workflows.case import TASK_QUEUE
+from workflows.verifier import VerifierWorkflow
 
 # Schema modules are pure and imported by the workflow; passing them through keeps one
 # copy of each Struct class, which msgspec's decoders rely on.
@@ -36,8 +38,10 @@ PASSTHROUGH = (
     "workflows.case",
     "workflows.definition",
     "workflows.fields",
+    "workflows.operator_view",
     "workflows.ports",
     "workflows.register_case",
+    "workflows.verifier",
 )
 
 
@@ -76,12 +80,14 @@ def create_worker(
     agencies = AgencyCalls(agency_urls, http)
     friction = FrictionCalls(store)
     register = RegisterCalls(store)
+    verifier = VerifierCalls(store)
     notify = NotifyCalls(notifier or OutboxNotifier(":memory:"))
     allowance = AllowanceCalls(agency_urls, http, client, pseudonym_key, calendar=calendar)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[BundleWorkflow, CantGetItDoneWorkflow, AllowanceMatchWorkflow],
+        workflows=[BundleWorkflow, CantGetItDoneWorkflow, AllowanceMatchWorkflow,
+                   VerifierWorkflow],
         activities=[
             agencies.look_up,
             agencies.submit_step,
@@ -92,6 +98,7 @@ def create_worker(
             register.register_cant_get_it_done,
             register.resolve_cant_get_it_done,
             allowance.find_allowance_candidates,
+            verifier.run_verifier,
         ],
         workflow_runner=workflow_runner(),
         interceptors=tracing(client, tracer_provider),

@@ -35,11 +35,12 @@ from deploy.settings import AGENCIES
 from deploy.sim.agencies import create_app
 from deploy.sim.clerk import TemporalDesk, serve_case
 from deploy.sim.population import generate, lookup_values
+from deploy.temporal import dev_server_search_attributes
 from friction.sqlite_store import SqliteFrictionStore
 from kernel.converter import DATA_CONVERTER
 from workflows.bundle import BundleWorkflow
 from workflows.calendar_source import load_calendar
-from workflows.case import SEARCH_ATTRIBUTES, CaseStart
+from workflows.case import CaseStart
 from workflows.definition import LOOKUP_SOURCES, Catalogue
 
 
@@ -64,7 +65,7 @@ async def main(cases: int, concurrency: int) -> None:
     citizens = generate(seed=11, size=max(cases, 50))
     definition = Catalogue.load().default("employment-hardship")
     calendar = load_calendar()
-    args = [a for name in SEARCH_ATTRIBUTES for a in ("--search-attribute", f"{name}=Keyword")]
+    args = dev_server_search_attributes()
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed_binary("temporal"),
         dev_server_extra_args=args,

@@ -1,27 +1,23 @@
-"""The monthly allowance match as Temporal runs it: the Schedule `onething up` keeps, and
+"""The monthly allowance match as Temporal runs it: the Schedule `onething setup` keeps, and
 a run by hand for one month (`onething allowance-match --month YYYY-MM`)."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
-from typing import Literal
 
 from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleCalendarSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleRange,
     ScheduleSpec,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 from temporalio.common import WorkflowIDConflictPolicy
 
+from deploy.schedules import ScheduleChange, ensure_schedule
 from workflows.allowance_case import (
     CASES_PER_RUN,
     MATCH_WORKFLOW,
@@ -71,26 +67,11 @@ def allowance_schedule(task_queue: str, centre: str) -> Schedule:
     )
 
 
-async def ensure_allowance_schedule(
-    client: Client, task_queue: str, centre: str
-) -> Literal["created", "updated"]:
+async def ensure_allowance_schedule(client: Client, task_queue: str, centre: str) -> ScheduleChange:
     """Create the monthly schedule, or bring an existing one to this spec and action: run
-    at every start, it leaves exactly one schedule. Whether an operator paused it is kept."""
-    schedule = allowance_schedule(task_queue, centre)
-    try:
-        await client.create_schedule(SCHEDULE_ID, schedule)
-    except ScheduleAlreadyRunningError:
-        pass
-    else:
-        return "created"
-
-    def update(current: ScheduleUpdateInput) -> ScheduleUpdate:
-        return ScheduleUpdate(
-            schedule=dataclasses.replace(schedule, state=current.description.schedule.state)
-        )
-
-    await client.get_schedule_handle(SCHEDULE_ID).update(update)
-    return "updated"
+    at every setup, it leaves exactly one schedule. Whether an operator paused it is kept."""
+    return await ensure_schedule(client, SCHEDULE_ID, allowance_schedule(task_queue, centre),
+                                 [AllowanceMatchInput])
 
 
 async def run_allowance_match(

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from deploy.local import installed_binary
 from deploy.settings import (
+    EMBEDDED_VARIABLE,
     MissingSetting,
     Settings,
     installation_secret,
@@ -36,9 +37,8 @@ from deploy.settings import (
 )
 from deploy.supervisor import START_TIMEOUT, Child, StartupError, Supervisor
 from deploy.telemetry import GATEWAY_SERVICE, WORKER_SERVICE
-from deploy.temporal import connect, ensure_search_attributes
+from deploy.temporal import connect
 from gateway.accounts import ROLES, AccountBook, AccountError, seed_demo_accounts
-from workflows.case import SEARCH_ATTRIBUTES
 
 if TYPE_CHECKING:
     import uvicorn
@@ -108,17 +108,33 @@ async def worker_polling(client: Client, settings: Settings, pid: int) -> bool:
     return any(p.identity.startswith(f"{pid}@") for p in answer.pollers)
 
 
-async def _check_temporal_and_worker(sup: Supervisor, worker: Child) -> None:
+async def _set_up(sup: Supervisor) -> None:
+    """`onething setup` against the Temporal just started: namespace, search attributes,
+    schedules and the store's migrations, before any part uses them."""
+    from temporalio.service import RPCError
+
+    from deploy.setup import run_setup
+    from deploy.temporal import SearchAttributeClash
+
+    settings = sup.settings
+    try:
+        report = await run_setup(settings, patience=START_TIMEOUT)
+    except RuntimeError as exc:  # no connection, a refusal (RPCError), a type clash
+        what = ("setup failed" if isinstance(exc, RPCError | SearchAttributeClash)
+                else "no Temporal client could connect")
+        raise StartupError(f"{what} ({settings.temporal_address}): {exc}; "
+                           f"log {sup.logs / 'temporal.log'}") from exc
+    for line in report.lines():
+        print(f"onething setup: {line}")
+
+
+async def _check_worker(sup: Supervisor, worker: Child) -> None:
     settings = sup.settings
     try:
         client = await connect(settings, patience=START_TIMEOUT)
     except RuntimeError as exc:
         raise StartupError(f"no Temporal client could connect to {settings.temporal_address}: "
                            f"{exc}; log {sup.logs / 'temporal.log'}") from exc
-    added = await ensure_search_attributes(client, settings.temporal_namespace)
-    if added:
-        print(f"onething: registered search attributes {', '.join(added)}")
-    await _ensure_schedules(sup, client)
     deadline = time.monotonic() + START_TIMEOUT
     while not await worker_polling(client, settings, worker.pid):
         if (code := worker.exited()) is not None:
@@ -128,23 +144,6 @@ async def _check_temporal_and_worker(sup: Supervisor, worker: Child) -> None:
             raise StartupError(f"worker not polling after {START_TIMEOUT:.0f} s; "
                                f"log {worker.log_path}")
         await asyncio.sleep(0.3)
-
-
-async def _ensure_schedules(sup: Supervisor, client: Client) -> None:
-    """The monthly allowance match's Temporal Schedule, made or brought up to date."""
-    from temporalio.service import RPCError
-
-    from deploy.allowance import ensure_allowance_schedule
-    from workflows.allowance_case import SCHEDULE_ID
-
-    settings = sup.settings
-    try:
-        done = await ensure_allowance_schedule(client, settings.task_queue,
-                                               settings.default_centre)
-    except RPCError as exc:
-        raise StartupError(f"the schedule {SCHEDULE_ID} could not be made: {exc}; "
-                           f"log {sup.logs / 'temporal.log'}") from exc
-    print(f"onething: schedule {SCHEDULE_ID} {done} (the first of each month, 02:00)")
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -235,14 +234,13 @@ def up(settings: Settings) -> int:
             "--ui-codec-endpoint", f"{gateway_url}/codec",
             "--log-level", "warn",
         ]
-        for name in SEARCH_ATTRIBUTES:
-            temporal_argv += ["--search-attribute", f"{name}=Keyword"]
         temporal = sup.spawn_temporal(temporal_argv, ready=lambda _: temporal_ok())
         sup.wait_until(temporal, temporal_ok, "Temporal gRPC port")
+        asyncio.run(_set_up(sup))
         agencies = sup.spawn_part("agencies", ready=lambda _: agencies_ok())
         worker = sup.spawn_part("worker", ready=lambda run: "worker polling" in run.output())
         gateway = sup.spawn_part("gateway", ready=lambda _: gateway_ok())
-        asyncio.run(_check_temporal_and_worker(sup, worker))
+        asyncio.run(_check_worker(sup, worker))
         sup.wait_until(agencies, agencies_ok, "agency simulator")
         sup.wait_until(gateway, gateway_ok, "gateway")
         ui_host = _local_host(temporal_host)
@@ -430,6 +428,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     sub.add_parser("up", help="start Temporal, agencies, worker and gateway; Ctrl-C stops all")
+    setup = sub.add_parser(
+        "setup", help="register the namespace, search attributes and schedules, and migrate "
+        "the friction store, against any Temporal and database; running it again changes "
+        "nothing")
+    setup.add_argument("--namespace", help="the Temporal namespace (default: the profile's, "
+                       "ONETHING_TEMPORAL_NAMESPACE or TEMPORAL_NAMESPACE, else 'default')")
+    setup.add_argument("--retention-days", type=_days, help="days Temporal keeps a closed "
+                       "case's history (default: ONETHING_NAMESPACE_RETENTION_DAYS, else "
+                       "30)")
+    setup.add_argument("--dsn", help="the friction store's PostgreSQL DSN (default: "
+                       "ONETHING_FRICTION_DSN, else the SQLite file ONETHING_FRICTION_DB)")
     sub.add_parser("worker", help="run the bundle worker")
     sub.add_parser("gateway", help="serve the clerk and notebook HTTP API")
     agencies = sub.add_parser("agencies", help="serve the simulated agencies")
@@ -481,6 +490,44 @@ def _parser() -> argparse.ArgumentParser:
                          help="the clerk may serve cases of other centres (通办), saying why")
     account.add_argument("--lang", choices=("zh", "en"), default="zh")
     return parser
+
+
+def _days(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of days, at least 1 (got {value!r})")
+    return int(value)
+
+
+def with_setup_flags(settings: Settings, args: argparse.Namespace) -> Settings:
+    """The settings with `onething setup`'s flags over the environment's."""
+    import dataclasses
+
+    import msgspec
+
+    changes: dict[str, object] = {}
+    if args.dsn and not os.environ.get(EMBEDDED_VARIABLE):
+        changes["embedded"] = False  # a city's or a province's database: a cluster's job
+    if args.namespace:
+        changes["temporal"] = dataclasses.replace(settings.temporal, namespace=args.namespace)
+    if args.retention_days:
+        changes["namespace_retention_days"] = args.retention_days
+    if args.dsn:
+        changes["friction_dsn"] = args.dsn
+    return msgspec.structs.replace(settings, **changes)
+
+
+async def set_up(settings: Settings) -> int:
+    from deploy.setup import run_setup
+
+    try:
+        report = await run_setup(settings)
+    except RuntimeError as exc:  # no connection, a refusal (RPCError), a type clash
+        print(f"onething setup: {settings.temporal_address}: {exc}", file=sys.stderr)
+        return 1
+    for line in report.lines():
+        print(line)
+    print("onething setup: " + ("done" if report.changed else "nothing to change"))
+    return 0
 
 
 def add_account(settings: Settings, args: argparse.Namespace) -> int:
@@ -606,6 +653,7 @@ SERVICE_OF_COMMAND = {
     **dict.fromkeys(("allowance-match", "calendar", "case"), "onething-cli"),
 }
 KEYS_OF_COMMAND = {
+    "setup": ("ONETHING_PAYLOAD_KEYS",),  # the schedules' arguments are sealed payloads
     "worker": ("ONETHING_PAYLOAD_KEYS", "ONETHING_PSEUDONYM_KEY"),
     "gateway": ("ONETHING_PAYLOAD_KEYS", "ONETHING_SECRET_KEY", "ONETHING_PSEUDONYM_KEY"),
 }
@@ -635,6 +683,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(args_in)
     settings = Settings.from_env()
+    if args.command == "setup":
+        settings = with_setup_flags(settings, args)
     # Before anything starts: a part of a cluster never makes keys of its own.
     missing = missing_keys(settings, *KEYS_OF_COMMAND.get(args.command, ()))
     for refusal in missing:
@@ -651,6 +701,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
             return up(settings)
         case "account":
             return add_account(settings, args)
+        case "setup":
+            return asyncio.run(set_up(settings))
         case "worker":
             asyncio.run(run_worker(settings))
         case "gateway":

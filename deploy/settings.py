@@ -12,7 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
+from temporalio.envconfig import ClientConfigProfile
 
+from deploy.temporal_profile import (
+    DEFAULT_ADDRESS,
+    DEFAULT_NAMESPACE,
+    configured_remotely,
+    load_profile,
+)
 from friction.ratings import DEFAULT_FOLLOW_UP_WORKING_DAYS
 from gateway.cases.schemas import DEFAULT_CENTRES
 from kernel.codec import PayloadKey, format_key, generate_key, parse_keys
@@ -20,6 +27,8 @@ from workflows.case import TASK_QUEUE
 
 AGENCIES = ("public-security", "hrss", "civil-affairs", "social-insurance", "ecert",
             "medical-insurance", "community", "finance")
+# Days Temporal keeps a closed case's history unless ONETHING_NAMESPACE_RETENTION_DAYS says.
+DEFAULT_RETENTION_DAYS = 30
 
 
 class MissingSetting(RuntimeError):
@@ -37,8 +46,9 @@ class MissingSetting(RuntimeError):
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
     state_dir: Path
-    temporal_address: str
-    temporal_namespace: str
+    # How to reach Temporal (deploy.temporal_profile): address, namespace, TLS, API key,
+    # gRPC metadata, from a TOML profile, TEMPORAL_* and ONETHING_TEMPORAL_* variables.
+    temporal: ClientConfigProfile
     task_queue: str
     temporal_ui_port: int
     gateway_host: str
@@ -89,12 +99,23 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     access_log_retention_days: int = 1096
     # The embedded one-machine default: keys may be made once in the state folder. True
     # for `onething up` and its parts (it sets ONETHING_EMBEDDED=1 for them), and for a
-    # process on the local defaults (no ONETHING_TEMPORAL_ADDRESS, no
+    # process on the local defaults (no Temporal address but 127.0.0.1:7233, no
     # ONETHING_FRICTION_DSN); otherwise every key must be configured (MissingSetting).
     embedded: bool = True
     # Origins whose pages may call the gateway's Temporal codec endpoint (/codec) with an
     # admin's credentials: the Temporal web UI's. Default: the embedded UI's origins.
     codec_origins: tuple[str, ...] = ()
+    # Days Temporal keeps a closed case's history (`onething setup` sets the namespace's
+    # retention; ONETHING_NAMESPACE_RETENTION_DAYS).
+    namespace_retention_days: int = DEFAULT_RETENTION_DAYS
+
+    @property
+    def temporal_address(self) -> str:
+        return self.temporal.address or DEFAULT_ADDRESS
+
+    @property
+    def temporal_namespace(self) -> str:
+        return self.temporal.namespace or DEFAULT_NAMESPACE
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -110,11 +131,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         }
         host = e.get("ONETHING_GATEWAY_HOST", "127.0.0.1")
         ui_port = int(e.get("ONETHING_TEMPORAL_UI_PORT", "8233"))
-        configured = bool(e.get("ONETHING_TEMPORAL_ADDRESS") or e.get("ONETHING_FRICTION_DSN"))
+        temporal = load_profile(e)
+        configured = configured_remotely(e, temporal) or bool(e.get("ONETHING_FRICTION_DSN"))
         return cls(
             state_dir=state,
-            temporal_address=e.get("ONETHING_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
-            temporal_namespace=e.get("ONETHING_TEMPORAL_NAMESPACE", "default"),
+            temporal=temporal,
+            namespace_retention_days=_positive(e, "ONETHING_NAMESPACE_RETENTION_DAYS",
+                                               DEFAULT_RETENTION_DAYS),
             task_queue=e.get("ONETHING_TASK_QUEUE", TASK_QUEUE),
             temporal_ui_port=ui_port,
             gateway_host=host,

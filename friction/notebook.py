@@ -3,8 +3,8 @@
 The gateway and the CLI call these functions; they hold no SQL (the store does) and no
 HTTP (the gateway does). Reading the backlog writes nothing: the verifier, which moves
 items whose fix is deployed by the data's verdict, runs where writes belong - when a
-person deploys a fix (transition with a policy), on the gateway's schedule and from the
-CLI (`onething notebook verify`), each calling run_verifier.
+person deploys a fix (transition with a policy), on its Temporal Schedule (an activity
+on the worker) and from the CLI (`onething notebook verify`), each calling run_verifier.
 Working days come from a calendar passed in (workflows.calendar.WorkingCalendar fits
 WorkingDays): the notebook does not import the workflows.
 """

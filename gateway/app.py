@@ -92,7 +92,6 @@ from gateway.register.controllers import CantGetItDoneController
 from gateway.register.schemas import RegisterBody, ResolutionBody, TaskForceBody
 from gateway.register.service import provide_register_service
 from gateway.shared_state import IDEMPOTENCY_STORE, IdempotencyKeys, gateway_stores
-from gateway.verifier import VERIFY_EVERY_SECONDS, VerifierSchedule
 from kernel.china_time import local_date
 from workflows.calendar import WorkingCalendar
 from workflows.calendar_source import missing_official
@@ -174,7 +173,6 @@ def create_app(
     verification: VerificationPolicy | None = None,
     services: ServiceCatalogue | None = None,
     documents: DocumentRegister | None = None,
-    verify_every: float | None = VERIFY_EVERY_SECONDS,
     sweep_every: float | None = SWEEP_EVERY_SECONDS,
     secure_cookies: bool = True,
     trusted_proxies: Iterable[str] = (),
@@ -192,8 +190,8 @@ def create_app(
     `secret` keys the console's sessions, the API's tokens, CSRF and tracking codes.
     `calendar` is a fixed calendar or the calendar as published now (PublishedCalendar),
     asked again for every case opened and every health answer.
-    The verifier runs every `verify_every` seconds (None: only when a fix is deployed and
-    from the CLI, for a deployment that schedules `onething notebook verify` itself).
+    The gateway runs no verifier: a fix is judged when it is deployed, and then by the
+    verifier's Temporal Schedule on the worker (workflows.verifier, `onething setup`).
     Every `sweep_every` seconds the notebook rows of cases whose runs ended unfinished
     (terminated, timed out) are closed as failed (None: never).
     Cookies are Secure (sent over HTTPS only) unless `secure_cookies` is False. The client
@@ -229,7 +227,6 @@ def create_app(
     ratings_policy = rating_policy or RatingPolicy()
     now = clock or (lambda: datetime.now(UTC))
     citizen_key = pseudonym_key or secrets.token_bytes(32)
-    schedule = None if verify_every is None else VerifierSchedule(store, policy, verify_every)
     sweep = None if sweep_every is None else EndedCasesSweep(temporal, store, sweep_every)
     retention = (None if access_log_retention is None
                  else AccessLogRetention(store, access_log_retention))
@@ -243,8 +240,6 @@ def create_app(
     def register() -> None:
         REGISTRY.register(collector)
         REGISTRY.register(coverage)
-        if schedule is not None:
-            schedule.start()
         if sweep is not None:
             sweep.start()
         if retention is not None:
@@ -253,8 +248,6 @@ def create_app(
     async def unregister() -> None:
         REGISTRY.unregister(collector)
         REGISTRY.unregister(coverage)
-        if schedule is not None:
-            await schedule.stop()
         if sweep is not None:
             await sweep.stop()
         if retention is not None:

@@ -17,7 +17,6 @@ import httpx
 import pytest
 import uvicorn
 from temporalio.api.common.v1 import Payload
-from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -30,6 +29,7 @@ from deploy.sim import clerk
 from deploy.sim.agencies import create_app as create_agency_sim
 from deploy.sim.clerk import ClerkHabits, TemporalDesk, serve_case
 from deploy.sim.population import Citizen, generate, lookup_values
+from deploy.temporal import dev_server_search_attributes, indexed_value_types
 from friction.sqlite_store import SqliteFrictionStore
 from friction.store import FrictionStore
 from gateway.accounts import EVERY_CENTRE, AccountBook
@@ -39,7 +39,7 @@ from kernel.china_time import local_date
 from kernel.converter import DATA_CONVERTER
 from workflows.calendar import WorkingCalendar
 from workflows.calendar_source import load_calendar
-from workflows.case import SEARCH_ATTRIBUTES, CaseProgress, CaseStart
+from workflows.case import CaseProgress, CaseStart
 from workflows.definition import LOOKUP_SOURCES, BundleDefinition, Catalogue
 
 _ROOT_CONFTEST = sys.modules[__name__]
@@ -54,12 +54,9 @@ def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager
 
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    args: list[str] = []
-    for name in SEARCH_ATTRIBUTES:
-        args += ["--search-attribute", f"{name}=Keyword"]
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed_binary("temporal"),
-        dev_server_extra_args=args,
+        dev_server_extra_args=dev_server_search_attributes(),
         data_converter=DATA_CONVERTER,
     )
     yield env
@@ -105,9 +102,7 @@ async def time_env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvi
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
             namespace=env.client.namespace,
-            search_attributes={
-                name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in SEARCH_ATTRIBUTES
-            },
+            search_attributes=indexed_value_types(),
         )
     )
     # A test that names its own fixed moment (marked own_clock) pins it itself; the others

@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         check_month,
     )
     from workflows.case import SA_AWAITING, SA_BUNDLE, SA_CENTRE, SA_CITIZEN, CaseStart
+    from workflows.operator_view import case_details, case_memo, case_summary
 
 # Children started at once; the server takes a batch of start commands per workflow task.
 START_BATCH = 50
@@ -155,7 +156,10 @@ class AllowanceMatchWorkflow:
                     # Found by the desk's search by ID number, as the gateway's cases are.
                     SearchAttributePair(_CITIZEN, candidate.person_ref),
                 ]),
-                memo={MEMO_PERSON_REF: candidate.person_ref},
+                memo={**case_memo(carried.bundle, params.centre),
+                      MEMO_PERSON_REF: candidate.person_ref},
+                static_summary=case_summary(carried.bundle, params.centre),
+                static_details=case_details(carried.bundle, params.centre, PROACTIVE_CHANNEL),
             )
         except WorkflowAlreadyStartedError:
             return False

@@ -57,6 +57,12 @@ MAX_DEPARTMENTS = 12
 # While the store is down for longer than an activity's bounded retries, the workflow
 # waits this long and tries again: the registration and its escalations are never lost.
 STORE_OUTAGE_PAUSE = timedelta(minutes=10)
+# What Temporal's UI shows for each call on the register's store.
+STORE_CALL_SUMMARIES = {
+    ports.REGISTER_CANT_GET_IT_DONE: "register: enter the case (办不成事)",
+    ports.RECORD_FRICTION: "notebook: record the escalation's extra wait",
+    ports.RESOLVE_CANT_GET_IT_DONE: "register: record the answer",
+}
 # Names end up in fingerprints and URL paths, as everywhere in the notebook.
 _NAME = re.compile(r"[^|/]{1,64}")
 
@@ -196,6 +202,8 @@ class CantGetItDoneWorkflow:
                 await workflow.wait_condition(
                     lambda: self._answered() or self._calendar_moved,
                     timeout=max(due - workflow.now(), timedelta(seconds=1)),
+                    timeout_summary=f"escalation {level} ({reason}) unless answered: due "
+                    f"{local_date(due).isoformat()}",
                 )
             except TimeoutError:
                 await self._escalate(level, reason, due)
@@ -271,6 +279,7 @@ class CantGetItDoneWorkflow:
                     result_type=result_type,
                     start_to_close_timeout=ports.STORE_TIMEOUT,
                     retry_policy=ports.REGISTER_RETRY,
+                    summary=STORE_CALL_SUMMARIES.get(name, name),
                 )
                 return result
             except ActivityError as exc:
@@ -281,7 +290,8 @@ class CantGetItDoneWorkflow:
                 if refused or not patient:
                     raise
                 workflow.logger.warning("%s failed, trying again later: %s", name, exc)
-                await workflow.sleep(STORE_OUTAGE_PAUSE)
+                await workflow.sleep(STORE_OUTAGE_PAUSE,
+                                     summary="notebook store unavailable: try again")
 
     # -- the task force's inputs --------------------------------------------------------
 

@@ -30,12 +30,19 @@ ACCESS = "access"  # query: the case's home centre and who serves it from elsewh
 SA_BUNDLE = "OtBundle"
 SA_CENTRE = "OtCentre"
 SA_AWAITING = "OtAwaiting"
-SA_STEP = "OtStep"
+SA_STEP = "OtStep"  # the current step; unset once the case ends (a failed case: its step)
+SA_DUE_DATE = "OtDueDate"  # the next promised date: the current step's SLA end; unset at the end
 # Whose case it is: a keyed HMAC of the ID number (kernel.pseudonym), set by the gateway
 # when it opens the case, so a clerk finds a citizen's cases without Temporal holding the
 # number.
 SA_CITIZEN = "OtCitizen"
-SEARCH_ATTRIBUTES = (SA_BUNDLE, SA_CENTRE, SA_AWAITING, SA_STEP, SA_CITIZEN)  # all Keyword
+SearchAttributeKind = Literal["Keyword", "Datetime"]
+# Every search attribute the product sets, with its Temporal type (`onething setup`
+# registers them; `temporal --search-attribute NAME=KIND` takes the same names).
+SEARCH_ATTRIBUTES: dict[str, SearchAttributeKind] = {
+    SA_BUNDLE: "Keyword", SA_CENTRE: "Keyword", SA_AWAITING: "Keyword", SA_STEP: "Keyword",
+    SA_CITIZEN: "Keyword", SA_DUE_DATE: "Datetime",
+}
 # SA_AWAITING of a case that ended as failed: the clerk's worklist lists it.
 AWAITING_FAILED = "failed"
 

@@ -73,4 +73,8 @@ class FrictionStore(
 ):
     """Every part of the store, for whoever wires the parts' consumers together."""
 
+    # The schema version the database had when this store opened it (and migrated it to
+    # friction.store.migrations.SCHEMA_VERSION); 0 for a new database.
+    migrated_from: int
+
     def close(self) -> None: ...

@@ -47,7 +47,8 @@ class SqlFrictionStore(
         self._decoder = msgspec.json.Decoder(FrictionEvent)
         self._engine = Engine(connect, dialect)
         try:
-            migrate(self._engine)
+            # The schema version the database had before this store opened it.
+            self.migrated_from = migrate(self._engine)
         except BaseException:
             self._engine.close()
             raise

@@ -31,6 +31,7 @@ from gateway.cases.schemas import (
     TripBody,
     WithdrawalBody,
     Worklist,
+    WorklistOrder,
 )
 from gateway.cases.service import Cases, actor_of
 from gateway.centres import centre_policy, listed_centres
@@ -228,9 +229,12 @@ class WorklistController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         page: Annotated[int, Parameter(ge=1, le=1000)] = 1,
         overdue: Annotated[bool, QueryParameter()] = False,
+        order: Annotated[WorklistOrder, Parameter(
+            description="`opened`: open cases oldest first; `due`: nearest promised date "
+            "(`due_at`) first")] = "opened",
     ) -> Worklist:
         centres = listed_centres(current_account(request), centre)
         return await case_service.worklist(
             centres=centres, bundle=bundle, awaiting=awaiting, limit=limit, page=page,
-            overdue_only=overdue,
+            overdue_only=overdue, order=order,
         )

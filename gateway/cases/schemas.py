@@ -37,6 +37,8 @@ NameQuery = Annotated[str | None, Parameter(min_length=1, max_length=NAME_MAX,
 # them too, after the cases waiting on the clerk.
 WORKLIST_AWAITING: tuple[str, ...] = (
     *(a for a in get_args(Awaiting) if a != "nobody"), "failed")
+# How the worklist orders open cases: oldest first, or nearest promised date first.
+WorklistOrder = Literal["opened", "due"]
 
 # The service centres of the embedded installation: the four demo centres and the online
 # channel's own. An installation names its centres in ONETHING_CENTRES (deploy.settings).
@@ -110,7 +112,7 @@ class WorklistItem(msgspec.Struct, kw_only=True, frozen=True):
     cause: FailureCause | None = None  # with status "failed": why (workflows.case)
     closed_at: datetime | None = None
     # An open case of a worklist: since when its current step waits, and its promised
-    # date (`due_at` on the clock, `due_on` its last day); `overdue` once past it.
+    # date (`due_at` on the clock, `due_on` its last day; OtDueDate); `overdue` once past it.
     waiting_since: datetime | None = None
     due_at: datetime | None = None
     due_on: date | None = None

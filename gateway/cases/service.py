@@ -58,6 +58,7 @@ from gateway.cases.schemas import (
     OpenCase,
     Worklist,
     WorklistItem,
+    WorklistOrder,
 )
 from gateway.centres import check_opening
 from gateway.channels.service import OnlineEntries
@@ -72,6 +73,7 @@ from workflows.case import (
     SA_AWAITING,
     SA_BUNDLE,
     SA_CENTRE,
+    SA_DUE_DATE,
     SA_STEP,
     CaseAccess,
     CaseProgress,
@@ -86,6 +88,7 @@ from workflows.case import (
 )
 from workflows.definition import Catalogue
 from workflows.fields import check_id_number
+from workflows.operator_view import case_details, case_memo, case_summary
 
 _BUNDLE = SearchAttributeKey.for_keyword(SA_BUNDLE)
 _CENTRE = SearchAttributeKey.for_keyword(SA_CENTRE)
@@ -95,6 +98,7 @@ _STEP = SearchAttributeKey.for_keyword(SA_STEP)
 # there are more and asks for a filter (a desk with a thousand cases waiting needs one).
 MAX_LISTED = 1000
 MAX_FOUND = 50  # cases a search shows at most, saying when there are more
+_DUE_DATE = SearchAttributeKey.for_datetime(SA_DUE_DATE)
 
 Entry = TypeVar("Entry")
 FAILED_LISTED_FOR = timedelta(days=30)
@@ -254,6 +258,10 @@ class CaseService:
                         SearchAttributePair(CITIZEN, ref),
                     ]
                 ),
+                # What operators read in Temporal's UI: bundle, steps and centre only.
+                memo=case_memo(definition, data.centre),
+                static_summary=case_summary(definition, data.centre),
+                static_details=case_details(definition, data.centre, data.channel),
             )
         except WorkflowAlreadyStartedError:
             if idempotency_key is None:
@@ -390,6 +398,7 @@ class CaseService:
         overdue_only: bool = False,
         with_names: bool = False,
         with_dates: bool = True,
+        order: WorklistOrder = "opened",
     ) -> Worklist:
         """One page of `limit` cases waiting on `awaiting` at `centres` (None: every
         centre), oldest first; with "clerk", then the cases that failed in the last
@@ -397,7 +406,8 @@ class CaseService:
         their current step's promised date. Each open case of the page says since when
         it waits and when it is due (a query to each; `with_dates` False: not asked);
         `with_names` adds the citizen's name (for a clerk of the case's centre: the caller
-        decides who sees it)."""
+        decides who sees it). `order` "due": open cases nearest promised date (OtDueDate)
+        first, those without one last."""
         if centres is not None and not centres:
             return Worklist(cases=(), page=page, page_size=limit, total=0)
         since = (datetime.now(UTC) - FAILED_LISTED_FOR).isoformat()
@@ -414,6 +424,8 @@ class CaseService:
         # Open cases first, oldest first; then the failed ones, latest first.
         waiting = sorted((i for i in items if i.status == "open"),
                          key=lambda i: i.opened_at or _EPOCH)
+        if order == "due":  # stable: cases due the same instant stay oldest first
+            waiting.sort(key=lambda i: (i.due_at is None, i.due_at or _EPOCH))
         gone = sorted((i for i in items if i.status == "failed"),
                       key=lambda i: i.closed_at or _EPOCH, reverse=True)
         details: dict[str, RowDetails] = {}
@@ -468,6 +480,7 @@ class CaseService:
                     status="failed" if ended else "open",
                     cause=ENDED.get(execution.status) if execution.status else None,
                     closed_at=execution.close_time,
+                    due_at=None if ended else attrs.get(_DUE_DATE),
                 )
             )
         return items[:MAX_LISTED], len(items) <= MAX_LISTED

@@ -152,8 +152,7 @@ async def test_only_auditors_and_admins_read_the_log(
     assert admin.status_code == 200
     # No way to change or remove an entry: the route table has reads only.
     app = create_app(temporal=dev_env.client, store=audited_store, catalogue=Catalogue.load(),
-                     calendar=load_calendar(), secret=TEST_SECRET, accounts=accounts,
-                     verify_every=None)
+                     calendar=load_calendar(), secret=TEST_SECRET, accounts=accounts)
     logs = [r for r in app.routes if "access-log" in r.path]
     assert logs, "no access-log route found"
     for route in logs:

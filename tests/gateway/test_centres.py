@@ -144,7 +144,7 @@ def route_table(
     """The gateway's app as create_app makes it, for its route table."""
     return create_app(temporal=dev_env.client, store=store, catalogue=Catalogue.load(),
                       calendar=load_calendar(), secret=b"route-table-secret-0123456789",
-                      accounts=accounts, verify_every=None)
+                      accounts=accounts)
 
 
 async def test_every_route_declares_its_roles_and_its_centre_policy(

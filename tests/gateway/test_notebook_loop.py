@@ -84,7 +84,7 @@ async def form_entry(gateway: httpx.AsyncClient) -> dict[str, Any]:
 
 
 async def verifier_runs(store: SqliteFrictionStore) -> None:
-    """What the gateway's schedule does every period, now rather than minutes from now."""
+    """What the verifier's Temporal Schedule does every period, now rather than minutes from now."""
     await asyncio.to_thread(notebook.run_verifier, store, POLICY, datetime.now(UTC))
 
 

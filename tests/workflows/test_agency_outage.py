@@ -26,7 +26,7 @@ from conftest import (
     set_behaviour,
     time_skipping_calendar,
 )
-from temporalio.api.enums.v1 import EventType, IndexedValueType
+from temporalio.api.enums.v1 import EventType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import WorkflowHandle
 from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
@@ -37,6 +37,7 @@ from activities.notifier import OutboxNotifier
 from activities.worker import create_worker
 from deploy.local import installed_binary
 from deploy.sim.population import Citizen
+from deploy.temporal import indexed_value_types
 from friction.sqlite_store import SqliteFrictionStore
 from kernel.converter import DATA_CONVERTER
 from kernel.events import ExtraWait
@@ -44,7 +45,7 @@ from workflows import ports
 from workflows.bundle import BundleWorkflow
 from workflows.bundle.outage import ESCALATIONS_METRIC
 from workflows.bundle.timers import BREACHES_METRIC
-from workflows.case import SEARCH_ATTRIBUTES, CaseProgress, CaseStart
+from workflows.case import CaseProgress, CaseStart
 from workflows.definition import Catalogue
 
 BUREAU = "medical-insurance"
@@ -78,8 +79,7 @@ async def metered_env(metrics: MetricBuffer) -> AsyncIterator[WorkflowEnvironmen
     )
     await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
         namespace=env.client.namespace,
-        search_attributes={n: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                           for n in SEARCH_ATTRIBUTES},
+        search_attributes=indexed_value_types(),
     ))
     await pin_clock(env)
     yield env

@@ -49,6 +49,7 @@ from workflows.bundle import BundleWorkflow
 from workflows.calendar_source import load_calendar
 from workflows.case import SA_BUNDLE, SA_CENTRE
 from workflows.definition import Catalogue
+from workflows.operator_view import case_memo
 
 TODAY = local_date(datetime.now(UTC))  # China's today: the schedule's month is China's
 MONTH = f"{TODAY:%Y-%m}"
@@ -236,7 +237,9 @@ async def test_the_match_opens_one_case_per_due_resident_and_never_twice(
                 assert attrs.get(SearchAttributeKey.for_keyword(SA_BUNDLE)) == ALLOWANCE_BUNDLE
                 assert attrs.get(SearchAttributeKey.for_keyword(SA_CENTRE)) == centre
                 memo = await described.memo()
-                assert memo == {MEMO_PERSON_REF: keyed_ref(citizen, key)}
+                # The operator's view (bundle, centre) and the person's keyed reference.
+                assert memo == {**case_memo(Catalogue.load().default(ALLOWANCE_BUNDLE), centre),
+                                MEMO_PERSON_REF: keyed_ref(citizen, key)}
                 shown = f"{case_id} {attrs} {memo}"
                 assert citizen not in shown and citizen[6:14] not in case_id
                 # The dossier is filled once the case's look-ups have answered.

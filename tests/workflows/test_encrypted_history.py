@@ -6,6 +6,7 @@ attributes only."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import get_args
 
 from conftest import (
@@ -28,6 +29,7 @@ from friction.sqlite_store import SqliteFrictionStore
 from kernel.codec import ENCODING, KEY_ID, EncryptionCodec, PayloadKey, generate_key
 from kernel.converter import data_converter
 from workflows.bundle import BundleWorkflow
+from workflows.bundle.case_state import DUE_DATE_PATCH
 from workflows.bundle.outage import OUTAGE_PATCH
 from workflows.case import AWAITING_FAILED, SEARCH_ATTRIBUTES, Awaiting
 from workflows.definition import Catalogue
@@ -93,24 +95,39 @@ async def test_a_case_started_under_one_key_completes_after_rotation(
 
 def case_level_values() -> set[str]:
     """What an employment-hardship case's search attributes may hold: its bundle, centre,
-    whom it waits on (or that it failed) and its step, never a person."""
+    whom it waits on (or that it failed) and its step, never a person. (Its due date is
+    an instant, and an attribute unset at the end is null.)"""
     steps = {s.id for s in EMPLOYMENT.steps}
-    return steps | {EMPLOYMENT.id, "liangxi-chongan", "-", AWAITING_FAILED} | set(
+    return steps | {EMPLOYMENT.id, "liangxi-chongan", AWAITING_FAILED} | set(
         get_args(Awaiting))
 
 
+def an_instant(value: object) -> bool:
+    """OtDueDate's value: an ISO 8601 instant with its offset, nothing else in it."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
 # The ids of the patch markers a case writes: Temporal keeps them in clear, names in code.
-PATCH_MARKERS = {OUTAGE_PATCH}
+PATCH_MARKERS = {OUTAGE_PATCH, DUE_DATE_PATCH}
 
 
 def readable_without_a_person(data: bytes) -> bool:
-    """A clear payload is a search attribute's value or a patch marker's id."""
+    """A clear payload is a search attribute's value (none: an attribute unset, empty
+    data) or a patch marker's id."""
+    if not data:
+        return True
     value = json.loads(data)
     if isinstance(value, dict):  # a patch marker: {"id": ..., "deprecated": ...}
         return set(value) == {"id", "deprecated"} and value["id"] in PATCH_MARKERS
     if isinstance(value, list):  # TemporalChangeVersion: the patches the case took
         return set(value) <= PATCH_MARKERS
-    return isinstance(value, str) and value in case_level_values()
+    return value is None or an_instant(value) or (
+        isinstance(value, str) and value in case_level_values())
 
 
 async def test_search_attributes_hold_only_case_level_values(
@@ -139,6 +156,8 @@ async def test_search_attributes_hold_only_case_level_values(
         assert attributes["OtCentre"] == start.centre
         assert attributes["OtAwaiting"] == "clerk"
         assert attributes["OtStep"] in {s.id for s in EMPLOYMENT.steps}
+        due = attributes.pop("OtDueDate")
+        assert isinstance(due, datetime) and due.tzinfo is not None  # a date, no person
         assert all(isinstance(v, str) and v in case_level_values()
                    for v in attributes.values()), attributes
         assert not await described.memo()  # nothing about the person rides along either

@@ -46,19 +46,21 @@ async def submit(case: CaseState, step: StepState) -> ports.AgencyDecision:
         outputs=tuple(o.concept for o in spec.outputs),
     )
     decision = await agency_call(
-        case, step, spec.agency, ports.SUBMIT_STEP, submission, ports.AgencyDecision)
+        case, step, spec.agency, ports.SUBMIT_STEP, submission, ports.AgencyDecision,
+        f"{spec.agency}: submit {spec.id} ({spec.name_zh}), round {step.round + 1}")
     case.emit(detectors.slow_agency_call(
         case.event_base, spec.id, spec.agency, spec.agency_call_sla_seconds,
         decision.elapsed_seconds, case.attended(),
     ))
     interval = FIRST_POLL
     while decision.status == "pending":
-        await workflow.sleep(interval)
+        await workflow.sleep(interval, summary=f"{spec.agency}: ask again for its decision "
+                             f"on {spec.id}")
         interval = min(interval * 2, LONGEST_POLL)
         decision = await agency_call(
             case, step, spec.agency, ports.POLL_DECISION,
             ports.PollRequest(agency=spec.agency, receipt=decision.receipt),
-            ports.AgencyDecision,
+            ports.AgencyDecision, f"{spec.agency}: decision on {spec.id} ({spec.name_zh})?",
         )
     return decision
 

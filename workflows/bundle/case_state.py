@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.case import (
         AWAITING_FAILED,
         SA_AWAITING,
+        SA_DUE_DATE,
         SA_STEP,
         Awaiting,
         CaseStart,
@@ -46,6 +47,8 @@ STORE_OUTAGE_PAUSE = timedelta(minutes=10)
 
 KEY_AWAITING = SearchAttributeKey.for_keyword(SA_AWAITING)
 KEY_STEP = SearchAttributeKey.for_keyword(SA_STEP)
+KEY_DUE_DATE = SearchAttributeKey.for_datetime(SA_DUE_DATE)
+DUE_DATE_PATCH = "due-date-search-attribute"
 
 
 def invalid(field: str, problem: str) -> ApplicationError:
@@ -139,19 +142,37 @@ class CaseState:
     # -- where the case stands ------------------------------------------------------------
 
     def set_awaiting(self, awaiting: Awaiting, step: str | None) -> None:
+        """Whom the case waits on, its current step and the next promised date, in its
+        search attributes; a case that ends ("nobody") has neither step nor due date.
+        (Histories recorded before OtDueDate upserted "-" for no step: the command is the
+        same, only its values differ.)"""
         self.awaiting = awaiting
-        workflow.upsert_search_attributes(
-            [KEY_AWAITING.value_set(awaiting), KEY_STEP.value_set(step or "-")]
-        )
+        current = self.current if step is not None else None
+        due = current.due_at if current is not None else None
+        workflow.upsert_search_attributes([
+            KEY_AWAITING.value_set(awaiting),
+            KEY_STEP.value_set(step) if step is not None else KEY_STEP.value_unset(),
+            KEY_DUE_DATE.value_set(due) if due is not None else KEY_DUE_DATE.value_unset(),
+        ])
+
+    def due_moved(self, step: StepState) -> None:
+        """A published calendar moved the current step's SLA: the due date follows
+        (cases started before OtDueDate existed keep their history's commands)."""
+        if (step is self.current and self.status == "open" and step.due_at is not None
+                and workflow.patched(DUE_DATE_PATCH)):
+            workflow.upsert_search_attributes([KEY_DUE_DATE.value_set(step.due_at)])
 
     def mark_failed(self) -> None:
         """A failed case ends waiting on the clerk's worklist as failed (the clerk
-        contacts the citizen); its progress says failed and why."""
+        contacts the citizen), naming the step it failed at; its progress says failed and
+        why."""
         self.awaiting = "nobody"
         step = self.failure.step if self.failure else None
-        workflow.upsert_search_attributes(
-            [KEY_AWAITING.value_set(AWAITING_FAILED), KEY_STEP.value_set(step or "-")]
-        )
+        workflow.upsert_search_attributes([
+            KEY_AWAITING.value_set(AWAITING_FAILED),
+            KEY_STEP.value_set(step) if step is not None else KEY_STEP.value_unset(),
+            KEY_DUE_DATE.value_unset(),
+        ])
 
     def closed(self) -> bool:
         return self.closure is not None
@@ -317,10 +338,11 @@ class CaseState:
             if not self.outbox:
                 return
             batch, self.outbox = tuple(self.outbox), []
-            await store_call(ports.RECORD_FRICTION, ports.FrictionBatch(events=batch))
+            await store_call(ports.RECORD_FRICTION, ports.FrictionBatch(events=batch),
+                             f"notebook: record {len(batch)} friction events")
 
 
-async def store_call(name: str, arg: object) -> None:
+async def store_call(name: str, arg: object, summary: str) -> None:
     """An activity on the notebook's store with bounded retries; through a longer outage
     the case waits and tries again, so nothing it owes the notebook is lost. (A history
     recorded before the retries were bounded never saw a failure here: it replays the
@@ -333,8 +355,10 @@ async def store_call(name: str, arg: object) -> None:
                 result_type=type(None),
                 start_to_close_timeout=ports.STORE_TIMEOUT,
                 retry_policy=ports.STORE_RETRY,
+                summary=summary,
             )
             return
         except ActivityError as exc:
             workflow.logger.warning("%s failed, trying again later: %s", name, exc)
-            await workflow.sleep(STORE_OUTAGE_PAUSE)
+            await workflow.sleep(STORE_OUTAGE_PAUSE,
+                                 summary="notebook store unavailable: try again")

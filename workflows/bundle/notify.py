@@ -100,6 +100,7 @@ async def deliver_notifications(case: CaseState) -> None:
                 ports.NotificationBatch(notifications=batch),
                 start_to_close_timeout=ports.STORE_TIMEOUT,
                 retry_policy=ports.NOTIFY_RETRY,
+                summary=f"citizen: send {len(batch)} progress messages",
             )
         except ActivityError:
             # Undelivered messages stay in the case's progress for the console and the

@@ -62,12 +62,15 @@ def waits_out_outages(case: CaseState) -> bool:
 
 async def agency_call(
     case: CaseState, step: StepState | None, agency: str, name: str, arg: object,
-    result_type: type[T],
+    result_type: type[T], summary: str,
 ) -> T:
+    """One call to `agency`; `summary` is what Temporal's UI shows for it (which agency,
+    what for: never a value of the case)."""
     if not waits_out_outages(case):
         result: T = await workflow.execute_activity(
             name, arg, result_type=result_type,
             start_to_close_timeout=ports.AGENCY_CALL_TIMEOUT, retry_policy=ports.AGENCY_RETRY,
+            summary=summary,
         )
         return result
     policy = case.bundle.outage
@@ -78,13 +81,16 @@ async def agency_call(
         start_to_close_timeout=ports.AGENCY_CALL_TIMEOUT,
         schedule_to_close_timeout=give_up_at - since,
         retry_policy=ports.AGENCY_OUTAGE_RETRY,
+        summary=summary,
     )
     outage: Outage | None = None
     try:
         # Each attempt ends within AGENCY_CALL_TIMEOUT: a call still open this long has
         # failed attempt after attempt.
         await workflow.wait_condition(
-            handle.done, timeout=timedelta(hours=policy.escalate_after_hours))
+            handle.done, timeout=timedelta(hours=policy.escalate_after_hours),
+            timeout_summary=f"{agency}: escalate as an outage if still unanswered after "
+            f"{policy.escalate_after_hours} h")
     except TimeoutError:
         outage = await escalate(case, step, agency, since, give_up_at)
     try:
@@ -132,7 +138,8 @@ async def look_up(case: CaseState, lookups: tuple[LookupSpec, ...] | None = None
     """Read what the agencies hold (all of the bundle's look-ups, or those given)."""
     requests = case.lookup_requests(lookups)
     results = await asyncio.gather(*(
-        agency_call(case, None, r.agency, ports.LOOK_UP, r, ports.LookupResult)
+        agency_call(case, None, r.agency, ports.LOOK_UP, r, ports.LookupResult,
+                    f"{r.agency}: look up {r.source}")
         for r in requests
     ))
     case.take_lookups(requests, list(results))

@@ -10,9 +10,10 @@ from temporalio import workflow
 
 from workflows.bundle.case_state import CaseState, StepState
 from workflows.bundle.mechanism import Mechanism, StepKind, announce
-from workflows.bundle.timers import watch_deadline
+from workflows.bundle.timers import promise, watch_deadline
 
 with workflow.unsafe.imports_passed_through():
+    from kernel.china_time import local_date
     from workflows import detectors
     from workflows.definition import MilestoneSpec
 
@@ -24,6 +25,9 @@ async def watch_milestone(case: CaseState, step: StepState, milestone: Milestone
     missed = await watch_deadline(
         lambda: due,
         lambda: milestone.id in step.milestones_done or step.finished_at is not None,
+        lambda at: f"milestone {milestone.id} of {step.spec.id} "
+        f"({promise(milestone.sla_minutes, milestone.sla_working_days)}): due "
+        f"{local_date(at).isoformat()}",
     )
     if missed is None:
         return

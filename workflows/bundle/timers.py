@@ -22,16 +22,18 @@ from workflows.bundle.case_state import CaseState, StepState
 from workflows.bundle.mechanism import Mechanism
 
 with workflow.unsafe.imports_passed_through():
+    from kernel.china_time import CHINA_TZ, local_date
     from workflows import detectors
 
 BREACHES_METRIC = "onething_sla_breaches"
 
 
 async def watch_deadline(
-    due: Callable[[], datetime], done: Callable[[], bool]
+    due: Callable[[], datetime], done: Callable[[], bool], summary: Callable[[datetime], str]
 ) -> datetime | None:
     """The instant the deadline passed with the thing not done, or None when it was done
-    in time. `due` is read again whenever it may have moved."""
+    in time. `due` is read again whenever it may have moved; `summary` names the timer
+    for Temporal's UI (which promise, due when)."""
     def moved_or_done(breach_at: datetime) -> Callable[[], bool]:
         return lambda: done() or due() != breach_at
 
@@ -41,11 +43,24 @@ async def watch_deadline(
             await workflow.wait_condition(
                 moved_or_done(breach_at),
                 timeout=max(breach_at - workflow.now(), timedelta(seconds=1)),
+                timeout_summary=summary(breach_at),
             )
         except TimeoutError:
             return breach_at
         if done():
             return None
+
+
+def promise(minutes: int, working_days: int) -> str:
+    """An SLA as people say it: working days, or minutes on the clock."""
+    return f"{working_days} working days" if working_days else f"{minutes} min"
+
+
+def due_day(step: StepState, at: datetime) -> str:
+    """The day a deadline falls due, China time: its last working day for working days."""
+    if step.due_on is not None and step.due_at == at:
+        return step.due_on.isoformat()
+    return f"{local_date(at).isoformat()} {at.astimezone(CHINA_TZ).strftime('%H:%M')}"
 
 
 def _due_at(step: StepState) -> datetime:
@@ -54,12 +69,14 @@ def _due_at(step: StepState) -> datetime:
 
 
 async def watch_sla(case: CaseState, step: StepState) -> None:
-    breach_at = await watch_deadline(lambda: _due_at(step),
-                                     lambda: step.finished_at is not None)
+    spec = step.spec
+    sla = promise(spec.sla_minutes, spec.sla_working_days)
+    breach_at = await watch_deadline(
+        lambda: _due_at(step), lambda: step.finished_at is not None,
+        lambda at: f"SLA of {spec.id} ({spec.name_zh}, {sla}): due {due_day(step, at)}")
     if breach_at is None:
         return
     assert step.started_at is not None
-    spec = step.spec
     case.emit(detectors.missed_deadline(
         case.event_base, spec.id, spec.agency,
         sla_minutes=spec.sla_minutes, sla_working_days=spec.sla_working_days,

@@ -49,6 +49,7 @@ async def watch_closing(case: CaseState, step: StepState) -> None:
                 await workflow.wait_condition(
                     lambda: step.finished_at is not None,
                     timeout=max(session.closes - workflow.now(), timedelta(seconds=1)),
+                    timeout_summary=f"{window.run_by} window closes on {step.spec.id}",
                 )
                 return
             except TimeoutError:
@@ -86,6 +87,7 @@ class ServiceWindow(Mechanism):
         step.status = "awaiting_agency"
         case.set_awaiting("agency", step.spec.id)
         step.held_until = opening
-        await workflow.sleep(opening - now)
+        await workflow.sleep(opening - now, summary=f"{window.run_by} window closed: "
+                             f"{step.spec.id} is submitted when it opens")
         step.held_until = None
         return "again"

@@ -154,7 +154,7 @@ class BundleWorkflow:
 
     async def _record_case(self) -> None:
         record = case_record(self._case, workflow.info().start_time, workflow.now())
-        await store_call(ports.RECORD_CASE, record)
+        await store_call(ports.RECORD_CASE, record, f"notebook: record the case ({record.status})")
 
     @workflow.signal(name=CALENDAR_PUBLISHED)
     def calendar_published(self, calendar: WorkingCalendar) -> None:
@@ -164,6 +164,7 @@ class BundleWorkflow:
         for step in self._case.steps:
             if step.started_at is not None and step.finished_at is None:
                 self._case.set_due(step)
+                self._case.due_moved(step)
 
     @workflow.query(name=PROGRESS)
     def progress(self) -> CaseProgress:

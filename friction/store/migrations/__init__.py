@@ -51,13 +51,15 @@ MIGRATIONS = _load()
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
-def migrate(engine: Engine) -> None:
+def migrate(engine: Engine) -> int:
     """Bring the database to SCHEMA_VERSION, in one write transaction (on PostgreSQL
-    under an advisory lock, so processes starting together migrate once)."""
+    under an advisory lock, so processes starting together migrate once); the version it
+    had before (0: a new database)."""
     # Read at call time, not bound at import: a test makes an older database by
     # narrowing MIGRATIONS and SCHEMA_VERSION for one store.
     migrations, latest = MIGRATIONS, SCHEMA_VERSION
     dialect = engine.dialect
+    found: list[int] = []
 
     def run(cur: Cursor) -> None:
         for statement in dialect.migration_prelude:
@@ -65,6 +67,7 @@ def migrate(engine: Engine) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         cur.execute("SELECT coalesce(max(version), 0) FROM schema_version")
         (current,) = cur.fetchone()
+        found[:] = [int(current)]
         if current > latest:
             raise RuntimeError(
                 f"friction store schema version {current} is newer than this code "
@@ -78,6 +81,7 @@ def migrate(engine: Engine) -> None:
                 )
 
     engine.write(run)
+    return found[0]
 
 
 def _apply(cur: Cursor, dialect: Dialect, steps: tuple[Step, ...]) -> None:
