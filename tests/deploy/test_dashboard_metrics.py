@@ -24,17 +24,16 @@ from conftest import (
     set_behaviour,
     time_skipping_calendar,
 )
-from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from deploy.local import free_port, installed_binary
 from deploy.sim.population import Citizen
-from deploy.telemetry import sdk_metrics_runtime
+from deploy.telemetry import process_runtime
+from deploy.temporal import indexed_value_types
 from friction.sqlite_store import SqliteFrictionStore
 from kernel.converter import DATA_CONVERTER
 from workflows.bundle import BundleWorkflow
-from workflows.case import SEARCH_ATTRIBUTES
 from workflows.definition import Catalogue
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,7 +74,7 @@ async def scrape_after_an_outage(
     population: list[Citizen], task_queue: str,
 ) -> dict[str, set[str]]:
     port = free_port()
-    runtime = sdk_metrics_runtime("127.0.0.1", port)
+    runtime = process_runtime("127.0.0.1", port)
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=installed_binary("temporal-test-server"),
         data_converter=DATA_CONVERTER, runtime=runtime,
@@ -83,8 +82,7 @@ async def scrape_after_an_outage(
     try:
         await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
             namespace=env.client.namespace,
-            search_attributes={n: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                               for n in SEARCH_ATTRIBUTES},
+            search_attributes=indexed_value_types(),
         ))
         await pin_clock(env)
         case = bundle_start(Catalogue.load().default("medical-insurance-enrollment"),

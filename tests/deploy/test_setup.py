@@ -107,6 +107,7 @@ async def test_setup_registers_everything_once_against_any_temporal_and_database
         "OtCentre": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
         "OtAwaiting": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
         "OtStep": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        "OtCitizen": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
         "OtDueDate": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
     }
     schedules = {s.id: s async for s in await client.list_schedules()}
