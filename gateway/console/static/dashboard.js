@@ -27,7 +27,7 @@
     }
     var chart = echarts.init(element, null, { renderer: "svg" });
     function layout() {
-      var option = build(element.clientWidth || 320);
+      var option = build(element.clientWidth || 320, element);
       option.animation = !still;
       option.textStyle = { color: ink };
       option.color = palette;
@@ -60,52 +60,46 @@
     }, extra || {});
   }
 
+  function labelWidth(width) {
+    return Math.max(96, Math.round(width * 0.4));
+  }
+
   // Categories down the side: names wrap in up to 40% of the chart's width.
   function sideCategories(labels, width) {
     return {
       type: "category", data: labels, inverse: true,
       axisTick: { alignWithLabel: true },
-      axisLabel: { interval: 0, width: Math.max(96, Math.round(width * 0.4)), overflow: "break",
-                   lineHeight: 16 }
+      axisLabel: { interval: 0, width: labelWidth(width), overflow: "break", lineHeight: 16 }
     };
   }
 
-  // Categories along the bottom: each labelled, turned when they would not fit side by side.
-  function bottomCategories(labels, width) {
-    var room = (width - 80) / Math.max(labels.length, 1);
-    var turned = room < 96;
-    return {
-      type: "category", data: labels,
-      axisTick: { alignWithLabel: true },
-      axisLabel: { interval: 0, rotate: turned ? 30 : 0, lineHeight: 16,
-                   width: turned ? 120 : Math.max(48, Math.floor(room) - 8),
-                   overflow: turned ? "truncate" : "break" }
-    };
+  // A chart of bars down the side grows with its bars and with the lines their wrapped
+  // names take (a character of 12 px type is at most 12 px wide), so no two names meet.
+  function fitHeight(element, labels, width, extra) {
+    var perLine = Math.max(1, Math.floor(labelWidth(width) / 12));
+    var lines = labels.reduce(function (most, label) {
+      return Math.max(most, Math.ceil(String(label).length / perLine));
+    }, 1);
+    var row = Math.max(36, lines * 16 + 14);
+    element.style.height = (extra + labels.length * row) + "px";
   }
 
-  function bars(id, chart, color, horizontal) {
-    draw(id, function (width) {
-      var category = horizontal ? sideCategories(chart.labels, width)
-                                : bottomCategories(chart.labels, width);
+  // Bars along, names down the side: long names wrap rather than turn or run together.
+  function bars(id, chart, color) {
+    draw(id, function (width, element) {
+      fitHeight(element, chart.labels, width, 72);
+      var category = sideCategories(chart.labels, width);
       var value = valueAxis(chart.axis_label, width);
       return {
         tooltip: { trigger: "axis", valueFormatter: shown },
         grid: { left: 8, right: 48, bottom: 40, top: 16, containLabel: true },
-        xAxis: horizontal ? value : category,
-        yAxis: horizontal ? category : value,
+        xAxis: value,
+        yAxis: category,
         series: [{ type: "bar", name: chart.axis_label, data: chart.values, barMaxWidth: 40,
                    itemStyle: { color: color },
-                   label: { show: true, position: horizontal ? "right" : "top" } }]
+                   label: { show: true, position: "right" } }]
       };
     });
-  }
-
-  function heightFor(id, count) {
-    // A horizontal bar chart grows with its bars, so wrapped names have room.
-    var element = document.getElementById(id);
-    if (element) {
-      element.style.height = Math.max(240, 64 + count * 44) + "px";
-    }
   }
 
   var overTime = data.over_time;
@@ -129,37 +123,36 @@
   }
 
   if (data.stuck_points.keys.length) {
-    heightFor("stuck-points-chart", data.stuck_points.keys.length);
-    bars("stuck-points-chart", data.stuck_points, warn, true);
+    bars("stuck-points-chart", data.stuck_points, warn);
   }
   if (data.trips.keys.length) {
-    bars("trips-chart", data.trips, brand, false);
+    bars("trips-chart", data.trips, brand);
   }
   if (data.sla_breaches.keys.length) {
-    heightFor("sla-chart", data.sla_breaches.keys.length);
-    bars("sla-chart", data.sla_breaches, bad, true);
+    bars("sla-chart", data.sla_breaches, bad);
   }
 
   var prefill = data.prefill;
   if (prefill.keys.length) {
-    draw("prefill-chart", function (width) {
+    draw("prefill-chart", function (width, element) {
+      fitHeight(element, prefill.labels, width, 88);
       return {
         tooltip: { trigger: "axis", valueFormatter: function (v) { return v === null ? data.withheld_label : v + "%"; } },
-        grid: { left: 8, right: 24, bottom: 8, top: 32, containLabel: true },
-        xAxis: bottomCategories(prefill.labels, width),
-        yAxis: valueAxis(prefill.axis_label, width, { min: 0, max: 100, interval: 25, nameGap: 40 }),
+        grid: { left: 8, right: 48, bottom: 40, top: 32, containLabel: true },
+        xAxis: valueAxis(prefill.axis_label, width, { min: 0, max: 100, interval: width < narrow ? 50 : 25 }),
+        yAxis: sideCategories(prefill.labels, width),
         series: [{
           type: "bar", name: prefill.axis_label, barMaxWidth: 40,
           data: prefill.share_percent.map(function (v) {
             return { value: v, itemStyle: { color: v !== null && v >= prefill.benchmark_percent ? ok : brand } };
           }),
-          label: { show: true, position: "top", formatter: "{c}%" },
+          label: { show: true, position: "insideRight", color: "#fff", formatter: "{c}%" },
           markLine: {
             symbol: "none",
             lineStyle: { color: bad, type: "dashed", width: 2 },
             label: { formatter: prefill.benchmark_label + " " + prefill.benchmark_percent + "%", color: bad,
-                     position: "insideEndTop" },
-            data: [{ yAxis: prefill.benchmark_percent }]
+                     position: "start" },
+            data: [{ xAxis: prefill.benchmark_percent }]
           }
         }]
       };
@@ -168,8 +161,8 @@
 
   var cant = data.cant_get_it_done;
   if (document.getElementById("cant-chart")) {
-    heightFor("cant-chart", cant.labels.length);
-    draw("cant-chart", function (width) {
+    draw("cant-chart", function (width, element) {
+      fitHeight(element, cant.labels, width, 72);
       return {
         tooltip: { trigger: "axis" },
         legend: { top: 0 },
