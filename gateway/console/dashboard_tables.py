@@ -208,7 +208,8 @@ def satisfaction(w: Words, s: Satisfaction) -> Table:
 def friction_split(w: Words, s: Satisfaction) -> Table:
     return Table(
         name="friction_split",
-        headers=[w._("Which cases"), w._("Ratings"), w._("Bad reviews"), w._("Share of bad reviews")],
+        headers=[w._("Which cases"), w._("Ratings"), w._("Bad reviews"),
+                 w._("Share of bad reviews")],
         rows=[[Cell(text=w._("With friction recorded") if f.with_friction
                     else w._("Without any friction recorded")),
                *(w.withheld(3) if f.suppressed else

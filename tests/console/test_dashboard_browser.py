@@ -4,6 +4,7 @@ and every page passes axe."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -174,7 +175,8 @@ async def test_every_chart_is_legible_and_every_table_downloads(
         assert await page.evaluate(OVERLAPS, chart) == [], f"{chart} at {screen}"
     # Every bar labelled, not only the first and the last: each step's name is drawn.
     sla_text = "".join(await page.evaluate(SHOWN_TEXT, "sla-chart"))
-    for step in ("失业登记", "就业困难认定", "居住证申领", "网格员入户核实", "民政审核", "津贴发放"):
+    steps = ("失业登记", "就业困难认定", "居住证申领", "网格员入户核实", "民政审核", "津贴发放")
+    for step in steps:
         assert step in sla_text, f"{step} missing from the SLA chart at {screen}"
     # Each bar carries its figure: six cases waited at every step.
     assert sla_text.count("6") >= 7
@@ -193,7 +195,7 @@ async def test_every_chart_is_legible_and_every_table_downloads(
         async with page.expect_download() as download_info:
             await page.locator(f"#{table}-csv").click()
         download = await download_info.value
-        raw = Path(await download.path()).read_bytes()
+        raw = await asyncio.to_thread(Path(await download.path()).read_bytes)
         assert raw.startswith(b"\xef\xbb\xbf")
         rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
         cells = await page.evaluate(
