@@ -312,7 +312,7 @@ async def test_the_pages_speak_english_when_asked(gateway: httpx.AsyncClient) ->
 
 def order_of(html: str) -> list[str]:
     """The stuck points of the backlog table, top first, by fingerprint."""
-    table = re.search(r'<table id="backlog">(.*?)</table>', html, re.S)
+    table = re.search(r'<table id="backlog"[^>]*>(.*?)</table>', html, re.S)
     return ranked_links(table.group(1)) if table else []
 
 
