@@ -127,7 +127,8 @@ def seed_city(console: Console) -> None:
             for n, step in enumerate(steps):
                 for k in range(3 * (n + 1) if bundle == BUNDLE else 1):
                     events.append(ExtraWait(
-                        event_id=f"{case_id}/w{n}/{k}", occurred_at=WEEK1, case_id=case_id,
+                        event_id=f"{case_id}/w{n}/{k}", occurred_at=WEEK1 + timedelta(days=k),
+                        case_id=case_id,
                         bundle=bundle, step=step, centre="liangxi-chongan", scope="step",
                         due_at=WEEK1))
     console.store.ingest(events)

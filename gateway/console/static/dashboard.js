@@ -104,14 +104,15 @@
 
   var overTime = data.over_time;
   if (overTime.periods.length) {
+    // Days along the bottom: as many as fit side by side (ECharts skips the rest evenly),
+    // never turned, so no label reaches its neighbour or the value axis.
     draw("over-time-chart", function (width) {
-      var room = (width - 80) / overTime.periods.length;
       return {
         tooltip: { trigger: "axis" },
         legend: { type: "scroll", top: 0 },
         grid: { left: 8, right: 24, bottom: 8, top: 48, containLabel: true },
         xAxis: { type: "category", data: overTime.periods,
-                 axisLabel: { hideOverlap: true, rotate: room < 80 ? 45 : 0,
+                 axisLabel: { hideOverlap: true,
                               formatter: function (day) { return day.slice(5); } } },
         yAxis: { type: "value", name: overTime.axis_label, minInterval: 1,
                  splitNumber: width < narrow ? 3 : 5, axisLabel: { hideOverlap: true } },
