@@ -9,6 +9,7 @@ meanwhile by someone else (or by the verifier) is refused rather than overwritte
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -241,12 +242,14 @@ async def case_links(
     if not account.has_any("clerk"):
         return {}
     lookup: AccessLookup = request.app.state[CASE_ACCESS_STATE]
+    found = await asyncio.gather(*(lookup(case_id) for case_id in case_ids),
+                                 return_exceptions=True)
     links: dict[str, str] = {}
-    for case_id in case_ids:
-        try:
-            access = await lookup(case_id)
-        except ProblemDetailsException:
-            continue  # no such case in Temporal any more, or it cannot say: no link
+    for case_id, access in zip(case_ids, found, strict=True):
+        if isinstance(access, ProblemDetailsException):
+            continue  # no such case in Temporal any more, or it cannot say now: no link
+        if isinstance(access, BaseException):
+            raise access
         if may_act_on(account, access):
             links[case_id] = CASE_PAGE.format(case_id=quote(case_id, safe=""))
     return links
@@ -281,14 +284,17 @@ class BacklogPages(Controller):
         errors = query_errors(request, query, ids)
         if "owner" in errors:
             query = msgspec.structs.replace(query, owner="")
+        # The costliest fifty in burden order need no more; any other choice looks
+        # through every stuck point (up to BACKLOG_READ) before it keeps fifty.
+        narrowed = bool(query.status or query.owner or query.kind) or query.sort != "burden"
         everything = [] if errors else await notebook_service.backlog(
-            query.bundle or None, BACKLOG_READ)
+            query.bundle or None, BACKLOG_READ if narrowed else BACKLOG_LIMIT)
         trends: dict[str, int] = {}
         if not errors:  # beside each point, and the order "trend" sorts by
             trends = await notebook_service.trends(*trend_window(local_date(clock())))
         entries = chosen(everything, query, trends)[:BACKLOG_LIMIT]
         bundles: list[BundleDefinition] = [catalogue.default(b) for b in ids]
-        owners = sorted({e.item.owner for e in everything if e.item.owner})
+        owners = await notebook_service.owners()
         return page(
             request, "backlog.html", status_code=400 if errors else 200, entries=entries,
             query=query, errors=errors, bundles=bundles, owners=owners, unassigned=UNASSIGNED,
