@@ -87,11 +87,16 @@ def date_words(context: Mapping[str, Any], value: date | datetime | None) -> str
     return format_date(value, "medium", locale=locale)
 
 
-@pass_context
-def percent(context: Mapping[str, Any], value: float | None) -> str:
+def percent_in(lang: Lang, value: float | None) -> str:
+    """A share as a percentage in `lang`, "—" for none."""
     if value is None:
         return "—"
-    return format_percent(value, "#,##0.0%", locale=_BABEL_LOCALE[_lang_of(context)])
+    return format_percent(value, "#,##0.0%", locale=_BABEL_LOCALE[lang])
+
+
+@pass_context
+def percent(context: Mapping[str, Any], value: float | None) -> str:
+    return percent_in(_lang_of(context), value)
 
 
 @pass_context

@@ -55,6 +55,9 @@ class KindTotal(msgspec.Struct, kw_only=True, frozen=True):
 # One statement for the cases of each group, one for their friction; both over the cases
 # opened in the window, of one bundle and centre if asked ({filters}), summed from rollups.
 _REPORT_STATEMENTS: dict[str, str] = {
+    # A case's trips: its record's, or one plus its repeat_trip events when that is more (a
+    # case's record is written when it opens and when it closes, so an open case's return
+    # trips are known from its events only; a clerk's note joined to the point is no trip).
     "cases": """
 SELECT {group}, count(*),
        sum(CASE WHEN c.status = 'completed' THEN 1 ELSE 0 END),
@@ -69,8 +72,17 @@ SELECT {group}, count(*),
        sum(CASE WHEN c.status <> 'open' THEN 1 ELSE 0 END),
        sum(CASE WHEN c.status = 'not_eligible' THEN 1 ELSE 0 END),
        sum(CASE WHEN c.status = 'withdrawn' THEN 1 ELSE 0 END)
-FROM cases c
-WHERE c.opened_at >= ? AND c.opened_at < ?{filters}
+FROM (
+    SELECT t.bundle, t.centre, t.status, t.working_days, t.clerk_minutes, t.fields_total,
+           t.fields_prefilled,
+           CASE WHEN 1 + t.returns > t.trips THEN 1 + t.returns ELSE t.trips END AS trips
+    FROM (
+        SELECT c.*, (SELECT count(*) FROM events e
+                     WHERE e.case_id = c.case_id AND e.kind = 'repeat_trip') AS returns
+        FROM cases c
+        WHERE c.opened_at >= ? AND c.opened_at < ?{filters}
+    ) t
+) c
 GROUP BY {group}""",
     "case_friction": """
 SELECT {group}, coalesce(sum(f.citizen_minutes), 0), coalesce(sum(f.clerk_minutes), 0)

@@ -70,6 +70,12 @@ ORDER BY f.fingerprint, c.first_seen DESC, c.trace_id""",
 _SELECT_DAYS = """
 SELECT day, count, citizen_minutes, clerk_minutes FROM stuck_point_days
 WHERE fingerprint = ? ORDER BY day"""
+# Each stuck point's events in the recent window and in the window before it.
+_SELECT_RECENT_COUNTS = """
+SELECT fingerprint, sum(CASE WHEN day >= ? THEN count ELSE 0 END),
+       sum(CASE WHEN day < ? THEN count ELSE 0 END)
+FROM stuck_point_days WHERE day >= ? AND day < ?
+GROUP BY fingerprint"""
 _EVENTS_FOR_CASE = "SELECT body FROM events WHERE case_id = ? ORDER BY {order_column}"
 
 
@@ -88,6 +94,11 @@ class StuckPointStore(Protocol):
     def trend(self, fingerprint: str, granularity: Granularity = "day") -> list[TrendPoint]:
         """A stuck point's events per China-local day or week (Monday), oldest first, from
         its first to its last period (periods without events count zero)."""
+        ...
+
+    def recent_counts(self, since: date, split: date, until: date) -> dict[str, tuple[int, int]]:
+        """Each stuck point's events on the China-local days [split, until) and the days
+        [since, split) before them; points quiet in both left out."""
         ...
 
     def events_for_case(self, case_id: str) -> list[FrictionEvent]:
@@ -182,6 +193,11 @@ class StuckPointSql:
                 cur.execute(sql, (fp, limit))
                 found[fp] = [value for (value,) in cur.fetchall()]
         return {fp: tuple(values) for fp, values in found.items()}
+
+    def recent_counts(self, since: date, split: date, until: date) -> dict[str, tuple[int, int]]:
+        rows = self._engine.fetch(_SELECT_RECENT_COUNTS, (
+            split.isoformat(), split.isoformat(), since.isoformat(), until.isoformat()))
+        return {fp: (int(recent), int(before)) for fp, recent, before in rows}
 
     def trend(self, fingerprint: str, granularity: Granularity = "day") -> list[TrendPoint]:
         if granularity not in ("day", "week"):

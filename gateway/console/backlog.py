@@ -9,8 +9,10 @@ meanwhile by someone else (or by the verifier) is refused rather than overwritte
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import msgspec
@@ -32,8 +34,18 @@ from friction.backlog import (
     allowed_moves,
 )
 from friction.stuck_points import TrendPoint, period_start, periods
+from gateway.accounts import Account
 from gateway.auth import current_account, requires
-from gateway.centres import centre_policy
+from gateway.centres import CASE_ACCESS_STATE, AccessLookup, centre_policy, may_act_on
+from gateway.console.backlog_query import (
+    SORT_WORDS,
+    STATUSES,
+    UNASSIGNED,
+    BacklogQuery,
+    chosen,
+    query_errors,
+    trend_window,
+)
 from gateway.console.pages import (
     N_,
     Refusal,
@@ -54,8 +66,12 @@ from workflows.definition import BundleDefinition, Catalogue
 
 BACKLOG_PATH = "/console/backlog"
 BACKLOG_LIMIT = 50
-STATUSES: tuple[Status, ...] = get_args(Status)
+BACKLOG_READ = 1000  # the stuck points a filter looks through, the costliest first
+CASE_PAGE = "/console/desk/cases/{case_id}"
 TRACE_URL_STATE = "trace_url"  # the trace UI's address of a trace, {trace_id} in it
+MAX_TYPED = 200  # what the page reads of a typed parameter; longer is refused, not cut
+# Any text: a parameter the page cannot use comes back with its message, not a bare 400.
+Query = Annotated[str, Parameter()]
 
 
 KIND_WORDS = {
@@ -217,6 +233,28 @@ def charts_json(
     return embedded_json(Charts(trend=trend, rates=rates))
 
 
+async def case_links(
+    request: Request[Any, Any, Any], account: Account, case_ids: tuple[str, ...]
+) -> dict[str, str]:
+    """The case page of each sample case this account may open: a clerk of the case's
+    centre, or serving it from elsewhere. Others see the case number as text, and no case
+    is asked about for an account that is no clerk."""
+    if not account.has_any("clerk"):
+        return {}
+    lookup: AccessLookup = request.app.state[CASE_ACCESS_STATE]
+    found = await asyncio.gather(*(lookup(case_id) for case_id in case_ids),
+                                 return_exceptions=True)
+    links: dict[str, str] = {}
+    for case_id, access in zip(case_ids, found, strict=True):
+        if isinstance(access, ProblemDetailsException):
+            continue  # no such case in Temporal any more, or it cannot say now: no link
+        if isinstance(access, BaseException):
+            raise access
+        if may_act_on(account, access):
+            links[case_id] = CASE_PAGE.format(case_id=quote(case_id, safe=""))
+    return links
+
+
 def moves_from(status: Status) -> list[Status]:
     """The moves a person may make from `status`, in the lifecycle's order."""
     return [s for s in STATUSES if s in allowed_moves(status)]
@@ -233,12 +271,34 @@ class BacklogPages(Controller):
         request: Request[Any, Any, Any],
         notebook_service: Notebook,
         catalogue: NamedDependency[Catalogue],
-        bundle: Annotated[str | None, Parameter(max_length=64)] = None,
+        clock: NamedDependency[Callable[[], datetime]],
+        status: Query = "",
+        owner: Query = "",
+        bundle: Query = "",
+        kind: Query = "",
+        sort: Query = "burden",
     ) -> Template:
-        entries = await notebook_service.backlog(bundle or None, BACKLOG_LIMIT)
-        bundles: list[BundleDefinition] = [catalogue.default(b) for b in catalogue.ids()]
+        query = BacklogQuery(status=status[:32], owner=owner[:MAX_TYPED].strip(),
+                             bundle=bundle[:MAX_TYPED], kind=kind[:32], sort=sort[:32])
+        ids = tuple(catalogue.ids())
+        errors = query_errors(request, query, ids)
+        if "owner" in errors:
+            query = msgspec.structs.replace(query, owner="")
+        # The costliest fifty in burden order need no more; any other choice looks
+        # through every stuck point (up to BACKLOG_READ) before it keeps fifty.
+        narrowed = bool(query.status or query.owner or query.kind) or query.sort != "burden"
+        everything = [] if errors else await notebook_service.backlog(
+            query.bundle or None, BACKLOG_READ if narrowed else BACKLOG_LIMIT)
+        trends: dict[str, int] = {}
+        if not errors:  # beside each point, and the order "trend" sorts by
+            trends = await notebook_service.trends(*trend_window(local_date(clock())))
+        entries = chosen(everything, query, trends)[:BACKLOG_LIMIT]
+        bundles: list[BundleDefinition] = [catalogue.default(b) for b in ids]
+        owners = await notebook_service.owners()
         return page(
-            request, "backlog.html", entries=entries, bundle=bundle or "", bundles=bundles,
+            request, "backlog.html", status_code=400 if errors else 200, entries=entries,
+            query=query, errors=errors, bundles=bundles, owners=owners, unassigned=UNASSIGNED,
+            statuses=STATUSES, kinds=list(KIND_WORDS), sorts=SORT_WORDS, trends=trends,
             places={
                 e.point.fingerprint: names_of(catalogue, e.point.bundle, e.point.step)
                 for e in entries
@@ -310,7 +370,8 @@ class BacklogPages(Controller):
             # A page, not problem details: the reader is a person at a browser.
             raise NotFoundException(problem_text(exc)) from exc
         weeks = weekly(list(view.trend_by_week), local_date(now))
-        may_move = current_account(request).has_any("developer")
+        account = current_account(request)
+        may_move = account.has_any("developer")
         trace_url: str | None = request.app.state.get(TRACE_URL_STATE)
         return page(
             request, "backlog_item.html", status_code=status_code, view=view, weeks=weeks,
@@ -320,4 +381,5 @@ class BacklogPages(Controller):
             charts=charts_json(request, weeks, view.item),
             now_local=now.astimezone(CHINA_TZ).strftime("%Y-%m-%dT%H:%M"), verifier=VERIFIER,
             trace_url=trace_url,
+            case_links=await case_links(request, account, view.point.sample_cases),
         )

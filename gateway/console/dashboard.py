@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Annotated, Any, get_args
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import msgspec
-from litestar import Controller, Request, get
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.plugins.problem_details import ProblemDetailsException
@@ -27,10 +27,21 @@ from friction.reports import DEFAULT_MIN_GROUP, PREFILL_BENCHMARK
 from friction.satisfaction import Satisfaction
 from friction.stuck_points import Granularity
 from gateway.auth import requires
+from gateway.centre_directory import centre_of
 from gateway.centres import centre_policy
 from gateway.console.backlog import KIND_WORDS
+from gateway.console.dashboard_tables import (
+    CAUSE_WORDS,
+    TABLE_NAMES,
+    TABLE_WORDS,
+    Table,
+    TableName,
+    csv_bytes,
+    tables_of,
+)
 from gateway.console.pages import N_, embedded_json, names_of, page, problem_field, tr
 from gateway.console.rating_panel import CHOICES
+from gateway.errors import problem
 from gateway.i18n import request_lang
 from gateway.notebook.service import Notebook, parse_instant
 from gateway.ratings.service import Ratings
@@ -43,15 +54,6 @@ MAX_NAME = 64
 # Any text: a filter the page cannot use comes back with its message, not a bare 400.
 Query = Annotated[str, Parameter()]
 
-CAUSE_WORDS = {
-    "policy": N_("Policy does not allow it"),
-    "system": N_("System fault"),
-    "materials": N_("Materials asked for"),
-    "service_attitude": N_("Service attitude"),
-    "acceptance": N_("Application not accepted"),
-    "consultation": N_("No clear answer to a question"),
-    "approval_procedure": N_("Approval procedure"),
-}
 GRANULARITY_WORDS = {"day": N_("By day"), "week": N_("By week")}
 FIELD_WORDS = {
     "bundle": N_("Bundle"),
@@ -138,9 +140,12 @@ def charts_of(request: Request[Any, Any, Any], dashboard: Dashboard,
         axis_label=tr(request, "Events"),
     )
     points = dashboard.stuck_points
+    colon = "：" if lang == "zh" else ": "
     stuck = BarChart(
         keys=[p.fingerprint for p in points],
-        labels=[f"{tr(request, KIND_WORDS.get(p.kind, p.kind))}: {p.subject}" for p in points],
+        # Named by where it stalls: one kind's stuck points differ by bundle and step.
+        labels=[f"{tr(request, KIND_WORDS.get(p.kind, p.kind))}{colon}{step_name(p.bundle, p.step)}"
+                for p in points],
         values=[None if p.burden_minutes is None else round(p.burden_minutes, 1)
                 for p in points],
         axis_label=tr(request, "Burden (minutes)"),
@@ -232,6 +237,44 @@ def backlog_href(fingerprint: str) -> str:
     return f"/console/backlog/{quote(fingerprint, safe='')}"
 
 
+class Shown(msgspec.Struct, kw_only=True, frozen=True):
+    """What the filter selects, or why it selects nothing."""
+
+    form: FilterForm
+    options: FilterOptions
+    errors: dict[str, str]
+    dashboard: Dashboard | None = None
+    satisfaction: Satisfaction | None = None
+
+
+async def read_dashboard(
+    request: Request[Any, Any, Any], notebook_service: Notebook, rating_service: Ratings,
+    form: FilterForm,
+) -> Shown:
+    options = await notebook_service.filter_options()
+    flt, errors = read_filter(request, form, options)
+    if flt is None:
+        return Shown(form=form, options=options, errors=errors)
+    return Shown(form=form, options=options, errors=errors,
+                 dashboard=await notebook_service.dashboard(flt, TOP_STUCK_POINTS),
+                 satisfaction=await rating_service.dashboard(flt))
+
+
+def form_of(bundle: str, centre: str, since: str, until: str, granularity: str) -> FilterForm:
+    return FilterForm(bundle=bundle[:MAX_NAME], centre=centre[:MAX_NAME],
+                      since=since[:32], until=until[:32], granularity=granularity[:8])
+
+
+def export_href(table: TableName, form: FilterForm) -> str:
+    """The table's CSV under the filter the page shows."""
+    given = {k: v for k, v in msgspec.structs.asdict(form).items() if v}
+    return f"{DASHBOARD_PATH}/export.csv?{urlencode({'table': table, **given})}"
+
+
+def bad_parameter(field: str, detail: str) -> ProblemDetailsException:
+    return problem(400, "Invalid parameter", f"{field}: {detail}", field=field)
+
+
 class DashboardController(Controller):
     path = DASHBOARD_PATH
     opt = centre_policy("none")  # counts by bundle, centre and period: no case's personal data
@@ -250,23 +293,57 @@ class DashboardController(Controller):
         until: Query = "",
         granularity: Query = "day",
     ) -> Template:
-        form = FilterForm(bundle=bundle[:MAX_NAME], centre=centre[:MAX_NAME],
-                          since=since[:32], until=until[:32], granularity=granularity[:8])
-        options = await notebook_service.filter_options()
-        flt, errors = read_filter(request, form, options)
-        dashboard: Dashboard | None = None
+        form = form_of(bundle, centre, since, until, granularity)
+        shown = await read_dashboard(request, notebook_service, rating_service, form)
+        dashboard, satisfaction = shown.dashboard, shown.satisfaction
         chart: Charts | None = None
-        satisfaction: Satisfaction | None = None
-        if flt is not None:
-            dashboard = await notebook_service.dashboard(flt, TOP_STUCK_POINTS)
+        tables: dict[TableName, Table] = {}
+        if dashboard is not None and satisfaction is not None:
             chart = charts_of(request, dashboard, catalogue)
-            satisfaction = await rating_service.dashboard(flt)
+            tables = tables_of(request, catalogue, dashboard, satisfaction,
+                               weekly=form.granularity == "week", href=backlog_href)
         return page(
-            request, "dashboard.html", status_code=422 if errors else 200, form=form,
-            errors=errors, options=options, dashboard=dashboard, chart=chart,
-            charts=embedded_json(chart) if chart is not None else None,
-            names={b: names_of(catalogue, b) for b in options.bundles},
+            request, "dashboard.html", status_code=422 if shown.errors else 200, form=form,
+            errors=shown.errors, options=shown.options, dashboard=dashboard, chart=chart,
+            charts=embedded_json(chart) if chart is not None else None, tables=tables,
+            table_words=TABLE_WORDS,
+            export_href=lambda table: export_href(table, form),
+            names={b: names_of(catalogue, b) for b in shown.options.bundles},
+            centre_of=centre_of,
             names_of=lambda b, s=None: names_of(catalogue, b, s), backlog_href=backlog_href,
             words=WORDS, min_group=DEFAULT_MIN_GROUP, benchmark=PREFILL_BENCHMARK,
             satisfaction=satisfaction, rating_choices=CHOICES,
+        )
+
+    @get("/export.csv")
+    async def export(
+        self,
+        request: Request[Any, Any, Any],
+        notebook_service: Notebook,
+        rating_service: Ratings,
+        catalogue: NamedDependency[Catalogue],
+        table: Query = "",
+        bundle: Query = "",
+        centre: Query = "",
+        since: Query = "",
+        until: Query = "",
+        granularity: Query = "day",
+    ) -> Response[bytes]:
+        """One of the dashboard's tables as CSV, under the same filter and words."""
+        if table not in TABLE_NAMES:
+            raise bad_parameter("table", tr(request, "Choose a table: %(tables)s.")
+                                % {"tables": ", ".join(TABLE_NAMES)})
+        name = next(t for t in TABLE_NAMES if t == table)
+        form = form_of(bundle, centre, since, until, granularity)
+        shown = await read_dashboard(request, notebook_service, rating_service, form)
+        if shown.dashboard is None or shown.satisfaction is None:
+            field, message = next(iter(shown.errors.items()))
+            raise bad_parameter(field, message)
+        made = tables_of(request, catalogue, shown.dashboard, shown.satisfaction,
+                         weekly=form.granularity == "week", href=backlog_href)[name]
+        title = tr(request, TABLE_WORDS[name])
+        return Response(
+            content=csv_bytes(made), media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f"attachment; filename=\"dashboard-{name}.csv\"; "
+                                            f"filename*=UTF-8''{quote(title)}.csv"},
         )

@@ -26,7 +26,7 @@ from litestar.response import Template
 from friction.register import CAUSES, CantGetItDoneRecord
 from gateway.auth import caller_key, current_account, requires
 from gateway.centres import centre_policy
-from gateway.console.dashboard import CAUSE_WORDS
+from gateway.console.dashboard_tables import CAUSE_WORDS
 from gateway.console.pages import (
     N_,
     Place,

@@ -91,6 +91,16 @@ class NotebookService:
         schedule and when a fix was deployed."""
         return await asyncio.to_thread(notebook.backlog, self.store, bundle, limit)
 
+    async def owners(self) -> list[str]:
+        """Every owner a backlog item names, sorted."""
+        items = await asyncio.to_thread(self.store.backlog_items)
+        return sorted({i.owner for i in items.values() if i.owner})
+
+    async def trends(self, since: date, split: date, until: date) -> dict[str, int]:
+        """Each stuck point's events in [split, until) less those in [since, split)."""
+        counts = await asyncio.to_thread(self.store.recent_counts, since, split, until)
+        return {fp: recent - before for fp, (recent, before) in counts.items()}
+
     async def stuck_point(self, fingerprint: str) -> StuckPointView:
         """A stuck point's evidence, trend and history; 404 for none. Reads only."""
         store = self.store

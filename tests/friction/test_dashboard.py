@@ -31,7 +31,7 @@ from friction.store.migrations import MIGRATIONS
 from friction.store.rollups import EVENT_COLUMNS, event_params
 from friction.store.sql import SqlFrictionStore
 from kernel.china_time import CHINA_TZ
-from kernel.events import ClerkNote, ExtraWait, FrictionEvent, SearchOnlyEntry
+from kernel.events import ClerkNote, ExtraWait, FrictionEvent, RepeatTrip, SearchOnlyEntry
 
 if TYPE_CHECKING:
     from tests.friction.conftest import Backend
@@ -289,6 +289,34 @@ def test_trips_and_prefill_per_bundle_against_the_benchmark(store: SqlFrictionSt
     # Cases opened in week 2 only: the residence permits.
     assert [t.bundle for t in dash(store, since=WEEK2).trips] == [RESIDENCE]
     assert dash(store, until=WEEK1).trips == ()
+
+
+def test_trips_per_case_agree_with_the_backlogs_repeat_trips(store: SqlFrictionStore) -> None:
+    """Open cases' records still say one trip (a record is written when a case opens and
+    when it closes); their return trips are in the notebook, and the dashboard counts them
+    as the backlog does: seven return trips in five of six cases, two steps' stuck points."""
+    for i in range(6):
+        store.upsert_case(case(f"R{i}", "open", bundle=RESIDENCE))
+    store.upsert_case(case("R6", bundle=RESIDENCE, trips=3))  # closed: its record counts
+    returns = [("R0", "registration"), ("R0", "registration"), ("R1", "registration"),
+               ("R2", "verification"), ("R3", "verification"), ("R3", "verification"),
+               ("R4", "registration"), ("R6", "registration"), ("R6", "registration")]
+    store.ingest([
+        RepeatTrip(event_id=f"{case_id}/t{n}", occurred_at=T0, case_id=case_id,
+                   bundle=RESIDENCE, step=step, centre="liangxi", trip_number=n + 2,
+                   reasons=("other",), could_have_been_told=())
+        for n, (case_id, step) in enumerate(returns)
+    ])
+    open_returns = sum(1 for case_id, _ in returns if case_id != "R6")
+    backlog_returns = sum(p.count for p in store.stuck_points(bundle=RESIDENCE)
+                          if p.kind == "repeat_trip")
+    assert backlog_returns == len(returns) == 9
+    trips = {t.bundle: t for t in dash(store).trips}[RESIDENCE]
+    # 7 cases, 6 of them one trip each so far plus 7 returns, and the closed case's 3.
+    assert trips.cases == 7
+    assert trips.average_trips == round((6 + open_returns + 3) / 7, 4)
+    assert trips.average_trips * 7 == pytest.approx(7 + backlog_returns, abs=0.001)
+    assert trips.one_trip_share == 0.0  # the one closed case came three times
 
 
 def test_sla_breaches_by_step(store: SqlFrictionStore) -> None:

@@ -22,6 +22,8 @@ import pytest
 from conftest import served_gateway
 from temporalio.testing import WorkflowEnvironment
 
+from friction.backlog import TransitionRequest
+from friction.notebook import transition
 from friction.sqlite_store import SqliteFrictionStore
 from friction.verification import VerificationPolicy
 from gateway.accounts import AccountBook
@@ -306,3 +308,61 @@ async def test_the_pages_speak_english_when_asked(gateway: httpx.AsyncClient) ->
         assert charts(item.text)["rates"] is None  # no fix, no before/after
         missing = await analyst.get(page_of("manual_reentry|nowhere|nothing|form"))
         assert missing.status_code == 404 and "Not found" in missing.text
+
+
+def order_of(html: str) -> list[str]:
+    """The stuck points of the backlog table, top first, by fingerprint."""
+    table = re.search(r'<table id="backlog"[^>]*>(.*?)</table>', html, re.S)
+    return ranked_links(table.group(1)) if table else []
+
+
+async def test_the_backlog_filters_and_sorts_by_its_query(
+    dev_env: WorkflowEnvironment, store: SqliteFrictionStore, task_queue: str,
+    accounts: AccountBook,
+) -> None:
+    seed(store)
+    transition(store, FORM_POINT, TransitionRequest(
+        to_status="triaged", reason="top", owner="platform-team"), "dev.wang", T0)
+    # Forty days on, every event lies in the four weeks before the last four: a falling
+    # trend, steepest for the form typed again 24 times.
+    later = T0 + timedelta(days=40)
+    async with served_gateway(dev_env.client, store, task_queue, accounts=accounts,
+                              headers={}, clock=lambda: later) as gateway, \
+            logged_in(gateway, "dev.wang") as browser:
+        by_page = {page_of(fp): fp for fp in (FORM_POINT, TRIP_POINT, PAPER_POINT)}
+
+        async def order(**query: str) -> list[str]:
+            shown = await browser.get("/console/backlog", params=query)
+            assert shown.status_code == 200, shown.text
+            return [by_page[link] for link in order_of(shown.text)]
+
+        # Burden: the return trip (135 minutes), the form (58.8), the paper (13).
+        assert await order() == [TRIP_POINT, FORM_POINT, PAPER_POINT]
+        assert await order(sort="count") == [FORM_POINT, TRIP_POINT, PAPER_POINT]
+        assert await order(sort="trend") == [TRIP_POINT, PAPER_POINT, FORM_POINT]
+        assert await order(sort="rating") == [TRIP_POINT, FORM_POINT, PAPER_POINT]  # none rated
+        assert await order(status="triaged") == [FORM_POINT]
+        assert await order(status="new", sort="count") == [TRIP_POINT, PAPER_POINT]
+        assert await order(owner="platform-team") == [FORM_POINT]
+        assert await order(owner="-") == [TRIP_POINT, PAPER_POINT]
+        assert await order(kind="repeat_trip") == [TRIP_POINT]
+        assert await order(bundle="residence-permit") == []
+        shown = await browser.get("/console/backlog", params={"kind": "physical_material",
+                                                             "sort": "trend"})
+        assert 'value="physical_material" selected' in shown.text  # the form keeps it
+        assert 'value="trend" selected' in shown.text
+        assert "−1" in text_of(shown.text, "backlog")  # one event fewer than before
+
+        for name, value in (("status", "done"), ("sort", "random"), ("kind", "typo"),
+                            ("bundle", "nowhere"), ("owner", "x" * 65)):
+            bad = await browser.get("/console/backlog", params={name: value,
+                                                               "kind": "repeat_trip"}
+                                    if name != "kind" else {name: value})
+            assert bad.status_code == 400, (name, bad.text)
+            assert f'id="{name}-error"' in bad.text, name
+            assert f'id="{name}" name="{name}" aria-invalid="true"' in bad.text, name
+            assert 'id="backlog"' not in bad.text
+            if name != "kind":
+                assert 'value="repeat_trip" selected' in bad.text  # the rest as sent
+        bad = await browser.get("/console/backlog", params={"status": "done"})
+        assert "请从列表中选择状态" in text_of(bad.text, "status-error")
