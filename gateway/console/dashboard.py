@@ -28,10 +28,10 @@ from friction.satisfaction import Satisfaction
 from friction.stuck_points import Granularity
 from gateway.auth import requires
 from gateway.centres import centre_policy
-from gateway.console.backlog import KIND_WORDS
 from gateway.console.pages import N_, embedded_json, names_of, page, problem_field, tr
 from gateway.console.rating_panel import CHOICES
 from gateway.i18n import request_lang
+from gateway.names import CAUSE_WORDS, KIND_WORDS
 from gateway.notebook.service import Notebook, parse_instant
 from gateway.ratings.service import Ratings
 from workflows.definition import Catalogue
@@ -43,15 +43,6 @@ MAX_NAME = 64
 # Any text: a filter the page cannot use comes back with its message, not a bare 400.
 Query = Annotated[str, Parameter()]
 
-CAUSE_WORDS = {
-    "policy": N_("Policy does not allow it"),
-    "system": N_("System fault"),
-    "materials": N_("Materials asked for"),
-    "service_attitude": N_("Service attitude"),
-    "acceptance": N_("Application not accepted"),
-    "consultation": N_("No clear answer to a question"),
-    "approval_procedure": N_("Approval procedure"),
-}
 GRANULARITY_WORDS = {"day": N_("By day"), "week": N_("By week")}
 FIELD_WORDS = {
     "bundle": N_("Bundle"),

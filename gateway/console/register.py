@@ -26,7 +26,6 @@ from litestar.response import Template
 from friction.register import CAUSES, CantGetItDoneRecord
 from gateway.auth import caller_key, current_account, requires
 from gateway.centres import centre_policy
-from gateway.console.dashboard import CAUSE_WORDS
 from gateway.console.pages import (
     N_,
     Place,
@@ -41,6 +40,7 @@ from gateway.console.pages import (
 )
 from gateway.console.workbench import URL_ENCODED
 from gateway.errors import check_name, invalid_field
+from gateway.names import CAUSE_WORDS
 from gateway.register.schemas import CASE_NUMBER, RegisterCaseId
 from gateway.register.service import RegisterService, Registry, escalated
 from kernel.china_time import local_date

@@ -20,6 +20,7 @@ from litestar.params import Body, Parameter
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Template
 
+from friction.notebook import NOTE_CATEGORIES, NOTE_KINDS
 from gateway.audit.recorder import access, audited_case
 from gateway.auth import current_account, requires
 from gateway.cases.schemas import CaseId, OpenCase
@@ -27,9 +28,17 @@ from gateway.cases.service import Cases, CaseService, ClosingOutcome, actor_of
 from gateway.centre_directory import centre_of
 from gateway.centres import centre_policy, listed_centres
 from gateway.console.notice import closing_options, closure_rules, notice_items, tracking_code
-from gateway.console.pages import N_, page, problem_field, problem_text, say, see_other, tr
+from gateway.console.pages import (
+    N_,
+    page,
+    problem_field,
+    refusal_words,
+    say,
+    see_other,
+    tr,
+)
 from gateway.console.qr import qr_svg
-from gateway.notebook.schemas import NOTE_CATEGORIES, NOTE_KINDS, NoteBody
+from gateway.notebook.schemas import NoteBody
 from gateway.notebook.service import Notebook
 from kernel.case_number import CASE_ID_PATTERN
 from kernel.china_time import local_date
@@ -130,7 +139,7 @@ class WorkbenchController(Controller):
             with_worker=with_worker.cases, bundles=_bundles(cases.catalogue),
             chosen_bundle=bundle or "", centre=account.centre, centres=account.centres,
             request_key=secrets.token_urlsafe(16), typed=typed,
-            error=problem_text(error) if error else None,
+            error=refusal_words(request, error) if error else None,
             error_field=problem_field(error) if error else None,
         )
 
@@ -191,7 +200,8 @@ class WorkbenchController(Controller):
             notice=notice_items(progress), typed=typed or {},
             worker_name=account.username,  # what a milestone recorded here names
             tracking_code=tracking_code(secret, progress.case_id),
-            error=problem_text(error) if error else None,
+            error=refusal_words(request, error, progress.bundle, progress.current_step)
+            if error else None,
             error_field=problem_field(error) if error else None,
             note_categories=NOTE_CATEGORIES, note_kinds=NOTE_KINDS,
             # A case with a lookup or an agency at work changes by itself: refresh the page.
@@ -375,6 +385,6 @@ class WorkbenchController(Controller):
         except ProblemDetailsException as exc:
             return page(request, "elsewhere.html", status_code=exc.status_code,
                         case_id=case_id, may_serve=True, reason=data.reason,
-                        error=problem_text(exc))
+                        error=refusal_words(request, exc))
         say(request, N_("Served here across centres; the home centre sees why."), "ok")
         return see_other(f"{DESK}/cases/{case_id}")
