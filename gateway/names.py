@@ -221,6 +221,8 @@ class Names:
         of: Of = {"agency": "agency", "ecert": "ecert", "step": "step"}.get(kind, "agency")  # type: ignore[assignment]
         words = SOURCE_KIND_WORDS.get(kind)
         named = self.name(of, source, bundle) if kind != "clerk" else ""
+        if kind == "step" and named == source:  # an earlier step's decision, by its agency
+            named = self.name("agency", source)
         head = self.say(words) if words else kind
         return f"{head}：{named}" if named and self.lang == "zh" else (
             f"{head}: {named}" if named else head)

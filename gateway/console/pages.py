@@ -177,10 +177,11 @@ def refusal_words(request: Request[Any, Any, Any], exc: ProblemDetailsException,
 
 def _needed_roles(request: Request[Any, Any, Any]) -> tuple[str, ...]:
     try:
-        guards = request.route_handler.resolve_guards()
+        layers = request.route_handler.ownership_layers
     except (AttributeError, KeyError):  # no route: an unmatched path
         return ()
-    return next((tuple(g.roles) for g in guards if isinstance(g, RoleGuard)), ())
+    guards = [g for layer in layers for g in (layer.guards or [])]
+    return next((tuple(g.roles) for g in reversed(guards) if isinstance(g, RoleGuard)), ())
 
 
 def error_words(request: Request[Any, Any, Any], exc: HTTPException) -> str:

@@ -12,10 +12,10 @@ import pytest
 
 from friction.backlog import BacklogEntry
 from friction.cli import main, render_backlog
-from gateway.names import names_in
 from friction.sqlite_store import SqliteFrictionStore
 from friction.store.sql import SqlFrictionStore
 from friction.stuck_points import StuckPoint
+from gateway.names import names_in
 from kernel.events import (
     ExtraWait,
     FrictionEvent,
