@@ -51,7 +51,7 @@ class Namer(Protocol):
     def say(self, message: str) -> str: ...
 
     def name(self, of: Any, key: str | None, bundle: str | None = None,
-             step: str | None = None) -> str: ...
+             step: str | None = None, kind: str | None = None) -> str: ...
 
     def remedy(self, point: StuckPoint) -> str: ...
 
@@ -63,7 +63,7 @@ class Ids:
         return message
 
     def name(self, of: Any, key: str | None, bundle: str | None = None,
-             step: str | None = None) -> str:
+             step: str | None = None, kind: str | None = None) -> str:
         return key or "-"
 
     def remedy(self, point: StuckPoint) -> str:
@@ -108,7 +108,7 @@ def render_backlog(
             str(rank),
             names.name("kind", p.kind),
             f"{names.name('bundle', p.bundle)}/{names.name('step', p.step, p.bundle)}",
-            names.name("subject", p.subject, p.bundle, p.step),
+            names.name("subject", p.subject, p.bundle, p.step, p.kind),
             str(p.count),
             str(p.cases),
             f"{p.citizen_minutes:,.1f}",

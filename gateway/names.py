@@ -143,6 +143,14 @@ _GETTEXT: dict[str, dict[str, str]] = {"kind": KIND_WORDS, "category": CATEGORY_
                                        "status": STATUS_WORDS}
 
 
+# What a subject no definition names may be, in this order unless its point's kind says.
+_SUBJECT_OF: tuple[Of, ...] = ("rule", "cause", "category", "ecert", "concept", "agency")
+_SUBJECT_OF_KIND: dict[str, tuple[Of, ...]] = {
+    "cant_get_it_done": ("cause",), "clerk_note": ("category",),
+    "piecemeal_rejection": ("rule",),
+}
+
+
 @functools.cache
 def default_catalogue() -> Catalogue:
     return Catalogue.load()
@@ -175,7 +183,8 @@ class Names:
         return sorted(steps, key=lambda s: s.id != step)
 
     def name(self, of: Of, key: str | None, bundle: str | None = None,
-             step: str | None = None) -> str:
+             step: str | None = None, kind: str | None = None) -> str:
+        """`key` of `of` by name; a subject is named as a point of `kind` names it."""
         if key is None or key == "":
             return "—"
         if of == "centre":
@@ -192,7 +201,7 @@ class Names:
         if of == "source":
             return self.source(key, bundle)
         if of == "subject":
-            return self.subject(key, bundle, step)
+            return self.subject(key, bundle, step, kind)
         named = self._of_definition(of, key, bundle, step)
         if named is None and of == "field" and key in FIELD_WORDS:
             return self.say(FIELD_WORDS[key])
@@ -227,12 +236,15 @@ class Names:
         return f"{head}：{named}" if named and self.lang == "zh" else (
             f"{head}: {named}" if named else head)
 
-    def subject(self, key: str, bundle: str | None = None, step: str | None = None) -> str:
-        """A stuck point's subject: a field, material, step, rule, cause, service, source
-        or a word of the notebook's, whichever names it."""
+    def subject(self, key: str, bundle: str | None = None, step: str | None = None,
+                kind: str | None = None) -> str:
+        """A stuck point's subject (of a point of `kind`, if known): a field, material,
+        step, rule, cause, service, source or a word of the notebook's, whichever names
+        it."""
         head, _, rest = key.partition(":")
-        if rest and head in SUBJECT_WORDS:  # extra waits: "agency_call:hrss", "step:..."
-            return f"{self.say(SUBJECT_WORDS[head])} · {self.name('agency', rest)}"
+        if rest and head in SUBJECT_WORDS:  # waits: "agency_call:hrss", "step:<milestone>"
+            named = self._of_definition("milestone", rest, bundle, step)
+            return f"{self.say(SUBJECT_WORDS[head])} · {named or self.name('agency', rest)}"
         if key in SUBJECT_WORDS:
             return self.say(SUBJECT_WORDS[key])
         if rest and head in ("field", "material"):  # a return trip's reason: a notice item
@@ -241,9 +253,11 @@ class Names:
             named = self._of_definition(of, key, bundle, step)
             if named:
                 return named
-        for of in ("rule", "cause", "category", "ecert", "concept", "agency", "centre"):
-            named = self.name(of, key)  # type: ignore[arg-type]
-            if named != key and not (of == "centre" and named == key):
+        # A word both a cause and a note category may be ("system", "policy"): the kind's.
+        first = _SUBJECT_OF_KIND.get(kind or "", ())
+        for of in (*first, *_SUBJECT_OF):
+            named = self.name(of, key)
+            if named != key:
                 return named
         return key
 
@@ -283,9 +297,10 @@ def _names(context: Mapping[str, Any]) -> Names:
 
 @pass_context
 def name_of(context: Mapping[str, Any], of: Of, key: str | None, bundle: str | None = None,
-            step: str | None = None) -> str:
-    """In templates: `{{ name_of("agency", step.agency) }}`."""
-    return _names(context).name(of, key, bundle, step)
+            step: str | None = None, kind: str | None = None) -> str:
+    """In templates: `{{ name_of("agency", step.agency) }}`, a stuck point's subject
+    `{{ name_of("subject", p.subject, p.bundle, p.step, p.kind) }}`."""
+    return _names(context).name(of, key, bundle, step, kind)
 
 
 @pass_context

@@ -31,7 +31,7 @@ from gateway.centres import centre_policy
 from gateway.console.pages import N_, embedded_json, names_of, page, problem_field, tr
 from gateway.console.rating_panel import CHOICES
 from gateway.i18n import request_lang
-from gateway.names import CAUSE_WORDS, KIND_WORDS
+from gateway.names import CAUSE_WORDS, KIND_WORDS, Names
 from gateway.notebook.service import Notebook, parse_instant
 from gateway.ratings.service import Ratings
 from workflows.definition import Catalogue
@@ -110,6 +110,7 @@ class Charts(msgspec.Struct, kw_only=True, frozen=True):
 def charts_of(request: Request[Any, Any, Any], dashboard: Dashboard,
               catalogue: Catalogue) -> Charts:
     lang = request_lang(request)
+    names = Names(lang, catalogue)
 
     def bundle_name(bundle: str | None) -> str:
         return str(getattr(names_of(catalogue, bundle), f"bundle_{lang}"))
@@ -131,7 +132,8 @@ def charts_of(request: Request[Any, Any, Any], dashboard: Dashboard,
     points = dashboard.stuck_points
     stuck = BarChart(
         keys=[p.fingerprint for p in points],
-        labels=[f"{tr(request, KIND_WORDS.get(p.kind, p.kind))}: {p.subject}" for p in points],
+        labels=[f"{tr(request, KIND_WORDS.get(p.kind, p.kind))}: "
+                f"{names.name('subject', p.subject, p.bundle, p.step, p.kind)}" for p in points],
         values=[None if p.burden_minutes is None else round(p.burden_minutes, 1)
                 for p in points],
         axis_label=tr(request, "Burden (minutes)"),

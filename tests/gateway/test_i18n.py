@@ -141,3 +141,16 @@ def test_every_remedy_reads_in_chinese_with_names_and_in_english_with_ids(
                         stuck.details)
     assert translations("en").ugettext(english.message) == english.message
     assert names_in("en").remedy(stuck) != english.english or not english.terms
+
+
+def test_a_subject_is_named_as_its_kind_of_stuck_point_names_it() -> None:
+    zh = names_in("zh")
+    assert zh.name("subject", "system", kind="clerk_note") == zh.name("category", "system")
+    assert zh.name("subject", "system", kind="cant_get_it_done") == zh.name("cause", "system")
+    catalogue = Catalogue.load()
+    bundle, step, milestone = next(
+        (b, s.id, m) for b in catalogue.ids() for s in catalogue.default(b).steps
+        for m in s.milestones)
+    waited = zh.name("subject", f"step:{milestone.id}", bundle, step, "extra_wait")
+    assert waited.endswith(milestone.name_zh), waited
+    assert zh.name("subject", "agency_call:hrss", kind="extra_wait").endswith("人社")
