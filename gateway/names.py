@@ -106,6 +106,13 @@ FIELD_WORDS = {
     "text": N_("Text"),
     "department": N_("Department"),
     "cause": N_("Cause"),
+    "username": N_("Account"),
+    "since": N_("Start date"),
+    "until": N_("End date (inclusive)"),
+    "owner": N_("Owner"),
+    "answer": N_("Answer"),
+    "level": N_("Level"),
+    "lead": N_("Lead"),
 }
 ROLE_WORDS = {
     "clerk": N_("Window clerk"),

@@ -42,6 +42,7 @@ from gateway.console.pages import (
     page,
     problem_field,
     problem_text,
+    refusal_words,
     say,
     see_other,
     tr,
@@ -115,6 +116,10 @@ def china_time(value: str) -> datetime | None:
     except ValueError as exc:
         raise LifecycleError("fix_deployed_at: not a date and time") from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=CHINA_TZ)
+
+
+# The fields whose refusal the backlog's page says in words of its own.
+REFUSAL_FIELDS = ("reason", "owner", "fix_description", "fix_deployed_at", "to_status")
 
 
 def refusal_text(request: Request[Any, Any, Any], field: str, said: str) -> str:
@@ -259,7 +264,8 @@ class BacklogPages(Controller):
             field = problem_field(exc) or "to_status"
             said = problem_text(exc).partition(":")[2].strip()
             refusal = Refusal(form=data.to_status, field=field,
-                              message=refusal_text(request, field, said),
+                              message=refusal_text(request, field, said)
+                              if field in REFUSAL_FIELDS else refusal_words(request, exc),
                               typed=msgspec.structs.asdict(data))
             return await self._item_page(request, fingerprint, notebook_service, catalogue,
                                          status_code=422, refusal=refusal)

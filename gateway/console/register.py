@@ -34,6 +34,7 @@ from gateway.console.pages import (
     page,
     problem_field,
     problem_text,
+    refusal_words,
     say,
     see_other,
     tr,
@@ -179,8 +180,10 @@ def refusal_of(request: Request[Any, Any, Any], form: str,
                exc: ProblemDetailsException) -> Refusal:
     """The refusal of one of the page's forms ("register", "task_force" or "answer")."""
     field = problem_field(exc)
+    said = problem_text(exc)
+    message = refusal_text(request, field, said)
     return Refusal(form=form, field=field,
-                   message=refusal_text(request, field, problem_text(exc)))
+                   message=refusal_words(request, exc) if message == said else message)
 
 
 def check_registration(catalogue: Catalogue, data: RegisterForm, centre: str) -> None:
