@@ -24,6 +24,7 @@ from friction.notebook import NOTE_CATEGORIES, NOTE_KINDS
 from friction.sqlite_store import SqliteFrictionStore
 from gateway.accounts import AccountBook
 from gateway.auth import LOGIN_LIMIT
+from gateway.i18n import LANG_COOKIE
 from kernel.events import FRICTION_KINDS
 from workflows.definition import Catalogue
 from workflows.vocabulary import used_ids
@@ -205,6 +206,9 @@ async def test_error_pages_speak_chinese_and_api_clients_keep_problem_details(
         page = await gateway.get(path, headers=HTML)
         assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
         assert "没有这个页面" in page.text and '"status_code"' not in page.text
+    english = await gateway.get("/no-such-page",
+                                headers={**HTML, "Cookie": f"{LANG_COOKIE}=en"})
+    assert "There is no such page here" in english.text and "没有这个页面" not in english.text
     machine = await gateway.get("/no-such-page")
     assert machine.status_code == 404
     assert machine.headers["content-type"].startswith("application/problem+json")
