@@ -671,9 +671,13 @@ def _main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     if args_in and args_in[0] in ("backlog", "notebook"):
         from friction.cli import main as notebook_main
+        from gateway.i18n import DEFAULT_LANG, as_lang
+        from gateway.names import names_in
 
-        # `backlog [options]` is `notebook backlog [options]`.
-        return notebook_main(args_in if args_in[0] == "backlog" else args_in[1:])
+        # `backlog [options]` is `notebook backlog [options]`; --lang names things in
+        # the console's catalogues.
+        return notebook_main(args_in if args_in[0] == "backlog" else args_in[1:],
+                             lambda lang: names_in(as_lang(lang) or DEFAULT_LANG))
     if args_in[:2] == ["account", "import"]:
         return import_accounts(Settings.from_env(), args_in[2:])
     if args_in and args_in[0] == "demo":

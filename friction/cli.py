@@ -11,44 +11,72 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import get_args
+from typing import Any, Protocol, get_args
 
 import msgspec
 
 from friction import notebook
 from friction.backlog import BacklogEntry, BacklogItem, LifecycleError, Status, TransitionRequest
 from friction.ocel import encode
-from friction.reports import DEFAULT_MIN_GROUP, render
+from friction.reports import DEFAULT_MIN_GROUP, display_width, render
 from friction.store import ConflictError, FrictionStore
 from friction.stores import open_store
 from friction.stuck_points import StuckPoint
 from friction.verification import VerificationPolicy
 from kernel.china_time import CHINA_TZ
 
-HEADERS = {
-    "en": (
-        "rank", "kind", "bundle/step", "subject", "count", "cases",
-        "citizen min", "clerk min", "total", "known from", "remedy",
-    ),
-    "zh": (
-        "排名", "类型", "事项/环节", "对象", "次数", "件数",
-        "群众分钟", "窗口分钟", "合计", "已有来源", "整改建议",
-    ),
-}
-STATUS_HEADER = {"en": "status", "zh": "状态"}
-EMPTY = {"en": "No stuck points recorded.", "zh": "暂无堵点记录。"}
+
+def N_(message: str) -> str:
+    """Marks a message for the gettext catalogues; the Namer translates it."""
+    return message
+
+
+HEADERS = (
+    N_("rank"), N_("kind"), N_("bundle/step"), N_("subject"), N_("count"), N_("cases"),
+    N_("citizen min"), N_("clerk min"), N_("total"), N_("known from"), N_("remedy"),
+)
+STATUS_HEADER = N_("status")
+EMPTY = N_("No stuck points recorded.")
+LANGS = ("en", "zh")
 _NUMERIC = frozenset({0, 4, 5, 6, 7, 8})  # columns aligned right (without a status column)
 _KNOWN_FROM_SHOWN = 2
+
+
+class Namer(Protocol):
+    """Names instead of ids, and messages, in one language (gateway.names.Names)."""
+
+    def say(self, message: str) -> str: ...
+
+    def name(self, of: Any, key: str | None, bundle: str | None = None,
+             step: str | None = None, kind: str | None = None) -> str: ...
+
+    def remedy(self, point: StuckPoint) -> str: ...
+
+
+class Ids:
+    """The notebook's own words: English messages and ids, for scripts and tests."""
+
+    def say(self, message: str) -> str:
+        return message
+
+    def name(self, of: Any, key: str | None, bundle: str | None = None,
+             step: str | None = None, kind: str | None = None) -> str:
+        return key or "-"
+
+    def remedy(self, point: StuckPoint) -> str:
+        return point.remedy
+
+
+IDS = Ids()
 SUBCOMMANDS = ("backlog", "report", "transition", "verify", "export-ocel")
 
 
 def _width(text: str) -> int:
     # CJK characters take two terminal columns; padding by len() would skew the table.
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return display_width(text)
 
 
 def _pad(text: str, width: int, right: bool) -> str:
@@ -56,44 +84,46 @@ def _pad(text: str, width: int, right: bool) -> str:
     return fill + text if right else text + fill
 
 
-def _known_from(counts: dict[str, int]) -> str:
+def _known_from(counts: dict[str, int], names: Namer, bundle: str | None) -> str:
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    shown = [f"{source} ×{n}" for source, n in ranked[:_KNOWN_FROM_SHOWN]]
+    shown = [f"{names.name('source', source, bundle)} ×{n}"
+             for source, n in ranked[:_KNOWN_FROM_SHOWN]]
     if len(ranked) > _KNOWN_FROM_SHOWN:
         shown.append(f"+{len(ranked) - _KNOWN_FROM_SHOWN}")
     return ", ".join(shown) or "-"
 
 
 def render_backlog(
-    points: list[StuckPoint], lang: str = "en", items: dict[str, BacklogItem] | None = None
+    points: list[StuckPoint], names: Namer = IDS, items: dict[str, BacklogItem] | None = None
 ) -> str:
-    """A plain-text table, largest burden first (re-sorted, whatever order it is given);
-    with `items`, a status column after the rank ("new" for a point without an item)."""
-    headers: tuple[str, ...] = HEADERS.get(lang, HEADERS["en"])
+    """A plain-text table, largest burden first (re-sorted, whatever order it is given),
+    in `names`' language with names instead of ids; with `items`, a status column after
+    the rank ("new" for a point without an item)."""
+    headers = tuple(names.say(h) for h in HEADERS)
     if not points:
-        return EMPTY.get(lang, EMPTY["en"]) + "\n"
+        return names.say(EMPTY) + "\n"
     ranked = sorted(points, key=lambda p: (-p.burden_minutes, -p.count, p.fingerprint))
     rows: list[tuple[str, ...]] = [
         (
             str(rank),
-            p.kind,
-            f"{p.bundle or '-'}/{p.step or '-'}",
-            p.subject,
+            names.name("kind", p.kind),
+            f"{names.name('bundle', p.bundle)}/{names.name('step', p.step, p.bundle)}",
+            names.name("subject", p.subject, p.bundle, p.step, p.kind),
             str(p.count),
             str(p.cases),
             f"{p.citizen_minutes:,.1f}",
             f"{p.clerk_minutes:,.1f}",
             f"{p.burden_minutes:,.1f}",
-            _known_from(p.known_from),
-            p.remedy,
+            _known_from(p.known_from, names, p.bundle),
+            names.remedy(p),
         )
         for rank, p in enumerate(ranked, start=1)
     ]
     numeric = _NUMERIC
     if items is not None:
-        headers = (headers[0], STATUS_HEADER.get(lang, "status"), *headers[1:])
+        headers = (headers[0], names.say(STATUS_HEADER), *headers[1:])
         rows = [
-            (row[0], _status(items.get(p.fingerprint)), *row[1:])
+            (row[0], _status(items.get(p.fingerprint), names), *row[1:])
             for row, p in zip(rows, ranked, strict=True)
         ]
         numeric = frozenset(i if i == 0 else i + 1 for i in _NUMERIC)
@@ -109,15 +139,14 @@ def render_backlog(
     return "\n".join(lines) + "\n"
 
 
-def _status(item: BacklogItem | None) -> str:
-    if item is None:
-        return "new"
-    return item.status if item.owner is None else f"{item.status} ({item.owner})"
+def _status(item: BacklogItem | None, names: Namer) -> str:
+    status = names.name("status", "new" if item is None else item.status)
+    return status if item is None or item.owner is None else f"{status} ({item.owner})"
 
 
-def render_entries(entries: list[BacklogEntry], lang: str = "en") -> str:
+def render_entries(entries: list[BacklogEntry], names: Namer = IDS) -> str:
     return render_backlog(
-        [e.point for e in entries], lang, {e.point.fingerprint: e.item for e in entries}
+        [e.point for e in entries], names, {e.point.fingerprint: e.item for e in entries}
     )
 
 
@@ -162,7 +191,9 @@ def _parser() -> argparse.ArgumentParser:
                              help="stuck points ranked by burden, with status (the default)")
     backlog.add_argument("--bundle", help="only this bundle's stuck points")
     backlog.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
-    backlog.add_argument("--lang", choices=sorted(HEADERS), default="en", help="table headings")
+    backlog.add_argument("--lang", choices=LANGS, default=None,
+                         help="the table in this language, names instead of ids: headings, "
+                         "kinds, bundles, steps, subjects, remedies (default: the ids)")
 
     report = sub.add_parser("report", parents=[common],
                             help="trips, working days, minutes and prefill per group")
@@ -172,6 +203,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--min-group", type=int, default=DEFAULT_MIN_GROUP,
                         help=f"withhold groups with fewer cases (default {DEFAULT_MIN_GROUP})")
     report.add_argument("--bundle", help="only this bundle's cases")
+    report.add_argument("--lang", choices=LANGS, default=None,
+                        help="the table in this language: headings and group names "
+                        "(default: the ids)")
 
     move = sub.add_parser("transition", parents=[common], help="move a backlog item")
     move.add_argument("fingerprint", help='the stuck point, "kind|bundle|step|subject"')
@@ -208,7 +242,11 @@ def _print_json(value: object) -> None:
     sys.stdout.write(msgspec.json.format(msgspec.json.encode(value)).decode() + "\n")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+NamerFor = Callable[[str], Namer]
+
+
+def main(argv: Sequence[str] | None = None, namer_for: NamerFor | None = None) -> int:
+    """The notebook's commands; `namer_for` gives the names of a --lang (ids without)."""
     args_in = list(sys.argv[1:] if argv is None else argv)
     if not args_in or (args_in[0] not in SUBCOMMANDS and args_in[0] not in ("-h", "--help")):
         args_in = ["backlog", *args_in]  # `onething backlog [options]` as it always was
@@ -223,12 +261,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if store is None:
         return 1
     try:
-        return _run(args, store, prog)
+        lang = getattr(args, "lang", None)
+        names = namer_for(lang) if namer_for and lang else IDS
+        return _run(args, store, prog, names)
     finally:
         store.close()
 
 
-def _run(args: argparse.Namespace, store: FrictionStore, prog: str) -> int:
+def _run(args: argparse.Namespace, store: FrictionStore, prog: str, names: Namer) -> int:
     now = datetime.now(UTC)
     match args.command:
         case "backlog":
@@ -236,7 +276,7 @@ def _run(args: argparse.Namespace, store: FrictionStore, prog: str) -> int:
             if args.json:
                 _print_json(entries)
             else:
-                sys.stdout.write(render_entries(entries, lang=args.lang))
+                sys.stdout.write(render_entries(entries, names))
         case "report":
             try:
                 report = notebook.report(store, args.group_by, args.since, args.until,
@@ -247,7 +287,8 @@ def _run(args: argparse.Namespace, store: FrictionStore, prog: str) -> int:
             if args.json:
                 _print_json(report)
             else:
-                sys.stdout.write(render(report) + "\n")
+                sys.stdout.write(render(report, names.say, _group_namer(names, args.group_by))
+                                 + "\n")
         case "transition":
             request = TransitionRequest(to_status=args.to_status, reason=args.reason,
                                         owner=args.owner, fix_description=args.fix)
@@ -286,3 +327,13 @@ def _run(args: argparse.Namespace, store: FrictionStore, prog: str) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _group_namer(names: Namer, group_by: str) -> Callable[[str], str]:
+    """A report group's name: a bundle's, a step's ("bundle/step") or a centre's."""
+    def name(group: str) -> str:
+        if group_by == "step":
+            bundle, _, step = group.partition("/")
+            return f"{names.name('bundle', bundle)}/{names.name('step', step or None, bundle)}"
+        return names.name("bundle" if group_by == "bundle" else "centre", group)
+    return name

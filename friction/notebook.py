@@ -198,11 +198,24 @@ def note_id(case_id: str, *parts: str | None) -> str:
     return f"note/{case_id}/{digest.hexdigest()[:16]}"
 
 
+# What a clerk's note may be about: a closed list of categories, so a note cannot mint a
+# stuck point of its own words, and the kinds of friction it may join: every kind but a
+# can't-get-it-done case (the register has its own window) and a note itself. The
+# workbench's form offers exactly these.
+NOTE_CATEGORIES: tuple[str, ...] = ("system", "form", "material", "entry", "policy", "other")
+NOTE_KINDS: tuple[str, ...] = tuple(
+    k for k in FRICTION_KINDS if k not in ("cant_get_it_done", "clerk_note")
+)
+
+
 def log_note(store: IngestStore, note: ClerkNote) -> ClerkNote:
-    """Ingest a clerk's note through the ingest path: its text masked, every other string
-    checked for personal values. Returns the note as stored."""
-    if note.about_kind is not None and note.about_kind not in FRICTION_KINDS:
-        raise InputError(f"about_kind: must be one of {', '.join(FRICTION_KINDS)}")
+    """Ingest a clerk's note through the ingest path: its category and kind checked
+    against what a note may be about, its text masked, every other string checked for
+    personal values. Returns the note as stored."""
+    if note.category not in NOTE_CATEGORIES:
+        raise InputError(f"category: must be one of {', '.join(NOTE_CATEGORIES)}")
+    if note.about_kind is not None and note.about_kind not in NOTE_KINDS:
+        raise InputError(f"about_kind: must be one of {', '.join(NOTE_KINDS)}")
     checked, error = check_event(note)
     if checked is None:
         raise InputError(_field_first(str(error)))

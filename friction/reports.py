@@ -8,6 +8,8 @@ points at a few identifiable people.
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 
 import msgspec
@@ -98,8 +100,24 @@ def build(
     )
 
 
-def render(report: Report) -> str:
-    """A plain-text table for the CLI."""
+def N_(message: str) -> str:
+    """Marks a message for the gettext catalogues; the CLI's `say` translates it."""
+    return message
+
+
+REPORT_HEADERS = (N_("group"), N_("cases"), N_("done"), N_("1-trip"), N_("wdays"),
+                  N_("clerk min"), N_("friction min"), N_("prefilled"), N_("not elig."),
+                  N_("withdrawn"))
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def render(report: Report, say: Callable[[str], str] = _same,
+           group_name: Callable[[str], str] = _same) -> str:
+    """A plain-text table for the CLI: its headings through `say`, each group by
+    `group_name` (both as they are by default)."""
 
     def pct(v: float | None) -> str:
         return "-" if v is None else f"{v:.0%}"
@@ -107,20 +125,26 @@ def render(report: Report) -> str:
     def num(v: float | None) -> str:
         return "-" if v is None else f"{v:.1f}"
 
-    header = ("group", "cases", "done", "1-trip", "wdays", "clerk min", "friction min",
-              "prefilled", "not elig.", "withdrawn")
+    header = tuple(say(h) for h in REPORT_HEADERS)
     lines = [header]
     for r in report.rows:
         if r.suppressed:
-            lines.append((r.group, f"<{report.min_group}", "", "", "", "", "", "", "", ""))
+            lines.append((group_name(r.group), f"<{report.min_group}", *[""] * 8))
             continue
         mark = "" if r.prefill_benchmark_met is None else (" ✓" if r.prefill_benchmark_met else "")
-        lines.append((r.group, str(r.cases), pct(r.completion_rate), pct(r.one_trip_rate),
-                      num(r.working_days_to_done), num(r.clerk_minutes_per_case),
+        lines.append((group_name(r.group), str(r.cases), pct(r.completion_rate),
+                      pct(r.one_trip_rate), num(r.working_days_to_done),
+                      num(r.clerk_minutes_per_case),
                       num(r.friction_minutes_per_case), pct(r.prefilled_share) + mark,
                       str(r.not_eligible or 0), str(r.withdrawn or 0)))
-    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    widths = [max(display_width(row[i]) for row in lines) for i in range(len(header))]
     return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        "  ".join(cell + " " * (w - display_width(cell))
+                  for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in lines
     )
+
+
+def display_width(text: str) -> int:
+    """Terminal columns: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)

@@ -110,6 +110,105 @@ def most_common(counts: dict[str, int]) -> str | None:
     return min(counts, key=lambda source: (-counts[source], source))
 
 
+def N_(message: str) -> str:
+    """Marks a remedy's message for the gettext catalogues; the pages translate it."""
+    return message
+
+
+class Term(msgspec.Struct, kw_only=True, frozen=True):
+    """What a remedy's placeholder names: an id of a vocabulary (a step, the fields of a
+    step, a source "<kind>:<id>", a material, a rule, a cause, a service, an agency, a
+    subject), or a phrase that is itself a message."""
+
+    of: Literal["step", "fields", "source", "ecert", "material", "rule", "cause",
+                "service", "agency", "subject", "phrase", "count"]
+    id: str
+
+
+class Remedy(msgspec.Struct, kw_only=True, frozen=True):
+    """A fix for a stuck point as a message with named placeholders, so each reader gets
+    it in their language with names instead of ids; `english` is it with the ids."""
+
+    message: str
+    terms: dict[str, Term] = {}
+
+    @property
+    def english(self) -> str:
+        return self.message % {name: term.id.replace("_", " ") if term.of == "cause"
+                               else term.id for name, term in self.terms.items()}
+
+
+def remedy_of(
+    kind: str,
+    subject: str,
+    step: str | None,
+    known_from: dict[str, int],
+    details: dict[str, int] | None = None,
+) -> Remedy:
+    """A one-sentence fix for a stuck point, phrased for the backlog."""
+    source = most_common(known_from)
+    where = Term(of="step", id=step) if step else Term(of="phrase", id=N_("the bundle"))
+    match kind:
+        case "manual_reentry":
+            fields = [d.removeprefix("field:") for d in ranked(details or {})
+                      if d.startswith("field:")]
+            terms = {
+                "step": Term(of="step", id=step or "-"),
+                "fields": (Term(of="fields", id=", ".join(fields[:REMEDY_FIELDS_SHOWN]))
+                           if fields else Term(of="phrase", id=N_("its fields"))),
+                "source": (Term(of="source", id=source) if source
+                           else Term(of="phrase", id=N_("the source that held them"))),
+            }
+            if len(fields) > REMEDY_FIELDS_SHOWN:
+                terms["more"] = Term(of="count", id=str(len(fields) - REMEDY_FIELDS_SHOWN))
+                return Remedy(message=N_("link form %(step)s to the dossier: prefill "
+                                         "%(fields)s (+%(more)s more) from %(source)s"),
+                              terms=terms)
+            return Remedy(message=N_("link form %(step)s to the dossier: prefill %(fields)s "
+                                     "from %(source)s"), terms=terms)
+        case "search_only_entry":
+            return Remedy(message=N_("add a direct entry for %(service)s"),
+                          terms={"service": Term(of="service", id=subject)})
+        case "physical_material":
+            material = Term(of="material", id=subject)
+            if source is None:
+                return Remedy(message=N_("find an e-certificate or shared record for "
+                                         "%(material)s and query it first"),
+                              terms={"material": material})
+            held_kind, _, held_source = source.partition(":")
+            if held_kind == "ecert":
+                return Remedy(message=N_("query the e-certificate %(ecert)s before asking "
+                                         "for %(material)s"),
+                              terms={"ecert": Term(of="ecert", id=held_source),
+                                     "material": material})
+            return Remedy(message=N_("query %(source)s before asking for %(material)s"),
+                          terms={"source": Term(of="source", id=source), "material": material})
+        case "piecemeal_rejection":
+            return Remedy(message=N_("check rule %(rule)s at the first review"),
+                          terms={"rule": Term(of="rule", id=subject)})
+        case "extra_wait":
+            if subject.startswith("agency_call:"):
+                agency = subject.removeprefix("agency_call:")
+                return Remedy(message=N_("add capacity or change the SLA of %(where)s "
+                                         "(calls to %(agency)s)"),
+                              terms={"where": where, "agency": Term(of="agency", id=agency)})
+            return Remedy(message=N_("add capacity or change the SLA of %(where)s"),
+                          terms={"where": where})
+        case "repeat_trip":
+            return Remedy(message=N_("tell every deficiency at the first trip "
+                                     "(one-time notice)"))
+        case "cant_get_it_done":
+            return Remedy(message=N_("review the %(cause)s cause that stalls cases at "
+                                     "%(where)s"),
+                          terms={"cause": Term(of="cause", id=subject), "where": where})
+        case "clerk_note":
+            return Remedy(message=N_("read the clerks' notes on %(subject)s and fix what "
+                                     "they name"),
+                          terms={"subject": Term(of="subject", id=subject)})
+    return Remedy(message=N_("investigate %(subject)s at %(where)s"),
+                  terms={"subject": Term(of="subject", id=subject), "where": where})
+
+
 def remedy_for(
     kind: str,
     subject: str,
@@ -117,38 +216,5 @@ def remedy_for(
     known_from: dict[str, int],
     details: dict[str, int] | None = None,
 ) -> str:
-    """A one-sentence fix for a stuck point, phrased for the backlog."""
-    source = most_common(known_from)
-    where = step or "the bundle"
-    match kind:
-        case "manual_reentry":
-            fields = [d.removeprefix("field:") for d in ranked(details or {})
-                      if d.startswith("field:")]
-            shown = ", ".join(fields[:REMEDY_FIELDS_SHOWN]) or "its fields"
-            if len(fields) > REMEDY_FIELDS_SHOWN:
-                shown += f" (+{len(fields) - REMEDY_FIELDS_SHOWN} more)"
-            return (f"link form {step or '-'} to the dossier: prefill {shown} "
-                    f"from {source or 'the source that held them'}")
-        case "search_only_entry":
-            return f"add a direct entry for {subject}"
-        case "physical_material":
-            if source is None:
-                return f"find an e-certificate or shared record for {subject} and query it first"
-            held_kind, _, held_source = source.partition(":")
-            if held_kind == "ecert":
-                return f"query the e-certificate {held_source} before asking for {subject}"
-            return f"query {held_kind} {held_source} before asking for {subject}"
-        case "piecemeal_rejection":
-            return f"check rule {subject} at the first review"
-        case "extra_wait":
-            if subject.startswith("agency_call:"):
-                agency = subject.removeprefix("agency_call:")
-                return f"add capacity or change the SLA of {where} (calls to {agency})"
-            return f"add capacity or change the SLA of {where}"
-        case "repeat_trip":
-            return "tell every deficiency at the first trip (one-time notice)"
-        case "cant_get_it_done":
-            return f"review the {subject.replace('_', ' ')} cause that stalls cases at {where}"
-        case "clerk_note":
-            return f"read the clerks' notes on {subject} and fix what they name"
-    return f"investigate {subject} at {where}"
+    """The remedy in English with its ids, as the API and the store give it."""
+    return remedy_of(kind, subject, step, known_from, details).english

@@ -12,6 +12,7 @@ from litestar import Litestar, Request, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.flash import FlashConfig, FlashPlugin
 from litestar.plugins.htmx import HTMXPlugin
@@ -27,6 +28,7 @@ from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.converter import PayloadCodec
 
+from friction.notebook import NOTE_CATEGORIES, NOTE_KINDS
 from friction.ratings import RatingPolicy
 from friction.register import CAUSES, EXCLUDED_CAUSES, RESOLUTIONS
 from friction.store import FrictionStore
@@ -65,6 +67,7 @@ from gateway.codec.cors import CodecCorsMiddleware, codec_cors
 from gateway.codec.service import CodecService
 from gateway.console import console_handlers, template_config
 from gateway.console.backlog import TRACE_URL_STATE
+from gateway.console.pages import negotiated_error
 from gateway.errors import API_EXCEPTION_HANDLERS
 from gateway.issued_documents import DocumentRegister, NoDocuments
 from gateway.log_context import CaseLogContextMiddleware
@@ -77,8 +80,6 @@ from gateway.notebook.controllers import (
 )
 from gateway.notebook.schemas import (
     MAX_BATCH_BYTES,
-    NOTE_CATEGORIES,
-    NOTE_KINDS,
     FrictionBatch,
     NoteBody,
     OcelLog,
@@ -311,6 +312,9 @@ def create_app(
         state=State({"secret": secret, TRUSTED_PROXIES_STATE: proxies,
                      "secure_cookies": secure_cookies, TRACE_URL_STATE: trace_url,
                      CASE_ACCESS_STATE: lambda case_id: case_access(temporal, case_id)}),
+        # Errors outside the routers (an unknown path, a middleware's limit): a page in
+        # the reader's language for a browser, problem details for an API client.
+        exception_handlers={HTTPException: negotiated_error},
         # Every handler declares its centre policy; this one guard enforces the
         # case-scoped ones (gateway.centres).
         guards=[centre_guard],
@@ -335,7 +339,9 @@ def create_app(
             FlashPlugin(FlashConfig(template_config=templates)),
             # The case page's live parts ask for their fragment with htmx (HTMXRequest).
             HTMXPlugin(),
-            ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True)),
+            # Problem details for API clients, a page for a person at a browser
+            # (gateway.console.pages.negotiated_error, below).
+            ProblemDetailsPlugin(ProblemDetailsConfig(exception_handler=negotiated_error)),
             OpenTelemetryPlugin(
                 OpenTelemetryConfig(
                     tracer_provider=provider,

@@ -19,6 +19,11 @@ _BANK_SHAPE = re.compile(r"\d{12,19}")
 MAX_TEXT = 200
 
 
+def N_(message: str) -> str:
+    """Marks a message for the console's catalogues, which say it in the reader's words."""
+    return message
+
+
 def id_check_digit(first17: str) -> str:
     """GB 11643-1999 check character of a resident identity number."""
     return _ID_CHECK[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
@@ -27,15 +32,15 @@ def id_check_digit(first17: str) -> str:
 def check_id_number(value: str, today: date) -> str | None:
     value = value.upper()
     if not _ID_SHAPE.fullmatch(value):
-        return "must be 18 characters: 17 digits and a digit or X"
+        return N_("must be 18 characters: 17 digits and a digit or X")
     try:
         born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
-        return "holds no valid birth date"
+        return N_("holds no valid birth date")
     if born > today:
-        return "holds a birth date in the future"
+        return N_("holds a birth date in the future")
     if id_check_digit(value[:17]) != value[17]:
-        return "has a wrong check digit"
+        return N_("has a wrong check digit")
     return None
 
 
@@ -43,15 +48,15 @@ def check_date(value: str, today: date) -> str | None:
     try:
         day = date.fromisoformat(value)
     except ValueError:
-        return "must be a date as YYYY-MM-DD"
+        return N_("must be a date as YYYY-MM-DD")
     if day > today:
-        return "must not be in the future"
+        return N_("must not be in the future")
     return None
 
 
 def check_value(spec: FieldSpec, value: str, today: date) -> str | None:
     if not value.strip():
-        return "must not be empty"
+        return N_("must not be empty")
     match spec.type:
         case "id_number":
             return check_id_number(value, today)
@@ -61,16 +66,16 @@ def check_value(spec: FieldSpec, value: str, today: date) -> str | None:
             try:
                 date.fromisoformat(value)
             except ValueError:
-                return "must be a date as YYYY-MM-DD"
+                return N_("must be a date as YYYY-MM-DD")
         case "enum":
             if value not in spec.options:
                 return f"must be one of {', '.join(spec.options)}"
         case "phone":
             if not _PHONE_SHAPE.fullmatch(value):
-                return "must be an 11-digit mobile number"
+                return N_("must be an 11-digit mobile number")
         case "bank_account":
             if not _BANK_SHAPE.fullmatch(value):
-                return "must be 12 to 19 digits"
+                return N_("must be 12 to 19 digits")
         case "text":
             if len(value) > MAX_TEXT:
                 return f"must be at most {MAX_TEXT} characters"

@@ -24,6 +24,7 @@ from gateway.console.tracking import TrackingController
 from gateway.console.verify import VerifyController
 from gateway.console.workbench import WorkbenchController
 from gateway.i18n import TEMPLATE_GLOBALS, gettext, ngettext
+from gateway.names import NAME_GLOBALS
 
 HERE = Path(__file__).parent
 FORM_MAX_BYTES = 256 * 1024
@@ -38,6 +39,7 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     )
     env.install_gettext_callables(gettext=gettext, ngettext=ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(TEMPLATE_GLOBALS)
+    env.globals.update(NAME_GLOBALS)
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
 
 

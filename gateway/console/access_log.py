@@ -19,7 +19,7 @@ from gateway.audit.service import (
 )
 from gateway.auth import requires
 from gateway.centres import centre_policy
-from gateway.console.pages import N_, Refusal, page, problem_field, problem_text
+from gateway.console.pages import N_, Refusal, page, problem_field, refusal_words
 
 ACTION_WORDS = {
     "read_case": N_("Read the case"),
@@ -62,7 +62,7 @@ class AccessLogPage(Controller):
             view = await access_log_service.entries(case_id, username, since, until, limit)
         except ProblemDetailsException as exc:
             refusal = Refusal(form="filters", field=problem_field(exc),
-                              message=problem_text(exc), typed=typed)
+                              message=refusal_words(request, exc), typed=typed)
             return page(request, "access_log.html", status_code=exc.status_code, entries=(),
                         refusal=refusal, typed=typed, words=ACTION_WORDS, limit=limit)
         return page(request, "access_log.html", entries=view.entries, refusal=None,

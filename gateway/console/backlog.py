@@ -54,14 +54,15 @@ from gateway.console.pages import (
     page,
     problem_field,
     problem_text,
+    refusal_words,
     say,
     see_other,
     tr,
 )
+from gateway.names import KIND_WORDS, SOURCE_KIND_WORDS, STATUS_WORDS
 from gateway.notebook.schemas import Fingerprint
 from gateway.notebook.service import Notebook, NotebookService, refused
 from kernel.china_time import CHINA_TZ, local_date
-from kernel.events import FRICTION_KINDS
 from workflows.definition import BundleDefinition, Catalogue
 
 BACKLOG_PATH = "/console/backlog"
@@ -74,26 +75,6 @@ MAX_TYPED = 200  # what the page reads of a typed parameter; longer is refused, 
 Query = Annotated[str, Parameter()]
 
 
-KIND_WORDS = {
-    "manual_reentry": N_("Typed again although known"),
-    "search_only_entry": N_("Reached only by search"),
-    "extra_wait": N_("Waited past the time limit"),
-    "physical_material": N_("Paper asked for although held"),
-    "repeat_trip": N_("Came back again"),
-    "piecemeal_rejection": N_("Rejected piece by piece"),
-    "cant_get_it_done": N_("Could not get it done"),
-    "clerk_note": N_("Clerk's note"),
-}
-if set(KIND_WORDS) != set(FRICTION_KINDS):  # words for every kind the notebook has, no other
-    raise RuntimeError(f"KIND_WORDS differ: {set(KIND_WORDS) ^ set(FRICTION_KINDS)}")
-STATUS_WORDS: dict[Status, str] = {
-    "new": N_("New"),
-    "triaged": N_("Assigned"),
-    "in_progress": N_("Being fixed"),
-    "fix_deployed": N_("Fix deployed"),
-    "verified": N_("Verified"),
-    "reopened": N_("Reopened"),
-}
 STATUS_BADGE: dict[Status, str] = {
     "new": "bad", "reopened": "bad", "triaged": "warn", "in_progress": "warn",
     "fix_deployed": "muted", "verified": "ok",
@@ -112,12 +93,6 @@ VERDICT_WORDS = {
 }
 VERDICT_BADGE = {"not_yet": "muted", "verified": "ok", "not_effective": "bad"}
 # Evidence keys are "<what>:<name>"; the page says what in words.
-SOURCE_WORDS = {
-    "agency": N_("Agency record"),
-    "ecert": N_("E-certificate"),
-    "step": N_("Earlier step"),
-    "clerk": N_("Clerk's entry"),
-}
 DETAIL_WORDS = {
     "field": N_("Field typed"),
     "reason": N_("Reason for the return"),
@@ -126,7 +101,7 @@ DETAIL_WORDS = {
 }
 WORDS = {"kind": KIND_WORDS, "status": STATUS_WORDS, "status_badge": STATUS_BADGE,
          "move": MOVE_WORDS, "verdict": VERDICT_WORDS, "verdict_badge": VERDICT_BADGE,
-         "source": SOURCE_WORDS, "detail": DETAIL_WORDS}
+         "source": SOURCE_KIND_WORDS, "detail": DETAIL_WORDS}
 
 
 class TransitionForm(msgspec.Struct, kw_only=True, frozen=True):
@@ -157,6 +132,10 @@ def china_time(value: str) -> datetime | None:
     except ValueError as exc:
         raise LifecycleError("fix_deployed_at: not a date and time") from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=CHINA_TZ)
+
+
+# The fields whose refusal the backlog's page says in words of its own.
+REFUSAL_FIELDS = ("reason", "owner", "fix_description", "fix_deployed_at", "to_status")
 
 
 def refusal_text(request: Request[Any, Any, Any], field: str, said: str) -> str:
@@ -345,7 +324,8 @@ class BacklogPages(Controller):
             field = problem_field(exc) or "to_status"
             said = problem_text(exc).partition(":")[2].strip()
             refusal = Refusal(form=data.to_status, field=field,
-                              message=refusal_text(request, field, said),
+                              message=refusal_text(request, field, said)
+                              if field in REFUSAL_FIELDS else refusal_words(request, exc),
                               typed=msgspec.structs.asdict(data))
             return await self._item_page(request, fingerprint, notebook_service, catalogue,
                                          status_code=422, refusal=refusal)

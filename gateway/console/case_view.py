@@ -12,6 +12,7 @@ import msgspec
 
 from gateway.accounts import Account
 from gateway.console.pages import N_
+from gateway.names import Names
 from workflows.case import CaseProgress, StepView
 from workflows.definition import BundleDefinition
 
@@ -100,14 +101,15 @@ def _column(key: str, say: Say) -> Column:
     return Column(key=key, label=say(RECORD_LABELS[key]) if key in RECORD_LABELS else key)
 
 
-def _cell(value: Any, say: Say) -> str:
+def _cell(value: Any, say: Say, names: Names | None = None) -> str:
     if isinstance(value, bool):
         return say(YES_NO[value])
     if value is None:
         return "—"
     if isinstance(value, (list, dict)):
         return msgspec.json.encode(value).decode()
-    return str(value)
+    # A coded value (credited, urban) by its name; words and numbers as they are.
+    return names.name("value", str(value)) if names is not None else str(value)
 
 
 def _structured(value: str) -> Any:
@@ -120,7 +122,8 @@ def _structured(value: str) -> Any:
 
 
 def dossier_row(
-    key: str, value: str, label: tuple[str, str], source: str, say: Say
+    key: str, value: str, label: tuple[str, str], source: str, say: Say,
+    names: Names | None = None,
 ) -> DossierRow:
     parsed = _structured(value)
     base: dict[str, Any] = {"key": key, "label_zh": label[0], "label_en": label[1],
@@ -128,22 +131,29 @@ def dossier_row(
     if isinstance(parsed, list) and parsed and all(isinstance(r, dict) for r in parsed):
         keys = list(dict.fromkeys(k for r in parsed for k in r))
         return DossierRow(**base, shape="records", columns=tuple(_column(k, say) for k in keys),
-                          records=tuple(tuple(_cell(r.get(k), say) for k in keys)
+                          records=tuple(tuple(_cell(r.get(k), say, names) for k in keys)
                                         for r in parsed))
     if isinstance(parsed, dict):
         return DossierRow(**base, shape="mapping",
-                          pairs=tuple((_column(k, say), _cell(v, say)) for k, v in parsed.items()))
-    return DossierRow(**base, shape="text", text=value)
+                          pairs=tuple((_column(k, say), _cell(v, say, names))
+                                      for k, v in parsed.items()))
+    return DossierRow(**base, shape="text",
+                      text=names.name("value", value) if names is not None else value)
 
 
 def dossier_rows(
-    progress: CaseProgress, definition: BundleDefinition, say: Say
+    progress: CaseProgress, definition: BundleDefinition, say: Say, names: Names
 ) -> list[DossierRow]:
+    """The dossier by name: each concept by the label of the field that means it, else
+    its own name; coded values and where they came from by name too."""
     labels = _labels(definition)
     rows = []
     for key, entry in sorted(progress.dossier.items()):
-        where = f"{entry.source.kind}: {entry.source.source}"
+        where = names.name("source", f"{entry.source.kind}:{entry.source.source}",
+                           progress.bundle)
         if entry.source.step:
-            where += f" ({entry.source.step})"
-        rows.append(dossier_row(key, entry.value, labels.get(key, (key, key)), where, say))
+            where += f" ({names.name('step', entry.source.step, progress.bundle)})"
+        concept = names.name("concept", key)
+        rows.append(dossier_row(key, entry.value, labels.get(key, (concept, concept)), where,
+                                say, names))
     return rows

@@ -29,9 +29,7 @@ from friction.stuck_points import Granularity
 from gateway.auth import requires
 from gateway.centre_directory import centre_of
 from gateway.centres import centre_policy
-from gateway.console.backlog import KIND_WORDS
 from gateway.console.dashboard_tables import (
-    CAUSE_WORDS,
     TABLE_NAMES,
     TABLE_WORDS,
     Table,
@@ -43,6 +41,7 @@ from gateway.console.pages import N_, embedded_json, names_of, page, problem_fie
 from gateway.console.rating_panel import CHOICES
 from gateway.errors import problem
 from gateway.i18n import request_lang
+from gateway.names import CAUSE_WORDS, KIND_WORDS
 from gateway.notebook.service import Notebook, parse_instant
 from gateway.ratings.service import Ratings
 from workflows.definition import Catalogue

@@ -15,28 +15,18 @@ from typing import Any, Literal, get_args
 import msgspec
 from litestar import Request
 
-from friction.dashboard import Dashboard
+from friction.dashboard import Dashboard, StuckPointBurden
 from friction.reports import PREFILL_BENCHMARK
 from friction.satisfaction import Satisfaction
-from gateway.centre_directory import centre_of
-from gateway.console.backlog import KIND_WORDS
 from gateway.console.pages import N_, Place, names_of, tr
 from gateway.i18n import percent_in, request_lang
+from gateway.names import CAUSE_WORDS, KIND_WORDS, Names
 from workflows.definition import Catalogue
 
 TableName = Literal["over_time", "stuck_points", "trips", "prefill", "sla", "cant",
                     "satisfaction", "friction_split"]
 TABLE_NAMES: tuple[TableName, ...] = get_args(TableName)
 
-CAUSE_WORDS = {
-    "policy": N_("Policy does not allow it"),
-    "system": N_("System fault"),
-    "materials": N_("Materials asked for"),
-    "service_attitude": N_("Service attitude"),
-    "acceptance": N_("Application not accepted"),
-    "consultation": N_("No clear answer to a question"),
-    "approval_procedure": N_("Approval procedure"),
-}
 # The file a table downloads as, before its date: said in the reader's language.
 TABLE_WORDS: dict[TableName, str] = {
     "over_time": N_("Friction by kind over time"),
@@ -81,6 +71,7 @@ class Words:
         self._request = request
         self.lang = request_lang(request)
         self._catalogue = catalogue
+        self._names = Names(self.lang, catalogue)
 
     def _(self, message: str) -> str:  # "_": extracted into the catalogue
         return tr(self._request, message)
@@ -95,7 +86,11 @@ class Words:
         return str(getattr(self.place(bundle, step), f"step_{self.lang}"))
 
     def centre(self, centre: str | None) -> str:
-        return str(getattr(centre_of(centre), f"name_{self.lang}"))
+        return self._names.name("centre", centre)
+
+    def subject(self, p: StuckPointBurden) -> str:
+        """What a stuck point is about, by name (a field, a material, an agency...)."""
+        return self._names.name("subject", p.subject, p.bundle, p.step, p.kind)
 
     def kind(self, kind: str) -> str:
         return self._(KIND_WORDS.get(kind, kind))
@@ -140,7 +135,7 @@ def stuck_points(w: Words, d: Dashboard, href: Callable[[str], str]) -> Table:
                  w._("Cases"), w._("Burden (minutes)")],
         rows=[[_n(rank), Cell(text=w.kind(p.kind), href=href(p.fingerprint)),
                Cell(text=w.bundle(p.bundle)), Cell(text=w.step(p.bundle, p.step)),
-               Cell(text=p.subject, code=True),
+               Cell(text=w.subject(p)),
                *(w.withheld(3) if p.suppressed else
                  [_n(p.events), _n(p.cases), _n(p.burden_minutes)])]
               for rank, p in enumerate(d.stuck_points, 1)],

@@ -4,6 +4,7 @@ the login page, and error pages instead of JSON for a person at a browser."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -16,14 +17,16 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import (
     HTTP_303_SEE_OTHER,
     HTTP_403_FORBIDDEN,
+    HTTP_404_NOT_FOUND,
     HTTP_429_TOO_MANY_REQUESTS,
 )
 from markupsafe import Markup
 
 from gateway.accounts import Account
-from gateway.auth import redact_path
+from gateway.auth import RoleGuard, redact_path
 from gateway.errors import RETRY_AFTER_SECONDS
 from gateway.i18n import request_lang, translations
+from gateway.names import Names
 from gateway.shared_state import is_away
 from workflows.definition import Catalogue
 
@@ -147,6 +150,98 @@ def to_login(request: Request[Any, Any, Any], _: NotAuthorizedException) -> Resp
 
 
 TOO_MANY_TRIES = N_("Too many tries from your address. Please wait a minute and try again.")
+NOT_FOUND = N_("There is no such page here. Check the address, or go back to the start.")
+NOT_ALLOWED = N_("Your account may not do this.")
+NEEDS_ROLE = N_("This page is for %(roles)s. Your account does not have that role; ask an "
+                "administrator if you need it.")
+REFUSED = N_("The request could not be handled.")
+NOT_ACCEPTED = N_("this value is not accepted; check it and try again")
+# What workflows.fields and the gateway say of a value with a figure in it, for the
+# catalogue; each pattern's groups fill the message's placeholders. Fixed words are
+# marked where they are said (workflows.fields) and looked up as they are.
+REASONS_WITH_VALUES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"must be one of (?P<options>.+)"), N_("must be one of %(options)s")),
+    (re.compile(r"must be at most (?P<n>\d+) characters"),
+     N_("must be at most %(n)s characters")),
+)
+# The API, the codec, the OpenAPI document and the probes answer problem details, always.
+_MACHINE_PATHS = ("/api/", "/codec", "/schema", "/metrics", "/healthz")
+
+
+def reason_words(request: Request[Any, Any, Any], reason: str,
+                 unknown: str = NOT_ACCEPTED) -> str:
+    """What is wrong with a value, in the reader's language; English words the catalogue
+    does not know are said as `unknown`."""
+    for pattern, message in REASONS_WITH_VALUES:
+        if found := pattern.fullmatch(reason):
+            return tr(request, message) % found.groupdict()
+    said = tr(request, reason)
+    if said == reason and request_lang(request) != "en":
+        return tr(request, unknown)
+    return said
+
+
+def refusal_words(request: Request[Any, Any, Any], exc: ProblemDetailsException,
+                  bundle: str | None = None, step: str | None = None) -> str:
+    """A refusal as the reader reads it: the field by its name (a form's field by its
+    label), and what is wrong from the catalogue; a reason the catalogue lacks is said in
+    general words, not in the API's English."""
+    lang = request_lang(request)
+    text = problem_text(exc)
+    field = problem_field(exc)
+    reason = text.removeprefix(f"{field}: ") if field else text
+    said = reason_words(request, reason, NOT_ACCEPTED if field else REFUSED)
+    if field is None:
+        return said
+    name = Names(lang).name("field", field, bundle, step)
+    return f"{name}：{said}" if lang == "zh" else f"{name}: {said}"
+
+
+def _needed_roles(request: Request[Any, Any, Any]) -> tuple[str, ...]:
+    try:
+        layers = request.route_handler.ownership_layers
+    except (AttributeError, KeyError):  # no route: an unmatched path
+        return ()
+    guards = [g for layer in layers for g in (layer.guards or [])]
+    return next((tuple(g.roles) for g in reversed(guards) if isinstance(g, RoleGuard)), ())
+
+
+def error_words(request: Request[Any, Any, Any], exc: HTTPException) -> str:
+    """What an error page says, in the reader's language."""
+    status = exc.status_code
+    if status == HTTP_429_TOO_MANY_REQUESTS:
+        return tr(request, TOO_MANY_TRIES)
+    if status == HTTP_404_NOT_FOUND and not (
+            isinstance(exc, ProblemDetailsException) and problem_field(exc)):
+        return tr(request, NOT_FOUND)
+    if status == HTTP_403_FORBIDDEN and (roles := _needed_roles(request)) and not (
+            isinstance(exc, ProblemDetailsException)):
+        names = Names(request_lang(request))
+        joined = ("、" if names.lang == "zh" else " or ").join(
+            names.name("role", r) for r in roles)
+        return tr(request, NEEDS_ROLE) % {"roles": joined}
+    if isinstance(exc, ProblemDetailsException):
+        return refusal_words(request, exc)
+    return tr(request, NOT_ALLOWED if status == HTTP_403_FORBIDDEN else REFUSED)
+
+
+def wants_page(request: Request[Any, Any, Any]) -> bool:
+    """A person at a browser (who asks for HTML), not an API client."""
+    path = request.url.path
+    return (not path.startswith(_MACHINE_PATHS)
+            and "text/html" in request.headers.get("accept", ""))
+
+
+def negotiated_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """An error raised outside the console's routers (an unknown path, a limit in a
+    middleware): a page in the reader's language for a browser, problem details for
+    everyone else."""
+    if wants_page(request):
+        return error_page(request, exc)
+    if isinstance(exc, ProblemDetailsException):
+        return exc.to_response(request)
+    return ProblemDetailsException(status_code=exc.status_code, title=exc.detail,
+                                   extra=exc.extra, headers=exc.headers).to_response(request)
 
 
 def error_page(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -158,11 +253,8 @@ def error_page(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
         user = user_of(request)
         return page(request, "elsewhere.html", status_code=exc.status_code, case_id=case_id,
                     may_serve=bool(user and user.serves_elsewhere), reason="", error=None)
-    detail = problem_text(exc) if isinstance(exc, ProblemDetailsException) else exc.detail
-    if exc.status_code == HTTP_429_TOO_MANY_REQUESTS:
-        detail = tr(request, TOO_MANY_TRIES)
     shown = page(request, "error.html", status_code=exc.status_code, status=exc.status_code,
-                 detail=detail)
+                 detail=error_words(request, exc))
     # Retry-After and the RateLimit-* headers of a 429, say.
     shown.headers.update(exc.headers or {})
     return shown

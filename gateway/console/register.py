@@ -26,7 +26,6 @@ from litestar.response import Template
 from friction.register import CAUSES, CantGetItDoneRecord
 from gateway.auth import caller_key, current_account, requires
 from gateway.centres import centre_policy
-from gateway.console.dashboard_tables import CAUSE_WORDS
 from gateway.console.pages import (
     N_,
     Place,
@@ -35,12 +34,14 @@ from gateway.console.pages import (
     page,
     problem_field,
     problem_text,
+    refusal_words,
     say,
     see_other,
     tr,
 )
 from gateway.console.workbench import URL_ENCODED
 from gateway.errors import check_name, invalid_field
+from gateway.names import CAUSE_WORDS
 from gateway.register.schemas import CASE_NUMBER, RegisterCaseId
 from gateway.register.service import RegisterService, Registry, escalated
 from kernel.china_time import local_date
@@ -179,8 +180,10 @@ def refusal_of(request: Request[Any, Any, Any], form: str,
                exc: ProblemDetailsException) -> Refusal:
     """The refusal of one of the page's forms ("register", "task_force" or "answer")."""
     field = problem_field(exc)
+    said = problem_text(exc)
+    message = refusal_text(request, field, said)
     return Refusal(form=form, field=field,
-                   message=refusal_text(request, field, problem_text(exc)))
+                   message=refusal_words(request, exc) if message == said else message)
 
 
 def check_registration(catalogue: Catalogue, data: RegisterForm, centre: str) -> None:

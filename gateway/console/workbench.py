@@ -19,6 +19,7 @@ from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Template
 
+from friction.notebook import NOTE_CATEGORIES, NOTE_KINDS
 from gateway.audit.recorder import access, audited_case
 from gateway.auth import current_account, requires
 from gateway.cases.schemas import CaseId, OpenCase
@@ -29,10 +30,11 @@ from gateway.console.case_view import case_header, current_step, dossier_rows, p
 from gateway.console.desk import DeskView, OpenCaseForm, desk_page
 from gateway.console.field_errors import field_error
 from gateway.console.notice import closing_options, closure_rules, notice_items, tracking_code
-from gateway.console.pages import N_, page, problem_text, say, see_other, tr
+from gateway.console.pages import N_, page, refusal_words, say, see_other, tr
 from gateway.console.qr import qr_svg
 from gateway.i18n import request_lang
-from gateway.notebook.schemas import NOTE_CATEGORIES, NOTE_KINDS, NoteBody
+from gateway.names import Names
+from gateway.notebook.schemas import NoteBody
 from gateway.notebook.service import Notebook
 from kernel.china_time import local_date
 from workflows.case import (
@@ -186,7 +188,8 @@ class WorkbenchController(Controller):
         return {
             "case": progress, "step": current, "header": case_header(progress, definition, account),
             "prefilled_names": prefilled_names(current),
-            "dossier": dossier_rows(progress, definition, lambda m: tr(request, m)),
+            "dossier": dossier_rows(progress, definition, lambda m: tr(request, m),
+                                    Names(request_lang(request), cases.catalogue)),
             "can_close": can_close, "can_withdraw": can_withdraw,
             "closure_rules": closure_rules(progress),
             "notice": notice_items(progress), "typed": typed or {},
@@ -195,7 +198,8 @@ class WorkbenchController(Controller):
             # A refusal of a field is said in the form, above it and beside the field;
             # any other once, at the top of the page.
             "refused_form": form if refusal else "", "field_error": refusal,
-            "error": problem_text(exc) if exc and not refusal else None,
+            "error": refusal_words(request, exc, progress.bundle, progress.current_step)
+            if exc and not refusal else None,
             "note_categories": NOTE_CATEGORIES, "note_kinds": NOTE_KINDS,
             # A case with a lookup or an agency at work changes by itself: its live part
             # asks again every POLL_MS, up to MAX_POLLS times.
@@ -396,6 +400,6 @@ class WorkbenchController(Controller):
         except ProblemDetailsException as exc:
             return page(request, "elsewhere.html", status_code=exc.status_code,
                         case_id=case_id, may_serve=True, reason=data.reason,
-                        error=problem_text(exc))
+                        error=refusal_words(request, exc))
         say(request, N_("Served here across centres; the home centre sees why."), "ok")
         return see_other(f"{DESK}/cases/{case_id}")

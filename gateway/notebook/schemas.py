@@ -13,7 +13,7 @@ from friction.backlog import BacklogEntry, BacklogItem, Status, Transition
 from friction.reports import GroupBy
 from friction.stuck_points import StuckPoint, TrendPoint
 from gateway.errors import Name
-from kernel.events import FRICTION_KINDS, FrictionEvent
+from kernel.events import FrictionEvent
 from workflows.definition import BundleDefinition
 
 MAX_NOTE_CHARS = 2000
@@ -22,9 +22,6 @@ MAX_BATCH_BYTES = 1_000_000  # a friction batch (413 beyond)
 MAX_BATCH_EVENTS = 1000
 MAX_BODY_BYTES = 64 * 1024  # a note or a backlog move (413 beyond)
 GROUP_BYS: tuple[GroupBy, ...] = get_args(GroupBy)
-# What a clerk's note may be about, as the workbench's form offers it: a closed list, so
-# a note cannot mint a stuck point of its own words.
-NOTE_CATEGORIES = ("system", "form", "material", "entry", "policy", "other")
 # The one subject of free text: whatever the case's definition does not name.
 OTHER_SUBJECT = "other"
 
@@ -38,11 +35,6 @@ def note_subjects(definition: BundleDefinition) -> set[str]:
         names.update(f.name for f in step.fields)
         names.update(m.name for m in step.materials)
     return names
-# The kinds a clerk's note may join: every kind of friction, but a can't-get-it-done case
-# (the register has its own window) and a note itself.
-NOTE_KINDS: tuple[str, ...] = tuple(
-    k for k in FRICTION_KINDS if k not in ("cant_get_it_done", "clerk_note")
-)
 
 Fingerprint = Annotated[str, Parameter(min_length=7, max_length=400)]
 # An instant a report or an export starts or ends at: a China-local date, or a time with

@@ -21,6 +21,7 @@ from friction.dashboard import (
     filter_options,
 )
 from friction.ingest import BatchResult, decode_indexed, ingest
+from friction.notebook import NOTE_CATEGORIES, NOTE_KINDS
 from friction.ocel import encode
 from friction.reports import DEFAULT_MIN_GROUP, GroupBy, Report
 from friction.store import ConflictError, FrictionStore
@@ -32,7 +33,6 @@ from gateway.notebook.schemas import (
     MAX_BATCH_BYTES,
     MAX_BATCH_EVENTS,
     MAX_NOTE_CHARS,
-    NOTE_CATEGORIES,
     OTHER_SUBJECT,
     NoteBody,
     StuckPointView,
@@ -146,6 +146,8 @@ class NotebookService:
         context: its bundle, step and centre."""
         if data.category not in NOTE_CATEGORIES:
             raise invalid_field("category", f"one of {', '.join(NOTE_CATEGORIES)}")
+        if data.about_kind is not None and data.about_kind not in NOTE_KINDS:
+            raise invalid_field("about_kind", f"one of {', '.join(NOTE_KINDS)}")
         check_name("subject", data.subject, required=False)
         if not data.text.strip() or len(data.text) > MAX_NOTE_CHARS:
             raise invalid_field("text", f"1-{MAX_NOTE_CHARS} characters")

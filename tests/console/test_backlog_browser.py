@@ -51,7 +51,8 @@ async def test_a_developer_triages_the_top_stuck_point(
 
     await page.locator("table a").first.click()
     await page.wait_for_url(re.compile(r"/console/backlog/manual_reentry"))
-    assert "phone" in await page.content()  # the evidence names the field typed again
+    # The evidence names the field typed again, by its label.
+    assert "联系电话" in await page.locator("#details").inner_text()
     trace = page.locator("#sample-traces a").first
     assert await trace.get_attribute("href") == (
         "http://traces.test/trace/" + await trace.inner_text())

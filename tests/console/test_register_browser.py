@@ -50,7 +50,7 @@ async def test_a_clerk_registers_and_answers_a_case_in_the_browser(
     await page.get_by_role("button", name="成立专班").click()
     await page.wait_for_url(re.compile(rf"/console/register/{walk_in}$"))
     assert await page.locator("#status").inner_text() == "专班办理中"
-    assert "social-insurance、hrss" in await page.locator("#task-force").inner_text()
+    assert "社保中心、人社" in await page.locator("#task-force").inner_text()
     await visitor.check("task-force-assigned")
 
     await page.get_by_label("确实办不成：书面说明理由").check()

@@ -39,7 +39,8 @@ async def test_a_second_return_visit_the_same_day_is_stated_by_the_clerk(
     await page.wait_for_load_state("load")
     if local_date(began) != local_date(datetime.now(UTC)):
         pytest.skip("China midnight passed during the test")
-    assert "again_today" in await page.locator("#case-error").inner_text()
+    said = await page.locator("#case-error").inner_text()
+    assert "今天已登记过一次再次来访" in said and "市民今天再次来访" in said, said
     await visitor.check("return-visit-refused")
 
     await page.get_by_label("市民今天再次来访").check()

@@ -163,9 +163,9 @@ def test_a_clerks_note_is_masked_and_merges_with_the_automatic_stuck_point(
 ) -> None:
     run_case(store, "A", T0)
     note = ClerkNote(
-        event_id=notebook.note_id("A", "clerk-017", "form_not_generated"), occurred_at=T0,
+        event_id=notebook.note_id("A", "clerk-017", "form"), occurred_at=T0,
         case_id="A", bundle=BUNDLE, step=FORM, centre="liangxi-chongan",
-        category="form_not_generated", about_kind="manual_reentry", actor="clerk-017",
+        category="form", about_kind="manual_reentry", actor="clerk-017",
         text=f"参保申请表无法生成，只能手填 {ID_NUMBER} 的资料",
     )
     stored = notebook.log_note(store, note)

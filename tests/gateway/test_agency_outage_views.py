@@ -71,7 +71,9 @@ async def test_the_clerk_sees_an_agency_failing_and_the_case_go_on_when_it_answe
                                               headers={"Accept-Language": "zh"})).text)
             notice = re.search(r'<p class="flash" role="status" id="agency-retrying">(.*?)</p>',
                                page, re.S)
-            assert notice and BUREAU in notice.group(1) and "自动重试" in notice.group(1)
+            # The agency by its name, not its id.
+            assert notice and "医保" in notice.group(1) and "自动重试" in notice.group(1)
+            assert BUREAU not in notice.group(1)
             assert citizen.name not in notice.group(1)
 
             await set_behaviour(fresh_agencies, BUREAU, failure_rate=0.0)

@@ -200,8 +200,9 @@ async def test_a_developer_ranks_triages_and_deploys_a_fix_the_data_verifies(
         item = await browser.get(page_of(FORM_POINT))
         assert item.status_code == 200, item.text
         assert "B11" in text_of(item.text, "sample-cases")  # the latest
-        assert "public-security" in text_of(item.text, "known-from")
-        assert "bank_account" in text_of(item.text, "details")
+        # Sources and fields by name: the agency, the form's label.
+        assert "部门数据：公安" in text_of(item.text, "known-from")
+        assert "缴费银行账号" in text_of(item.text, "details")
         assert f"{11:032x}" in item.text  # a trace id to follow the case
         # From "new" the lifecycle allows triage only.
         assert [f for f in Forms(item.text).forms if f.startswith("move-")] == ["move-triaged"]

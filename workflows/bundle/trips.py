@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         MAX_TRIPS_A_DAY,
         TripEntry,
     )
+    from workflows.fields import N_
 
 
 def today() -> date:
@@ -75,7 +76,8 @@ def check_trip(case: CaseState, entry: TripEntry, today: date) -> None:
                           f"{MAX_AGAIN_TODAY_REASON_CHARS} characters why the citizen came "
                           "again today")
         if has_personal_value(said):
-            raise invalid("again_today_reason", "no ID or mobile numbers: refer to the case")
+            raise invalid("again_today_reason",
+                          N_("no ID or mobile numbers: refer to the case"))
     elif entry.again_today_reason is not None:
         raise invalid("again_today_reason", "only with again_today")
     already = trips_on(case, today)
@@ -83,8 +85,8 @@ def check_trip(case: CaseState, entry: TripEntry, today: date) -> None:
         raise _day_full(f"{already} return trips are recorded today already, the most a "
                         "day takes")
     if already and not entry.again_today:
-        raise _day_full("a return trip is recorded today already; if the citizen came "
-                        "again, say so (again_today with again_today_reason)")
+        raise _day_full(N_("a return trip is recorded today already; if the citizen came "
+                           "again, say so (again_today with again_today_reason)"))
 
 
 def _day_full(problem: str) -> ApplicationError:
