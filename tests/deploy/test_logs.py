@@ -10,7 +10,6 @@ import io
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -71,7 +70,7 @@ async def gateway(
         temporal=dev_env.client, store=store, catalogue=Catalogue.load(),
         calendar=load_calendar(), task_queue=task_queue,
         tracer_provider=tracer_provider(GATEWAY_SERVICE), secret=TEST_SECRET,
-        accounts=AccountBook(Path("/nonexistent/accounts.json")), secure_cookies=False,
+        accounts=AccountBook(store), secure_cookies=False,
     )
     server = uvicorn.Server(gateway_server_config(app, "127.0.0.1", free_port()))
     async with httpx.AsyncClient(timeout=10) as agencies:

@@ -38,7 +38,7 @@ HTML = {"Accept": "text/html,application/xhtml+xml"}
 
 @pytest.fixture
 def accounts(tmp_path: Path) -> AccountBook:
-    book = AccountBook(tmp_path / "accounts.json")
+    book = AccountBook(SqliteFrictionStore(tmp_path / "accounts.db"))
     book.add("clerk", PASSWORD, ("clerk",), display_name="王窗口", centres=(CENTRE,))
     book.add("analyst", PASSWORD, ("analyst",))
     book.add("developer", PASSWORD, ("developer",))
@@ -225,7 +225,8 @@ async def test_error_pages_speak_chinese_and_api_clients_keep_problem_details(
             "_csrf_token": csrf_of(desk.text), "request_key": "k-1", "bundle": BUNDLE,
             "citizen_id_number": wrong})
         assert refused.status_code == 422
-        said = re.search(r'<p id="id-error" class="field-error">([^<]+)</p>', refused.text)
+        said = re.search(r'<p class="field-error" id="err-citizen_id_number">([^<]+)</p>',
+                         refused.text)
         assert said and said.group(1) == "群众公民身份号码：校验位不正确", said and said.group(1)
     finally:
         await clerk.aclose()
