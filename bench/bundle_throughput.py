@@ -16,8 +16,8 @@ bundle history's split by kind of payload.
     .venv/bin/python bench/bundle_throughput.py --cases 40 --rounds 1 --profile
 
 --profile samples the process with pyinstrument during the timed rounds and prints its
-top entries. Workflow tasks then run on the event loop's thread instead of the worker's
-thread pool, so the sampler sees them too (both kinds of case alike).
+top entries. Workflow tasks then run on the event loop's thread (the worker's debug mode)
+instead of its thread pool, so the sampler sees them too, for both kinds of case alike.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +41,13 @@ from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from activities.agency_calls import AgencyCalls
 from activities.friction_calls import FrictionCalls
-from activities.worker import workflow_runner
+from activities.worker import PASSTHROUGH
 from bench.bare import DONE, BareCaseWorkflow, BarePlan, payload, plan_of
 from deploy.local import free_port, installed_binary
 from deploy.settings import AGENCIES
@@ -61,6 +62,7 @@ from workflows.calendar_source import load_calendar
 from workflows.case import CaseProgress, CaseStart
 from workflows.definition import LOOKUP_SOURCES, Catalogue
 
+PROFILE_TOP = 30  # entries of the profile printed
 POLL_EVERY = 0.1  # seconds: the simulated clerk's wait between progress queries
 
 
@@ -98,19 +100,6 @@ class CountingDesk(TemporalDesk):
     async def close_not_eligible(self, entry: Any) -> CaseProgress:
         self._update()
         return await super().close_not_eligible(entry)
-
-
-class InlineExecutor(ThreadPoolExecutor):
-    """Runs each workflow task at once on the caller's thread (the event loop's), so a
-    sampler of that thread sees workflow code too. Only for --profile."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        done: Future[Any] = Future()
-        try:
-            done.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # the worker reads the failure off the future
-            done.set_exception(exc)
-        return done
 
 
 async def rate(n: int, concurrency: int, one: Callable[[int], Awaitable[object]]) -> float:
@@ -191,8 +180,14 @@ async def main(cases: int, concurrency: int, rounds: int, profile: bool) -> None
                     agencies.look_up, agencies.submit_step, agencies.poll_decision,
                     friction.record_friction, friction.record_case, payload,
                 ],
-                workflow_runner=workflow_runner(),
-                workflow_task_executor=InlineExecutor() if profile else None,
+                # The bare workflow's module passes through the sandbox as the product's
+                # packages do, so neither side pays for re-importing its code per case.
+                workflow_runner=SandboxedWorkflowRunner(
+                    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                        *PASSTHROUGH, "bench")),
+                # The SDK's debug mode runs workflow tasks on the event loop's thread, where
+                # the sampler sees them (it also turns off the deadlock detector).
+                debug_mode=profile,
                 max_concurrent_activities=200,
             )
             async with worker:
@@ -227,7 +222,7 @@ async def main(cases: int, concurrency: int, rounds: int, profile: bool) -> None
                     )
                     # The clerk's script has one count per update it sent and one after;
                     # updates the workflow refused never reached the history.
-                    script = script[: plan.updates] + [sum(script[plan.updates:])]
+                    script = [*script[: plan.updates], sum(script[plan.updates :])]
                     made = 0
                     for point, wanted in enumerate(script):
                         target = point if point < plan.updates else DONE
@@ -277,7 +272,7 @@ async def main(cases: int, concurrency: int, rounds: int, profile: bool) -> None
                             queries["bare"].append(made)
                 if profiler is not None:
                     profiler.stop()
-                last_plan = plans[-1][0]
+                mirrored = [plan for plan, _ in plans]
         store.close()
     sim.should_exit = True
     await sim_task
@@ -286,7 +281,8 @@ async def main(cases: int, concurrency: int, rounds: int, profile: bool) -> None
     ratios = [b / a for b, a in zip(bundle_rates, bare_rates, strict=True)]
     kb = {k: mean([h.ByteSize() / 1024 for h in hs]) for k, hs in histories.items()}
     events = {k: mean([len(h.events) for h in hs]) for k, hs in histories.items()}
-    print(f"per case: {last_plan.activities} activities, {last_plan.updates} updates, "
+    print(f"per case: {mean([p.activities for p in mirrored]):.1f} activities, "
+          f"{mean([p.updates for p in mirrored]):.1f} updates, "
           f"{mean(queries['bundle']):.1f} queries (bundle) / {mean(queries['bare']):.1f} (bare)")
     print(f"bundle cases/s   {' '.join(f'{x:6.2f}' for x in bundle_rates)}   "
           f"median {statistics.median(bundle_rates):6.2f}")
@@ -300,9 +296,17 @@ async def main(cases: int, concurrency: int, rounds: int, profile: bool) -> None
              for k in split(History())}
     print("bundle history split KB: "
           + ", ".join(f"{k} {v:.1f}" for k, v in parts.items()))
+    kinds = {k: Counter(EventType.Name(e.event_type).removeprefix("EVENT_TYPE_").lower()
+                        for h in hs for e in h.events) for k, hs in histories.items()}
+    extra = {t: (n - kinds["bare"][t] * len(histories["bundle"]) / max(len(histories["bare"]), 1))
+             / len(histories["bundle"]) for t, n in kinds["bundle"].items()}
+    print("bundle events beyond bare's per case: " + ", ".join(
+        f"{t} {n:+.1f}" for t, n in sorted(extra.items(), key=lambda x: -abs(x[1]))
+        if abs(n) >= 0.5))
     if profiler is not None:
-        print(profiler.output_text(unicode=False, color=False, show_all=False,
-                                   short_mode=False, time="percent_of_total"))
+        # Functions by their own time, the event loop's waiting left out of the total.
+        flat = profiler.output_text(flat=True, time="percent_of_total", show_all=True)
+        print("\n".join(flat.splitlines()[:PROFILE_TOP + 8]))
 
 
 if __name__ == "__main__":

@@ -176,6 +176,12 @@ def configure_logging(
         named = logging.getLogger(name)
         named.handlers.clear()
         named.propagate = True
+    # httpx writes a line at INFO for every request: for the worker that is every agency
+    # call of every case, formatted by the processors above (a visible share of a case's
+    # cost in the throughput benchmark's profile). An agency's trouble is counted by the
+    # activities' metrics and raised as their error; the request lines are for debugging.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if level <= logging.DEBUG
+                                        else logging.WARNING)
     # The workflow and activity are fields of the line (add_case), not a suffix of it.
     temporal_workflow.logger.workflow_info_on_message = False
     activity.logger.activity_info_on_message = False

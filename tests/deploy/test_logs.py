@@ -48,6 +48,7 @@ def captured() -> Iterator[io.StringIO]:
     yield stream
     root.handlers[:] = before[0]
     root.setLevel(before[1])
+    logging.getLogger("httpx").setLevel(logging.NOTSET)
     structlog.reset_defaults()
     temporal_workflow.logger.workflow_info_on_message = True
     activity.logger.activity_info_on_message = True
@@ -99,6 +100,8 @@ async def test_a_served_case_logs_json_lines_with_its_number_and_trace_and_no_pe
     dev_env: WorkflowEnvironment,
     population: list[Citizen],
 ) -> None:
+    # Agency calls are logged per request only when someone debugging asks for them.
+    logging.getLogger("httpx").setLevel(logging.INFO)
     citizen = citizen_where(population, ecerts=True, bank=True)
     opened = await gateway.post("/api/cases", json={
         "bundle": "employment-hardship", "citizen_id_number": citizen.id_number,
@@ -140,6 +143,14 @@ async def test_a_served_case_logs_json_lines_with_its_number_and_trace_and_no_pe
     [careless, fields] = [line for line in logged if line["logger"] == "onething.careless"]
     assert careless["event"] == f"looked up {ID_LABEL}, phone {PHONE_LABEL}"
     assert fields["citizen_name"] == fields["address"] == "[dropped]"
+
+
+def test_agency_requests_are_not_logged_at_info(captured: io.StringIO) -> None:
+    """httpx's line per request stays off unless the process logs at DEBUG."""
+    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)
+    configure_logging("onething-test", stream=captured, fmt="json", level=logging.DEBUG)
+    assert logging.getLogger("httpx").isEnabledFor(logging.INFO)
 
 
 def test_json_unless_a_terminal_or_asked() -> None:
