@@ -67,11 +67,16 @@ def create_worker(
     notifier: Notifier | None = None,
     pseudonym_key: bytes | None = None,
     calendar: Callable[[], WorkingCalendar] | None = None,
+    max_activities: int = 100,
+    max_workflow_tasks: int = 100,
+    cached_cases: int = 1000,
 ) -> Worker:
     """The worker; traces go to `tracer_provider`, or to the OTel global one if None.
     Citizens' notifications go to `notifier`, by default an outbox in memory.
     `pseudonym_key` names the allowance match's cases; without it the match fails.
-    `calendar` gives the calendar as published for the cases the match opens."""
+    `calendar` gives the calendar as published for the cases the match opens.
+    `max_activities`, `max_workflow_tasks` and `cached_cases` tune the worker
+    (deploy.settings: ONETHING_WORKER_MAX_ACTIVITIES, _MAX_WORKFLOW_TASKS, _CACHED_CASES)."""
     agencies = AgencyCalls(agency_urls, http)
     friction = FrictionCalls(store)
     register = RegisterCalls(store)
@@ -97,4 +102,7 @@ def create_worker(
         ],
         workflow_runner=workflow_runner(),
         interceptors=tracing(client, tracer_provider),
+        max_concurrent_activities=max_activities,
+        max_concurrent_workflow_tasks=max_workflow_tasks,
+        max_cached_workflows=cached_cases,
     )

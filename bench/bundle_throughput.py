@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -102,16 +103,35 @@ class CountingDesk(TemporalDesk):
         return await super().close_not_eligible(entry)
 
 
-async def rate(n: int, concurrency: int, one: Callable[[int], Awaitable[object]]) -> float:
+def children_cpu() -> float:
+    """CPU seconds of this process's children so far: the Temporal dev server (Linux)."""
+    total = 0
+    for children in Path("/proc/self/task").glob("*/children"):
+        for pid in children.read_text().split():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def rate(n: int, concurrency: int, one: Callable[[int], Awaitable[object]],
+               cpu: list[tuple[float, float]] | None = None) -> float:
+    """Cases per second; `cpu` gets the (this process, server) CPU ms per case."""
     gate = asyncio.Semaphore(concurrency)
 
     async def run(i: int) -> None:
         async with gate:
             await one(i)
 
-    started = time.perf_counter()
+    started, own, server = time.perf_counter(), time.process_time(), children_cpu()
     await asyncio.gather(*(run(i) for i in range(n)))
-    return n / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    if cpu is not None:
+        cpu.append((1000 * (time.process_time() - own) / n,
+                    1000 * (children_cpu() - server) / n))
+    return n / elapsed
 
 
 async def history_of(client: Client, workflow_id: str) -> History:
@@ -166,6 +186,7 @@ async def main(cases: int, concurrency: int, rounds: int, profile: bool) -> None
     bare_rates: list[float] = []
     histories: dict[str, list[History]] = {"bundle": [], "bare": []}
     queries: dict[str, list[int]] = {"bundle": [], "bare": []}
+    cpu: dict[str, list[tuple[float, float]]] = {"bundle": [], "bare": []}
     profiler = None
     with tempfile.TemporaryDirectory() as state:
         store = SqliteFrictionStore(Path(state) / "friction.db")
@@ -257,9 +278,9 @@ async def main(cases: int, concurrency: int, rounds: int, profile: bool) -> None
                 for r in range(rounds):
                     ran.clear()
                     bare_ran.clear()
-                    bundle_rates.append(await rate(cases, concurrency, bundle_case))
+                    bundle_rates.append(await rate(cases, concurrency, bundle_case, cpu["bundle"]))
                     await mirror(ran)
-                    bare_rates.append(await rate(cases, concurrency, bare_case))
+                    bare_rates.append(await rate(cases, concurrency, bare_case, cpu["bare"]))
                     print(f"round {r + 1}: bundle {bundle_rates[-1]:6.2f} cases/s, "
                           f"bare {bare_rates[-1]:6.2f} cases/s, "
                           f"ratio {bundle_rates[-1] / bare_rates[-1]:5.2f}", flush=True)
@@ -296,6 +317,9 @@ async def main(cases: int, concurrency: int, rounds: int, profile: bool) -> None
              for k in split(History())}
     print("bundle history split KB: "
           + ", ".join(f"{k} {v:.1f}" for k, v in parts.items()))
+    print("CPU ms per case (worker+clerk+agencies process / Temporal server): " + ", ".join(
+        f"{k} {mean([c[0] for c in v]):.0f} / {mean([c[1] for c in v]):.0f}"
+        for k, v in cpu.items()))
     kinds = {k: Counter(EventType.Name(e.event_type).removeprefix("EVENT_TYPE_").lower()
                         for h in hs for e in h.events) for k, hs in histories.items()}
     extra = {t: (n - kinds["bare"][t] * len(histories["bundle"]) / max(len(histories["bare"]), 1))

@@ -317,6 +317,9 @@ async def run_worker(settings: Settings) -> None:
                 notifier=OutboxNotifier(settings.state_dir / "outbox.db"),
                 pseudonym_key=pseudonym_key(settings),
                 calendar=PublishedCalendar(settings.state_dir / "calendars"),
+                max_activities=settings.worker_max_activities,
+                max_workflow_tasks=settings.worker_max_workflow_tasks,
+                cached_cases=settings.worker_cached_cases,
             )
             async with worker:
                 # `onething up` waits for this line in the worker's log.

@@ -84,6 +84,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Temporal SDK metrics of the worker process, for Prometheus; port 0 turns them off.
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 8302
+    # How much one worker process takes on at once (the SDK's defaults). Each agency call
+    # that waits holds an activity slot, so slow agencies want more activities; cached
+    # cases are kept in memory between their workflow tasks instead of being replayed.
+    worker_max_activities: int = 100
+    worker_max_workflow_tasks: int = 100
+    worker_cached_cases: int = 1000
     # Where traces go: "none", "console" or "otlp" (OTLP/HTTP, endpoint and headers from
     # the standard OTEL_EXPORTER_OTLP_* variables, which the exporter reads itself).
     traces_exporter: str = "none"
@@ -155,6 +161,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             redis_namespace=e.get("ONETHING_REDIS_NAMESPACE") or "onething",
             worker_metrics_host=e.get("ONETHING_WORKER_METRICS_HOST", "127.0.0.1"),
             worker_metrics_port=int(e.get("ONETHING_WORKER_METRICS_PORT", "8302")),
+            worker_max_activities=_count(e, "ONETHING_WORKER_MAX_ACTIVITIES", 100),
+            worker_max_workflow_tasks=_count(e, "ONETHING_WORKER_MAX_WORKFLOW_TASKS", 100),
+            worker_cached_cases=_count(e, "ONETHING_WORKER_CACHED_CASES", 1000),
             traces_exporter=_traces_exporter(e),
             secure_cookies=_flag(e.get("ONETHING_SECURE_COOKIES"), default=host not in LOOPBACK),
             trusted_proxies=_listed(e.get("ONETHING_TRUSTED_PROXIES", "")),
@@ -279,6 +288,15 @@ def _positive(e: dict[str, str], name: str, default: int) -> int:
         return default
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"{name}: a whole number of days, at least 1 (got {raw!r})")
+    return int(raw)
+
+
+def _count(e: dict[str, str], name: str, default: int) -> int:
+    raw = e.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name}: a whole number, at least 1 (got {raw!r})")
     return int(raw)
 
 
