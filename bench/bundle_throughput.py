@@ -320,6 +320,10 @@ async def main(cases: int, concurrency: int, rounds: int, profile: bool) -> None
     print("CPU ms per case (worker+clerk+agencies process / Temporal server): " + ", ".join(
         f"{k} {mean([c[0] for c in v]):.0f} / {mean([c[1] for c in v]):.0f}"
         for k, v in cpu.items()))
+    # Where the machine is the limit, throughput follows CPU per case: this ratio moves
+    # much less with the other load of a shared machine than the rates do.
+    total = {k: mean([own + server for own, server in v]) for k, v in cpu.items()}
+    print(f"CPU ratio bare/bundle {total['bare'] / total['bundle']:5.2f}")
     kinds = {k: Counter(EventType.Name(e.event_type).removeprefix("EVENT_TYPE_").lower()
                         for h in hs for e in h.events) for k, hs in histories.items()}
     extra = {t: (n - kinds["bare"][t] * len(histories["bundle"]) / max(len(histories["bare"]), 1))

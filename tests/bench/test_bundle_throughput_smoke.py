@@ -29,3 +29,5 @@ def test_the_benchmark_prints_rates_ratio_and_history_sizes() -> None:
                      out, re.M)
     assert work and float(work[1]) > 0 and float(work[2]) > 0, out
     assert re.search(r"^bundle history split KB: start input \d", out, re.M), out
+    cpu = re.search(rf"^CPU ratio bare/bundle +{NUMBER}$", out, re.M)
+    assert cpu and float(cpu[1]) > 0, out
