@@ -213,9 +213,11 @@ class WorklistController(Controller):
          description="Cases of the account's centres only: `centre` names one of them "
          "(403 naming `centre` otherwise); without it, all of them. One page of `limit` "
          "cases (`page`, from 1), with the `total` listed (`complete` false: more than "
-         "1000, narrow with a filter); each open case with since when it waits and its "
+         "1000, narrow with a filter); each open case with since when it waits "
+         "(`waiting_since`, null for cases opened before it was recorded) and its "
          "current step's promised date (`due_at`, `overdue`); `overdue=true`: only those "
-         "past it.",
+         "past it. Read from search attributes alone, no case is asked: `due_on` is "
+         "null and `due_provisional` false here (the case's progress says them).",
          opt=centre_policy("own_centres"))
     async def worklist(
         self,
