@@ -34,7 +34,7 @@ from gateway.cases.schemas import (
     WorklistOrder,
 )
 from gateway.cases.service import Cases, actor_of
-from gateway.centres import centre_policy, listed_centres
+from gateway.centres import centre_policy, listed_centres, remember_home
 from workflows.case import (
     CaseAccess,
     CaseProgress,
@@ -71,6 +71,10 @@ class CasesController(Controller):
         key = caller_key("api", account, idempotency_key)
         opened = await case_service.open(data, key, account)
         audited_case(request, opened.case_id)
+        if idempotency_key is None:
+            # Surely the case just started at data.centre (a key's retry may name the
+            # case an earlier request opened, wherever that one said).
+            remember_home(request, opened.case_id, data.centre)
         return opened
 
     @post("/search", status_code=200, summary="Find cases by case number or ID number",
