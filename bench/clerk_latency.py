@@ -10,7 +10,7 @@ Each round, interleaved (which side goes first alternates):
     the worklist       GET /api/worklist?centre=...       list_workflows, the same query
 
 The gateway is the real app served by uvicorn (bench/world.py), called as a clerk with a
-bearer token; the bare side is a minimal client calling bench/bare.py's BareClerkWorkflow
+bearer token; the bare side is a minimal client calling bench/bare_clerk.py
 (an update and a query, nothing else). Prints p50 and p99 of each side in milliseconds
 and the ratio of the p99s (gateway / bare; the goal is at most 1.5). The machine is
 shared: only the ratios are meant to be compared between runs.
@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bare import BareClerkWorkflow
+from bench.bare_clerk import BareClerkWorkflow
 from bench.world import World, running_world
 from deploy.sim.clerk import clerk_answer
 from deploy.sim.population import generate, lookup_values
@@ -93,7 +93,7 @@ async def main(rounds: int, warmup: int) -> dict[str, dict[str, float]]:
             citizen = citizens[i % len(citizens)]
             opened = checked(await timed(record["open"], lambda: http.post("/api/cases", json={
                 "bundle": BUNDLE, "citizen_id_number": citizen.id_number,
-                "centre": world.centre, "confirm_duplicate": True})))
+                "centre": world.centre})))
             case_id = opened.json()["case_id"]
             progress = await waiting_on_clerk(world, case_id)
             checked(await timed(record["progress"], lambda: http.get(f"/api/cases/{case_id}")))
@@ -166,8 +166,23 @@ if __name__ == "__main__":
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--profile", metavar="HTML", help="profile the whole run with "
+                        "pyinstrument (gateway, worker and both clients share the process)"
+                        " and write its report here; the top of the call tree is printed")
     a = parser.parse_args()
-    asyncio.run(main(a.rounds, a.warmup))
+    if a.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005, async_mode="disabled")
+        profiler.start()
+        asyncio.run(main(a.rounds, a.warmup))
+        profiler.stop()
+        Path(a.profile).write_text(profiler.output_html(), encoding="utf-8")
+        Path(a.profile).with_suffix(".txt").write_text(
+            profiler.output_text(show_all=True), encoding="utf-8")
+        print(profiler.output_text(show_all=False, short_mode=True)[:6000])
+    else:
+        asyncio.run(main(a.rounds, a.warmup))
     # The SDK's core threads may still hold the GIL's thread state when the interpreter
     # finalizes (a "PyGILState_Release" abort after the report): everything is shut down
     # and printed by now, so leave without finalizing.
