@@ -49,6 +49,11 @@ SQLITE = SqliteDialect(
     },
     begin_write="BEGIN IMMEDIATE",
     begin_read="BEGIN DEFERRED",
+    # WAL with synchronous=NORMAL: the commit is in the log, seen by every reader and kept
+    # if the process dies; only a power loss before the next fsync (the next FULL commit
+    # or checkpoint) can take it. The connection goes back to FULL at once.
+    lax_write=("PRAGMA synchronous = NORMAL",),
+    lax_write_after=("PRAGMA synchronous = FULL",),
 )
 
 

@@ -131,6 +131,9 @@ class AccountBook:
 
     def __init__(self, store: AccountStore) -> None:
         self._store = store
+        # Counts this process's changes to the book: what remembers accounts for a moment
+        # (gateway.auth.RecentAccounts) forgets them at once when it moves.
+        self.generation = 0
 
     def __deepcopy__(self, memo: dict[int, object]) -> AccountBook:
         # One book per process: Litestar copies routers (and the auth handlers bound to
@@ -185,10 +188,12 @@ class AccountBook:
         )
         if not self._store.add_accounts([_row(account)]):
             raise AccountError(f"username: {username!r} exists already")
+        self.generation += 1
         return account
 
     def set_lang(self, username: str, lang: str) -> None:
         self._store.set_account_lang(username, lang)
+        self.generation += 1
 
     def import_file(self, path: Path) -> ImportResult:
         """The accounts of an accounts file (as earlier releases kept them), their
@@ -203,6 +208,7 @@ class AccountBook:
             except AccountError as exc:
                 raise AccountError(f"{account.username}: {exc}") from None
         stored = set(self._store.add_accounts([_row(a) for a in accounts]))
+        self.generation += 1
         return ImportResult(imported=tuple(a.username for a in accounts if a.username in stored),
                             kept=tuple(a.username for a in accounts
                                        if a.username not in stored))

@@ -58,8 +58,13 @@ from gateway.cases.schemas import (
     TripBody,
     WithdrawalBody,
 )
-from gateway.cases.service import KnownCentres, case_access, provide_case_service
-from gateway.centres import CASE_ACCESS_STATE, centre_guard, centre_policy
+from gateway.cases.service import (
+    CaseService,
+    KnownCentres,
+    case_access,
+    provide_case_service,
+)
+from gateway.centres import CASE_ACCESS_STATE, CaseAccessLookup, centre_guard, centre_policy
 from gateway.channels.schemas import ServiceCatalogue
 from gateway.channels.service import OnlineEntries, service_catalogue
 from gateway.codec.controllers import CodecController
@@ -269,6 +274,13 @@ def create_app(
     known = KnownCentres(centres, accounts)
     stores = gateway_stores(shared_state)
     idempotency = IdempotencyKeys(stores.get(IDEMPOTENCY_STORE))
+
+    def case_service() -> CaseService:
+        # Every clerk's click builds one: from the objects themselves, as Litestar would
+        # resolve nine dependencies as nine tasks of a task group on every request.
+        return provide_case_service(temporal, catalogue, current, task_queue, online_entries,
+                                    known, idempotency, citizen_key, now)
+
     return Litestar(
         route_handlers=[
             api,
@@ -283,7 +295,7 @@ def create_app(
         # What the handlers and the domains' services take, by name: the services are made
         # per request from the rest (litestar-fullstack's domain/<name>/services).
         dependencies={
-            "case_service": Provide(provide_case_service, sync_to_thread=False),
+            "case_service": Provide(case_service, sync_to_thread=False),
             "notebook_service": Provide(provide_notebook_service, sync_to_thread=False),
             "register_service": Provide(provide_register_service, sync_to_thread=False),
             "rating_service": Provide(provide_rating_service, sync_to_thread=False),
@@ -311,7 +323,8 @@ def create_app(
         # The centre guard asks a case's workflow whose case it is.
         state=State({"secret": secret, TRUSTED_PROXIES_STATE: proxies,
                      "secure_cookies": secure_cookies, TRACE_URL_STATE: trace_url,
-                     CASE_ACCESS_STATE: lambda case_id: case_access(temporal, case_id)}),
+                     CASE_ACCESS_STATE: CaseAccessLookup(
+                         lambda case_id: case_access(temporal, case_id))}),
         # Errors outside the routers (an unknown path, a middleware's limit): a page in
         # the reader's language for a browser, problem details for an API client.
         exception_handlers={HTTPException: negotiated_error},

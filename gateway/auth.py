@@ -10,11 +10,13 @@ OpenAPI document, static files, the citizen's tracking page, login) take neither
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
 import re
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -61,6 +63,10 @@ PUBLIC_PATHS = (
     "^/favicon.ico$",
 )
 TOKEN_PATH = "/api/auth/token"
+# How long a bearer token's account, once read, is believed without reading it again: a
+# change made by another process (`onething account`, another gateway) is seen within it.
+ACCOUNT_CACHE_SECONDS = 5.0
+ACCOUNTS_REMEMBERED = 10_000
 CODEC_PREFIX = "/codec"  # Temporal's remote codec (gateway.codec)
 TRUSTED_PROXIES_STATE = "trusted_proxies"
 BEARER = "bearer"
@@ -212,6 +218,16 @@ class BearerOrSessionMiddleware(BearerOnlyMiddleware):
         return AuthenticationResult(user=user, auth=None)
 
 
+def _service_of(token: Token) -> Account | None:
+    """A service's token carries its roles and centres; None for an account's."""
+    if not token.sub.startswith(SERVICE_PREFIX):
+        return None
+    roles = tuple(r for r in token.extras.get("roles", ()) if isinstance(r, str))
+    centres = tuple(c for c in token.extras.get("centres", ()) if isinstance(c, str))
+    return Account(username=token.sub, display_name=token.sub, roles=roles,  # type: ignore[arg-type]
+                   centres=centres)
+
+
 def derive_key(secret: bytes, purpose: str) -> bytes:
     """One installation secret, a separate key per use: a session key never signs a token."""
     return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
@@ -229,7 +245,7 @@ class TokenIssued(msgspec.Struct, kw_only=True, frozen=True):
     roles: tuple[Role, ...]
 
 
-Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 
 
 class RoleGuard:
@@ -239,7 +255,10 @@ class RoleGuard:
     def __init__(self, roles: tuple[Role, ...]) -> None:
         self.roles = roles
 
-    def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # Async although it awaits nothing: Litestar runs a sync guard in a thread of its own.
+    async def __call__(
+        self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+    ) -> None:
         user = connection.scope.get("user")
         if not isinstance(user, Account):
             raise NotAuthorizedException("log in first")
@@ -265,6 +284,34 @@ def caller_key(way_in: str, account: Account, idempotency_key: str | None) -> st
     return f"{way_in}:{account.username}:{idempotency_key}" if idempotency_key else None
 
 
+class RecentAccounts:
+    """The accounts bearer tokens named in the last ACCOUNT_CACHE_SECONDS. Every API
+    request names one: reading the store each time costs a thread and a read per click.
+    A change through this process's book (its generation) is seen at once; an unknown
+    or inactive account is never remembered, so it is asked about each time."""
+
+    def __init__(self, accounts: AccountBook, seconds: float = ACCOUNT_CACHE_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._accounts = accounts
+        self._seconds = seconds
+        self._clock = clock
+        self._seen: dict[str, tuple[float, int, Account]] = {}
+
+    async def get(self, username: str) -> Account | None:
+        now, generation = self._clock(), self._accounts.generation
+        seen = self._seen.get(username)
+        if seen is not None and seen[0] > now and seen[1] == generation:
+            return seen[2]
+        account = await asyncio.to_thread(self._accounts.get, username)
+        if account is None:
+            self._seen.pop(username, None)
+            return None
+        if len(self._seen) >= ACCOUNTS_REMEMBERED:
+            self._seen.clear()  # a flood of accounts: start again rather than grow
+        self._seen[username] = (now + self._seconds, generation, account)
+        return account
+
+
 class GatewaySecurity:
     """The gateway's two ways in, built from the installation secret and the accounts."""
 
@@ -274,6 +321,7 @@ class GatewaySecurity:
         if len(secret) < 16:
             raise ValueError("secret: at least 16 bytes")
         self.accounts = accounts
+        self.recent_accounts = RecentAccounts(accounts)
         self.secret = secret
         self.secure_cookies = secure_cookies
         self.jwt = JWTAuth[Account, Token](
@@ -328,7 +376,7 @@ class GatewaySecurity:
     ) -> str:
         """A bearer token; a service subject ("service:<name>") carries its roles and the
         centres it works for in the token (EVERY_CENTRE: a city-wide service), an
-        account's roles and centres are read afresh on every request."""
+        account's roles and centres are read afresh (at most ACCOUNT_CACHE_SECONDS old)."""
         return self.jwt.create_token(
             identifier=subject, token_expiration=ttl,
             token_extras={"roles": list(roles), "centres": list(centres)},
@@ -345,15 +393,15 @@ class GatewaySecurity:
                 algorithm=self.jwt.algorithm)
         except Refused:
             return None
-        return self._user_of_token(token, None)  # type: ignore[arg-type]
+        service = _service_of(token)
+        return service if service is not None else self.accounts.get(token.sub)
 
-    def _user_of_token(self, token: Token, _: ASGIConnection[Any, Any, Any, Any]) -> Account | None:
-        if token.sub.startswith(SERVICE_PREFIX):
-            roles = tuple(r for r in token.extras.get("roles", ()) if isinstance(r, str))
-            centres = tuple(c for c in token.extras.get("centres", ()) if isinstance(c, str))
-            return Account(username=token.sub, display_name=token.sub, roles=roles,  # type: ignore[arg-type]
-                           centres=centres)
-        return self.accounts.get(token.sub)
+    async def _user_of_token(
+        self, token: Token, _: ASGIConnection[Any, Any, Any, Any]
+    ) -> Account | None:
+        # Async, so Litestar calls it on the loop rather than in a thread of its own.
+        service = _service_of(token)
+        return service if service is not None else await self.recent_accounts.get(token.sub)
 
     def _user_of_session(
         self, session: dict[str, Any], _: ASGIConnection[Any, Any, Any, Any]

@@ -22,6 +22,7 @@ a clerk who may serve elsewhere what to do.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, get_args
 
@@ -44,6 +45,46 @@ CROSS_CENTRE_PATH = "/api/cases/{case_id}/cross-centre"
 _CASE_ID = re.compile(CASE_ID_PATTERN)
 
 AccessLookup = Callable[[str], Awaitable[CaseAccess]]
+HOME_CENTRES_KEPT = 100_000  # cases whose home centre a gateway remembers, latest used
+
+
+class CaseAccessLookup:
+    """The case access the guard asks each case's workflow for (`read`), with each case's
+    home centre remembered: it is fixed when the case opens and never changes, so a
+    clerk of that centre is let through without asking the case again (a query, as slow
+    as the click's own). Who serves a case from elsewhere does change: anyone else is
+    judged by a fresh answer every time."""
+
+    def __init__(self, read: AccessLookup, kept: int = HOME_CENTRES_KEPT) -> None:
+        self._read = read
+        self._kept = kept
+        self._homes: OrderedDict[str, str] = OrderedDict()
+
+    async def __call__(self, case_id: str) -> CaseAccess:
+        access = await self._read(case_id)
+        self.remember(case_id, access.centre)
+        return access
+
+    def remember(self, case_id: str, centre: str) -> None:
+        self._homes[case_id] = centre
+        self._homes.move_to_end(case_id)
+        while len(self._homes) > self._kept:
+            self._homes.popitem(last=False)
+
+    def home_of(self, case_id: str) -> str | None:
+        home = self._homes.get(case_id)
+        if home is not None:
+            self._homes.move_to_end(case_id)
+        return home
+
+
+def remember_home(connection: ASGIConnection[Any, Any, Any, Any], case_id: str,
+                  centre: str) -> None:
+    """A case this gateway just opened at `centre`: its clerk's next click needs no
+    question to the case."""
+    lookup = connection.app.state.get(CASE_ACCESS_STATE)
+    if isinstance(lookup, CaseAccessLookup):
+        lookup.remember(case_id, centre)
 
 
 def centre_policy(policy: CentrePolicy) -> dict[str, Any]:
@@ -77,6 +118,10 @@ async def centre_guard(
     if not isinstance(case_id, str) or not _CASE_ID.fullmatch(case_id):
         return  # not a case number: the handler's own validation refuses it
     lookup: AccessLookup = connection.app.state[CASE_ACCESS_STATE]
+    if policy == "case" and isinstance(lookup, CaseAccessLookup):
+        home = lookup.home_of(case_id)
+        if home is not None and account.serves(home):
+            return  # its own centre's clerk: nothing the case could say would refuse it
     access = await lookup(case_id)
     if policy == "case" and not may_act_on(account, access):
         how = (f"; to serve it here, state why: POST {CROSS_CENTRE_PATH}"

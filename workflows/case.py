@@ -32,6 +32,9 @@ SA_CENTRE = "OtCentre"
 SA_AWAITING = "OtAwaiting"
 SA_STEP = "OtStep"  # the current step; unset once the case ends (a failed case: its step)
 SA_DUE_DATE = "OtDueDate"  # the next promised date: the current step's SLA end; unset at the end
+# Since when the current step waits (its start), so a worklist reads it from visibility
+# rather than asking each case; unset at the end. Cases started before it never set it.
+SA_WAITING_SINCE = "OtWaitingSince"
 # Whose case it is: a keyed HMAC of the ID number (kernel.pseudonym), set by the gateway
 # when it opens the case, so a clerk finds a citizen's cases without Temporal holding the
 # number.
@@ -41,7 +44,7 @@ SearchAttributeKind = Literal["Keyword", "Datetime"]
 # registers them; `temporal --search-attribute NAME=KIND` takes the same names).
 SEARCH_ATTRIBUTES: dict[str, SearchAttributeKind] = {
     SA_BUNDLE: "Keyword", SA_CENTRE: "Keyword", SA_AWAITING: "Keyword", SA_STEP: "Keyword",
-    SA_CITIZEN: "Keyword", SA_DUE_DATE: "Datetime",
+    SA_CITIZEN: "Keyword", SA_DUE_DATE: "Datetime", SA_WAITING_SINCE: "Datetime",
 }
 # SA_AWAITING of a case that ended as failed: the clerk's worklist lists it.
 AWAITING_FAILED = "failed"

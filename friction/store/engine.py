@@ -61,6 +61,11 @@ class Dialect(msgspec.Struct, kw_only=True, frozen=True):
     lateral_joins: bool = False  # LATERAL and arrays: sample cases in one query
     migration_prelude: tuple[str, ...] = ()  # run first in the migration transaction
     rebuild_prelude: tuple[str, ...] = ()  # run first in rebuild_rollups' transaction
+    # Around a write whose loss on a power failure (not on a crash of the process) is
+    # acceptable: what to run before it and after it; () where commits cost no fsync of
+    # their own worth saving.
+    lax_write: tuple[str, ...] = ()
+    lax_write_after: tuple[str, ...] = ()
 
     def sql(self, text: str) -> str:
         return text.format_map(self.words).replace("?", self.placeholder)
@@ -117,9 +122,23 @@ class Engine:
                 self._closed = True
                 self._conn.close()
 
-    def write(self, work: Callable[[Cursor], T]) -> T:
+    def write(self, work: Callable[[Cursor], T], *, durable: bool = True) -> T:
+        """`work` in one write transaction. `durable` False: committed (seen by every
+        reader, kept if the process dies) without waiting for the disk, where the
+        dialect can (SQLite's synchronous=NORMAL for this commit)."""
         with self._lock:
-            return self._transaction(self.dialect.begin_write, work)
+            if durable or not self.dialect.lax_write:
+                return self._transaction(self.dialect.begin_write, work)
+            cur = self._conn.cursor()
+            try:
+                for statement in self.dialect.lax_write:
+                    cur.execute(statement)
+                return self._transaction(self.dialect.begin_write, work)
+            finally:
+                with contextlib.suppress(Exception):  # a lost connection is replaced anyway
+                    for statement in self.dialect.lax_write_after:
+                        self._conn.cursor().execute(statement)
+                cur.close()
 
     def read(self, work: Callable[[Cursor], T]) -> T:
         with self._lock:

@@ -34,7 +34,7 @@ from gateway.cases.schemas import (
     WorklistOrder,
 )
 from gateway.cases.service import Cases, actor_of
-from gateway.centres import centre_policy, listed_centres
+from gateway.centres import centre_policy, listed_centres, remember_home
 from workflows.case import (
     CaseAccess,
     CaseProgress,
@@ -71,6 +71,10 @@ class CasesController(Controller):
         key = caller_key("api", account, idempotency_key)
         opened = await case_service.open(data, key, account)
         audited_case(request, opened.case_id)
+        if idempotency_key is None:
+            # Surely the case just started at data.centre (a key's retry may name the
+            # case an earlier request opened, wherever that one said).
+            remember_home(request, opened.case_id, data.centre)
         return opened
 
     @post("/search", status_code=200, summary="Find cases by case number or ID number",
@@ -213,9 +217,11 @@ class WorklistController(Controller):
          description="Cases of the account's centres only: `centre` names one of them "
          "(403 naming `centre` otherwise); without it, all of them. One page of `limit` "
          "cases (`page`, from 1), with the `total` listed (`complete` false: more than "
-         "1000, narrow with a filter); each open case with since when it waits and its "
+         "1000, narrow with a filter); each open case with since when it waits "
+         "(`waiting_since`, null for cases opened before it was recorded) and its "
          "current step's promised date (`due_at`, `overdue`); `overdue=true`: only those "
-         "past it.",
+         "past it. Read from search attributes alone, no case is asked: `due_on` is "
+         "null and `due_provisional` false here (the case's progress says them).",
          opt=centre_policy("own_centres"))
     async def worklist(
         self,

@@ -1,9 +1,12 @@
-"""What a worklist row shows beyond the search attributes: the citizen's name, since when
-the current step waits, and when it is due (the promised date of the current step).
+"""What a console row shows beyond the search attributes: the citizen's name, and the
+current step's last day (`due_on`) and whether it is provisional. Since when the step
+waits and when it is due come from search attributes (OtWaitingSince, OtDueDate); these
+are read too, and preferred, when a case answers.
 
-They are read from each listed case's progress, a query per case, bounded in number and
-time: a case that does not answer in time is listed without them. The due date is read
-in `due_of` alone, so that a due-date search attribute can replace the query there."""
+They are read from each shown case's progress, a query per case, bounded in number and
+time: a case that does not answer in time is listed with its search attributes only. The
+API's worklist never reads them (one list from visibility, however many cases are down);
+the console's desk and a search do, for the rows they show."""
 
 from __future__ import annotations
 

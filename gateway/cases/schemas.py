@@ -111,8 +111,11 @@ class WorklistItem(msgspec.Struct, kw_only=True, frozen=True):
     status: Literal["open", "failed", "closed"] = "open"
     cause: FailureCause | None = None  # with status "failed": why (workflows.case)
     closed_at: datetime | None = None
-    # An open case of a worklist: since when its current step waits, and its promised
-    # date (`due_at` on the clock, `due_on` its last day; OtDueDate); `overdue` once past it.
+    # An open case of a worklist: since when its current step waits (OtWaitingSince; null
+    # for a case started before it existed), and its promised date (`due_at` on the clock,
+    # OtDueDate); `overdue` once past it. `due_on` (its last day) and `due_provisional`
+    # are read from the case's progress for the console's rows only: null and false in
+    # the API's worklist, which reads search attributes alone.
     waiting_since: datetime | None = None
     due_at: datetime | None = None
     due_on: date | None = None

@@ -75,6 +75,7 @@ from workflows.case import (
     SA_CENTRE,
     SA_DUE_DATE,
     SA_STEP,
+    SA_WAITING_SINCE,
     CaseAccess,
     CaseProgress,
     CaseStart,
@@ -99,12 +100,39 @@ _STEP = SearchAttributeKey.for_keyword(SA_STEP)
 MAX_LISTED = 1000
 MAX_FOUND = 50  # cases a search shows at most, saying when there are more
 _DUE_DATE = SearchAttributeKey.for_datetime(SA_DUE_DATE)
+_WAITING_SINCE = SearchAttributeKey.for_datetime(SA_WAITING_SINCE)
 
 Entry = TypeVar("Entry")
 FAILED_LISTED_FOR = timedelta(days=30)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ClosingOutcome = Literal["not_eligible", "withdrawn"]
 CaseHandle = WorkflowHandle[BundleWorkflow, CaseProgress]
+
+
+OVERDUE_MARGIN = timedelta(seconds=1)
+
+
+def worklist_query(
+    *, awaiting: str, scope: Collection[str], now: datetime, overdue_only: bool = False
+) -> str:
+    """The visibility query of a worklist of cases waiting on `awaiting` within `scope`
+    (clauses naming centres and bundle); "" when it can list nothing. With "clerk", the
+    cases that failed in the last FAILED_LISTED_FOR too; `overdue_only`: the open ones
+    due at or before `now` (Due.overdue), by the gateway's clock."""
+    since = (datetime.now(UTC) - FAILED_LISTED_FOR).isoformat()
+    failed = (f"({BUNDLE_CASES} AND CloseTime > '{since}' "
+              f"AND ({SA_AWAITING} = '{AWAITING_FAILED}' OR {ENDED_QUERY}))")
+    # A second's margin: the dev server's SQLite visibility compares instants as text and
+    # misses one due exactly now, other stores may round; the list judges each row
+    # exactly (Due.overdue) after.
+    before = (now + OVERDUE_MARGIN).astimezone(UTC).isoformat()
+    due = f" AND {SA_DUE_DATE} < '{before}'" if overdue_only else ""
+    running = f"(ExecutionStatus = 'Running' AND {SA_AWAITING} = '{awaiting}'{due})"
+    if overdue_only:
+        failed = ""  # a failed case has no step running late
+    which = {"clerk": f"({running} OR {failed})" if failed else running,
+             "failed": failed}.get(awaiting, running)
+    return " AND ".join([which, *scope]) if which else ""
 
 
 def actor_of(account: Account, on_behalf_of: str | None) -> str:
@@ -397,48 +425,41 @@ class CaseService:
         page: int = 1,
         overdue_only: bool = False,
         with_names: bool = False,
-        with_dates: bool = True,
         order: WorklistOrder = "opened",
     ) -> Worklist:
         """One page of `limit` cases waiting on `awaiting` at `centres` (None: every
         centre), oldest first; with "clerk", then the cases that failed in the last
         FAILED_LISTED_FOR ("failed": only those). `overdue_only`: the open cases past
-        their current step's promised date. Each open case of the page says since when
-        it waits and when it is due (a query to each; `with_dates` False: not asked);
-        `with_names` adds the citizen's name (for a clerk of the case's centre: the caller
-        decides who sees it). `order` "due": open cases nearest promised date (OtDueDate)
-        first, those without one last."""
+        their current step's promised date (OtDueDate, a visibility clause). Each open
+        case says since when it waits (OtWaitingSince; null for a case started before
+        it existed) and when it is due (`due_at`, `overdue`), all from search attributes:
+        the list asks no case anything, so cases whose worker is down cost it nothing.
+        `with_names` (the console's desk, for a clerk of the case's centre: the caller
+        decides who sees it) reads each shown open case's progress for the citizen's name,
+        `due_on` and `due_provisional`, all the reads bounded by one deadline; without it
+        those stay null and false. `order` "due": open cases nearest promised date first,
+        those without one last."""
         if centres is not None and not centres:
             return Worklist(cases=(), page=page, page_size=limit, total=0)
-        since = (datetime.now(UTC) - FAILED_LISTED_FOR).isoformat()
-        failed = (f"({BUNDLE_CASES} AND CloseTime > '{since}' "
-                  f"AND ({SA_AWAITING} = '{AWAITING_FAILED}' OR {ENDED_QUERY}))")
-        running = f"(ExecutionStatus = 'Running' AND {SA_AWAITING} = '{awaiting}')"
-        if overdue_only:
-            failed = ""  # a failed case has no step running late
-        which = {"clerk": f"({running} OR {failed})" if failed else running,
-                 "failed": failed}.get(awaiting, running)
-        if not which:
+        query = worklist_query(awaiting=awaiting, scope=self._scope(centres, bundle),
+                               now=self._now(), overdue_only=overdue_only)
+        if not query:
             return Worklist(cases=(), page=page, page_size=limit, total=0)
-        items, complete = await self._listed(" AND ".join([which, *self._scope(centres, bundle)]))
+        items, complete = await self._listed(query)
         # Open cases first, oldest first; then the failed ones, latest first.
         waiting = sorted((i for i in items if i.status == "open"),
                          key=lambda i: i.opened_at or _EPOCH)
+        if overdue_only:  # visibility's clause has a margin: judged exactly here
+            waiting = [i for i in waiting if i.overdue]
         if order == "due":  # stable: cases due the same instant stay oldest first
             waiting.sort(key=lambda i: (i.due_at is None, i.due_at or _EPOCH))
         gone = sorted((i for i in items if i.status == "failed"),
                       key=lambda i: i.closed_at or _EPOCH, reverse=True)
-        details: dict[str, RowDetails] = {}
-        if overdue_only:
-            details = await read_details(self.temporal, (i.case_id for i in waiting))
-            now = self._now()
-            waiting = [i for i in waiting if details[i.case_id].due.overdue(now)]
         listed = [*waiting, *gone]
         shown = listed[(page - 1) * limit:page * limit]
-        if with_dates or with_names:
-            missing = [i.case_id for i in shown
-                       if i.status == "open" and i.case_id not in details]
-            details |= await read_details(self.temporal, missing)
+        if with_names:
+            details = await read_details(self.temporal, (i.case_id for i in shown
+                                                         if i.status == "open"))
             shown = [self._with_details(i, details.get(i.case_id), with_names) for i in shown]
         # A case that failed in its own code says why in its progress.
         # Reading a closed case replays its history on a worker: the latest few only, each
@@ -454,21 +475,26 @@ class CaseService:
     def _with_details(
         self, item: WorklistItem, details: RowDetails | None, with_name: bool
     ) -> WorklistItem:
-        if item.status != "open":
+        """An open row with what its case's progress said; a case that did not answer
+        keeps what its search attributes said."""
+        if item.status != "open" or details is None or details is NO_DETAILS:
             return item
-        got = details or NO_DETAILS
+        due_at = details.due.at or item.due_at
         return msgspec.structs.replace(
-            item, waiting_since=got.waiting_since, due_at=got.due.at, due_on=got.due.on,
-            due_provisional=got.due.provisional, overdue=got.due.overdue(self._now()),
-            citizen_name=got.citizen_name if with_name else None)
+            item, waiting_since=details.waiting_since or item.waiting_since, due_at=due_at,
+            due_on=details.due.on, due_provisional=details.due.provisional,
+            overdue=due_at is not None and self._now() >= due_at,
+            citizen_name=details.citizen_name if with_name else None)
 
     async def _listed(self, query: str) -> tuple[list[WorklistItem], bool]:
         """The cases `query` names, as their search attributes say (at most MAX_LISTED;
         False when there were more)."""
         items: list[WorklistItem] = []
+        now = self._now()
         async for execution in self.temporal.list_workflows(query, limit=MAX_LISTED + 1):
             attrs = execution.typed_search_attributes
             ended = execution.status != WorkflowExecutionStatus.RUNNING
+            due_at = None if ended else attrs.get(_DUE_DATE)
             items.append(
                 WorklistItem(
                     case_id=execution.id,
@@ -480,7 +506,9 @@ class CaseService:
                     status="failed" if ended else "open",
                     cause=ENDED.get(execution.status) if execution.status else None,
                     closed_at=execution.close_time,
-                    due_at=None if ended else attrs.get(_DUE_DATE),
+                    waiting_since=None if ended else attrs.get(_WAITING_SINCE),
+                    due_at=due_at,
+                    overdue=due_at is not None and now >= due_at,
                 )
             )
         return items[:MAX_LISTED], len(items) <= MAX_LISTED
@@ -510,14 +538,18 @@ class CaseService:
             return Found(cases=(), more=False)
         query = " AND ".join([BUNDLE_CASES, which, *self._scope(centres, None)])
         items: list[WorklistItem] = []
+        now = self._now()
         async for execution in self.temporal.list_workflows(query, limit=MAX_FOUND + 1):
             attrs = execution.typed_search_attributes
             running = execution.status == WorkflowExecutionStatus.RUNNING
+            due_at = attrs.get(_DUE_DATE) if running else None
             items.append(WorklistItem(
                 case_id=execution.id, bundle=attrs.get(_BUNDLE), centre=attrs.get(_CENTRE),
                 awaiting=attrs.get(_AWAITING) if running else "nobody",
                 step=attrs.get(_STEP), opened_at=execution.start_time,
-                status="open" if running else "closed", closed_at=execution.close_time))
+                status="open" if running else "closed", closed_at=execution.close_time,
+                waiting_since=attrs.get(_WAITING_SINCE) if running else None,
+                due_at=due_at, overdue=due_at is not None and now >= due_at))
         items.sort(key=lambda i: i.opened_at or _EPOCH, reverse=True)
         shown = items[:MAX_FOUND]
         details = await read_details(self.temporal, (i.case_id for i in shown

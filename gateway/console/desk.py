@@ -109,9 +109,9 @@ async def desk_page(
                                   overdue_only=view.state == "overdue", with_names=True)
     failed = await cases.worklist(centres=centres, bundle=bundle, awaiting="failed",
                                   limit=SIDE_LIST)
-    # The side lists name each case and its step: no dates to ask the cases for.
+    # The side lists name each case and its step: their search attributes say enough.
     side = {on: await cases.worklist(centres=centres, bundle=bundle, awaiting=on,
-                                     limit=SIDE_LIST, with_dates=False)
+                                     limit=SIDE_LIST)
             for on in ("agency", "worker") if on != view.state}
 
     def row(item: WorklistItem) -> Row:

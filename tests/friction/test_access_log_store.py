@@ -4,10 +4,12 @@ case, account and period, pruned past the retention period, never updated."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from friction.sqlite_store import SqliteFrictionStore
 from friction.store import AccessEntry, AccessLogStore
 from friction.store.sql import SqlFrictionStore
 
@@ -65,3 +67,24 @@ def test_the_database_refuses_to_edit_an_entry(
     # The store offers appending, reading and pruning; nothing edits or deletes one entry.
     assert not [name for name in dir(store) if "access" in name and
                 any(word in name for word in ("update", "delete", "edit", "remove"))]
+
+
+def test_an_entry_is_committed_without_its_own_fsync_and_events_keep_theirs(
+    tmp_path: Path,
+) -> None:
+    # SQLite: the access log's commit waits for no fsync (synchronous=NORMAL, in WAL:
+    # kept if the process dies), and the connection is back to FULL for what follows.
+    store = SqliteFrictionStore(tmp_path / "friction.db")
+    try:
+        seen: list[int] = []
+        store._engine.write(lambda cur: seen.append(
+            cur.execute("PRAGMA synchronous").fetchone()[0]), durable=False)
+        store.record_access(entry(0))
+        # Another connection sees it at once: committed, not buffered.
+        other = SqliteFrictionStore(store.path)
+        assert [e.action for e in other.access_entries()] == ["read_case"]
+        other.close()
+        after = store._engine.connection.execute("PRAGMA synchronous").fetchone()[0]
+        assert (seen, after) == ([1], 2)  # NORMAL for that write, FULL again after
+    finally:
+        store.close()

@@ -29,7 +29,7 @@ from friction.sqlite_store import SqliteFrictionStore
 from kernel.codec import ENCODING, KEY_ID, EncryptionCodec, PayloadKey, generate_key
 from kernel.converter import data_converter
 from workflows.bundle import BundleWorkflow
-from workflows.bundle.case_state import DUE_DATE_PATCH
+from workflows.bundle.case_state import DUE_DATE_PATCH, WAITING_SINCE_PATCH
 from workflows.bundle.outage import OUTAGE_PATCH
 from workflows.case import AWAITING_FAILED, SEARCH_ATTRIBUTES, Awaiting
 from workflows.definition import Catalogue
@@ -95,15 +95,16 @@ async def test_a_case_started_under_one_key_completes_after_rotation(
 
 def case_level_values() -> set[str]:
     """What an employment-hardship case's search attributes may hold: its bundle, centre,
-    whom it waits on (or that it failed) and its step, never a person. (Its due date is
-    an instant, and an attribute unset at the end is null.)"""
+    whom it waits on (or that it failed) and its step, never a person. (Its due date and
+    since when it waits are instants, and an attribute unset at the end is null.)"""
     steps = {s.id for s in EMPLOYMENT.steps}
     return steps | {EMPLOYMENT.id, "liangxi-chongan", AWAITING_FAILED} | set(
         get_args(Awaiting))
 
 
 def an_instant(value: object) -> bool:
-    """OtDueDate's value: an ISO 8601 instant with its offset, nothing else in it."""
+    """OtDueDate's or OtWaitingSince's value: an ISO 8601 instant with its offset,
+    nothing else in it."""
     if not isinstance(value, str):
         return False
     try:
@@ -113,7 +114,7 @@ def an_instant(value: object) -> bool:
 
 
 # The ids of the patch markers a case writes: Temporal keeps them in clear, names in code.
-PATCH_MARKERS = {OUTAGE_PATCH, DUE_DATE_PATCH}
+PATCH_MARKERS = {OUTAGE_PATCH, DUE_DATE_PATCH, WAITING_SINCE_PATCH}
 
 
 def readable_without_a_person(data: bytes) -> bool:
@@ -158,6 +159,8 @@ async def test_search_attributes_hold_only_case_level_values(
         assert attributes["OtStep"] in {s.id for s in EMPLOYMENT.steps}
         due = attributes.pop("OtDueDate")
         assert isinstance(due, datetime) and due.tzinfo is not None  # a date, no person
+        since = attributes.pop("OtWaitingSince")  # the step's start: an instant, no person
+        assert isinstance(since, datetime) and since.tzinfo is not None and since <= due
         assert all(isinstance(v, str) and v in case_level_values()
                    for v in attributes.values()), attributes
         assert not await described.memo()  # nothing about the person rides along either

@@ -8,9 +8,10 @@ Deterministic code only (the workflow's time, its activities and search attribut
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -22,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         SA_AWAITING,
         SA_DUE_DATE,
         SA_STEP,
+        SA_WAITING_SINCE,
         Awaiting,
         CaseStart,
         Closure,
@@ -49,6 +51,8 @@ KEY_AWAITING = SearchAttributeKey.for_keyword(SA_AWAITING)
 KEY_STEP = SearchAttributeKey.for_keyword(SA_STEP)
 KEY_DUE_DATE = SearchAttributeKey.for_datetime(SA_DUE_DATE)
 DUE_DATE_PATCH = "due-date-search-attribute"
+KEY_WAITING_SINCE = SearchAttributeKey.for_datetime(SA_WAITING_SINCE)
+WAITING_SINCE_PATCH = "waiting-since-search-attribute"
 
 
 def invalid(field: str, problem: str) -> ApplicationError:
@@ -149,11 +153,18 @@ class CaseState:
         self.awaiting = awaiting
         current = self.current if step is not None else None
         due = current.due_at if current is not None else None
-        workflow.upsert_search_attributes([
+        since = current.started_at if current is not None else None
+        updates: list[SearchAttributeUpdate[Any]] = [
             KEY_AWAITING.value_set(awaiting),
             KEY_STEP.value_set(step) if step is not None else KEY_STEP.value_unset(),
             KEY_DUE_DATE.value_set(due) if due is not None else KEY_DUE_DATE.value_unset(),
-        ])
+        ]
+        # OtWaitingSince came later: a case whose history upserted without it keeps doing
+        # so (its replay compares the commands it recorded).
+        if workflow.patched(WAITING_SINCE_PATCH):
+            updates.append(KEY_WAITING_SINCE.value_set(since) if since is not None
+                           else KEY_WAITING_SINCE.value_unset())
+        workflow.upsert_search_attributes(updates)
 
     def due_moved(self, step: StepState) -> None:
         """A published calendar moved the current step's SLA: the due date follows
@@ -172,6 +183,8 @@ class CaseState:
             KEY_AWAITING.value_set(AWAITING_FAILED),
             KEY_STEP.value_set(step) if step is not None else KEY_STEP.value_unset(),
             KEY_DUE_DATE.value_unset(),
+            *([KEY_WAITING_SINCE.value_unset()] if workflow.patched(WAITING_SINCE_PATCH)
+              else []),
         ])
 
     def closed(self) -> bool:
