@@ -59,6 +59,9 @@ class Dialect(msgspec.Struct, kw_only=True, frozen=True):
     begin_write: str
     begin_read: str  # one snapshot for a multi-statement read
     lateral_joins: bool = False  # LATERAL and arrays: sample cases in one query
+    # Array parameters and unnest(): a batch's rows as one array per column in one
+    # statement, where every statement is a round trip to a server.
+    array_params: bool = False
     migration_prelude: tuple[str, ...] = ()  # run first in the migration transaction
     rebuild_prelude: tuple[str, ...] = ()  # run first in rebuild_rollups' transaction
 

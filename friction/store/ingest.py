@@ -14,6 +14,7 @@ from friction.burden import BurdenTable
 from friction.store.engine import Cursor, Engine, opt_ts, ts
 from friction.store.rollups import (
     EVENT_COLUMNS,
+    EventRow,
     event_row,
     rebuild_kind_days,
     rebuild_stuck_points,
@@ -27,6 +28,17 @@ _INSERT_EVENT = f"""
 INSERT INTO events ({", ".join(EVENT_COLUMNS)})
 VALUES ({", ".join("?" * len(EVENT_COLUMNS))})
 ON CONFLICT (event_id) DO NOTHING"""
+# PostgreSQL: the batch as one array per column, one statement; RETURNING names the events
+# stored (not skipped as already there), so nothing is read back.
+_EVENT_TYPES = (
+    "text", "text", "text", "text", "text", "text", "text", "text", "text", "timestamptz",
+    "float8", "float8", "text", "bytea", "text", "text", "text", "text",
+)
+_INSERT_EVENT_ARRAYS = f"""
+INSERT INTO events ({", ".join(EVENT_COLUMNS)})
+SELECT * FROM unnest({", ".join(f"%b::{t}[]" for t in _EVENT_TYPES)})
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id"""
 _CASE_COLUMNS = """case_id, bundle, bundle_version, centre, channel, status, opened_at, closed_at,
        trips, fields_total, fields_prefilled, working_days, clerk_minutes"""
 _STEP_COLUMNS = """case_id, step, ordinal, status, started_at, finished_at, working_days, rounds,
@@ -94,19 +106,37 @@ class IngestSql:
 
         def write(cur: Cursor) -> IngestResult:
             # Batch order, not sorted: events_for_case reads them back in stored order.
-            flags = engine.dialect.insert_new(
-                cur, engine.sql(_INSERT_EVENT), [row.params for row in rows]
-            )
+            flags = self._insert_events(cur, rows)
             new = [row for row, is_new in zip(rows, flags, strict=True) if is_new]
             roll_up(cur, engine, new)
             return IngestResult(
-                stored=tuple(r.event_id for r, is_new in zip(rows, flags, strict=True) if is_new),
+                stored=tuple(r.event_id for r in new),
                 duplicates=tuple(
                     r.event_id for r, is_new in zip(rows, flags, strict=True) if not is_new
                 ),
             )
 
         return engine.write(write)
+
+    def _insert_events(self, cur: Cursor, rows: Sequence[EventRow]) -> list[bool]:
+        """Insert the events not stored yet: whether each row was (False: stored before, or
+        earlier in this batch)."""
+        engine = self._engine
+        if not engine.dialect.array_params:
+            return engine.dialect.insert_new(
+                cur, engine.sql(_INSERT_EVENT), [row.params for row in rows]
+            )
+        cur.execute(
+            engine.sql(_INSERT_EVENT_ARRAYS),
+            [list(column) for column in zip(*(row.params for row in rows), strict=True)],
+        )
+        stored = {event_id for (event_id,) in cur.fetchall()}
+        flags = []
+        for row in rows:
+            # The first of a repeated id is the one stored.
+            flags.append(row.event_id in stored)
+            stored.discard(row.event_id)
+        return flags
 
     def upsert_case(self, record: CaseRecord) -> None:
         sql = self._engine.sql
