@@ -120,9 +120,15 @@ class Engine:
                 self._closed = True
                 self._conn.close()
 
-    def write(self, work: Callable[[Cursor], T]) -> T:
+    def write(self, work: Callable[[Cursor], T], *, pipeline: bool = False) -> T:
+        """Run `work` in a write transaction. With `pipeline`, on a database where every
+        statement is a round trip (array_params), the statements are sent in as few round
+        trips as the work's fetches allow, BEGIN with the first and COMMIT with the last;
+        such work must read results only by fetching them (cur.rowcount is not known)."""
         with self._lock:
-            return self._transaction(self.dialect.begin_write, work)
+            return self._transaction(
+                self.dialect.begin_write, work, pipeline and self.dialect.array_params
+            )
 
     def read(self, work: Callable[[Cursor], T]) -> T:
         with self._lock:
@@ -142,7 +148,9 @@ class Engine:
 
         return self.read(read)
 
-    def _transaction(self, begin: str, work: Callable[[Cursor], T]) -> T:
+    def _transaction(
+        self, begin: str, work: Callable[[Cursor], T], pipeline: bool = False
+    ) -> T:
         """Run `work` in one transaction, again if the database asks for a retry; anything
         raised inside rolls all of it back. The caller holds the lock."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -153,9 +161,12 @@ class Engine:
             conn = self._conn
             cur = conn.cursor()
             try:
-                cur.execute(begin)
-                result = work(cur)
-                cur.execute("COMMIT")
+                # psycopg's pipeline mode (a failure in it is raised at the next fetch or
+                # at the end, and rolled back below like any other).
+                with conn.pipeline() if pipeline else contextlib.nullcontext():
+                    cur.execute(begin)
+                    result = work(cur)
+                    cur.execute("COMMIT")
                 return result
             except BaseException as exc:
                 self._rollback(conn)

@@ -116,7 +116,9 @@ class IngestSql:
                 ),
             )
 
-        return engine.write(write)
+        # PostgreSQL: BEGIN and the events' insert in one round trip, the rollups and
+        # COMMIT in another.
+        return engine.write(write, pipeline=True)
 
     def _insert_events(self, cur: Cursor, rows: Sequence[EventRow]) -> list[bool]:
         """Insert the events not stored yet: whether each row was (False: stored before, or

@@ -394,16 +394,15 @@ def roll_up(cur: Cursor, engine: Engine, rows: Sequence[EventRow]) -> None:
         return
     sql = engine.sql
     if engine.dialect.array_params:
-        # One statement per table, each a whole batch of arrays; pipelined, so the batch's
-        # rollups cost the server's work and one round trip.
-        with cur.connection.pipeline():
-            cur.execute(
-                sql(_POINTS_WITH_CASES),
-                (*_columns(rollups.point_cases), *_columns(rollups.points)),
-            )
-            for table, table_rows in _rest(rollups):
-                if table_rows:
-                    cur.execute(sql(_ARRAYS_SQL[table]), _columns(table_rows))
+        # One statement per table, each a whole batch of arrays, none read back: in the
+        # ingest's pipeline they go to the server with its COMMIT, one round trip.
+        cur.execute(
+            sql(_POINTS_WITH_CASES),
+            (*_columns(rollups.point_cases), *_columns(rollups.points)),
+        )
+        for table, table_rows in _rest(rollups):
+            if table_rows:
+                cur.execute(sql(_ARRAYS_SQL[table]), _columns(table_rows))
         return
     # Row by row (SQLite: no round trips), a stuck point's cases in one executemany each:
     # its rowcount is how many of them are new to that point.
