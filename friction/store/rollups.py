@@ -22,7 +22,7 @@ import msgspec
 from friction.burden import BurdenTable, default_burden_table
 from friction.store.engine import Cursor, Dialect, Engine, local_day, ts
 from friction.stuck_points import details_of, known_from_of
-from kernel.events import FrictionEvent, fingerprint, kind_of, point_kind, subject_of
+from kernel.events import FrictionEvent, kind_of, point_fingerprint, point_kind, subject_of
 
 __all__ = [
     "EVENT_COLUMNS", "KIND_DAYS_FROM_EVENTS", "ROLLUP_TABLES", "EventRow", "Rollups",
@@ -237,9 +237,11 @@ def _rekeyed(
 ) -> tuple[str, str, str, str | None, str, str | None]:
     """The columns computed from an event's body: fingerprint, subject, point kind, trace
     id, local day and its details (as a JSON array, or None)."""
+    pkind, subject = point_kind(event), subject_of(event)
     return (
-        fingerprint(event), subject_of(event), point_kind(event), event.trace_id,
-        local_day(event.occurred_at), _json_text(details).decode() if details else None,
+        point_fingerprint(pkind, event.bundle, event.step, subject), subject, pkind,
+        event.trace_id, local_day(event.occurred_at),
+        _json_text(details).decode() if details else None,
     )
 
 
@@ -251,7 +253,8 @@ def event_row(
     fp, subject, pkind, trace_id, day, details_json = _rekeyed(event, details)
     # Floats always: a burden table written with whole minutes must not make a column of
     # mixed ints and floats (PostgreSQL's arrays take one type).
-    citizen, clerk = (float(m) for m in burden.burden_of(event))
+    citizen, clerk = burden.burden_of(event)
+    citizen, clerk = float(citizen), float(clerk)
     source = known_from_of(event)
     at = ts(event.occurred_at)
     params = (
