@@ -15,6 +15,8 @@ from friction.store.engine import Cursor, Engine, opt_ts, ts
 from friction.store.rollups import (
     EVENT_COLUMNS,
     EventRow,
+    Rollups,
+    aggregate,
     event_row,
     rebuild_kind_days,
     rebuild_stuck_points,
@@ -91,6 +93,16 @@ class IngestStore(Protocol):
         ...
 
 
+def _first_stored(rows: Sequence[EventRow], stored: set[str]) -> list[bool]:
+    """Whether each row was stored, given the ids an insert returned: of an id repeated in
+    the batch, the first."""
+    flags = []
+    for row in rows:
+        flags.append(row.event_id in stored)
+        stored.discard(row.event_id)
+    return flags
+
+
 class IngestSql:
     """IngestStore in SQL, and the rollups' rebuild for bulk loads."""
 
@@ -106,9 +118,24 @@ class IngestSql:
 
         def write(cur: Cursor) -> IngestResult:
             # Batch order, not sorted: events_for_case reads them back in stored order.
-            flags = self._insert_events(cur, rows)
+            if engine.dialect.array_params:
+                cur.execute(
+                    engine.sql(_INSERT_EVENT_ARRAYS),
+                    [list(column) for column in zip(*(row.params for row in rows), strict=True)],
+                )
+                # The pipeline has sent the insert: while the server runs it, the rollups
+                # as if every event were new, as they are but in a resent batch.
+                assumed: Rollups | None = aggregate(rows)
+                flags = _first_stored(rows, {event_id for (event_id,) in cur.fetchall()})
+            else:
+                flags = engine.dialect.insert_new(
+                    cur, engine.sql(_INSERT_EVENT), [row.params for row in rows]
+                )
+                assumed = None
             new = [row for row, is_new in zip(rows, flags, strict=True) if is_new]
-            roll_up(cur, engine, new)
+            if assumed is None or len(new) < len(rows):
+                assumed = aggregate(new)
+            roll_up(cur, engine, assumed)
             return IngestResult(
                 stored=tuple(r.event_id for r in new),
                 duplicates=tuple(
@@ -119,26 +146,6 @@ class IngestSql:
         # PostgreSQL: BEGIN and the events' insert in one round trip, the rollups and
         # COMMIT in another.
         return engine.write(write, pipeline=True)
-
-    def _insert_events(self, cur: Cursor, rows: Sequence[EventRow]) -> list[bool]:
-        """Insert the events not stored yet: whether each row was (False: stored before, or
-        earlier in this batch)."""
-        engine = self._engine
-        if not engine.dialect.array_params:
-            return engine.dialect.insert_new(
-                cur, engine.sql(_INSERT_EVENT), [row.params for row in rows]
-            )
-        cur.execute(
-            engine.sql(_INSERT_EVENT_ARRAYS),
-            [list(column) for column in zip(*(row.params for row in rows), strict=True)],
-        )
-        stored = {event_id for (event_id,) in cur.fetchall()}
-        flags = []
-        for row in rows:
-            # The first of a repeated id is the one stored.
-            flags.append(row.event_id in stored)
-            stored.discard(row.event_id)
-        return flags
 
     def upsert_case(self, record: CaseRecord) -> None:
         sql = self._engine.sql

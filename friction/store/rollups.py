@@ -389,10 +389,9 @@ def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
-def roll_up(cur: Cursor, engine: Engine, rows: Sequence[EventRow]) -> None:
-    """Add newly stored events to the rollups: one upsert row per key (see aggregate),
-    each table in key order."""
-    rollups = aggregate(rows)
+def roll_up(cur: Cursor, engine: Engine, rollups: Rollups) -> None:
+    """Add newly stored events (aggregated) to the rollups: one upsert row per key, each
+    table in key order."""
     if not rollups.points:
         return
     sql = engine.sql
