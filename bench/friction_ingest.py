@@ -282,6 +282,24 @@ def _check_columns(columns: Callable[[str], set[str]]) -> None:
         assert real == raw, f"raw_{table} differs from {table}: {sorted(real ^ raw)}"
 
 
+class Raw:
+    """The raw inserts, a batch at a time, so that they interleave with ingest's batches
+    and both see the same load on a shared machine."""
+
+    def write(self, written: Written) -> None:
+        """A batch's rows into the raw_* tables, in one transaction: the best raw insert
+        the database has."""
+        raise NotImplementedError
+
+    def write_bare(self, rows: Batch) -> None:
+        """A batch's events rows into the bare table (no key, no index), in one
+        transaction: the reference figure."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
 class Target:
     """One database to measure: opens fresh stores and raw connections to them."""
 
@@ -291,18 +309,9 @@ class Target:
     def open(self) -> SqlFrictionStore:
         raise NotImplementedError
 
-    def raw_insert(self, warmup: Sequence[Written], batches: Sequence[Written]) -> float:
-        """Seconds to insert the batches' rows into the raw_* tables, a transaction per
-        batch, after the warm-up batches: the best raw insert the database has."""
-        raise NotImplementedError
-
-    def bare_insert(self, warmup: Sequence[Batch], batches: Sequence[Batch]) -> float:
-        """Seconds to executemany the batches' events rows into a bare table (no key, no
-        index), a transaction each, after the warm-up batches: the reference figure."""
-        raise NotImplementedError
-
-    def same_columns(self) -> None:
-        """Fail if a raw_* table's columns are not its real table's (plus `batch`)."""
+    def raw(self) -> Raw:
+        """A connection to the last store's database with the raw_* and bare tables made
+        (and checked against the real ones)."""
         raise NotImplementedError
 
     def bulk_load(self, rows: Iterator[tuple[object, ...]]) -> None:
@@ -332,60 +341,8 @@ class SqliteTarget(Target):
         self.paths.append(path)
         return SqliteFrictionStore(path)
 
-    def _columns(self, conn: Any, table: str) -> set[str]:
-        return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-
-    def same_columns(self) -> None:
-        from friction.sqlite_store import connect
-
-        conn = connect(str(self.paths[-1]))
-        try:
-            _check_columns(lambda table: self._columns(conn, table))
-        finally:
-            conn.close()
-
-    def raw_insert(self, warmup: Sequence[Written], batches: Sequence[Written]) -> float:
-        from friction.sqlite_store import connect
-
-        conn = connect(str(self.paths[-1]))  # the same file and pragmas as the store
-        try:
-            for statement in RAW_DDL:
-                conn.execute(self.dialect.sql(statement))
-            sqls = [
-                (table, f"INSERT INTO raw_{table} ({', '.join(columns)})"
-                        f" VALUES ({', '.join('?' * len(columns))})")
-                for table, columns in WRITTEN_COLUMNS
-            ]
-            started = 0.0
-            for i, written in enumerate([*warmup, *batches]):
-                if i == len(warmup):
-                    started = time.perf_counter()
-                conn.execute("BEGIN IMMEDIATE")
-                for table, sql in sqls:
-                    if written[table]:
-                        conn.executemany(sql, written[table])
-                conn.execute("COMMIT")
-            return time.perf_counter() - started
-        finally:
-            conn.close()
-
-    def bare_insert(self, warmup: Sequence[Batch], batches: Sequence[Batch]) -> float:
-        from friction.sqlite_store import connect
-
-        conn = connect(str(self.paths[-1]))
-        try:
-            conn.execute(self.dialect.sql(BARE_DDL))
-            sql = f"INSERT INTO bench_bare VALUES ({','.join('?' * len(EVENT_COLUMNS))})"
-            started = 0.0
-            for i, batch in enumerate([*warmup, *batches]):
-                if i == len(warmup):
-                    started = time.perf_counter()
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(sql, batch)
-                conn.execute("COMMIT")
-            return time.perf_counter() - started
-        finally:
-            conn.close()
+    def raw(self) -> Raw:
+        return SqliteRaw(self.paths[-1], self.dialect)
 
     def bulk_load(self, rows: Iterator[tuple[object, ...]]) -> None:
         conn = sqlite3.connect(self.paths[-1], isolation_level=None)
@@ -433,53 +390,8 @@ class PostgresTarget(Target):
 
         return connect(self.dsn, self.schemas[-1])
 
-    def same_columns(self) -> None:
-        with self._connect() as conn:
-            def columns(table: str) -> set[str]:
-                rows = conn.execute(
-                    "SELECT column_name FROM information_schema.columns"
-                    " WHERE table_schema = %s AND table_name = %s",
-                    (self.schemas[-1], table),
-                ).fetchall()
-                return {row[0] for row in rows}
-
-            _check_columns(columns)
-
-    def raw_insert(self, warmup: Sequence[Written], batches: Sequence[Written]) -> float:
-        with self._connect() as conn:
-            for statement in RAW_DDL:
-                conn.execute(self.dialect.sql(statement))
-            copies = [
-                (table, f"COPY raw_{table} ({', '.join(columns)}) FROM STDIN")
-                for table, columns in WRITTEN_COLUMNS
-            ]
-            cur = conn.cursor()
-            started = 0.0
-            for i, written in enumerate([*warmup, *batches]):
-                if i == len(warmup):
-                    started = time.perf_counter()
-                cur.execute("BEGIN")
-                for table, sql in copies:
-                    if written[table]:
-                        with cur.copy(sql) as copy:
-                            for row in written[table]:
-                                copy.write_row(row)
-                cur.execute("COMMIT")
-            return time.perf_counter() - started
-
-    def bare_insert(self, warmup: Sequence[Batch], batches: Sequence[Batch]) -> float:
-        with self._connect() as conn:
-            conn.execute(self.dialect.sql(BARE_DDL))
-            sql = f"INSERT INTO bench_bare VALUES ({','.join(['%s'] * len(EVENT_COLUMNS))})"
-            cur = conn.cursor()
-            started = 0.0
-            for i, batch in enumerate([*warmup, *batches]):
-                if i == len(warmup):
-                    started = time.perf_counter()
-                cur.execute("BEGIN")
-                cur.executemany(sql, batch)  # pipelined
-                cur.execute("COMMIT")
-            return time.perf_counter() - started
+    def raw(self) -> Raw:
+        return PostgresRaw(self._connect(), self.schemas[-1], self.dialect)
 
     def bulk_load(self, rows: Iterator[tuple[object, ...]]) -> None:
         with self._connect() as conn:
@@ -505,6 +417,80 @@ class PostgresTarget(Target):
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+class SqliteRaw(Raw):
+    def __init__(self, path: Path, dialect: Dialect) -> None:
+        from friction.sqlite_store import connect
+
+        self.conn = connect(str(path))  # the same file and pragmas as the store
+        for statement in (*RAW_DDL, BARE_DDL):
+            self.conn.execute(dialect.sql(statement))
+        _check_columns(
+            lambda table: {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+        )
+        self.inserts = [
+            (table, f"INSERT INTO raw_{table} ({', '.join(columns)})"
+                    f" VALUES ({', '.join('?' * len(columns))})")
+            for table, columns in WRITTEN_COLUMNS
+        ]
+        self.bare = f"INSERT INTO bench_bare VALUES ({','.join('?' * len(EVENT_COLUMNS))})"
+
+    def write(self, written: Written) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        for table, sql in self.inserts:
+            if written[table]:
+                self.conn.executemany(sql, written[table])
+        self.conn.execute("COMMIT")
+
+    def write_bare(self, rows: Batch) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.executemany(self.bare, rows)
+        self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class PostgresRaw(Raw):
+    def __init__(self, conn: Any, schema: str, dialect: Dialect) -> None:
+        self.conn = conn
+        for statement in (*RAW_DDL, BARE_DDL):
+            conn.execute(dialect.sql(statement))
+
+        def columns(table: str) -> set[str]:
+            rows = conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = %s AND table_name = %s",
+                (schema, table),
+            ).fetchall()
+            return {row[0] for row in rows}
+
+        _check_columns(columns)
+        self.copies = [
+            (table, f"COPY raw_{table} ({', '.join(columns)}) FROM STDIN")
+            for table, columns in WRITTEN_COLUMNS
+        ]
+        self.bare = f"INSERT INTO bench_bare VALUES ({','.join(['%s'] * len(EVENT_COLUMNS))})"
+        self.cur = conn.cursor()
+
+    def write(self, written: Written) -> None:
+        cur = self.cur
+        cur.execute("BEGIN")
+        for table, sql in self.copies:
+            if written[table]:
+                with cur.copy(sql) as copy:
+                    for row in written[table]:
+                        copy.write_row(row)
+        cur.execute("COMMIT")
+
+    def write_bare(self, rows: Batch) -> None:
+        self.cur.execute("BEGIN")
+        self.cur.executemany(self.bare, rows)  # pipelined
+        self.cur.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 # -- the measurements ------------------------------------------------------------------------
 
 
@@ -519,10 +505,10 @@ def _spread(values: Sequence[float], fmt: str) -> str:
 def measure_ingest(
     target: Target, n: int, batch: int, warmup: int, rounds: int, profile: bool = False
 ) -> None:
-    """Each round: a fresh store ingests the events, then the same database takes the
-    rows ingest wrote raw, then the bare reference. Both paths first run `warmup` untimed
-    batches: connection caches and prepared statements warm, so neither pays for them in
-    its figure."""
+    """Each round: a fresh store ingests the events a batch at a time, and after each
+    batch the same database takes the rows that batch wrote raw, then the bare reference:
+    interleaved, the three see the same load. The first `warmup` batches are not timed:
+    connection caches and prepared statements warm, so none pays for them in its figure."""
     events = ingest_events(n + warmup * batch)
     batches = [events[i : i + batch] for i in range(0, len(events), batch)]
     written = [written_rows(b, i) for i, b in enumerate(batches)]
@@ -534,21 +520,27 @@ def measure_ingest(
     points = 0
     for _ in range(rounds):
         store = target.open()
+        raw = target.raw()
+        ingest_s = raw_s = bare_s = 0.0
         try:
-            for b in batches[:warmup]:
-                ingest(store, b)
-            started = time.perf_counter()
-            for b in batches[warmup:]:
+            for i, b in enumerate(batches):
+                started = time.perf_counter()
                 result = ingest(store, b)
+                ingested = time.perf_counter()
+                raw.write(written[i])
+                raw_done = time.perf_counter()
+                raw.write_bare(bare[i])
+                bare_done = time.perf_counter()
                 assert len(result.stored) == len(b), "every generated event is new and valid"
-            ingest_s = time.perf_counter() - started
+                if i >= warmup:
+                    ingest_s += ingested - started
+                    raw_s += raw_done - ingested
+                    bare_s += bare_done - raw_done
             points = len(store.stuck_points(limit=1000))
             assert sum(store.counts_by_kind().values()) == len(events)
         finally:
+            raw.close()
             store.close()
-        raw_s = target.raw_insert(written[:warmup], written[warmup:])
-        target.same_columns()
-        bare_s = target.bare_insert(bare[:warmup], bare[warmup:])
         ingest_rates.append(n / ingest_s)
         raw_rates.append(n / raw_s)
         bare_rates.append(n / bare_s)
