@@ -77,6 +77,7 @@ def postgres_dialect(schema: str | None = None) -> PostgresDialect:
         begin_write="BEGIN",
         begin_read="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
         lateral_joins=True,
+        array_params=True,
         migration_prelude=tuple(prelude),
         # Writers wait while the rollups are rebuilt; readers keep reading the old ones.
         rebuild_prelude=(

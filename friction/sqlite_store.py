@@ -10,10 +10,11 @@ friction.store, shared with the PostgreSQL store.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 from friction.burden import BurdenTable
-from friction.store.engine import Connection, Dialect
+from friction.store.engine import Connection, Cursor, Dialect
 from friction.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from friction.store.sql import SqlFrictionStore
 
@@ -25,6 +26,21 @@ BUSY_TIMEOUT_MS = 10_000
 
 
 class SqliteDialect(Dialect, kw_only=True, frozen=True):
+    def insert_new(self, cur: Cursor, sql: str, rows: Sequence[Sequence[object]]) -> list[bool]:
+        # Usually every row is new: one executemany, whose rowcount says so. Otherwise
+        # (a resent batch) the savepoint undoes it and the rows go one by one, each
+        # telling whether it was stored.
+        if not rows:
+            return []
+        cur.execute("SAVEPOINT insert_new")
+        cur.executemany(sql, rows)
+        if cur.rowcount == len(rows):
+            cur.execute("RELEASE insert_new")
+            return [True] * len(rows)
+        cur.execute("ROLLBACK TO insert_new")
+        cur.execute("RELEASE insert_new")
+        return super().insert_new(cur, sql, rows)
+
     def in_transaction(self, conn: Connection) -> bool:
         return bool(conn.in_transaction)
 

@@ -184,6 +184,10 @@ class CaseRecord(msgspec.Struct, kw_only=True, frozen=True):
 
 
 _FIXED_SUBJECTS = {"manual_reentry": "form", "repeat_trip": "trip"}
+# Each kind by its class: kind_of runs for every event ingested.
+_KIND_OF: dict[type, str] = {
+    event: str(event.__struct_config__.tag) for event in get_args(FrictionEvent)
+}
 
 
 def subject_of(event: FrictionEvent) -> str:
@@ -217,7 +221,8 @@ def subject_of(event: FrictionEvent) -> str:
 
 def kind_of(event: FrictionEvent) -> str:
     """The event's own kind (its tag)."""
-    return str(type(event).__struct_config__.tag)
+    kind = _KIND_OF.get(type(event))
+    return kind if kind is not None else str(type(event).__struct_config__.tag)
 
 
 def point_kind(event: FrictionEvent) -> str:
@@ -230,4 +235,9 @@ def point_kind(event: FrictionEvent) -> str:
 
 def fingerprint(event: FrictionEvent) -> str:
     """Events with the same fingerprint are the same stuck point."""
-    return "|".join((point_kind(event), event.bundle or "-", event.step or "-", subject_of(event)))
+    return point_fingerprint(point_kind(event), event.bundle, event.step, subject_of(event))
+
+
+def point_fingerprint(kind: str, bundle: str | None, step: str | None, subject: str) -> str:
+    """fingerprint from its parts, for a caller that has them already."""
+    return "|".join((kind, bundle or "-", step or "-", subject))

@@ -30,6 +30,13 @@ _PHONE = (
     r"(?![0-9A-Za-z])"
 )
 _PERSONAL = re.compile(f"(?P<id>{_ID})|(?P<phone>{_PHONE})")
+# What every match above holds: 11 digits in a row once the "-" and " " that may part a
+# mobile number's groups are dropped (an ID number has 17). Digits, "-" and " " are
+# written as they are in JSON, so the JSON of a value whose strings hold a personal value
+# holds such a run too. Bytes map to "0" (a digit) or "." (anything else) and a run is
+# looked for as a substring: C speed, where the regex above walks every position.
+_DIGIT_OR_NOT = bytes(b"0"[0] if b"0"[0] <= i <= b"9"[0] else b"."[0] for i in range(256))
+_RUN = b"0" * 11
 
 
 def find_personal_values(text: str) -> list[str]:
@@ -39,6 +46,13 @@ def find_personal_values(text: str) -> list[str]:
 
 def has_personal_value(text: str) -> bool:
     return _PERSONAL.search(text) is not None
+
+
+def may_hold_personal_value(encoded: bytes) -> bool:
+    """False if the JSON (or any UTF-8 text) `encoded` surely holds no ID or mobile number
+    in any of its strings; True if it might (then look closer with has_personal_value). A
+    quick first pass: most values have none."""
+    return _RUN in encoded.translate(_DIGIT_OR_NOT, b"- ")
 
 
 def mask(text: str) -> str:

@@ -59,6 +59,9 @@ class Dialect(msgspec.Struct, kw_only=True, frozen=True):
     begin_write: str
     begin_read: str  # one snapshot for a multi-statement read
     lateral_joins: bool = False  # LATERAL and arrays: sample cases in one query
+    # Array parameters and unnest(): a batch's rows as one array per column in one
+    # statement, where every statement is a round trip to a server.
+    array_params: bool = False
     migration_prelude: tuple[str, ...] = ()  # run first in the migration transaction
     rebuild_prelude: tuple[str, ...] = ()  # run first in rebuild_rollups' transaction
     # Around a write whose loss on a power failure (not on a crash of the process) is
@@ -122,18 +125,24 @@ class Engine:
                 self._closed = True
                 self._conn.close()
 
-    def write(self, work: Callable[[Cursor], T], *, durable: bool = True) -> T:
+    def write(self, work: Callable[[Cursor], T], *, durable: bool = True,
+              pipeline: bool = False) -> T:
         """`work` in one write transaction. `durable` False: committed (seen by every
         reader, kept if the process dies) without waiting for the disk, where the
-        dialect can (SQLite's synchronous=NORMAL for this commit)."""
+        dialect can (SQLite's synchronous=NORMAL for this commit). With `pipeline`, on a
+        database where every statement is a round trip (array_params), the statements
+        are sent in as few round trips as the work's fetches allow, BEGIN with the first
+        and COMMIT with the last; such work must read results only by fetching them
+        (cur.rowcount is not known)."""
+        pipelined = pipeline and self.dialect.array_params
         with self._lock:
             if durable or not self.dialect.lax_write:
-                return self._transaction(self.dialect.begin_write, work)
+                return self._transaction(self.dialect.begin_write, work, pipelined)
             cur = self._conn.cursor()
             try:
                 for statement in self.dialect.lax_write:
                     cur.execute(statement)
-                return self._transaction(self.dialect.begin_write, work)
+                return self._transaction(self.dialect.begin_write, work, pipelined)
             finally:
                 with contextlib.suppress(Exception):  # a lost connection is replaced anyway
                     for statement in self.dialect.lax_write_after:
@@ -158,7 +167,9 @@ class Engine:
 
         return self.read(read)
 
-    def _transaction(self, begin: str, work: Callable[[Cursor], T]) -> T:
+    def _transaction(
+        self, begin: str, work: Callable[[Cursor], T], pipeline: bool = False
+    ) -> T:
         """Run `work` in one transaction, again if the database asks for a retry; anything
         raised inside rolls all of it back. The caller holds the lock."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -169,9 +180,12 @@ class Engine:
             conn = self._conn
             cur = conn.cursor()
             try:
-                cur.execute(begin)
-                result = work(cur)
-                cur.execute("COMMIT")
+                # psycopg's pipeline mode (a failure in it is raised at the next fetch or
+                # at the end, and rolled back below like any other).
+                with conn.pipeline() if pipeline else contextlib.nullcontext():
+                    cur.execute(begin)
+                    result = work(cur)
+                    cur.execute("COMMIT")
                 return result
             except BaseException as exc:
                 self._rollback(conn)

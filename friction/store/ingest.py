@@ -14,6 +14,9 @@ from friction.burden import BurdenTable
 from friction.store.engine import Cursor, Engine, opt_ts, ts
 from friction.store.rollups import (
     EVENT_COLUMNS,
+    EventRow,
+    Rollups,
+    aggregate,
     event_row,
     rebuild_kind_days,
     rebuild_stuck_points,
@@ -27,6 +30,17 @@ _INSERT_EVENT = f"""
 INSERT INTO events ({", ".join(EVENT_COLUMNS)})
 VALUES ({", ".join("?" * len(EVENT_COLUMNS))})
 ON CONFLICT (event_id) DO NOTHING"""
+# PostgreSQL: the batch as one array per column, one statement; RETURNING names the events
+# stored (not skipped as already there), so nothing is read back.
+_EVENT_TYPES = (
+    "text", "text", "text", "text", "text", "text", "text", "text", "text", "timestamptz",
+    "float8", "float8", "text", "bytea", "text", "text", "text", "text",
+)
+_INSERT_EVENT_ARRAYS = f"""
+INSERT INTO events ({", ".join(EVENT_COLUMNS)})
+SELECT * FROM unnest({", ".join(f"%b::{t}[]" for t in _EVENT_TYPES)})
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id"""
 _CASE_COLUMNS = """case_id, bundle, bundle_version, centre, channel, status, opened_at, closed_at,
        trips, fields_total, fields_prefilled, working_days, clerk_minutes"""
 _STEP_COLUMNS = """case_id, step, ordinal, status, started_at, finished_at, working_days, rounds,
@@ -79,6 +93,16 @@ class IngestStore(Protocol):
         ...
 
 
+def _first_stored(rows: Sequence[EventRow], stored: set[str]) -> list[bool]:
+    """Whether each row was stored, given the ids an insert returned: of an id repeated in
+    the batch, the first."""
+    flags = []
+    for row in rows:
+        flags.append(row.event_id in stored)
+        stored.discard(row.event_id)
+    return flags
+
+
 class IngestSql:
     """IngestStore in SQL, and the rollups' rebuild for bulk loads."""
 
@@ -94,19 +118,34 @@ class IngestSql:
 
         def write(cur: Cursor) -> IngestResult:
             # Batch order, not sorted: events_for_case reads them back in stored order.
-            flags = engine.dialect.insert_new(
-                cur, engine.sql(_INSERT_EVENT), [row.params for row in rows]
-            )
+            if engine.dialect.array_params:
+                cur.execute(
+                    engine.sql(_INSERT_EVENT_ARRAYS),
+                    [list(column) for column in zip(*(row.params for row in rows), strict=True)],
+                )
+                # The pipeline has sent the insert: while the server runs it, the rollups
+                # as if every event were new, as they are but in a resent batch.
+                assumed: Rollups | None = aggregate(rows)
+                flags = _first_stored(rows, {event_id for (event_id,) in cur.fetchall()})
+            else:
+                flags = engine.dialect.insert_new(
+                    cur, engine.sql(_INSERT_EVENT), [row.params for row in rows]
+                )
+                assumed = None
             new = [row for row, is_new in zip(rows, flags, strict=True) if is_new]
-            roll_up(cur, engine, new)
+            if assumed is None or len(new) < len(rows):
+                assumed = aggregate(new)
+            roll_up(cur, engine, assumed)
             return IngestResult(
-                stored=tuple(r.event_id for r, is_new in zip(rows, flags, strict=True) if is_new),
+                stored=tuple(r.event_id for r in new),
                 duplicates=tuple(
                     r.event_id for r, is_new in zip(rows, flags, strict=True) if not is_new
                 ),
             )
 
-        return engine.write(write)
+        # PostgreSQL: BEGIN and the events' insert in one round trip, the rollups and
+        # COMMIT in another.
+        return engine.write(write, pipeline=True)
 
     def upsert_case(self, record: CaseRecord) -> None:
         sql = self._engine.sql

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import msgspec
 import pytest
 
-from friction.ingest import BatchResult, EventError, decode_batch, ingest
+from friction.ingest import BatchResult, EventError, check_event, decode_batch, ingest
 from friction.store.sql import SqlFrictionStore
 from kernel.events import ClerkNote, ManualReentry, Provenance, RepeatTrip
-from kernel.privacy import find_personal_values, mask
+from kernel.privacy import find_personal_values, has_personal_value, mask, may_hold_personal_value
 from kernel.pseudonym import keyed_ref
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 ID_NUMBER = "11010519491231002X"
 PHONE = "13812345678"
 AT = "2025-03-03T09:00:00+08:00"
+T0 = datetime(2025, 3, 3, 1, 0, tzinfo=UTC)
 
 
 def reentry_json(event_id: str, **changes: object) -> dict[str, object]:
@@ -179,3 +180,27 @@ def test_keyed_ref_is_keyed_stable_and_short() -> None:
     assert not hashlib.sha256(ID_NUMBER.encode()).hexdigest().startswith(ref)
     with pytest.raises(ValueError):
         keyed_ref(ID_NUMBER, b"")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [ID_NUMBER, ID_NUMBER.lower(), PHONE, f"+86 {PHONE}", "139 1234 5678", "139-1234-5678",
+     f"tel:{PHONE}!", f"见\n{ID_NUMBER}\t", "320211198001011230"],
+)
+def test_the_quick_scan_never_misses_what_the_exact_one_finds(text: str) -> None:
+    # The quick pass over an event's JSON gates the exact walk over its strings: wherever
+    # a string holds a personal value, the JSON must at least look like it might.
+    assert has_personal_value(text)
+    event = ClerkNote(event_id="e1", occurred_at=T0, category="materials", text="ok",
+                      subject=text)
+    assert may_hold_personal_value(msgspec.json.encode(event))
+    checked, error = check_event(event)
+    assert checked is None and error == "subject holds a personal value"
+
+
+def test_the_quick_scan_passes_ordinary_events() -> None:
+    event = ClerkNote(event_id="C00012345/13", case_id="C00012345", occurred_at=T0,
+                      category="materials", text="窗口要求提供复印件", subject="id_card_copy",
+                      trace_id="4bf92f3577b34da6a3ce929d0e0e4736")
+    assert not may_hold_personal_value(msgspec.json.encode(event))
+    assert check_event(event) == (event, None)
