@@ -11,6 +11,7 @@ from typing import Protocol, runtime_checkable
 import msgspec
 
 from friction.burden import BurdenTable
+from friction.store import case_rollups
 from friction.store.engine import Cursor, Engine, opt_ts, ts
 from friction.store.rollups import (
     EVENT_COLUMNS,
@@ -93,12 +94,15 @@ class IngestSql:
         engine = self._engine
 
         def write(cur: Cursor) -> IngestResult:
-            # Batch order, not sorted: events_for_case reads them back in stored order.
-            flags = engine.dialect.insert_new(
-                cur, engine.sql(_INSERT_EVENT), [row.params for row in rows]
-            )
-            new = [row for row, is_new in zip(rows, flags, strict=True) if is_new]
-            roll_up(cur, engine, new)
+            # The batch's cases leave the case rollups before their events are stored
+            # (a repeat_trip changes a case's trips) and come back after.
+            with case_rollups.changing(cur, engine, [row.case_id for row in rows]):
+                # Batch order, not sorted: events_for_case reads them back in stored order.
+                flags = engine.dialect.insert_new(
+                    cur, engine.sql(_INSERT_EVENT), [row.params for row in rows]
+                )
+                new = [row for row, is_new in zip(rows, flags, strict=True) if is_new]
+                roll_up(cur, engine, new)
             return IngestResult(
                 stored=tuple(r.event_id for r, is_new in zip(rows, flags, strict=True) if is_new),
                 duplicates=tuple(
@@ -132,6 +136,10 @@ class IngestSql:
                 cur.executemany(sql(_INSERT_STEP), steps)
 
         def write(cur: Cursor) -> None:
+            with case_rollups.changing(cur, self._engine, [record.case_id]):
+                replace(cur)
+
+        def replace(cur: Cursor) -> None:
             # The case row is locked (FOR UPDATE, or SQLite's write lock) from the read of
             # its old status to the update, so two records for one case cannot both move
             # the counts from the same old status.
@@ -169,8 +177,9 @@ class IngestSql:
             old = cur.fetchone()
             if old is None or old[1] != "open":
                 return False
-            cur.execute(sql(_CLOSE_ENDED_CASE), (ts(closed_at), case_id))
-            cur.execute(sql(_FAIL_OPEN_STEPS), (ts(closed_at), case_id))
+            with case_rollups.changing(cur, self._engine, [case_id]):
+                cur.execute(sql(_CLOSE_ENDED_CASE), (ts(closed_at), case_id))
+                cur.execute(sql(_FAIL_OPEN_STEPS), (ts(closed_at), case_id))
             cur.execute(sql(_ADD_CASE_COUNT), (old[0], "open", -1))
             cur.execute(sql(_ADD_CASE_COUNT), (old[0], "failed", 1))
             return True
@@ -185,5 +194,6 @@ class IngestSql:
         def rebuild(cur: Cursor) -> None:
             rebuild_stuck_points(cur, dialect)
             rebuild_kind_days(cur, dialect)
+            case_rollups.rebuild_case_rollups(cur, dialect)
 
         self._engine.write(rebuild)
