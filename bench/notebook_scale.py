@@ -52,6 +52,7 @@ DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PROCESSING = datetime(2025, 12, 31, tzinfo=CHINA_TZ)
 YEAR = timedelta(days=360)
 START = PROCESSING - YEAR
+TODAY = PROCESSING.date()
 MONTH = (PROCESSING - timedelta(days=30), PROCESSING)  # local midnights
 EVENTS_PER_CASE = 10
 CENTRES = tuple(f"centre-{i:02d}" for i in range(12))
@@ -217,6 +218,89 @@ def reads(store: SqlFrictionStore) -> dict[str, Callable[[], object]]:
     return out
 
 
+PAGE_PASSWORD = "bench-password-0123"
+
+
+class Pages:
+    """The console served in-process (Litestar's TestClient) over the bench's store,
+    logged in as an analyst and a developer, and each page's own queries alone. The
+    Temporal client is lazy and never called: these pages read the notebook only."""
+
+    def __init__(self, store: SqlFrictionStore) -> None:
+        import asyncio
+        import re
+
+        from litestar.testing import TestClient
+        from temporalio.client import Client
+
+        from friction.sqlite_store import SqliteFrictionStore
+        from gateway.accounts import AccountBook
+        from gateway.app import create_app
+        from workflows.calendar_source import load_calendar
+        from workflows.definition import Catalogue
+
+        self.store = store
+        self._accounts_db = SqliteFrictionStore(":memory:")
+        book = AccountBook(self._accounts_db)
+        book.add("analyst", PAGE_PASSWORD, ("analyst", "developer"), display_name="数据局")
+        temporal = asyncio.run(Client.connect("127.0.0.1:1", lazy=True))
+        app = create_app(
+            temporal=temporal, store=store, catalogue=Catalogue.load(),
+            calendar=load_calendar(), secret=b"notebook-scale-bench-secret-0123", accounts=book,
+            sweep_every=None, access_log_retention=None, secure_cookies=False,
+            clock=lambda: PROCESSING,  # the trends' window: the data's date, never today
+        )
+        self.client = TestClient(app)
+        self.client.__enter__()
+        form = self.client.get("/login")
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', form.text)
+        assert token is not None, "the login form has its CSRF token"
+        done = self.client.post("/login", data={
+            "username": "analyst", "password": PAGE_PASSWORD, "_csrf_token": token[1]},
+            follow_redirects=False)
+        assert done.status_code == 303, done.text
+
+    def get(self, path: str) -> None:
+        response = self.client.get(path)
+        assert response.status_code == 200, (path, response.status_code, response.text[:300])
+
+    def dashboard_queries(self) -> None:
+        """What the dashboard page reads, as its handler asks the services for it."""
+        from friction.dashboard import filter_options
+        from friction.reports import DEFAULT_MIN_GROUP
+        from friction.satisfaction import build_satisfaction
+
+        filter_options(self.store)
+        build_dashboard(self.store, DashboardFilter(), top=10, min_group=DEFAULT_MIN_GROUP)
+        build_satisfaction(self.store, DashboardFilter(), TODAY)
+
+    def backlog_queries(self) -> None:
+        """What the backlog page reads: the costliest fifty, their trends, the owners."""
+        from friction.notebook import backlog
+        from gateway.console.backlog_query import trend_window
+
+        backlog(self.store, None, 50)
+        self.store.recent_counts(*trend_window(TODAY))
+        self.store.backlog_items()
+
+    def close(self) -> None:
+        self.client.__exit__(None, None, None)
+        self._accounts_db.close()
+
+
+def measure_pages(store: SqlFrictionStore, repeat: int) -> dict[str, tuple[float, float]]:
+    pages = Pages(store)
+    try:
+        return {
+            "page_dashboard": timed(partial(pages.get, "/console/dashboard/"), repeat),
+            "page_dashboard_queries": timed(pages.dashboard_queries, repeat),
+            "page_backlog": timed(partial(pages.get, "/console/backlog/"), repeat),
+            "page_backlog_queries": timed(pages.backlog_queries, repeat),
+        }
+    finally:
+        pages.close()
+
+
 def export_child(argv: Sequence[str]) -> int:
     """In a subprocess: export OCEL for the whole notebook to /dev/null, print JSON with
     seconds, bytes and peak RSS."""
@@ -284,6 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1e5,1e6", help="events, e.g. 1e6,1e7")
     parser.add_argument("--repeat", type=int, default=15, help="calls per read and size")
     parser.add_argument("--skip-export", action="store_true")
+    parser.add_argument("--skip-pages", action="store_true", help="no console pages")
     args = parser.parse_args(args_list)
     sizes = sorted(int(float(s)) for s in args.sizes.split(",") if s)
 
@@ -311,6 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                           f"rebuild_rollups {rebuild_s:.1f} s")
                     figures[size] = {name: timed(fn, args.repeat)
                                      for name, fn in reads(store).items()}
+                    if not args.skip_pages:
+                        figures[size].update(measure_pages(store, args.repeat))
                     if not args.skip_export:
                         store.close()
                         exports[size] = run_export(target)
@@ -346,6 +433,13 @@ def report(
         p50_b, p99_b = figures[big][name]
         print(f"{name:34} {p50_s:10.2f} {p99_s:10.2f} {p50_b:10.2f} {p99_b:10.2f}"
               f" {p50_b / p50_s:9.2f} {p99_b / p99_s:9.2f}")
+    for size in sizes:
+        f = figures[size]
+        for page in ("dashboard", "backlog"):
+            if f"page_{page}" in f:
+                print(f"page_ratio {page} {size:,} events: page / its queries "
+                      f"p50 {f[f'page_{page}'][0] / f[f'page_{page}_queries'][0]:.2f} "
+                      f"p99 {f[f'page_{page}'][1] / f[f'page_{page}_queries'][1]:.2f}")
     if exports:
         for size in sizes:
             e = exports[size]
