@@ -22,7 +22,8 @@ import msgspec
 __all__ = ["ExternalSorter", "Key"]
 
 Key = tuple[str | int, ...]
-RUN = 100_000  # records per in-memory run
+RUN = 20_000  # records per in-memory run: a city's OCEL export holds ~100 MB at most
+FAN_IN = 128  # runs merged at once: open files stay well under the usual limit of 1024
 _LEN = struct.Struct("<I")
 _BUFFER = 1 << 16  # read buffer per run while merging
 
@@ -31,8 +32,10 @@ class ExternalSorter:
     """Add records in any order, then read them back once in key order (equal keys in
     the order added)."""
 
-    def __init__(self, run: int = RUN, directory: str | Path | None = None) -> None:
-        self._run = run
+    def __init__(
+        self, run: int = RUN, directory: str | Path | None = None, fan_in: int = FAN_IN
+    ) -> None:
+        self._run, self._fan_in = run, max(2, fan_in)
         self._tmp = tempfile.TemporaryDirectory(prefix="onething-sort-", dir=directory)
         self._buffer: list[tuple[Key, int, bytes]] = []
         self._runs: list[Path] = []
@@ -58,6 +61,31 @@ class ExternalSorter:
         self._runs.append(path)
         self._buffer = []
 
+    def _merged(self, paths: list[Path]) -> Iterator[tuple[Key, int, bytes]]:
+        files = [path.open("rb", buffering=_BUFFER) for path in paths]
+        try:
+            yield from heapq.merge(*(_read(f) for f in files), key=lambda r: (r[0], r[1]))
+        finally:
+            for f in files:
+                f.close()
+
+    def _cascade(self) -> None:
+        """Merge the oldest runs into one until at most fan_in remain (each record is
+        rewritten once per level: log(runs) / log(fan_in) levels)."""
+        level = 0
+        while len(self._runs) > self._fan_in:
+            group, self._runs = self._runs[: self._fan_in], self._runs[self._fan_in :]
+            path = Path(self._tmp.name) / f"merged-{level:06d}"
+            level += 1
+            with path.open("wb") as out:
+                for record in self._merged(group):
+                    blob = self._encode(record)
+                    out.write(_LEN.pack(len(blob)))
+                    out.write(blob)
+            for done in group:
+                done.unlink()
+            self._runs.append(path)  # merged runs go last: later levels take them in turn
+
     def __iter__(self) -> Iterator[tuple[Key, bytes]]:
         """Every record in key order. Iterate once; records added since are not seen."""
         if not self._runs:  # it all fitted: no file needed
@@ -67,15 +95,9 @@ class ExternalSorter:
             return
         if self._buffer:
             self._spill()
-        files = [path.open("rb", buffering=_BUFFER) for path in self._runs]
-        try:
-            for key, _, value in heapq.merge(
-                *(_read(f) for f in files), key=lambda r: (r[0], r[1])
-            ):
-                yield key, value
-        finally:
-            for f in files:
-                f.close()
+        self._cascade()
+        for key, _, value in self._merged(self._runs):
+            yield key, value
 
     def close(self) -> None:
         self._buffer = []

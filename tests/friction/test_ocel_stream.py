@@ -38,9 +38,10 @@ def test_an_empty_notebook_streams_an_empty_log(store: SqlFrictionStore) -> None
 def test_the_external_sort_keeps_key_then_insertion_order() -> None:
     rng = random.Random(3)
     records = [((rng.choice("abc"), rng.randint(0, 5)), str(i).encode()) for i in range(500)]
-    with ExternalSorter(run=17) as sorter:
-        for key, value in records:
-            sorter.add(key, value)
-        got = [(tuple(k), v) for k, v in sorter]
     want = sorted(records, key=lambda r: r[0])  # stable: equal keys keep their order
-    assert got == want
+    for fan_in in (2, 3, 1000):  # 30 runs merged in levels, or at once
+        with ExternalSorter(run=17, fan_in=fan_in) as sorter:
+            for key, value in records:
+                sorter.add(key, value)
+            got = [(tuple(k), v) for k, v in sorter]
+        assert got == want, fan_in
