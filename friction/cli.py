@@ -20,7 +20,7 @@ import msgspec
 
 from friction import notebook
 from friction.backlog import BacklogEntry, BacklogItem, LifecycleError, Status, TransitionRequest
-from friction.ocel import encode
+from friction.ocel import PreparedOcel
 from friction.reports import DEFAULT_MIN_GROUP, display_width, render
 from friction.store import ConflictError, FrictionStore
 from friction.stores import open_store
@@ -314,14 +314,22 @@ def _run(args: argparse.Namespace, store: FrictionStore, prog: str, names: Namer
                     print(f"{t.fingerprint}: {t.from_status} -> {t.to_status} ({t.reason})")
                 print(f"{len(moved)} items moved", file=sys.stderr)
         case "export-ocel":
-            log = notebook.export_ocel(store, args.since, args.until)
-            data = encode(log)
+            # Streamed: memory stays flat however big the notebook is.
+            log = PreparedOcel(store.iter_cases(args.since, args.until),
+                               store.iter_events(args.since, args.until))
             if args.file == "-":
-                sys.stdout.buffer.write(data + b"\n")
+                for chunk in log.chunks():
+                    sys.stdout.buffer.write(chunk)
+                sys.stdout.buffer.write(b"\n")
             else:
-                Path(args.file).write_bytes(data)
-            print(f"{len(log['objects'])} objects, {len(log['events'])} events",
-                  file=sys.stderr)
+                # Renamed into place when complete: a failed export leaves no short file
+                # that looks like a log.
+                part = Path(f"{args.file}.part")
+                with part.open("wb") as out:
+                    for chunk in log.chunks():
+                        out.write(chunk)
+                part.replace(args.file)
+            print(f"{log.objects} objects, {log.events} events", file=sys.stderr)
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import msgspec
 
+from friction.store.case_rollups import aligned
 from friction.store.engine import Cursor, Engine, Row, day_window, filters, window
 from friction.store.reports import ReportStore
 from friction.store.stuck_points import SELECT_BUNDLE_POINTS, SELECT_POINTS
@@ -109,6 +110,9 @@ SELECT p.bundle, p.step, count(DISTINCT s.case_id)
 FROM stuck_points p JOIN stuck_point_cases s ON s.fingerprint = p.fingerprint
 WHERE p.kind = 'extra_wait'{filters}
 GROUP BY p.bundle, p.step""",
+    # The same from the rollup kept per (bundle, step): '' where a point names none.
+    "rollup_breach_cases": """
+SELECT p.bundle, p.step, p.cases FROM breach_cases p WHERE p.cases > 0{filters}""",
     "case_breaches": """
 SELECT p.bundle, p.step, sum(f.count), count(DISTINCT f.case_id), sum(f.citizen_minutes),
        sum(f.clerk_minutes)
@@ -117,6 +121,25 @@ JOIN case_friction f ON f.case_id = c.case_id
 JOIN stuck_points p ON p.fingerprint = f.fingerprint
 WHERE p.kind = 'extra_wait' AND c.opened_at >= ? AND c.opened_at < ?{filters}
 GROUP BY p.bundle, p.step""",
+    # The same two from the case-level rollups, for windows of whole local days.
+    "day_points": """
+SELECT p.fingerprint, p.kind, p.bundle, p.step, p.subject, sum(d.count), sum(d.cases),
+       sum(d.citizen_minutes), sum(d.clerk_minutes)
+FROM point_days d JOIN stuck_points p ON p.fingerprint = d.fingerprint
+WHERE d.day >= ? AND d.day < ?{filters}
+GROUP BY p.fingerprint, p.kind, p.bundle, p.step, p.subject HAVING sum(d.cases) > 0
+ORDER BY sum(d.citizen_minutes) + sum(d.clerk_minutes) DESC, sum(d.count) DESC, p.fingerprint
+LIMIT ?""",
+    "day_breaches": """
+SELECT p.bundle, p.step, sum(d.count), sum(d.cases), sum(d.citizen_minutes),
+       sum(d.clerk_minutes)
+FROM point_days d JOIN stuck_points p ON p.fingerprint = d.fingerprint
+WHERE p.kind = 'extra_wait' AND d.day >= ? AND d.day < ?{filters}
+GROUP BY p.bundle, p.step HAVING sum(d.cases) > 0""",
+    "day_breach_cases": """
+SELECT d.bundle, d.step, sum(d.cases) FROM breach_days d
+WHERE d.day >= ? AND d.day < ?{filters}
+GROUP BY d.bundle, d.step""",
     "register_counts": """
 SELECT cause, sum(CASE WHEN resolved_at IS NULL THEN 1 ELSE 0 END), count(resolved_at),
        sum(CASE WHEN substr(case_id, 1, 7) = 'WALKIN-' THEN 1 ELSE 0 END)
@@ -170,6 +193,11 @@ class DashboardStore(ReportStore, Protocol):
         ...
 
 
+def _blank(value: str) -> str | None:
+    """A rollup key column's '' back to the NULL it stands for."""
+    return value or None
+
+
 def _every_case(flt: DashboardFilter) -> bool:
     """Whether a filter keeps every case: friction is then read from the stuck points
     themselves, events without a case included."""
@@ -214,12 +242,13 @@ class DashboardSql:
                 else self._engine.fetch(SELECT_BUNDLE_POINTS, (flt.bundle, limit))
             )
             rows = [(*row[:7], *row[9:11]) for row in rows]
+        elif aligned(flt.since, flt.until):
+            rows = self._engine.query(*self._dashboard_sql(
+                "day_points", (("p.bundle", flt.bundle), ("d.centre", flt.centre)),
+                day_window(flt.since, flt.until), (limit,),
+            ))
         else:
-            sql, params = self._dashboard_sql(
-                "case_points", (("p.bundle", flt.bundle), ("c.centre", flt.centre)),
-                window(flt.since, flt.until), (limit,),
-            )
-            rows = self._engine.query(sql, params)
+            rows = self._scanned_points(flt, limit)
         return [
             PointSums(fingerprint=fp, kind=kind, bundle=b, step=step, subject=subject,
                       events=int(n), cases=int(cases), citizen_minutes=float(citizen),
@@ -227,7 +256,13 @@ class DashboardSql:
             for fp, kind, b, step, subject, n, cases, citizen, clerk in rows
         ]
 
-    def sla_breaches(self, flt: DashboardFilter) -> list[BreachSums]:
+    def _scanned_points(self, flt: DashboardFilter, limit: int) -> list[Row]:
+        return self._engine.query(*self._dashboard_sql(
+            "case_points", (("p.bundle", flt.bundle), ("c.centre", flt.centre)),
+            window(flt.since, flt.until), (limit,),
+        ))
+
+    def _scanned_breaches(self, flt: DashboardFilter) -> list[Row]:
         if _every_case(flt):
             by_bundle = (("p.bundle", flt.bundle),)
 
@@ -239,12 +274,63 @@ class DashboardSql:
                 return [(b, step, n, cases.get((b, step), 0), citizen, clerk)
                         for b, step, n, citizen, clerk in sums]
 
-            rows = self._engine.read(read)
+            return self._engine.read(read)
+        return self._engine.query(*self._dashboard_sql(
+            "case_breaches", (("p.bundle", flt.bundle), ("c.centre", flt.centre)),
+            window(flt.since, flt.until),
+        ))
+
+    def _rollup_breaches(self, flt: DashboardFilter) -> list[Row]:
+        """Breaches from the case-level rollups: distinct cases per step kept by
+        case_rollups, sums from the stuck points or the per-day point rollup."""
+        if _every_case(flt):
+            by_bundle = (("p.bundle", flt.bundle),)
+            sums_sql = self._dashboard_sql("breaches", by_bundle)
+            cases_sql = self._dashboard_sql("rollup_breach_cases", by_bundle)
         else:
-            rows = self._engine.query(*self._dashboard_sql(
-                "case_breaches", (("p.bundle", flt.bundle), ("c.centre", flt.centre)),
-                window(flt.since, flt.until),
-            ))
+            given = (("p.bundle", flt.bundle), ("d.centre", flt.centre))
+            days = day_window(flt.since, flt.until)
+            sums_sql = self._dashboard_sql("day_breaches", given, days)
+            cases_sql = self._dashboard_sql(
+                "day_breach_cases", (("d.bundle", flt.bundle), ("d.centre", flt.centre)),
+                days)
+
+        def read(cur: Cursor) -> list[Row]:
+            cur.execute(*sums_sql)
+            sums = cur.fetchall()
+            cur.execute(*cases_sql)
+            cases = {(_blank(b), _blank(step)): n for b, step, n in cur.fetchall()}
+            if _every_case(flt):
+                return [(b, step, n, cases.get((b, step), 0), citizen, clerk)
+                        for b, step, n, citizen, clerk in sums]
+            return [(b, step, n, cases.get((b, step), 0), citizen, clerk)
+                    for b, step, n, _, citizen, clerk in sums]
+
+        return self._engine.read(read)
+
+    def sla_breaches(self, flt: DashboardFilter) -> list[BreachSums]:
+        if aligned(flt.since, flt.until):
+            rows = self._rollup_breaches(flt)
+        else:
+            rows = self._scanned_breaches(flt)
+        return self._breach_sums(rows)
+
+    def scanned_sla_breaches(self, flt: DashboardFilter) -> list[BreachSums]:
+        """sla_breaches from the cases and stuck-point cases themselves: the reference
+        the rollups are tested against."""
+        return self._breach_sums(self._scanned_breaches(flt))
+
+    def scanned_point_sums(self, flt: DashboardFilter, limit: int = 10) -> list[PointSums]:
+        """point_sums of a centre or period from the cases themselves (the reference)."""
+        return [
+            PointSums(fingerprint=fp, kind=kind, bundle=b, step=step, subject=subject,
+                      events=int(n), cases=int(cases), citizen_minutes=float(citizen),
+                      clerk_minutes=float(clerk))
+            for fp, kind, b, step, subject, n, cases, citizen, clerk
+            in self._scanned_points(flt, limit)
+        ]
+
+    def _breach_sums(self, rows: list[Row]) -> list[BreachSums]:
         return sorted(
             (
                 BreachSums(bundle=b, step=step, events=int(n), cases=int(cases),

@@ -11,6 +11,7 @@ from typing import Protocol, runtime_checkable
 import msgspec
 
 from friction.burden import BurdenTable
+from friction.store import case_rollups
 from friction.store.engine import Cursor, Engine, opt_ts, ts
 from friction.store.rollups import (
     EVENT_COLUMNS,
@@ -117,25 +118,29 @@ class IngestSql:
         engine = self._engine
 
         def write(cur: Cursor) -> IngestResult:
-            # Batch order, not sorted: events_for_case reads them back in stored order.
-            if engine.dialect.array_params:
-                cur.execute(
-                    engine.sql(_INSERT_EVENT_ARRAYS),
-                    [list(column) for column in zip(*(row.params for row in rows), strict=True)],
-                )
-                # The pipeline has sent the insert: while the server runs it, the rollups
-                # as if every event were new, as they are but in a resent batch.
-                assumed: Rollups | None = aggregate(rows)
-                flags = _first_stored(rows, {event_id for (event_id,) in cur.fetchall()})
-            else:
-                flags = engine.dialect.insert_new(
-                    cur, engine.sql(_INSERT_EVENT), [row.params for row in rows]
-                )
-                assumed = None
-            new = [row for row, is_new in zip(rows, flags, strict=True) if is_new]
-            if assumed is None or len(new) < len(rows):
-                assumed = aggregate(new)
-            roll_up(cur, engine, assumed)
+            # The batch's cases leave the case rollups before their events are stored
+            # (a repeat_trip changes a case's trips) and come back after.
+            with case_rollups.changing(cur, engine, [row.case_id for row in rows]):
+                # Batch order, not sorted: events_for_case reads them back in stored order.
+                if engine.dialect.array_params:
+                    cur.execute(
+                        engine.sql(_INSERT_EVENT_ARRAYS),
+                        [list(column)
+                         for column in zip(*(row.params for row in rows), strict=True)],
+                    )
+                    # The pipeline has sent the insert: while the server runs it, the
+                    # rollups as if every event were new, as they are but in a resent batch.
+                    assumed: Rollups | None = aggregate(rows)
+                    flags = _first_stored(rows, {event_id for (event_id,) in cur.fetchall()})
+                else:
+                    flags = engine.dialect.insert_new(
+                        cur, engine.sql(_INSERT_EVENT), [row.params for row in rows]
+                    )
+                    assumed = None
+                new = [row for row, is_new in zip(rows, flags, strict=True) if is_new]
+                if assumed is None or len(new) < len(rows):
+                    assumed = aggregate(new)
+                roll_up(cur, engine, assumed)
             return IngestResult(
                 stored=tuple(r.event_id for r in new),
                 duplicates=tuple(
@@ -171,6 +176,10 @@ class IngestSql:
                 cur.executemany(sql(_INSERT_STEP), steps)
 
         def write(cur: Cursor) -> None:
+            with case_rollups.changing(cur, self._engine, [record.case_id]):
+                replace(cur)
+
+        def replace(cur: Cursor) -> None:
             # The case row is locked (FOR UPDATE, or SQLite's write lock) from the read of
             # its old status to the update, so two records for one case cannot both move
             # the counts from the same old status.
@@ -208,8 +217,9 @@ class IngestSql:
             old = cur.fetchone()
             if old is None or old[1] != "open":
                 return False
-            cur.execute(sql(_CLOSE_ENDED_CASE), (ts(closed_at), case_id))
-            cur.execute(sql(_FAIL_OPEN_STEPS), (ts(closed_at), case_id))
+            with case_rollups.changing(cur, self._engine, [case_id]):
+                cur.execute(sql(_CLOSE_ENDED_CASE), (ts(closed_at), case_id))
+                cur.execute(sql(_FAIL_OPEN_STEPS), (ts(closed_at), case_id))
             cur.execute(sql(_ADD_CASE_COUNT), (old[0], "open", -1))
             cur.execute(sql(_ADD_CASE_COUNT), (old[0], "failed", 1))
             return True
@@ -224,5 +234,6 @@ class IngestSql:
         def rebuild(cur: Cursor) -> None:
             rebuild_stuck_points(cur, dialect)
             rebuild_kind_days(cur, dialect)
+            case_rollups.rebuild_case_rollups(cur, dialect)
 
         self._engine.write(rebuild)

@@ -11,7 +11,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 import msgspec
 
-from friction.store.engine import Cursor, Engine, Row, filters, window
+from friction.store.case_rollups import aligned
+from friction.store.engine import Cursor, Engine, Row, day_window, filters, window
 from friction.store.register import OpenCantGetItDone
 from kernel.events import FRICTION_KINDS
 
@@ -113,6 +114,23 @@ FROM cases c JOIN case_friction f ON f.case_id = c.case_id
 WHERE c.opened_at >= ? AND c.opened_at < ? AND f.step IS NOT NULL{filters}
 GROUP BY c.bundle, f.step""",
 }
+# The same sums from the case-level rollups (friction.store.case_rollups), for windows of
+# whole China-local days: what a report of any period or centre reads at city scale.
+_ROLLUP_STATEMENTS: dict[str, str] = {
+    "cases": """
+SELECT {group}, sum(cases), sum(completed), sum(one_trip), sum(wd_sum), sum(wd_n),
+       sum(clerk_minutes), sum(fields_total), sum(fields_prefilled), sum(trips),
+       sum(closed), sum(not_eligible), sum(withdrawn), sum(friction_citizen),
+       sum(friction_clerk)
+FROM case_days c WHERE c.day >= ? AND c.day < ?{filters}
+GROUP BY {group} HAVING sum(cases) > 0""",
+    "steps": """
+SELECT c.bundle, c.step, sum(cases), sum(completed), sum(one_trip), sum(wd_sum),
+       sum(wd_n), sum(fields_total), sum(fields_prefilled), sum(trips), sum(closed),
+       sum(not_eligible), sum(withdrawn), sum(friction_citizen), sum(friction_clerk)
+FROM step_days c WHERE c.day >= ? AND c.day < ?{filters}
+GROUP BY c.bundle, c.step HAVING sum(cases) > 0""",
+}
 # A clerk's note merged into another kind's stuck point still counts as a note.
 _COUNTS_BY_KIND = "SELECT kind, sum(count - notes), sum(notes) FROM stuck_points GROUP BY kind"
 _CASE_COUNTS = "SELECT bundle, status, count FROM case_counts WHERE count > 0"
@@ -175,6 +193,41 @@ class ReportSql:
     ) -> list[ReportSums]:
         if group_by not in ("bundle", "step", "centre"):
             raise ValueError(f"group_by: bundle, step or centre, not {group_by!r}")
+        if aligned(since, until):
+            return self._rollup_sums(group_by, since, until, bundle, centre)
+        return self.scanned_sums(group_by, since, until, bundle, centre)
+
+    def _rollup_sums(
+        self,
+        group_by: GroupBy,
+        since: datetime | None,
+        until: datetime | None,
+        bundle: str | None,
+        centre: str | None,
+    ) -> list[ReportSums]:
+        where, params = filters(
+            (("c.bundle", bundle), ("c.centre", centre)), day_window(since, until)
+        )
+        name = "steps" if group_by == "step" else "cases"
+        text = _ROLLUP_STATEMENTS[name].replace("{group}", f"c.{group_by}")
+        rows = self._engine.query(
+            self._engine.dialect.sql(text.replace("{filters}", where)), params)
+        if group_by == "step":
+            rows = [(f"{b}/{step}", *rest) for b, step, *rest in rows]
+        friction = {row[0]: (row[-2], row[-1]) for row in rows}
+        return sorted((_sums(row[:-2], group_by, friction) for row in rows),
+                      key=lambda s: s.group)
+
+    def scanned_sums(
+        self,
+        group_by: GroupBy,
+        since: datetime | None,
+        until: datetime | None,
+        bundle: str | None = None,
+        centre: str | None = None,
+    ) -> list[ReportSums]:
+        """report_sums from the cases, their steps and friction themselves: any window
+        (to the microsecond), and the reference the rollups are tested against."""
         where, params = filters(
             (("c.bundle", bundle), ("c.centre", centre)), window(since, until)
         )

@@ -15,6 +15,7 @@ from litestar.template import TemplateConfig
 from gateway.console.access_log import AccessLogPage
 from gateway.console.backlog import BacklogPages
 from gateway.console.dashboard import DashboardController
+from gateway.console.dashboard_tables import table_rows
 from gateway.console.desk import DeskController
 from gateway.console.login import LoginController
 from gateway.console.pages import CONSOLE_EXCEPTION_HANDLERS
@@ -40,6 +41,7 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     env.install_gettext_callables(gettext=gettext, ngettext=ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(TEMPLATE_GLOBALS)
     env.globals.update(NAME_GLOBALS)
+    env.globals["table_rows"] = table_rows
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
 
 

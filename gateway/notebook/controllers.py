@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
+from litestar.response import Stream
 
 from friction.backlog import TransitionRequest
 from friction.ingest import BatchResult
@@ -111,10 +112,15 @@ class BacklogController(Controller):
         notebook_service: Notebook,
         since: Instant = None,
         until: Instant = None,
-    ) -> Response[bytes]:
+    ) -> Stream:
+        # Streamed with memory flat in the notebook's size. The store is read before the
+        # response starts, so a database failure is a 500 problem; what can fail after
+        # the 200 (a temporary file) raises out of the stream, and the server then drops
+        # the connection without the chunked body's last chunk: a client sees a broken
+        # transfer, never a short document that looks complete (nor valid JSON).
         start, end = parse_instant("since", since), parse_instant("until", until)
         log = await notebook_service.ocel(start, end)
-        return Response(content=log, media_type="application/json")
+        return Stream(log.chunks(), media_type="application/json")
 
 
 class NotesController(Controller):

@@ -22,7 +22,7 @@ from friction.dashboard import (
 )
 from friction.ingest import BatchResult, decode_indexed, ingest
 from friction.notebook import NOTE_CATEGORIES, NOTE_KINDS
-from friction.ocel import encode
+from friction.ocel import PreparedOcel
 from friction.reports import DEFAULT_MIN_GROUP, GroupBy, Report
 from friction.store import ConflictError, FrictionStore
 from friction.verification import VerificationPolicy
@@ -242,10 +242,13 @@ class NotebookService:
         recorded = await asyncio.to_thread(self.store.case_bundle, case_id)
         return None if recorded is None else channel_events.KnownCase(bundle=recorded)
 
-    async def ocel(self, since: datetime | None, until: datetime | None) -> bytes:
-        """Cases and friction as an OCEL 2.0 event log (JSON)."""
+    async def ocel(self, since: datetime | None, until: datetime | None) -> PreparedOcel:
+        """Cases and friction as an OCEL 2.0 event log (JSON), read from the store now
+        (so its failure is an ordinary error response) and sorted through temporary
+        files: its chunks() are what the response streams."""
         return await asyncio.to_thread(
-            lambda: encode(notebook.export_ocel(self.store, since, until))
+            lambda: PreparedOcel(self.store.iter_cases(since, until),
+                                 self.store.iter_events(since, until))
         )
 
     async def filter_options(self) -> FilterOptions:
