@@ -385,7 +385,14 @@ def _rest(rollups: Rollups) -> tuple[tuple[str, list[Any]], ...]:
     )
 
 
-def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
+POINT_CASE_COLUMNS = 3  # fingerprint, case_id, first_seen
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int | None = None) -> list[list[Any]]:
+    """The rows as one list per column; `width` empty lists when there are no rows (events
+    of no case add stuck points but no point's case)."""
+    if not rows and width is not None:
+        return [[] for _ in range(width)]
     return [list(column) for column in zip(*rows, strict=True)]
 
 
@@ -400,7 +407,7 @@ def roll_up(cur: Cursor, engine: Engine, rollups: Rollups) -> None:
         # ingest's pipeline they go to the server with its COMMIT, one round trip.
         cur.execute(
             sql(_POINTS_WITH_CASES),
-            (*_columns(rollups.point_cases), *_columns(rollups.points)),
+            (*_columns(rollups.point_cases, POINT_CASE_COLUMNS), *_columns(rollups.points)),
         )
         for table, table_rows in _rest(rollups):
             if table_rows:
