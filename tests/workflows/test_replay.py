@@ -44,12 +44,15 @@ WORKFLOWS = {"BundleWorkflow": BundleWorkflow, "CantGetItDoneWorkflow": CantGetI
              "AllowanceMatchWorkflow": AllowanceMatchWorkflow}
 
 
+@pytest.mark.parametrize("guarded", [False, True], ids=["worker", "guarded"])
 @pytest.mark.parametrize("name", sorted(RECORDED))
-async def test_recorded_history_replays(name: str) -> None:
+async def test_recorded_history_replays(name: str, guarded: bool) -> None:
+    """Replayed by the worker's sandbox, and by the guarded one, which re-imports the
+    workflow code into the sandbox and refuses a clock, randomness or I/O called from it."""
     history = WorkflowHistory.from_json(name, RECORDED[name])
     started = history.events[0].workflow_execution_started_event_attributes
     workflow = WORKFLOWS[started.workflow_type.name]
     replayer = Replayer(workflows=[workflow], data_converter=DATA_CONVERTER,
-                        workflow_runner=workflow_runner())
+                        workflow_runner=workflow_runner(guarded=guarded))
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
