@@ -75,7 +75,8 @@ async def test_setup_registers_everything_once_against_any_temporal_and_database
                   "--dsn", dsn)
     assert first.returncode == 0, first.stderr
     assert f"namespace {namespace}: created (retention 7 days)" in first.stdout
-    assert "registered OtBundle, OtCentre, OtAwaiting, OtStep, OtCitizen, OtDueDate" in first.stdout
+    assert ("registered OtBundle, OtCentre, OtAwaiting, OtStep, OtCitizen, OtDueDate, "
+            "OtWaitingSince") in first.stdout
     assert f"schedule {ALLOWANCE_SCHEDULE_ID}: created" in first.stdout
     assert f"schedule {VERIFIER_SCHEDULE_ID}: created" in first.stdout
     assert f"schema version {SCHEMA_VERSION} (migrated from 0)" in first.stdout
@@ -109,6 +110,7 @@ async def test_setup_registers_everything_once_against_any_temporal_and_database
         "OtStep": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
         "OtCitizen": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
         "OtDueDate": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+        "OtWaitingSince": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
     }
     schedules = {s.id: s async for s in await client.list_schedules()}
     assert set(schedules) == {ALLOWANCE_SCHEDULE_ID, VERIFIER_SCHEDULE_ID}
