@@ -60,6 +60,7 @@ BUNDLES = ("employment-hardship", "residence-permit")
 STEPS = ("registration", "insurance", "review")
 STATUSES = ("completed",) * 12 + ("open",) * 4 + ("not_eligible", "withdrawn", "failed")
 LOAD_CHUNK = 100_000
+ROLLUP_TABLES = ("kind_days", "case_days", "step_days", "point_days", "breach_days")
 GOLDEN = 0.6180339887498949
 
 CASE_COLUMNS = ("case_id", "bundle", "bundle_version", "centre", "channel", "status",
@@ -407,6 +408,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rebuild_s = time.perf_counter() - started
                     print(f"size {size:,} events, {cases:,} cases: bulk load {load_s:.1f} s, "
                           f"rebuild_rollups {rebuild_s:.1f} s")
+                    # What the rollup reads scan: rows grow with the data only until
+                    # every (day, centre, bundle, step or stuck point) key is filled.
+                    counts = {t: store._engine.fetch(f"SELECT count(*) FROM {t}")[0][0]
+                              for t in ROLLUP_TABLES}
+                    print("  rollup rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
                     figures[size] = {name: timed(fn, args.repeat)
                                      for name, fn in reads(store).items()}
                     if not args.skip_pages:
