@@ -26,6 +26,7 @@ __all__ = ["PostgresDialect", "PostgresFrictionStore", "postgres_dialect"]
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # pg_advisory_xact_lock key that serializes migrations across processes ("onething").
 _MIGRATION_LOCK = 0x6F6E657468696E67
+_CASE_LOCK_CLASS = 0x6F6E6563  # the case locks' first key ("onec")
 
 
 class PostgresDialect(Dialect, kw_only=True, frozen=True):
@@ -80,6 +81,16 @@ def postgres_dialect(schema: str | None = None) -> PostgresDialect:
         array_params=True,
         migration_prelude=tuple(prelude),
         # Writers wait while the rollups are rebuilt; readers keep reading the old ones.
+        # Read committed: a write that takes a case's contribution out of the case
+        # rollups must not read the case while another write to it is uncommitted, or
+        # both move the counts from the same old state. Each takes the cases' locks
+        # first, in one order (two-key advisory locks: apart from the migration's key).
+        lock_for_rebuild="LOCK TABLE {tables} IN EXCLUSIVE MODE",
+        lock_cases=(
+            f"SELECT count(pg_advisory_xact_lock({_CASE_LOCK_CLASS}, k)) FROM ("
+            "SELECT DISTINCT hashtext(id) AS k FROM unnest(CAST(%s AS text[])) AS id"
+            " ORDER BY k OFFSET 0) AS ordered"
+        ),
         rebuild_prelude=(
             "LOCK TABLE events, stuck_points, stuck_point_cases, stuck_point_sources,"
             " stuck_point_details, stuck_point_traces, stuck_point_days, case_friction"

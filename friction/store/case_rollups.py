@@ -192,12 +192,22 @@ def _apply(cur: Cursor, dialect: Dialect, sign: int, case_ids: list[str]) -> Non
             cur.execute(statement, chunk)
 
 
+def lock(cur: Cursor, engine: Engine, case_ids: Collection[str | None]) -> list[str]:
+    """These cases locked until the transaction ends, before anything reads them (where
+    the dialect needs it: PostgreSQL reads committed rows, so two writes to one case
+    must not both read it before either commits). The ids, sorted, without None."""
+    ids = sorted({case_id for case_id in case_ids if case_id is not None})
+    if ids and engine.dialect.lock_cases:
+        cur.execute(engine.dialect.lock_cases, (ids,))
+    return ids
+
+
 @contextlib.contextmanager
 def changing(cur: Cursor, engine: Engine, case_ids: Collection[str | None]) -> Iterator[None]:
     """Around a write that changes these cases' records, steps or friction: their
     contributions out before it, back in after it (the with block is in the caller's
     transaction; if it raises, the transaction rolls back and nothing needs undoing)."""
-    ids = sorted({case_id for case_id in case_ids if case_id is not None})
+    ids = lock(cur, engine, case_ids)
     if ids:
         _apply(cur, engine.dialect, -1, ids)
     yield
@@ -207,7 +217,11 @@ def changing(cur: Cursor, engine: Engine, case_ids: Collection[str | None]) -> I
 
 def rebuild_case_rollups(cur: Cursor, dialect: Dialect) -> None:
     """The case-level rollups from the cases, their steps and their friction (migration
-    7, and rebuild_rollups after the stuck points are rebuilt)."""
+    7, and rebuild_rollups after the stuck points are rebuilt). A case written meanwhile
+    waits: counted between the DELETE and the INSERT, it would be counted twice."""
+    if dialect.lock_for_rebuild:
+        tables = ", ".join(("cases", "case_steps", *CASE_ROLLUP_TABLES))
+        cur.execute(dialect.lock_for_rebuild.format(tables=tables))
     for table in CASE_ROLLUP_TABLES:
         cur.execute(f"DELETE FROM {table}")
     for statement in _statements(dialect, 1, None):

@@ -64,6 +64,12 @@ class Dialect(msgspec.Struct, kw_only=True, frozen=True):
     array_params: bool = False
     migration_prelude: tuple[str, ...] = ()  # run first in the migration transaction
     rebuild_prelude: tuple[str, ...] = ()  # run first in rebuild_rollups' transaction
+    # Locks the cases a write is about to change, the ids as one parameter, until the
+    # transaction ends (case_rollups.changing): "" where a write locks the whole database.
+    lock_cases: str = ""
+    # Holds writers of `{tables}` off until a rebuild of what they feed commits; "" where
+    # the rebuild's transaction already does.
+    lock_for_rebuild: str = ""
     # Around a write whose loss on a power failure (not on a crash of the process) is
     # acceptable: what to run before it and after it; () where commits cost no fsync of
     # their own worth saving.

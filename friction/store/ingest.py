@@ -213,6 +213,7 @@ class IngestSql:
         sql = self._engine.sql
 
         def write(cur: Cursor) -> bool:
+            case_rollups.lock(cur, self._engine, [case_id])  # before the case is read
             cur.execute(sql(_SELECT_CASE), (case_id,))
             old = cur.fetchone()
             if old is None or old[1] != "open":
