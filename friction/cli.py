@@ -325,10 +325,13 @@ def _run(args: argparse.Namespace, store: FrictionStore, prog: str, names: Namer
                 # Renamed into place when complete: a failed export leaves no short file
                 # that looks like a log.
                 part = Path(f"{args.file}.part")
-                with part.open("wb") as out:
-                    for chunk in log.chunks():
-                        out.write(chunk)
-                part.replace(args.file)
+                try:
+                    with part.open("wb") as out:
+                        for chunk in log.chunks():
+                            out.write(chunk)
+                    part.replace(args.file)
+                finally:
+                    part.unlink(missing_ok=True)  # a failed export leaves nothing behind
             print(f"{log.objects} objects, {log.events} events", file=sys.stderr)
     return 0
 

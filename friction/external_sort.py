@@ -4,13 +4,16 @@ merging: flat in the number of records. The OCEL export uses it to put a city's 
 in time order without holding them.
 
 Records are (key, value): a key of strings and ints (compared as tuples are), a value
-of bytes. Runs are length-prefixed msgpack in a private temporary directory that is
-removed when the sorter is closed (or garbage collected).
+of bytes. The runs hold what the notebook holds (clerks' notes among it), so they are
+never readable on disk: each is an anonymous file (unlinked from the start, gone with
+the process however it ends) of length-prefixed msgpack in blocks sealed with AES-GCM
+under a key that lives only in this sorter's memory.
 """
 
 from __future__ import annotations
 
 import heapq
+import os
 import struct
 import tempfile
 from collections.abc import Iterator
@@ -18,14 +21,64 @@ from pathlib import Path
 from typing import IO, Self
 
 import msgspec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = ["ExternalSorter", "Key"]
 
 Key = tuple[str | int, ...]
+Record = tuple[Key, int, bytes]
 RUN = 20_000  # records per in-memory run: a city's OCEL export holds ~100 MB at most
 FAN_IN = 128  # runs merged at once: open files stay well under the usual limit of 1024
 _LEN = struct.Struct("<I")
-_BUFFER = 1 << 16  # read buffer per run while merging
+_BLOCK = 1 << 16  # plain bytes per sealed block; also one run's read-ahead while merging
+_NONCE = 12
+
+
+class _Run:
+    """One spilled run: records written once, then read once, in sealed blocks."""
+
+    def __init__(self, seal: AESGCM, directory: str | Path | None) -> None:
+        self._seal = seal
+        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="onething-sort-", dir=directory)
+        self._pending = bytearray()
+        self._blocks = 0
+
+    def write(self, records: Iterator[Record] | list[Record]) -> None:
+        encode = msgspec.msgpack.Encoder().encode
+        for record in records:
+            blob = encode(record)
+            self._pending += _LEN.pack(len(blob))
+            self._pending += blob
+            if len(self._pending) >= _BLOCK:
+                self._flush()
+        self._flush()
+        self._file.seek(0)
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        # The block's number is its associated data: blocks cannot be reordered unseen.
+        nonce = os.urandom(_NONCE)
+        sealed = self._seal.encrypt(nonce, bytes(self._pending), _LEN.pack(self._blocks))
+        self._file.write(_LEN.pack(len(sealed)) + nonce + sealed)
+        self._blocks += 1
+        self._pending = bytearray()
+
+    def read(self) -> Iterator[Record]:
+        decode = msgspec.msgpack.Decoder(Record).decode
+        for n in range(self._blocks):
+            (size,) = _LEN.unpack(self._file.read(_LEN.size))
+            nonce = self._file.read(_NONCE)
+            block = self._seal.decrypt(nonce, self._file.read(size), _LEN.pack(n))
+            at = 0
+            while at < len(block):
+                (length,) = _LEN.unpack_from(block, at)
+                at += _LEN.size
+                yield decode(block[at : at + length])
+                at += length
+
+    def close(self) -> None:
+        self._file.close()
 
 
 class ExternalSorter:
@@ -35,12 +88,11 @@ class ExternalSorter:
     def __init__(
         self, run: int = RUN, directory: str | Path | None = None, fan_in: int = FAN_IN
     ) -> None:
-        self._run, self._fan_in = run, max(2, fan_in)
-        self._tmp = tempfile.TemporaryDirectory(prefix="onething-sort-", dir=directory)
-        self._buffer: list[tuple[Key, int, bytes]] = []
-        self._runs: list[Path] = []
+        self._run, self._fan_in, self._directory = run, max(2, fan_in), directory
+        self._seal = AESGCM(AESGCM.generate_key(bit_length=128))
+        self._buffer: list[Record] = []
+        self._runs: list[_Run] = []
         self._seq = 0  # ties keep insertion order across runs too
-        self._encode = msgspec.msgpack.Encoder().encode
         self.count = 0
 
     def add(self, key: Key, value: bytes) -> None:
@@ -52,39 +104,28 @@ class ExternalSorter:
 
     def _spill(self) -> None:
         self._buffer.sort(key=lambda r: (r[0], r[1]))
-        path = Path(self._tmp.name) / f"run-{len(self._runs):06d}"
-        with path.open("wb") as out:
-            for record in self._buffer:
-                blob = self._encode(record)
-                out.write(_LEN.pack(len(blob)))
-                out.write(blob)
-        self._runs.append(path)
+        run = _Run(self._seal, self._directory)
+        run.write(self._buffer)
+        self._runs.append(run)
         self._buffer = []
+        if len(self._runs) > self._fan_in:
+            self._merge_oldest()
 
-    def _merged(self, paths: list[Path]) -> Iterator[tuple[Key, int, bytes]]:
-        files = [path.open("rb", buffering=_BUFFER) for path in paths]
+    def _merged(self, runs: list[_Run]) -> Iterator[Record]:
         try:
-            yield from heapq.merge(*(_read(f) for f in files), key=lambda r: (r[0], r[1]))
+            yield from heapq.merge(*(r.read() for r in runs), key=lambda r: (r[0], r[1]))
         finally:
-            for f in files:
-                f.close()
+            for r in runs:
+                r.close()
 
-    def _cascade(self) -> None:
-        """Merge the oldest runs into one until at most fan_in remain (each record is
-        rewritten once per level: log(runs) / log(fan_in) levels)."""
-        level = 0
-        while len(self._runs) > self._fan_in:
-            group, self._runs = self._runs[: self._fan_in], self._runs[self._fan_in :]
-            path = Path(self._tmp.name) / f"merged-{level:06d}"
-            level += 1
-            with path.open("wb") as out:
-                for record in self._merged(group):
-                    blob = self._encode(record)
-                    out.write(_LEN.pack(len(blob)))
-                    out.write(blob)
-            for done in group:
-                done.unlink()
-            self._runs.append(path)  # merged runs go last: later levels take them in turn
+    def _merge_oldest(self) -> None:
+        """The oldest fan_in runs merged into one, as soon as there are more (so at most
+        fan_in + 1 files are open; each record is rewritten once per level:
+        log(runs) / log(fan_in) levels). Merged runs go last: later merges take them in turn."""
+        group, self._runs = self._runs[: self._fan_in], self._runs[self._fan_in :]
+        merged = _Run(self._seal, self._directory)
+        merged.write(self._merged(group))
+        self._runs.append(merged)
 
     def __iter__(self) -> Iterator[tuple[Key, bytes]]:
         """Every record in key order. Iterate once; records added since are not seen."""
@@ -95,26 +136,18 @@ class ExternalSorter:
             return
         if self._buffer:
             self._spill()
-        self._cascade()
-        for key, _, value in self._merged(self._runs):
+        runs, self._runs = self._runs, []
+        for key, _, value in self._merged(runs):
             yield key, value
 
     def close(self) -> None:
         self._buffer = []
-        self._tmp.cleanup()
+        for run in self._runs:
+            run.close()
+        self._runs = []
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _read(f: IO[bytes]) -> Iterator[tuple[Key, int, bytes]]:
-    decode = msgspec.msgpack.Decoder(tuple[tuple[str | int, ...], int, bytes]).decode
-    while True:
-        head = f.read(_LEN.size)
-        if not head:
-            return
-        (n,) = _LEN.unpack(head)
-        yield decode(f.read(n))

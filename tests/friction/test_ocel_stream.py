@@ -5,7 +5,9 @@ files); and the external sort itself keeps key order and insertion order of equa
 from __future__ import annotations
 
 import json
+import os
 import random
+from pathlib import Path
 from typing import Any
 
 from test_case_rollups import notebook
@@ -45,3 +47,32 @@ def test_the_external_sort_keeps_key_then_insertion_order() -> None:
                 sorter.add(key, value)
             got = [(tuple(k), v) for k, v in sorter]
         assert got == want, fan_in
+
+
+def test_the_sort_leaves_nothing_readable_on_disk(tmp_path: Path) -> None:
+    """Its runs are anonymous files (no name in the folder, gone with the process) and
+    sealed: the bytes a process could read through them hold no record in clear."""
+    marker = "记录-3202-note".encode()
+    with ExternalSorter(run=5, fan_in=3, directory=tmp_path) as sorter:
+        for i in range(40):  # 8 runs, merged in levels as they spill
+            sorter.add((f"case-{i % 7}", i), marker + str(i).encode())
+        assert list(tmp_path.iterdir()) == []
+        runs = _open_files_in(tmp_path)
+        assert runs, "the runs are open files in the folder given"
+        held = b"".join(Path(f"/proc/self/fd/{fd}").read_bytes() for fd in runs)
+        assert held and marker not in held and b"case-" not in held
+        assert [v for _, v in sorter] == [
+            marker + str(i).encode() for i in sorted(range(40), key=lambda i: (i % 7, i))]
+
+
+def _open_files_in(folder: Path) -> list[int]:
+    """This process's descriptors of files in `folder` (named or not)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except FileNotFoundError:  # the listing's own descriptor, closed meanwhile
+            continue
+        if target.startswith(str(folder)):
+            found.append(int(fd))
+    return found
