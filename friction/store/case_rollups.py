@@ -19,7 +19,7 @@ cases drop to zero stays with zero sums; reads skip it (HAVING sum(cases) > 0).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime, time
 
 from friction.store.engine import CHINA_TZ, Cursor, Dialect, Engine
@@ -170,6 +170,8 @@ _DAY_OF = {
 def _statements(dialect: Dialect, sign: int, n_cases: int | None) -> list[str]:
     if n_cases is None:
         scope = fscope = ""
+    elif dialect.array_params:  # the ids as one array: one parameter, one plan
+        scope, fscope = " AND c.case_id = ANY(?)", " AND f.case_id = ANY(?)"
     else:
         marks = ", ".join("?" * n_cases)
         scope, fscope = f" AND c.case_id IN ({marks})", f" AND f.case_id IN ({marks})"
@@ -186,10 +188,11 @@ def _statements(dialect: Dialect, sign: int, n_cases: int | None) -> list[str]:
 def _apply(cur: Cursor, dialect: Dialect, sign: int, case_ids: list[str]) -> None:
     for start in range(0, len(case_ids), CHUNK):
         chunk = case_ids[start : start + CHUNK]
+        params: Sequence[object] = (chunk,) if dialect.array_params else chunk
         for statement in _statements(dialect, sign, len(chunk)):
-            # Each scoped statement names the ids in one IN list (the correlated
-            # subqueries of _CASES are scoped by the outer row).
-            cur.execute(statement, chunk)
+            # Each scoped statement names the ids in one IN list or array (the
+            # correlated subqueries of _CASES are scoped by the outer row).
+            cur.execute(statement, params)
 
 
 def lock(cur: Cursor, engine: Engine, case_ids: Collection[str | None]) -> list[str]:
