@@ -44,54 +44,59 @@ def _event(
     }
 
 
+def _case_parts(
+    case: CaseRecord,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A case record in OCEL: its objects (the case, then its steps) and its log entries
+    (opened, each step started and finished, closed)."""
+    case_obj = f"case:{case.case_id}"
+    objects: list[dict[str, Any]] = [{
+        "id": case_obj, "type": "case",
+        "attributes": [
+            {"name": name, "time": _EPOCH, "value": str(getattr(case, name))}
+            for name in _CASE_ATTRIBUTES
+        ],
+        "relationships": [],
+    }]
+    about_case = [{"objectId": case_obj, "qualifier": "case"}]
+    log = [_event(f"{case.case_id}/opened", "case_opened", case.opened_at,
+                  {"bundle": case.bundle}, about_case)]
+    for step in case.steps:
+        step_obj = _step_id(case.case_id, step.step)
+        objects.append({
+            "id": step_obj, "type": "step",
+            "attributes": [
+                {"name": "step", "time": _EPOCH, "value": step.step},
+                {"name": "status", "time": _EPOCH, "value": step.status},
+            ],
+            "relationships": [{"objectId": case_obj, "qualifier": "part of"}],
+        })
+        about_step = [*about_case, {"objectId": step_obj, "qualifier": "step"}]
+        if step.started_at:
+            log.append(_event(f"{case.case_id}/{step.step}/started", "step_started",
+                              step.started_at, {"step": step.step}, about_step))
+        if step.finished_at:
+            log.append(_event(f"{case.case_id}/{step.step}/finished", "step_finished",
+                              step.finished_at,
+                              {"step": step.step, "working_days": step.working_days,
+                               "rounds": step.rounds}, about_step))
+    if case.closed_at:
+        log.append(_event(f"{case.case_id}/closed", "case_closed", case.closed_at,
+                          {"status": case.status}, about_case))
+    return objects, log
+
+
 def to_ocel(cases: Iterable[CaseRecord], events: Iterable[FrictionEvent]) -> dict[str, Any]:
     objects: list[dict[str, Any]] = []
     log: list[dict[str, Any]] = []
     known_steps: set[str] = set()
     known_cases: set[str] = set()
     for case in cases:
-        case_obj = f"case:{case.case_id}"
-        known_cases.add(case_obj)
-        objects.append(
-            {
-                "id": case_obj,
-                "type": "case",
-                "attributes": [
-                    {"name": name, "time": _EPOCH, "value": str(getattr(case, name))}
-                    for name in _CASE_ATTRIBUTES
-                ],
-                "relationships": [],
-            }
-        )
-        about_case = [{"objectId": case_obj, "qualifier": "case"}]
-        log.append(_event(f"{case.case_id}/opened", "case_opened", case.opened_at,
-                          {"bundle": case.bundle}, about_case))
-        for step in case.steps:
-            step_obj = _step_id(case.case_id, step.step)
-            known_steps.add(step_obj)
-            objects.append(
-                {
-                    "id": step_obj,
-                    "type": "step",
-                    "attributes": [
-                        {"name": "step", "time": _EPOCH, "value": step.step},
-                        {"name": "status", "time": _EPOCH, "value": step.status},
-                    ],
-                    "relationships": [{"objectId": case_obj, "qualifier": "part of"}],
-                }
-            )
-            about_step = [*about_case, {"objectId": step_obj, "qualifier": "step"}]
-            if step.started_at:
-                log.append(_event(f"{case.case_id}/{step.step}/started", "step_started",
-                                  step.started_at, {"step": step.step}, about_step))
-            if step.finished_at:
-                log.append(_event(f"{case.case_id}/{step.step}/finished", "step_finished",
-                                  step.finished_at,
-                                  {"step": step.step, "working_days": step.working_days,
-                                   "rounds": step.rounds}, about_step))
-        if case.closed_at:
-            log.append(_event(f"{case.case_id}/closed", "case_closed", case.closed_at,
-                              {"status": case.status}, about_case))
+        known_cases.add(f"case:{case.case_id}")
+        case_objects, case_log = _case_parts(case)
+        known_steps.update(o["id"] for o in case_objects[1:])
+        objects += case_objects
+        log += case_log
     friction_kinds: set[str] = set()
     for event in events:
         kind = str(type(event).__struct_config__.tag)
@@ -210,39 +215,12 @@ class PreparedOcel:
             if what == 0:  # the case's record: it sorts before the case's friction
                 current, steps = case_id, set()
                 case = decode_case(blob)
-                yield encode({
-                    "id": case_obj, "type": "case",
-                    "attributes": [
-                        {"name": name, "time": _EPOCH, "value": str(getattr(case, name))}
-                        for name in _CASE_ATTRIBUTES
-                    ],
-                    "relationships": [],
-                })
-                self._log(_event(f"{case_id}/opened", "case_opened", case.opened_at,
-                                 {"bundle": case.bundle}, about_case))
-                for step in case.steps:
-                    step_obj = _step_id(case_id, step.step)
-                    steps.add(step.step)
-                    yield encode({
-                        "id": step_obj, "type": "step",
-                        "attributes": [
-                            {"name": "step", "time": _EPOCH, "value": step.step},
-                            {"name": "status", "time": _EPOCH, "value": step.status},
-                        ],
-                        "relationships": [{"objectId": case_obj, "qualifier": "part of"}],
-                    })
-                    about_step = [*about_case, {"objectId": step_obj, "qualifier": "step"}]
-                    if step.started_at:
-                        self._log(_event(f"{case_id}/{step.step}/started", "step_started",
-                                         step.started_at, {"step": step.step}, about_step))
-                    if step.finished_at:
-                        self._log(_event(f"{case_id}/{step.step}/finished", "step_finished",
-                                         step.finished_at,
-                                         {"step": step.step, "working_days": step.working_days,
-                                          "rounds": step.rounds}, about_step))
-                if case.closed_at:
-                    self._log(_event(f"{case_id}/closed", "case_closed", case.closed_at,
-                                     {"status": case.status}, about_case))
+                case_objects, case_log = _case_parts(case)
+                steps = {step.step for step in case.steps}
+                for obj in case_objects:
+                    yield encode(obj)
+                for entry in case_log:
+                    self._log(entry)
                 continue
             event = decode_event(blob)
             if current != case_id:

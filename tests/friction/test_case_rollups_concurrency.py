@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import pytest
 from test_notebook_store import T0, case
 
 from friction.postgres_store import connect
@@ -53,39 +54,25 @@ def raced(postgres: PostgresBackend, *writes: Callable[[], object]) -> None:
             t.join(timeout=30)
 
 
-def test_two_batches_for_one_case_at_once_count_each_trip_once(
-    postgres: PostgresBackend,
+@pytest.mark.parametrize(("events", "added"), [
+    ((2, 3), 2),  # two batches, each a new trip
+    ((2, 2), 1),  # a batch resent while its first attempt runs
+], ids=["two-batches", "resent-batch"])
+def test_writes_to_one_case_at_once_count_each_trip_once(
+    postgres: PostgresBackend, events: tuple[int, int], added: int,
 ) -> None:
     first, second = postgres.open(), postgres.open()
     try:
         first.upsert_case(case("X1", "open"))
         first.ingest([trip("X1", 1)])
         before = trips(postgres)
-        raced(postgres, lambda: first.ingest([trip("X1", 2)]),
-              lambda: second.ingest([trip("X1", 3)]))
+        raced(postgres, lambda: first.ingest([trip("X1", events[0])]),
+              lambda: second.ingest([trip("X1", events[1])]))
         after = trips(postgres)
         first.rebuild_rollups()
-        assert after == trips(postgres) == before + 2
-    finally:
-        first.close()
-        second.close()
-
-
-def test_a_batch_resent_while_its_first_attempt_runs_counts_once(
-    postgres: PostgresBackend,
-) -> None:
-    first, second = postgres.open(), postgres.open()
-    try:
-        first.upsert_case(case("X1", "open"))
-        first.ingest([trip("X1", 1)])
-        before = trips(postgres)
-        raced(postgres, lambda: first.ingest([trip("X1", 2)]),
-              lambda: second.ingest([trip("X1", 2)]))
-        after = trips(postgres)
-        first.rebuild_rollups()
-        assert after == trips(postgres) == before + 1
+        assert after == trips(postgres) == before + added
         ((stored,),) = postgres.execute("SELECT count(*) FROM events")
-        assert stored == 2
+        assert stored == 1 + len(set(events))
     finally:
         first.close()
         second.close()
