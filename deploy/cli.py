@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from deploy.local import installed_binary
 from deploy.settings import (
@@ -662,6 +662,32 @@ KEYS_OF_COMMAND = {
 }
 
 
+def entry() -> NoReturn:
+    """The `onething` command: main's exit code, without the interpreter's finalization.
+    Temporal's core keeps native threads that call back into Python when an RPC ends;
+    one that does so while the interpreter finalizes is ended by CPython in a way the
+    Rust side answers with abort (SIGABRT, seen at the exit of refused commands). What
+    finalization would do for the product is done here first: spans exported, log
+    handlers and the standard streams flushed."""
+    try:
+        code = main()
+    except SystemExit as stop:  # argparse's usage errors, --help
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
+        if not isinstance(stop.code, int | None):
+            print(stop.code, file=sys.stderr)
+    from opentelemetry import trace
+
+    provider = trace.get_tracer_provider()
+    shutdown = getattr(provider, "shutdown", None)
+    if callable(shutdown):
+        shutdown()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed pipe: nothing more to say
+            stream.flush()
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -728,4 +754,4 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()

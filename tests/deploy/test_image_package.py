@@ -42,4 +42,4 @@ def test_the_wheel_holds_every_file_the_product_reads(tmp_path: Path) -> None:
               and not n.startswith(cluster_files)}
     assert sorted(n for n in wanted - held if not n.endswith(NOT_AT_RUN_TIME)) == []
     entry_points = next(n for n in held if n.endswith(".dist-info/entry_points.txt"))
-    assert "onething = deploy.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "onething = deploy.cli:entry" in zipfile.ZipFile(wheel).read(entry_points).decode()
