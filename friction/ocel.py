@@ -240,25 +240,15 @@ class PreparedOcel:
         the objects in case-number order), a chunk at a time. Closes the export."""
         try:
             out = bytearray(b'{"objects":[')
-            first = True
-            for item in self._objects():
-                if not first:
-                    out += b","
-                first = False
-                out += item
-                self.objects += 1
+            for n in _array(out, self._objects()):
+                self.objects = n
                 if len(out) >= CHUNK:
                     yield bytes(out)
                     out.clear()
             self._by_case.close()
             out += b'],"events":['
-            first = True
-            for _, entry in self._by_time:
-                if not first:
-                    out += b","
-                first = False
-                out += entry
-                self.events += 1
+            for n in _array(out, (entry for _, entry in self._by_time)):
+                self.events = n
                 if len(out) >= CHUNK:
                     yield bytes(out)
                     out.clear()
@@ -283,3 +273,13 @@ def stream_ocel(
     """to_ocel's document as JSON chunks, with memory flat in the number of cases and
     events: both are external-sorted (by case, then by time) through temporary files."""
     yield from PreparedOcel(cases, events, run=run, directory=directory).chunks()
+
+
+def _array(out: bytearray, items: Iterator[bytes]) -> Iterator[int]:
+    """A JSON array's items appended to `out` (in place), comma-separated: the count so
+    far after each, so the caller can drain `out` between items."""
+    for n, item in enumerate(items, start=1):
+        if n > 1:
+            out += b","
+        out += item
+        yield n
